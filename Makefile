@@ -1,0 +1,121 @@
+# qbench: build the tools, run the tests, run the study.
+#   make          build every tool into bin/
+#   make check    build and run every test (prove, TAP)
+#   make all      the study: fetch -> quantize -> measure -> tabulate -> figures -> paper
+#   make help     targets and knobs
+# Everything is discovered by file name: tools/NAME.c is the tool bin/NAME,
+# tools/lib/*.c and kernels/cpu/*.c form build/libqb.a, tests/unit/NAME.c is
+# the TAP test program build/tests/NAME, tests/tools/*.t are shell tests.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.SECONDARY:
+
+CC      ?= cc
+CFLAGS  ?= -O2 -march=native
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -g -MMD -MP
+CPPFLAGS += -Itools/lib -Ikernels -I/usr/include/pcre2
+LDLIBS  += -lcurl -larchive -lpcre2-8 -ljansson -lcrypto -lpthread -ldl -lm
+PYTHON  ?= python3
+VENV    := .venv
+
+# SIMD kernels are compiled for their own ISA and picked at run time, so the
+# binaries run on any x86-64 whatever -march says.
+AVX2_FLAGS   := -mavx2 -mfma -mf16c
+AVX512_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
+
+LIB_SRCS  := $(wildcard tools/lib/*.c) $(wildcard kernels/cpu/*.c)
+LIB_OBJS  := $(patsubst %.c,build/obj/%.o,$(LIB_SRCS))
+TOOLS     := $(patsubst tools/%.c,bin/%,$(wildcard tools/*.c))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
+TOOL_TESTS := $(sort $(wildcard tests/tools/*.t))
+TEST_HELPERS := $(patsubst tests/helpers/%.c,build/tests/helpers/%,$(wildcard tests/helpers/*.c))
+
+# CUDA: built only where nvcc exists (kernels/cuda/*.cu -> build/libqbcuda.a).
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+CUDA_SRCS := $(wildcard kernels/cuda/*.cu)
+ifneq ($(NVCC),)
+ifneq ($(CUDA_SRCS),)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCCFLAGS ?= -O3 -std=c++17 -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90
+NVCCFLAGS += -Xcompiler -Wall,-Wextra,-Werror -Itools/lib -Ikernels -MMD -MP
+CUDA_OBJS := $(patsubst %.cu,build/obj/%.o,$(CUDA_SRCS))
+CUDA_LIB  := build/libqbcuda.a
+CPPFLAGS  += -DQB_HAVE_CUDA
+LDLIBS    += -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+endif
+endif
+
+.PHONY: build check check-oracle check-interop bench all help clean distclean deps venv
+build: $(TOOLS)
+
+build/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+build/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX2_FLAGS) -c $< -o $@
+build/obj/%_avx512.o: %_avx512.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(AVX512_FLAGS) -c $< -o $@
+build/obj/%.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+build/libqb.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+ifneq ($(CUDA_LIB),)
+$(CUDA_LIB): $(CUDA_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+endif
+
+bin/%: build/obj/tools/%.o build/libqb.a $(CUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< build/libqb.a $(CUDA_LIB) $(LDLIBS) -o $@
+
+build/tests/%: build/obj/tests/unit/%.o build/libqb.a $(CUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< build/libqb.a $(CUDA_LIB) $(LDLIBS) -o $@
+
+build/tests/helpers/%: build/obj/tests/helpers/%.o build/libqb.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< build/libqb.a $(LDLIBS) -o $@
+
+# Prerequisites: Debian packages (installed when missing) and the test
+# oracles' Python packages in the project-local virtual environment.
+deps: build/.deps
+build/.deps: pipeline/install-deps.sh
+	@mkdir -p $(@D)
+	bash pipeline/install-deps.sh
+	@touch $@
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: tests/requirements.txt | build/.deps
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	@touch $@
+
+# The tests: unit programs and tool scripts, all speaking TAP, run by prove.
+check: build/.deps $(TOOLS) $(UNIT_BINS) $(TEST_HELPERS) $(VENV)/.stamp
+	QB_ROOT=$(CURDIR) QB_PYTHON=$(CURDIR)/$(VENV)/bin/python prove --timer $(UNIT_BINS) $(TOOL_TESTS)
+
+# Live oracles (torch + transformers, llama.cpp): slower, separate targets.
+check-oracle: $(TOOLS) $(VENV)/.stamp
+	QB_ROOT=$(CURDIR) bash tests/golden/check-oracle.sh
+
+help:
+	@sed -n 's/^##//p' $(MAKEFILE_LIST)
+
+clean:
+	rm -rf build bin
+
+distclean: clean
+	rm -rf $(VENV) data/models data/datasets data/gguf data/results/local
+
+-include $(shell find build/obj -name '*.d' 2>/dev/null)
+-include $(wildcard pipeline/*.mk)
