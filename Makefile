@@ -33,6 +33,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRCS))
 TOOL_TESTS := $(sort $(wildcard tests/tools/*.t))
 TEST_HELPERS := $(patsubst tests/helpers/%.c,build/tests/helpers/%,$(wildcard tests/helpers/*.c))
+BENCH_BINS := $(patsubst tests/bench/%.c,build/bench/%,$(wildcard tests/bench/*.c))
 
 # CUDA: built only where nvcc exists (kernels/cuda/*.cu -> build/libqbcuda.a).
 NVCC ?= $(shell command -v nvcc 2>/dev/null)
@@ -85,6 +86,14 @@ build/tests/%: build/obj/tests/unit/%.o build/libqb.a $(CUDA_LIB)
 build/tests/helpers/%: build/obj/tests/helpers/%.o build/libqb.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< build/libqb.a $(LDLIBS) -o $@
+
+build/bench/%: build/obj/tests/bench/%.o build/libqb.a $(CUDA_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< build/libqb.a $(CUDA_LIB) $(LDLIBS) -o $@
+
+# Benchmarks: every tests/bench/*.sh, each printing its own table.
+bench: $(TOOLS) $(BENCH_BINS) $(TEST_HELPERS)
+	@set -e; for s in $(sort $(wildcard tests/bench/*.sh)); do echo "== $$s"; QB_ROOT=$(CURDIR) bash $$s; done
 
 # Prerequisites: Debian packages (installed when missing) and the test
 # oracles' Python packages in the project-local virtual environment.

@@ -61,6 +61,10 @@ void qb_matmul(qb_pool *pool, float *y, const float *x, const qb_weight *w, cons
 // The scalar reference every fast path is tested against.
 void qb_matmul_ref(float *y, const float *x, const qb_weight *w, const float *bias, int T);
 
+// Row r of a QB_LAYOUT_OUT_IN weight (n_in values) as float32: the embedding
+// lookup, for every weight type.
+void qb_weight_row(const qb_weight *w, int r, float *out);
+
 // ---- elementwise and normalisation ----------------------------------------
 // y[t] = (x[t] - mean) / sqrt(var + eps) * g + b over rows of n values.
 void qb_layernorm(float *y, const float *x, const float *g, const float *b, int n, int T, float eps);
