@@ -82,9 +82,13 @@ void qb_matmul_isa(qb_isa isa, qb_pool *pool, float *y, const float *x, const qb
     case QB_TYPE_F32:
     case QB_TYPE_F16:
     case QB_TYPE_BF16:
-        (void)isa; // SIMD range kernels: next commit
-        job.fn = qb_mm_range_scalar;
-        job.grain = 8;
+        if (isa >= QB_ISA_AVX2) {
+            job.fn = qb_mm_range_float_avx2;
+            job.grain = 16;
+        } else {
+            job.fn = qb_mm_range_scalar;
+            job.grain = 8;
+        }
         break;
     default: qb_die(QB_EXIT_DATA, "matmul: weight type %d not supported on CPU", (int)w->type);
     }
