@@ -82,7 +82,10 @@ void qb_matmul_isa(qb_isa isa, qb_pool *pool, float *y, const float *x, const qb
     case QB_TYPE_F32:
     case QB_TYPE_F16:
     case QB_TYPE_BF16:
-        if (isa >= QB_ISA_AVX2) {
+        if (isa >= QB_ISA_AVX512) {
+            job.fn = qb_mm_range_float_avx512;
+            job.grain = 32;
+        } else if (isa >= QB_ISA_AVX2) {
             job.fn = qb_mm_range_float_avx2;
             job.grain = 16;
         } else {

@@ -45,12 +45,18 @@ INLINE void gemv_out_in(const qb_mm_args *a, int o0, int o1, qb_type type) {
     const size_t n = (size_t)a->w->n_in;
     const void *W = a->w->data;
     const float *x = a->x;
+    const size_t es = type == QB_TYPE_F32 ? 4 : 2;
     int o = o0;
     for (; o + 4 <= o1; o += 4) {
         const size_t r0 = o * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, u0 = s0, u1 = s0, u2 = s0, u3 = s0;
         size_t i = 0;
-        for (; i + 16 <= n; i += 16) {
+        // The four rows are contiguous; sweep the next four at the same pace
+        // with prefetches (rows of a few KB are too short for the hardware
+        // prefetcher to ramp up on each).
+        const char *pf = (const char *)W + (r3 + n) * es;
+        for (; i + 16 <= n; i += 16, pf += 64 * es) {
+            for (size_t l = 0; l < 64 * es; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
             __m256 xa = _mm256_loadu_ps(x + i), xb = _mm256_loadu_ps(x + i + 8);
             s0 = _mm256_fmadd_ps(load8(type, W, r0 + i), xa, s0);
             s1 = _mm256_fmadd_ps(load8(type, W, r1 + i), xa, s1);
