@@ -11,14 +11,18 @@
 //     U+10FFFF, bytes F5..FF). A valid run is pre-tokenized with the GPT-2
 //     pattern (PCRE2, UTF + UCP):
 //       's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+//     with \s taken as Hugging Face tokenizers' regex engine (Oniguruma)
+//     takes it: U+0009..000D, U+0085 and Unicode separators (Zs, Zl, Zp),
 //     as if it were a whole text of its own (an invalid run is a boundary,
 //     just as a special token is). An invalid run is one pre-token of its own.
 //     So every byte is encoded (byte-level BPE covers all 256 bytes) and
 //     decode(encode(x)) == x byte for byte for any input, valid UTF-8 or not.
-//     For valid UTF-8 without invalid runs this is exactly GPT-2's behaviour.
+//     For valid UTF-8 this is exactly Hugging Face tokenizers' GPT-2 (the
+//     test oracle; OpenAI's original encoder.py, through Python's `regex`
+//     module, may class a few rare control characters differently as \s).
 //  3. Each pre-token's bytes are mapped to GPT-2's byte-level unicode
-//     alphabet (bytes_to_unicode) and merged by BPE, lowest merge rank first;
-//     the resulting symbols are looked up in the vocabulary.
+//     alphabet (bytes_to_unicode) and merged by BPE: the applicable merge of
+//     lowest rank first, the leftmost among equal pairs, until none applies.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
