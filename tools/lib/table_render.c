@@ -170,8 +170,9 @@ static int is_word(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (unsigned char)c >= 0x80;
 }
 
-// Markdown (CommonMark/GFM) cell text: characters that would start markup or
-// end the cell are backslash-escaped; '_' only where it could emphasize.
+// Markdown (CommonMark/GFM) cell text: characters that would start markup
+// (GitHub's $math$ and ~strike~ included) or end the cell are
+// backslash-escaped; '_' only where it could emphasize.
 static char *md_text(const char *s) {
     sbuf b = {0};
     put(&b, "");
@@ -179,7 +180,7 @@ static char *md_text(const char *s) {
         char c = *p;
         if (c == '\n' || c == '\r' || c == '\t') {
             putc_(&b, ' ');
-        } else if (strchr("\\|*`<[]", c) || (c == '_' && (p == s || !is_word(p[-1]) || !is_word(p[1])))) {
+        } else if (strchr("\\|*`<[]$~", c) || (c == '_' && (p == s || !is_word(p[-1]) || !is_word(p[1])))) {
             putc_(&b, '\\');
             putc_(&b, c);
         } else {
@@ -207,6 +208,9 @@ static char *tex_text(const char *s) {
         case '<': put(&b, "\\textless{}"); break;
         case '>': put(&b, "\\textgreater{}"); break;
         case '|': put(&b, "\\textbar{}"); break;
+        case '`': put(&b, "\\textasciigrave{}"); break;
+        case '[': put(&b, "{[}"); break; // "\\[" at a row's start would read as \\[skip]
+        case ']': put(&b, "{]}"); break;
         case '\n':
         case '\r':
         case '\t': put(&b, " "); break;
