@@ -74,11 +74,9 @@ void qb_table_from_tsv(qb_table *t, const qb_tsv *in, int n) {
     }
     t->srcname = qb_malloc(sizeof *t->srcname);
     t->srcname[0] = qb_malloc(namelen);
-    t->srcname[0][0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (i) strcat(t->srcname[0], ", ");
-        strcat(t->srcname[0], in[i].name);
-    }
+    char *end = t->srcname[0];
+    *end = 0;
+    for (int i = 0; i < n; i++) end += sprintf(end, "%s%s", i ? ", " : "", in[i].name);
     for (int i = 0; i < n; i++)
         for (int c = 0; c < in[i].ncols; c++)
             if (col_exact(t, in[i].cols[c]) < 0) qb_table_add_col(t, in[i].cols[c], 0);
