@@ -37,7 +37,7 @@ static const char usage[] =
     "  --na TEXT           what md and tex print for an empty cell (default empty)\n"
     "  -f, --format FMT    md, tex (booktabs), tsv or csv (default: from -o's\n"
     "                      extension, else tsv)\n"
-    "  -o, --output FILE   write FILE (atomically) instead of standard output\n"
+    "  -o, --output FILE   write FILE (atomically) instead of standard output ('-')\n"
     "  -h, --help          this help\n"
     "A column name NAME that is not in the table but NAME_mean is refers to NAME_mean.\n"
     "Exit status: 0 ok, 1 usage, 2 data (the message names file and line).\n";
@@ -237,6 +237,7 @@ static void parse_args(options *o, int argc, char **argv) {
     if (o->within.n && !o->ratio.n) qb_die(QB_EXIT_USAGE, "--within needs --ratio COLS");
     if (o->joins.n && !o->on.n) qb_die(QB_EXIT_USAGE, "--join needs --on KEYS (the columns rows match on)");
     if (o->on.n && !o->joins.n) qb_die(QB_EXIT_USAGE, "--on needs --join FILE");
+    if (o->output && strcmp(o->output, "-") == 0) o->output = NULL; // -o - is standard output
     if (!o->format) o->format = format_from_path(o->output);
     if (o->sig < 0) o->sig = !strcmp(o->format, "md") || !strcmp(o->format, "tex") ? 3 : 0;
     if (!o->inputs.n) {
@@ -269,7 +270,8 @@ int main(int argc, char **argv) {
         qb_tsv *right = qb_malloc((size_t)o.joins.n * sizeof *right);
         for (int j = 0; j < o.joins.n; j++) load(&right[j], o.joins.items[j]);
         for (int k = 0; k < o.on.n; k++) { // a key no input has is a typo
-            int seen = qb_table_find(&t, o.on.items[k]) >= 0;
+            int seen = 0;
+            for (int c = 0; c < t.ncols; c++) seen |= strcmp(t.cols[c], o.on.items[k]) == 0;
             for (int j = 0; j < o.joins.n; j++) seen |= qb_tsv_col(&right[j], o.on.items[k]) >= 0;
             if (!seen) qb_die(QB_EXIT_DATA, "--on: no input has a column '%s'", o.on.items[k]);
         }

@@ -266,6 +266,8 @@ ok $([ $rc -eq 0 ] && [ "$(cell ppl_max model m10)" = 131.9 ] && echo 0 || echo 
 run speed.tsv --by model --agg mean tok_s -o "$tmp/table.md"
 ok $([ $rc -eq 0 ] && [ ! -s "$tmp/out" ] && head -1 "$tmp/table.md" | grep -q '^| model' && [ ! -e "$tmp/table.md.tmp" ] &&
     echo 0 || echo 1) "-o FILE writes FILE, format from its extension"
+run speed.tsv --by model -o -
+ok $([ $rc -eq 0 ] && [ "$(head -1 "$tmp/out")" = "$(printf 'model\tn')" ] && [ ! -e ./- ] && echo 0 || echo 1) "-o - is standard output"
 fails 2 "speed.tsv:5: --agg: column 'type': not a number: 'f32'" "a failed run leaves no output file" \
     speed.tsv --agg mean type -o "$tmp/bad.tex"
 ok $([ ! -e "$tmp/bad.tex" ] && [ ! -e "$tmp/bad.tex.tmp" ] && echo 0 || echo 1) "no FILE and no FILE.tmp after an error"
