@@ -132,6 +132,24 @@ QB_NVML_LIBRARY=$T/no-libnvidia-ml.so.1 "$SR" -s "$T/nogpu.tsv" -o "$T/nogpu-ser
   grep -v '^#' "$T/nogpu-series.tsv" | awk -F'\t' 'NR > 1 && $4 != "" {bad = 1} END {exit bad}'
 ok $? "without NVML: exit 0, nothing on stderr, GPU columns empty"
 
+# --- NVML through a stand-in library (tests/tools/fake-nvml.c): 2 GPUs,
+# 64 + 128 MiB per process of the tree, 100 foreign processes not counted
+if ${CC:-cc} -shared -fPIC -O1 -o "$T/libfake-nvml.so" "$ROOT/tests/tools/fake-nvml.c" 2>"$T/cc.err"; then
+  QB_NVML_LIBRARY=$T/libfake-nvml.so "$SR" -i 0.05 -s "$T/fake.tsv" -o "$T/fake-series.tsv" -- sleep 0.3
+  g=$(col "$T/fake.tsv" gpu_peak_mb); g90=$(col "$T/fake.tsv" gpu_p90_mb)
+  [ "$g" = 192.0 ] && [ "$g90" = 192.0 ] &&
+    grep -v '^#' "$T/fake-series.tsv" | awk -F'\t' 'NR > 1 && $4 != "192.0" {bad = 1} END {exit bad}'
+  ok $? "NVML: the tree's memory summed over 2 GPUs, foreign processes left out (peak $g, p90 $g90)"
+  grep -q '^# machine: .*GPU: 2 x Fake GPU, driver 0.0-fake$' "$T/fake.tsv"; ok $? "NVML: GPUs and driver in the provenance line"
+  QB_NVML_LIBRARY=$T/libfake-nvml.so "$SR" -s "$T/fake2.tsv" -- sh -c "sleep 0.3; ( sleep 0.4 & ) ; sleep 0.2"
+  g=$(col "$T/fake2.tsv" gpu_peak_mb)
+  [ "$g" = 384.0 ]; ok $? "NVML: an adopted orphan's GPU memory counted too ($g MiB = 2 x 192)"
+  FAKE_NVML_NA=1 QB_NVML_LIBRARY=$T/libfake-nvml.so "$SR" -s "$T/fake3.tsv" -- sleep 0.1
+  [ -z "$(col "$T/fake3.tsv" gpu_peak_mb)" ]; ok $? "NVML: per-process memory not available -> empty, not 0"
+else
+  skip "no C compiler to build the stand-in NVML library: $(head -1 "$T/cc.err")"
+fi
+
 # --- a GPU: memory allocated through the CUDA driver shows in gpu_mb
 "$H/gpu-alloc" 1 0 2>/dev/null; rc=$?
 if [ $rc = 77 ]; then
