@@ -9,8 +9,10 @@
 // caller's (pid 1 and pids that cannot exist) use 1 GiB each and must not be
 // counted. That is more entries than a first query has room for, so the
 // NVML_ERROR_INSUFFICIENT_SIZE path is taken. With FAKE_NVML_NA=1 the
-// caller's processes report NVML_VALUE_NOT_AVAILABLE, as under MIG.
+// caller's processes report NVML_VALUE_NOT_AVAILABLE, as under MIG. Like the
+// real library it keeps a device file open without O_CLOEXEC.
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,7 @@ typedef struct {
     unsigned int computeInstanceId;
 } proc_info;
 
-int nvmlInit_v2(void) { return 0; }
+int nvmlInit_v2(void) { return open("/dev/null", O_RDONLY) >= 0 ? 0 : 999; }
 int nvmlShutdown(void) { return 0; }
 int nvmlDeviceGetCount_v2(unsigned int *n) {
     *n = 2;
