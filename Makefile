@@ -12,6 +12,7 @@ SHELL := /bin/bash
 .DELETE_ON_ERROR:
 .SUFFIXES:
 .SECONDARY:
+.SECONDEXPANSION:
 
 CC      ?= cc
 CFLAGS  ?= -O2 -march=native
@@ -50,6 +51,13 @@ LDLIBS    += -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 endif
 
+## qbench make targets (make help):
+##   make            build every tool into bin/ (CUDA parts too where nvcc exists)
+##   check           build and run every test through prove (installs what it needs)
+##   check-oracle    regenerate the golden fixtures with torch + transformers and compare
+##   check-interop   load our GGUF files with llama.cpp (llama-cpp-python) and compare
+##   bench           benchmarks: memory bandwidth, kernels, tokenizer, fetch, sample-res
+##
 .PHONY: build check check-oracle check-interop bench all help clean distclean deps venv
 build: $(TOOLS)
 
