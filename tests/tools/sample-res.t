@@ -79,7 +79,7 @@ ok $? "cpu_p90_pct <= cpu_peak_pct and near the mean ($p90, $peak)"
 "$SR" -s "$T/fork.tsv" -- "$H/fork-alloc" 300 1
 peak=$(col "$T/fork.tsv" rss_peak_mb)
 within "$peak" 300 0.05; ok $? "grandchild's memory counted ($peak MiB of 300)"
-"$SR" -s "$T/orphan.tsv" -- sh -c "( \"$H/alloc-touch\" 200 0.8 & ) ; sleep 1.2"
+"$SR" -s "$T/orphan.tsv" -- sh -c "( \"$H/alloc-touch\" 200 0.6 & ) ; sleep 1.5"
 peak=$(col "$T/orphan.tsv" rss_peak_mb); hwm=$(col "$T/orphan.tsv" rss_hwm_mb)
 within "$peak" 200 0.05 && within "$hwm" 200 0.05
 ok $? "orphaned grandchild (parent exited) still counted: peak $peak, hwm $hwm MiB of 200"
