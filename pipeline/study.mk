@@ -1,0 +1,136 @@
+## Study targets (pipeline/study.mk):
+##   all           the whole study: models -> GGUF variants -> speed, memory, quality -> tables,
+##                 figures, paper/paper.pdf and paper/RESULTS.md
+##   models        fetch (or synthesise) every model of MODELS and QUALITY_MODELS
+##   variants      quantize every model to every variant (data/gguf/MODEL/VARIANT.gguf)
+##   speed         the timed generate runs (data/results/local/speed/...)
+##   quality       perplexity and KL-divergence (data/results/local/quality/...)
+##   tables        aggregated tables (data/results/local/tables/)
+##   figures       figures/*.png and figures/*.pdf
+##   paper         paper/paper.pdf and paper/RESULTS.md
+##   demo          the quick CPU demo: generate + ppl on qb-gpt2-10m
+##   clean         remove builds and results (keeps downloads); distclean removes everything
+
+RES      := data/results/local
+GGUF_DIR := data/gguf
+MIRROR   ?= $(firstword $(wildcard ../shared/mirror))
+export QB_MIRROR ?= $(MIRROR)
+LOCK     ?= flock $(RES)/.lock
+COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+
+.PHONY: all models variants speed quality tables figures paper demo
+
+# ---- models --------------------------------------------------------------
+model_dir = data/models/$(1)
+ALL_MODELS := $(sort $(MODELS) $(QUALITY_MODELS))
+
+# A model: MODEL_SRC_NAME=DIR copies a local Hugging Face directory (tests, private models);
+# synth-NAME is fetch --synthetic NAME; anything else is fetched by name (mirror first).
+define model_rule
+$(call model_dir,$(1))/config.json: | bin/fetch
+	$(if $(MODEL_SRC_$(1)),mkdir -p $(call model_dir,$(1)) && cp $(MODEL_SRC_$(1))/* $(call model_dir,$(1))/,\
+	  $(if $(filter synth-%,$(1)),bin/fetch --synthetic $(patsubst synth-%,%,$(1)) --dtype $(SYNTH_DTYPE) -o $(call model_dir,$(1)),\
+	    bin/fetch --data data $(1)))
+endef
+$(foreach m,$(ALL_MODELS),$(eval $(call model_rule,$(m))))
+
+data/datasets/%: | bin/fetch
+	bin/fetch --data data $(firstword $(subst /, ,$*))
+
+models: $(foreach m,$(ALL_MODELS),$(call model_dir,$(m))/config.json)
+
+# ---- variants: one GGUF file per model x variant -----------------------------
+gguf = $(GGUF_DIR)/$(1)/$(2).gguf
+
+# The calibration slice for static INT8: the first 32 KiB of the in-domain validation text.
+CALIB_SOURCE ?= qb-corpus/valid.txt
+$(RES)/calib.txt: data/datasets/$(CALIB_SOURCE)
+	@mkdir -p $(@D)
+	head -c 32768 $< > $@.tmp && mv $@.tmp $@
+CALIB_TEXT := $(RES)/calib.txt
+
+define variant_rule
+$(call gguf,$(1),$(2)): $(call model_dir,$(1))/config.json bin/quantize $(if $(filter int8-static,$(2)),$(CALIB_TEXT))
+	@mkdir -p $$(@D)
+	bin/quantize $(call model_dir,$(1)) $$@ $(VARIANT_$(2)) --report $$@.report.tsv > $$@.summary.tsv
+endef
+$(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(eval $(call variant_rule,$(m),$(v)))))
+
+variants: $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call gguf,$(m),$(v))))
+
+# ---- provenance: every results file starts with these lines -----------------
+# $(call provenance,COMMAND) prints the machine, the commit and the exact command.
+provenance = bash pipeline/provenance.sh $(COMMIT) $(1)
+
+# ---- speed: one row file per cell -----------------------------------------
+# The prompt is a file so that changing PROMPT rebuilds exactly the runs that used it.
+$(RES)/prompt.txt: FORCE
+	@mkdir -p $(@D)
+	@printf '%s' '$(subst ','\'',$(PROMPT))' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+speed_cell = $(RES)/speed/$(1)/$(2)/$(3)/t$(4)-n$(5)-r$(6).tsv
+
+# A cell: model $(1), variant $(2), device $(3), threads $(4), new tokens $(5), repeat $(6)
+# (repeat 0 is the warm-up, run once per model x variant x device x threads before the first
+# token count, kept but marked warmup=1 and left out of the tables). The run goes through $(LOCK) $(RUN) and
+# sample-res; the row joins generate's metrics and sample-res's summary.
+define speed_rule
+$(call speed_cell,$(1),$(2),$(3),$(4),$(5),$(6)): $(call gguf,$(1),$(2)) $(RES)/prompt.txt bin/generate bin/sample-res
+	@mkdir -p $$(@D)
+	$(LOCK) $(RUN) bin/sample-res -i 0.05 -s $$@.res -o $$@.series \
+	  --tag variant=$(2) --tag repeat=$(6) --tag warmup=$(if $(filter 0,$(6)),1,0) -- \
+	  bin/generate -m $(call gguf,$(1),$(2)) --model-name $(1) --device $(3) -t $(4) -n $(5) --ignore-eos \
+	    $(RUNOPT_$(2)) --metrics $$@.gen < $(RES)/prompt.txt > $$@.out
+	{ $(call provenance,generate -m $(call gguf,$(1),$(2)) --device $(3) -t $(4) -n $(5) $(RUNOPT_$(2))); \
+	  bash pipeline/join-row.sh $$@.gen $$@.res; } > $$@.tmp
+	mv $$@.series $(basename $$@).series.tsv
+	rm -f $$@.gen $$@.res
+	mv $$@.tmp $$@
+endef
+
+threads_for = $(if $(filter cpu,$(1)),$(THREADS),1)
+SPEED_CELLS :=
+$(foreach m,$(MODELS),$(foreach v,$(VARIANTS),$(foreach d,$(DEVICES),$(foreach t,$(call threads_for,$(d)),\
+  $(foreach n,$(NEW_TOKENS),$(foreach r,$(if $(filter $(firstword $(NEW_TOKENS)),$(n)),0) $(shell seq 1 $(REPEATS)),\
+    $(eval $(call speed_rule,$(m),$(v),$(d),$(t),$(n),$(r)))\
+    $(eval SPEED_CELLS += $(call speed_cell,$(m),$(v),$(d),$(t),$(n),$(r)))))))))
+
+speed: $(SPEED_CELLS)
+
+# ---- quality: perplexity and KL-divergence, once per model x variant x device x text ----------
+quality_cell = $(RES)/quality/$(1)/$(2)/$(3)/$(subst /,_,$(4)).tsv
+base_logits  = $(RES)/quality/$(1)/f32/$(2)/$(subst /,_,$(3)).logits
+
+define quality_rule
+$(call quality_cell,$(1),$(2),$(3),$(4)): $(call gguf,$(1),$(2)) data/datasets/$(4) bin/ppl $(if $(filter-out f32,$(2)),$(call quality_cell,$(1),f32,$(3),$(4)))
+	@mkdir -p $$(@D)
+	$(LOCK) $(RUN) bin/ppl -m $(call gguf,$(1),$(2)) --model-name $(1) --device $(3) -t $(NPROC) -f data/datasets/$(4) \
+	  $(if $(filter-out 0,$(PPL_CTX)),--ctx $(PPL_CTX)) $(if $(filter-out 0,$(PPL_STRIDE)),--stride $(PPL_STRIDE),--stride-half) \
+	  $(RUNOPT_$(2)) $(if $(filter f32,$(2)),--save-logits $(call base_logits,$(1),$(3),$(4)),--kl-base $(call base_logits,$(1),$(3),$(4))) \
+	  -o $$@.row
+	{ $(call provenance,ppl -m $(call gguf,$(1),$(2)) --device $(3) -f data/datasets/$(4)); \
+	  bash pipeline/join-row.sh $$@.row <(printf 'variant\ttext\n$(2)\t$(4)\n'); } > $$@.tmp
+	rm -f $$@.row
+	mv $$@.tmp $$@
+endef
+
+QUALITY_CELLS :=
+$(foreach m,$(QUALITY_MODELS),$(foreach v,$(VARIANTS),$(foreach d,$(DEVICES),$(foreach x,$(QUALITY_TEXTS),\
+  $(eval $(call quality_rule,$(m),$(v),$(d),$(x)))\
+  $(eval QUALITY_CELLS += $(call quality_cell,$(m),$(v),$(d),$(x)))))))
+
+quality: $(QUALITY_CELLS)
+
+.PHONY: FORCE
+FORCE:
+
+# ---- the main job ------------------------------------------------------------
+all: build/.deps tables figures paper
+	@echo "qbench: tables in $(TAB), figures in figures/, paper in paper/paper.pdf and paper/RESULTS.md"
+
+# The quick CPU demo: one generation and one perplexity on qb-gpt2-10m, straight from the
+# Hugging Face checkpoint.
+demo: bin/generate bin/ppl $(call model_dir,qb-gpt2-10m)/config.json data/datasets/wikitext-2-raw-v1/wiki.test.raw
+	bin/generate -m $(call model_dir,qb-gpt2-10m) -p '$(PROMPT)' -n 64 -t $(NPROC)
+	bin/ppl -m $(call model_dir,qb-gpt2-10m) -f data/datasets/wikitext-2-raw-v1/wiki.test.raw -t $(NPROC)
