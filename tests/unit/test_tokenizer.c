@@ -51,6 +51,11 @@ static void test_byte_alphabet(void) {
                qb_byte_to_unicode(0x7F) == 0x121 && qb_byte_to_unicode(0x80) == 0x122 &&
                qb_byte_to_unicode(0xA0) == 0x142 && qb_byte_to_unicode(0xAD) == 0x143,
            "bytes_to_unicode: the other 68 bytes take U+0100..U+0143 in byte order");
+    tap_ok(qb_utf8_invalid_offset("ok \xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x91\x8d", 14) == 14 &&
+               qb_utf8_invalid_offset("ab\xc3", 3) == 2 && qb_utf8_invalid_offset("a\xc0\xaf", 3) == 1 &&
+               qb_utf8_invalid_offset("a\xed\xa0\x80", 4) == 1 && qb_utf8_invalid_offset("\xf4\x90\x80\x80", 4) == 0 &&
+               qb_utf8_invalid_offset("\x80", 1) == 0 && qb_utf8_invalid_offset("", 0) == 0,
+           "utf8_invalid_offset: valid text, truncated, overlong, surrogate, too large, stray continuation");
     int seen[0x144] = {0}, bijective = 1;
     for (int b = 0; b < 256; b++) {
         uint32_t c = qb_byte_to_unicode((uint8_t)b);
@@ -174,6 +179,22 @@ static void test_gpt2(const char *mirror) {
         same &= jobs[i].n == jobs[0].n && memcmp(jobs[i].ids, jobs[0].ids, jobs[0].n * sizeof(int)) == 0;
     tap_ok(same && ids_are(t, text, sizeof text - 1, jobs[0].ids, jobs[0].n), "concurrent encodes agree");
     for (int i = 0; i < 4; i++) free(jobs[i].ids);
+
+    // The GGUF path: the exported token strings and merges rebuild a tokenizer
+    // that encodes the same.
+    int nv = qb_tokenizer_n_vocab(t), nm = qb_tokenizer_n_merges(t);
+    const char **toks = qb_malloc((size_t)nv * sizeof *toks), **mer = qb_malloc((size_t)nm * sizeof *mer);
+    for (int i = 0; i < nv; i++) toks[i] = qb_token_string(t, i);
+    for (int r = 0; r < nm; r++) mer[r] = qb_tokenizer_merge(t, r);
+    qb_tokenizer *u = qb_tokenizer_from_lists(toks, nv, mer, nm, "exported lists");
+    int *ids;
+    size_t n = qb_tokenize(t, text, sizeof text - 1, &ids);
+    tap_ok(qb_tokenizer_n_vocab(u) == nv && qb_tokenizer_eot(u) == 50256 && ids_are(u, text, sizeof text - 1, ids, n),
+           "from_lists on the exported strings and merges encodes the same");
+    free(ids);
+    free(toks);
+    free(mer);
+    qb_tokenizer_free(u);
     qb_tokenizer_free(t);
     free(vocab);
     free(merges);

@@ -58,6 +58,11 @@ const char *qb_token_string(const qb_tokenizer *t, int id);
 int qb_tokenizer_n_merges(const qb_tokenizer *t);
 const char *qb_tokenizer_merge(const qb_tokenizer *t, int rank);
 
+// Offset of the first byte of s that is not part of valid UTF-8 (by the rules
+// of step 2 above), or len when all of s is valid: for tools that reject
+// non-UTF-8 text with an error naming the byte offset.
+size_t qb_utf8_invalid_offset(const char *s, size_t len);
+
 // GPT-2's bytes_to_unicode: the code point that stands for byte b in token
 // strings (printable bytes map to themselves, the others to U+0100 onwards).
 uint32_t qb_byte_to_unicode(uint8_t b);
