@@ -13,6 +13,7 @@ pkgs=(
   gnuplot-nox                              # figures
   latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
   poppler-utils                            # pdftoppm: look at the paper's pages
+  time                                     # /usr/bin/time -v: the reference for sample-res's peak RSS (make bench)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -18,15 +18,19 @@ export QB_MIRROR ?= $(MIRROR)
 LOCK     ?= flock $(RES)/.lock
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
-.PHONY: models variants speed quality tables figures paper demo
+.PHONY: all models variants speed quality tables figures paper demo
 
 # ---- models --------------------------------------------------------------
 model_dir = data/models/$(1)
 ALL_MODELS := $(sort $(MODELS) $(QUALITY_MODELS))
 
+# A model: MODEL_SRC_NAME=DIR copies a local Hugging Face directory (tests, private models);
+# synth-NAME is fetch --synthetic NAME; anything else is fetched by name (mirror first).
 define model_rule
 $(call model_dir,$(1))/config.json: | bin/fetch
-	$(if $(filter synth-%,$(1)),bin/fetch --synthetic $(patsubst synth-%,%,$(1)) --dtype $(SYNTH_DTYPE) -o $(call model_dir,$(1)),bin/fetch --data data $(1))
+	$(if $(MODEL_SRC_$(1)),mkdir -p $(call model_dir,$(1)) && cp $(MODEL_SRC_$(1))/* $(call model_dir,$(1))/,\
+	  $(if $(filter synth-%,$(1)),bin/fetch --synthetic $(patsubst synth-%,%,$(1)) --dtype $(SYNTH_DTYPE) -o $(call model_dir,$(1)),\
+	    bin/fetch --data data $(1)))
 endef
 $(foreach m,$(ALL_MODELS),$(eval $(call model_rule,$(m))))
 
@@ -39,7 +43,8 @@ models: $(foreach m,$(ALL_MODELS),$(call model_dir,$(m))/config.json)
 gguf = $(GGUF_DIR)/$(1)/$(2).gguf
 
 # The calibration slice for static INT8: the first 32 KiB of the in-domain validation text.
-$(RES)/calib.txt: data/datasets/qb-corpus/valid.txt
+CALIB_SOURCE ?= qb-corpus/valid.txt
+$(RES)/calib.txt: data/datasets/$(CALIB_SOURCE)
 	@mkdir -p $(@D)
 	head -c 32768 $< > $@.tmp && mv $@.tmp $@
 CALIB_TEXT := $(RES)/calib.txt
@@ -119,3 +124,13 @@ quality: $(QUALITY_CELLS)
 
 .PHONY: FORCE
 FORCE:
+
+# ---- the main job ------------------------------------------------------------
+all: build/.deps tables figures paper
+	@echo "qbench: tables in $(TAB), figures in figures/, paper in paper/paper.pdf and paper/RESULTS.md"
+
+# The quick CPU demo: one generation and one perplexity on qb-gpt2-10m, straight from the
+# Hugging Face checkpoint.
+demo: bin/generate bin/ppl $(call model_dir,qb-gpt2-10m)/config.json data/datasets/wikitext-2-raw-v1/wiki.test.raw
+	bin/generate -m $(call model_dir,qb-gpt2-10m) -p '$(PROMPT)' -n 64 -t $(NPROC)
+	bin/ppl -m $(call model_dir,qb-gpt2-10m) -f data/datasets/wikitext-2-raw-v1/wiki.test.raw -t $(NPROC)

@@ -4,19 +4,13 @@
 // cached position up to its own, a max-subtracted softmax, and the weighted
 // sum of the values. Items are dealt to the pool's threads round-robin, which
 // balances the causal triangle (later tokens see more keys) well enough; each
-// thread keeps its scores in its own slice of the caller's scratch.
+// thread keeps its scores in its own slice of the caller's scratch. The
+// per-item kernel is scalar here (the reference) or attention_avx2.c's.
 #include <math.h>
 
-#include "kernels.h"
+#include "cpu.h"
 
-typedef struct {
-    float *out;
-    const float *q, *k, *v;
-    int pos0, T, n_head, head_dim;
-    float *scratch;
-} attn_job;
-
-static void attend_one(const attn_job *j, int h, int t, float *s) {
+void qb_attend_scalar(const qb_attn_args *j, int h, int t, float *s) {
     const int D = j->head_dim;
     const size_t stride = (size_t)j->n_head * D; // one position's row in q, cache, out
     const int n_keys = j->pos0 + t + 1;          // causal: positions 0..pos0+t
@@ -45,15 +39,26 @@ static void attend_one(const attn_job *j, int h, int t, float *s) {
     }
 }
 
+typedef struct {
+    qb_attn_args a;
+    qb_attend_fn fn;
+} attn_job;
+
 static void attn_worker(void *ctx, int ith, int nth) {
     const attn_job *j = ctx;
-    float *s = j->scratch + (size_t)ith * (j->pos0 + j->T);
-    const int items = j->n_head * j->T;
-    for (int it = ith; it < items; it += nth) attend_one(j, it % j->n_head, it / j->n_head, s);
+    float *s = j->a.scratch + (size_t)ith * (j->a.pos0 + j->a.T);
+    const int items = j->a.n_head * j->a.T;
+    for (int it = ith; it < items; it += nth) j->fn(&j->a, it % j->a.n_head, it / j->a.n_head, s);
+}
+
+void qb_attention_isa(qb_isa isa, qb_pool *pool, float *out, const float *q, const float *k_cache,
+                      const float *v_cache, int pos0, int T, int n_head, int head_dim, float *scratch) {
+    attn_job j = {{out, q, k_cache, v_cache, pos0, T, n_head, head_dim, scratch},
+                  isa >= QB_ISA_AVX2 ? qb_attend_avx2 : qb_attend_scalar};
+    if (T > 0) qb_pool_run(pool, attn_worker, &j);
 }
 
 void qb_attention(qb_pool *pool, float *out, const float *q, const float *k_cache, const float *v_cache, int pos0,
                   int T, int n_head, int head_dim, float *scratch) {
-    attn_job j = {out, q, k_cache, v_cache, pos0, T, n_head, head_dim, scratch};
-    if (T > 0) qb_pool_run(pool, attn_worker, &j);
+    qb_attention_isa(qb_pool_isa(pool), pool, out, q, k_cache, v_cache, pos0, T, n_head, head_dim, scratch);
 }

@@ -37,3 +37,26 @@ static inline void qb_split(int n, int grain, int ith, int nth, int *lo, int *hi
     *lo = a < n ? (int)a : n;
     *hi = b < n ? (int)b : n;
 }
+
+// ---- attention ----------------------------------------------------------------
+// One qb_attention call; a work item is one (head, new token) pair.
+typedef struct {
+    float *out;
+    const float *q, *k, *v;
+    int pos0, T, n_head, head_dim;
+    float *scratch;
+} qb_attn_args;
+// Attention of new token t (position pos0 + t) in head h; s: pos0 + T floats.
+typedef void (*qb_attend_fn)(const qb_attn_args *a, int h, int t, float *s);
+void qb_attend_scalar(const qb_attn_args *a, int h, int t, float *s);
+void qb_attend_avx2(const qb_attn_args *a, int h, int t, float *s);
+// qb_attention on an explicitly chosen ISA (<= qb_cpu_isa()).
+void qb_attention_isa(qb_isa isa, qb_pool *pool, float *out, const float *q, const float *k_cache,
+                      const float *v_cache, int pos0, int T, int n_head, int head_dim, float *scratch);
+
+// ---- elementwise ----------------------------------------------------------------
+// The ISA for kernels that take no pool (gelu): qb_cpu_isa() read once per
+// process, since they run hundreds of times per token.
+qb_isa qb_cpu_isa_cached(void);
+void qb_gelu_scalar(float *x, size_t n);
+void qb_gelu_avx2(float *x, size_t n);

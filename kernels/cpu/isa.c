@@ -2,10 +2,11 @@
 // binary runs everywhere. The environment variable QB_ISA=scalar|avx2|avx512
 // may lower the choice (never raise it): the tests use it to exercise every
 // path, and it is how to measure a fast kernel against its scalar twin.
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "cpu.h"
 #include "util.h"
 
 static qb_isa hardware_isa(void) {
@@ -35,6 +36,16 @@ qb_isa qb_cpu_isa(void) {
     else
         qb_die(QB_EXIT_USAGE, "QB_ISA=%s: expected scalar, avx2 or avx512", e);
     return want < isa ? want : isa;
+}
+
+// Written once, then only read: the answer cannot change while the process runs.
+static pthread_once_t cached_once = PTHREAD_ONCE_INIT;
+static qb_isa cached_isa;
+static void cache_isa(void) { cached_isa = qb_cpu_isa(); }
+
+qb_isa qb_cpu_isa_cached(void) {
+    pthread_once(&cached_once, cache_isa);
+    return cached_isa;
 }
 
 const char *qb_isa_name(qb_isa isa) {

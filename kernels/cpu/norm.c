@@ -1,7 +1,7 @@
 // norm.c: layer normalisation, the GELU activation and the residual add.
 #include <math.h>
 
-#include "kernels.h"
+#include "cpu.h"
 
 // Two passes per row (mean, then variance of the deviations) with double
 // accumulators: the biased variance PyTorch's LayerNorm uses, without the
@@ -25,13 +25,19 @@ void qb_layernorm(float *y, const float *x, const float *g, const float *b, int 
     }
 }
 
-// Hugging Face "gelu_new": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-void qb_gelu(float *x, size_t n) {
+// Hugging Face "gelu_new": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+// written as PyTorch computes it (the reference; norm_avx2.c has the fast one).
+void qb_gelu_scalar(float *x, size_t n) {
     const float k = 0.7978845608028654f; // sqrt(2/pi)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
     }
+}
+
+void qb_gelu(float *x, size_t n) {
+    if (qb_cpu_isa_cached() >= QB_ISA_AVX2) qb_gelu_avx2(x, n);
+    else qb_gelu_scalar(x, n);
 }
 
 void qb_add(float *y, const float *x, size_t n) {

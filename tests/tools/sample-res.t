@@ -79,7 +79,7 @@ ok $? "cpu_p90_pct <= cpu_peak_pct and near the mean ($p90, $peak)"
 "$SR" -s "$T/fork.tsv" -- "$H/fork-alloc" 300 1
 peak=$(col "$T/fork.tsv" rss_peak_mb)
 within "$peak" 300 0.05; ok $? "grandchild's memory counted ($peak MiB of 300)"
-"$SR" -s "$T/orphan.tsv" -- sh -c "( \"$H/alloc-touch\" 200 0.8 & ) ; sleep 1.2"
+"$SR" -s "$T/orphan.tsv" -- sh -c "( \"$H/alloc-touch\" 200 0.6 & ) ; sleep 1.5"
 peak=$(col "$T/orphan.tsv" rss_peak_mb); hwm=$(col "$T/orphan.tsv" rss_hwm_mb)
 within "$peak" 200 0.05 && within "$hwm" 200 0.05
 ok $? "orphaned grandchild (parent exited) still counted: peak $peak, hwm $hwm MiB of 200"
@@ -91,18 +91,60 @@ ok $(( rc == 7 ? 0 : 1 )) "exit status passed through (7, got $rc)"
 "$SR" -s "$T/kill.tsv" -- sh -c 'kill -KILL $$' 2>/dev/null; rc=$?
 ok $(( rc == 137 ? 0 : 1 )) "child killed by SIGKILL: exit 137 (got $rc)"
 [ "$(col "$T/kill.tsv" exit_status)" = 137 ]; ok $? "summary records exit_status 137"
+# ready FILE: waits (up to 5 s) until CMD has created FILE, so the signal
+# goes to a sample-res that is already watching CMD.
+ready() { for k in $(seq 100); do [ -e "$1" ] && return; sleep 0.05; done; }
 start=$(date +%s.%N)
-"$SR" -s "$T/term.tsv" -- sleep 30 & pid=$!
-sleep 0.3; kill -TERM $pid; wait $pid; rc=$?
+"$SR" -s "$T/term.tsv" -- sh -c "touch '$T/up1'; exec sleep 30" & pid=$!
+ready "$T/up1"; kill -TERM $pid; wait $pid; rc=$?
 took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
 ok $(( rc == 143 ? 0 : 1 )) "SIGTERM to sample-res forwarded: child dies of it, exit 143 (got $rc, ${took}s)"
 [ "$(col "$T/term.tsv" exit_status)" = 143 ]; ok $? "summary still written after SIGTERM"
-# Background jobs of a script ignore SIGINT unless job control is on.
-set -m
-"$SR" -q -- sleep 30 & pid=$!
-set +m
-sleep 0.3; kill -INT $pid; wait $pid; rc=$?
-ok $(( rc == 130 ? 0 : 1 )) "SIGINT to sample-res forwarded: exit 130 (got $rc)"
+# Background jobs of a script inherit SIGINT ignored: restore the default.
+"$H/default-signals" "$SR" -s "$T/int.tsv" -- sh -c "touch '$T/up2'; exec sleep 30" & pid=$!
+ready "$T/up2"; kill -INT $pid; wait $pid; rc=$?
+[ $rc = 130 ] && [ "$(col "$T/int.tsv" exit_status)" = 130 ]
+ok $? "SIGINT to sample-res forwarded: child dies of it, exit 130, summary written (got $rc)"
+# Delivered once, whether sent to sample-res alone or by a terminal to the
+# whole foreground process group (which CMD shares).
+"$H/default-signals" "$SR" -q -- "$H/sig-count" 1 >"$T/count.out" & pid=$!
+for k in $(seq 50); do grep -q ready "$T/count.out" && break; sleep 0.05; done
+kill -INT $pid; wait $pid; rc=$?
+[ $rc = 0 ] && grep -qx 'sigint=1' "$T/count.out"; ok $? "kill -INT: CMD gets SIGINT once ($(tail -1 "$T/count.out"), exit $rc)"
+PY=${QB_PYTHON:-python3}
+cat >"$T/drive-tty.py" <<'EOF'
+# Runs sample-res on a new pseudo-terminal, as its session's foreground
+# group, and types Ctrl-C once CMD is ready.
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+buf, t0, sent = b"", time.time(), False
+while time.time() - t0 < 10:
+    r, _, _ = select.select([fd], [], [], 0.05)
+    if r:
+        try:
+            d = os.read(fd, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        buf += d
+    if not sent and b"ready" in buf:
+        time.sleep(0.1)
+        os.write(fd, b"\x03")
+        sent = True
+_, st = os.waitpid(pid, 0)
+print(buf.decode(errors="replace").replace("\r", ""))
+print("status", os.waitstatus_to_exitcode(st))
+EOF
+if "$PY" -c 'import pty, os; pty.fork' 2>/dev/null; then
+  "$PY" "$T/drive-tty.py" "$SR" -q -- "$H/sig-count" 1 >"$T/pty.out" 2>&1
+  grep -q 'sigint=1$' "$T/pty.out" && grep -qx 'status 0' "$T/pty.out"
+  ok $? "Ctrl-C on a terminal: CMD gets SIGINT once, not twice ($(grep -a 'sigint=\|status\|Error' "$T/pty.out" | tr '\n' ' '))"
+else
+  skip "no Python with pty here to drive a terminal"
+fi
 
 # --- stdio untouched: stdout byte-exact through a pipe, stdin passed in
 head -c 8000000 /dev/urandom >"$T/in.bin"
@@ -131,6 +173,27 @@ QB_NVML_LIBRARY=$T/no-libnvidia-ml.so.1 "$SR" -s "$T/nogpu.tsv" -o "$T/nogpu-ser
 [ $rc = 0 ] && [ ! -s "$T/nogpu.err" ] && [ -z "$(col "$T/nogpu.tsv" gpu_peak_mb)" ] && [ -z "$(col "$T/nogpu.tsv" gpu_p90_mb)" ] &&
   grep -v '^#' "$T/nogpu-series.tsv" | awk -F'\t' 'NR > 1 && $4 != "" {bad = 1} END {exit bad}'
 ok $? "without NVML: exit 0, nothing on stderr, GPU columns empty"
+
+# --- NVML through a stand-in library (tests/tools/fake-nvml.c): 2 GPUs,
+# 64 + 128 MiB per process of the tree, 100 foreign processes not counted
+if ${CC:-cc} -shared -fPIC -O1 -o "$T/libfake-nvml.so" "$ROOT/tests/tools/fake-nvml.c" 2>"$T/cc.err"; then
+  QB_NVML_LIBRARY=$T/libfake-nvml.so "$SR" -i 0.05 -s "$T/fake.tsv" -o "$T/fake-series.tsv" -- sleep 0.3
+  g=$(col "$T/fake.tsv" gpu_peak_mb); g90=$(col "$T/fake.tsv" gpu_p90_mb)
+  [ "$g" = 192.0 ] && [ "$g90" = 192.0 ] &&
+    grep -v '^#' "$T/fake-series.tsv" | awk -F'\t' 'NR > 1 && $4 != "192.0" {bad = 1} END {exit bad}'
+  ok $? "NVML: the tree's memory summed over 2 GPUs, foreign processes left out (peak $g, p90 $g90)"
+  grep -q '^# machine: .*GPU: 2 x Fake GPU, driver 0.0-fake$' "$T/fake.tsv"; ok $? "NVML: GPUs and driver in the provenance line"
+  QB_NVML_LIBRARY=$T/libfake-nvml.so "$SR" -s "$T/fake2.tsv" -- sh -c "sleep 0.3; ( sleep 0.4 & ) ; sleep 0.2"
+  g=$(col "$T/fake2.tsv" gpu_peak_mb)
+  [ "$g" = 384.0 ]; ok $? "NVML: an adopted orphan's GPU memory counted too ($g MiB = 2 x 192)"
+  sh -c 'ls /proc/$$/fd' >"$T/fds.direct"
+  QB_NVML_LIBRARY=$T/libfake-nvml.so "$SR" -q -- sh -c 'ls /proc/$$/fd' >"$T/fds.sampled"
+  cmp -s "$T/fds.direct" "$T/fds.sampled"; ok $? "CMD inherits no descriptor of sample-res or of the NVML library"
+  FAKE_NVML_NA=1 QB_NVML_LIBRARY=$T/libfake-nvml.so "$SR" -s "$T/fake3.tsv" -- sleep 0.1
+  [ -z "$(col "$T/fake3.tsv" gpu_peak_mb)" ]; ok $? "NVML: per-process memory not available -> empty, not 0"
+else
+  skip "no C compiler to build the stand-in NVML library: $(head -1 "$T/cc.err")"
+fi
 
 # --- a GPU: memory allocated through the CUDA driver shows in gpu_mb
 "$H/gpu-alloc" 1 0 2>/dev/null; rc=$?

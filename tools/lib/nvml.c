@@ -3,7 +3,9 @@
 #include "nvml.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +43,44 @@ struct qb_nvml {
     unsigned int buf_entries;
 };
 
+// The descriptors open now, as a bitmap of the first 1024.
+static void open_fds(unsigned char *bits) {
+    memset(bits, 0, 1024 / 8);
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        if (fd == dirfd(d)) continue; // the listing's own descriptor
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd < 1024) bits[fd / 8] |= (unsigned char)(1 << (fd % 8));
+    }
+    closedir(d);
+}
+
+// The driver library opens /dev/nvidia* (and more) without O_CLOEXEC; mark
+// what it opened close-on-exec so that programs we start later do not
+// inherit the driver's handles.
+static void cloexec_new_fds(const unsigned char *before) {
+    unsigned char after[1024 / 8];
+    open_fds(after);
+    for (int fd = 3; fd < 1024; fd++)
+        if ((after[fd / 8] >> (fd % 8) & 1) && !(before[fd / 8] >> (fd % 8) & 1)) {
+            int flags = fcntl(fd, F_GETFD);
+            if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+        }
+}
+
+static qb_nvml *open_library(void);
+
 qb_nvml *qb_nvml_open(void) {
+    unsigned char before[1024 / 8];
+    open_fds(before);
+    qb_nvml *g = open_library();
+    cloexec_new_fds(before);
+    return g;
+}
+
+static qb_nvml *open_library(void) {
     const char *name = getenv("QB_NVML_LIBRARY");
     if (!name || !*name) name = "libnvidia-ml.so.1";
     void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
