@@ -154,7 +154,7 @@ int main(int argc, char **argv) {
 
     // Prompt pass and the first token: TTFT.
     const double t_start = qb_now();
-    qb_forward(m, s, pool, ids, P, 0, logits, 0);
+    qb_forward(m, s, pool, ids, P, 0, logits, P - 1);
     int tok = qb_sample(&smp, logits, c->n_vocab);
     const double t_first = qb_now();
     double t_last = t_first;

@@ -49,7 +49,10 @@ int main(int argc, char **argv) {
     qb_state *s = qb_state_new(m, P + greedy, P, threads);
     float *logits = qb_aligned_alloc((size_t)c->n_vocab * sizeof(float));
     if (!chunk) chunk = P;
-    for (int p = 0; p < P; p += chunk) qb_forward(m, s, pool, ids + p, P - p < chunk ? P - p : chunk, p, logits, 0);
+    for (int p = 0; p < P; p += chunk) {
+        int T = P - p < chunk ? P - p : chunk;
+        qb_forward(m, s, pool, ids + p, T, p, logits, T - 1);
+    }
     double mx = logits[qb_argmax(logits, c->n_vocab)], sum = 0;
     for (int i = 0; i < c->n_vocab; i++) sum += exp((double)logits[i] - mx);
     printf("argmax %d\nlse %.9g\nlogits", qb_argmax(logits, c->n_vocab), mx + log(sum));

@@ -69,13 +69,13 @@ static void store_kv(float *q, float *k_cache, float *v_cache, const float *qkv,
 }
 
 void qb_forward(const qb_model *m, qb_state *s, qb_pool *pool, const int *tokens, int T, int pos0, float *logits,
-                int all_logits) {
+                int first_logit) {
     const qb_config *c = &m->cfg;
     const int E = c->n_embd, H = c->n_head;
     const float eps = c->ln_eps;
-    if (T < 1 || T > s->max_T || pos0 < 0 || pos0 + T > s->n_cache)
-        qb_die(QB_EXIT_DATA, "forward: %d tokens at position %d do not fit (batch %d, context %d)", T, pos0, s->max_T,
-               s->n_cache);
+    if (T < 1 || T > s->max_T || pos0 < 0 || pos0 + T > s->n_cache || first_logit < 0 || first_logit >= T)
+        qb_die(QB_EXIT_DATA, "forward: %d tokens at position %d (logits from %d) do not fit (batch %d, context %d)", T,
+               pos0, first_logit, s->max_T, s->n_cache);
     if (qb_pool_size(pool) > s->n_threads)
         qb_die(QB_EXIT_USAGE, "forward: pool of %d threads, state sized for %d", qb_pool_size(pool), s->n_threads);
     const size_t cache_layer = (size_t)s->n_cache * E;
@@ -98,8 +98,8 @@ void qb_forward(const qb_model *m, qb_state *s, qb_pool *pool, const int *tokens
         qb_matmul(pool, s->proj, s->fc, &L->mlp_proj, L->mlp_proj_b, T);
         qb_add(s->x, s->proj, (size_t)T * E);
     }
-    // Final norm and the output projection, for every token or the last only.
-    const int first = all_logits ? 0 : T - 1, n = T - first;
-    qb_layernorm(s->h, s->x + (size_t)first * E, m->ln_f_g, m->ln_f_b, E, n, eps);
+    // Final norm and the output projection, for the tokens whose logits are asked for.
+    const int n = T - first_logit;
+    qb_layernorm(s->h, s->x + (size_t)first_logit * E, m->ln_f_g, m->ln_f_b, E, n, eps);
     qb_matmul(pool, logits, s->h, &m->lm_head, NULL, n);
 }

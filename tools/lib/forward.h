@@ -30,8 +30,10 @@ size_t qb_state_bytes(const qb_model *m, const qb_state *s);
 
 // Runs tokens[0..T) at positions pos0..pos0+T-1, appending their K and V to
 // the cache (positions before pos0 must already be there: pos0 = 0 starts a
-// new sequence). Writes the logits of every token ([T][n_vocab]) when
-// all_logits, else only those of the last token ([n_vocab]). Dies (exit 2) on
-// a token id outside the vocabulary or a context/batch beyond the state.
+// new sequence). Writes the logits of tokens first_logit..T-1 to logits
+// ([T - first_logit][n_vocab]): 0 for every token (perplexity), T - 1 for the
+// last only (generation); the output projection runs only for those. Dies
+// (exit 2) on a token id outside the vocabulary or a context/batch beyond the
+// state.
 void qb_forward(const qb_model *m, qb_state *s, qb_pool *pool, const int *tokens, int T, int pos0, float *logits,
-                int all_logits);
+                int first_logit);
