@@ -70,7 +70,7 @@ int qb_config_parse(qb_config *c, const char *path, const char *json, size_t len
         FAIL("%s: \"model_type\" is %s, not \"gpt2\"", path, json_is_string(mt) ? json_string_value(mt) : "not a string");
     if (require_int(root, path, "vocab_size", 1, MAX_VOCAB, &c->n_vocab, err, errlen)) goto fail;
     int r = get_int(root, path, "n_positions", 1, MAX_CTX, &c->n_ctx, err, errlen);
-    if (r == 1) r = require_int(root, path, "n_ctx", 1, MAX_CTX, &c->n_ctx, err, errlen);
+    if (r == 1) r = get_int(root, path, "n_ctx", 1, MAX_CTX, &c->n_ctx, err, errlen); // older configs
     if (r) {
         if (r == 1) snprintf(err, errlen, "%s: missing required key \"n_positions\"", path);
         goto fail;
