@@ -99,12 +99,12 @@ static void splitk_worker(void *ctx, int ith, int nth) {
 
 static void splitk_sum(void *ctx, int ith, int nth) {
     const splitk_job *sj = ctx;
-    const int n_out = sj->job.a.w->n_out, parts = nth;
+    const int n_out = sj->job.a.w->n_out;
     int lo, hi;
     qb_split(n_out, 16, ith, nth, &lo, &hi);
     float *y = sj->job.a.y;
     for (int o = lo; o < hi; o++) y[o] = sj->partial[o];
-    for (int t = 1; t < parts; t++) {
+    for (int t = 1; t < nth; t++) {
         const float *part = sj->partial + (size_t)t * n_out;
         for (int o = lo; o < hi; o++) y[o] += part[o];
     }
@@ -115,6 +115,11 @@ static void check_shape(const qb_weight *w, int T) {
         qb_die(QB_EXIT_DATA, "matmul: bad shape n_in=%d n_out=%d T=%d", w->n_in, w->n_out, T);
     if (w->layout != QB_LAYOUT_OUT_IN && w->layout != QB_LAYOUT_IN_OUT)
         qb_die(QB_EXIT_DATA, "matmul: bad weight layout %d", (int)w->layout);
+    // [in][out] is the Hugging Face checkpoint used in place: float types only
+    // (block-quantized types are blocked along the input dimension of a row).
+    if (w->layout == QB_LAYOUT_IN_OUT && w->type != QB_TYPE_F32 && w->type != QB_TYPE_F16 && w->type != QB_TYPE_BF16)
+        qb_die(QB_EXIT_DATA, "matmul: weight type %d in [in][out] layout not supported (F32, F16, BF16 only)",
+               (int)w->type);
 }
 
 void qb_matmul_isa(qb_isa isa, qb_pool *pool, float *y, const float *x, const qb_weight *w, const float *bias,
