@@ -55,8 +55,10 @@ INLINE void gemv_out_in(const qb_mm_args *a, int o0, int o1, qb_type type) {
         // with prefetches (rows of a few KB are too short for the hardware
         // prefetcher to ramp up on each).
         const char *pf = (const char *)W + (r3 + n) * es;
+        const int pf_on = o + 8 <= o1; // the next four rows are ours too
         for (; i + 16 <= n; i += 16, pf += 64 * es) {
-            for (size_t l = 0; l < 64 * es; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
+            if (pf_on)
+                for (size_t l = 0; l < 64 * es; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
             __m256 xa = _mm256_loadu_ps(x + i), xb = _mm256_loadu_ps(x + i + 8);
             s0 = _mm256_fmadd_ps(load8(type, W, r0 + i), xa, s0);
             s1 = _mm256_fmadd_ps(load8(type, W, r1 + i), xa, s1);

@@ -78,7 +78,10 @@ int main(void) {
             tap_ok(rel <= 1e-5, "%s H=%d D=%d prefill of %d tokens, %d threads: rel err %.2e vs FP64", iname, H, D, N,
                    th, rel);
 
-            // The same prompt in three chunks (pos0 > 0 for the later ones).
+            // The same prompt in three chunks (pos0 > 0 for the later ones). A
+            // one-token chunk takes the decode kernel, the others the prefill
+            // one: equal up to float rounding (values are O(1); a wrong
+            // position or mask would be off by O(0.1)).
             for (int i = 0; i < N * C; i++) out2[i] = NAN;
             int cuts[] = {0, N / 3, N / 3 + 1, N};
             for (int ci = 0; ci < 3; ci++) {
