@@ -10,9 +10,10 @@
 //   Weight-only: the codes become 4 x 8 floats, FMA'd with x, scaled per half;
 //   the min term is m * sum(x) (sums precomputed per unit).
 // Four rows are done together so each activation load serves four rows.
-// T == 1 (decode) unpacks the codes straight from the weights; T > 1
-// (prefill) unpacks a tile of four rows once into an L1 scratch and sweeps
-// every token over it.
+// T == 1 (decode) unpacks the codes straight from the weights. T > 1
+// (prefill) unpacks a tile of four rows once into an L1 scratch (weight-only:
+// dequantized floats; W8A8: int8 codes and scales) and sweeps every token
+// over it, two tokens at a time.
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,129 +119,270 @@ INLINE __m256i dot_i8(__m256i q, __m256i x, int is_unsigned, int vnni) {
     return _mm256_madd_epi16(p, ones);
 }
 
-// Codes and scales of one tile of rows, either read from the weights or
-// from a scratch they were unpacked into.
-typedef struct {
-    const uint8_t *row[RT]; // the rows (decode mode)
-    const int8_t *codes;    // scratch: RT rows of n codes (prefill mode)
-    const float *s0, *s1, *m; // scratch: RT rows of nu scales
-    int nu;
-} tile;
-
-INLINE __m256i get_codes(qb_type t, const tile *tl, int r, int u, int pre) {
-    if (pre) return _mm256_loadu_si256((const __m256i *)(tl->codes + ((size_t)r * tl->nu + u) * QB_UNIT));
-    return unit_codes(t, tl->row[r], u);
+INLINE int has_min(qb_type t) { return t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K; }
+INLINE int two_scales(qb_type t) { return t == QB_TYPE_Q6_K; }
+// [a x4, b x4]: the scales of weights 0-15 and 16-31 against the 8 lanes of dot_i8.
+INLINE __m256 scale_vec(qb_type t, float a, float b) {
+    return two_scales(t) ? _mm256_set_m128(_mm_set1_ps(b), _mm_set1_ps(a)) : _mm256_set1_ps(a);
 }
-INLINE void get_scales(qb_type t, const tile *tl, int r, int u, int pre, float *s0, float *s1, float *m) {
-    if (pre) {
-        size_t k = (size_t)r * tl->nu + u;
-        *s0 = tl->s0[k], *s1 = tl->s1[k], *m = tl->m[k];
-    } else
-        unit_scales(t, tl->row[r], u, s0, s1, m);
-}
+INLINE float bias_at(const qb_qmm_args *a, int o) { return a->bias ? a->bias[o] : 0.0f; }
 
-// nr (1..RT, a constant at each call site) dot products of one token.
-INLINE void dots_q8(qb_type t, const tile *tl, int nr, int pre, int vnni, const qb_block_q8a *xq, float *out) {
-    __m256 acc[RT];
-    float accm[RT];
-    for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps(), accm[r] = 0;
-    for (int u = 0; u < tl->nu; u++) {
+// ---- decode (T == 1): codes unpacked straight from the weights -----------------
+
+// W8A8, four rows r0..r3 against one token's int8 activations.
+INLINE void gemv4_q8(qb_type t, int vnni, const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
+                     const qb_block_q8a *xq, int nu, float *out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+    for (int u = 0; u < nu; u++) {
         const __m256i xv = _mm256_loadu_si256((const __m256i *)xq[u].qs);
         const float dx = xq[u].d, xs = dx * (float)xq[u].sum;
-        for (int r = 0; r < nr; r++) {
-            float s0, s1, m;
-            get_scales(t, tl, r, u, pre, &s0, &s1, &m);
-            __m256i d = dot_i8(get_codes(t, tl, r, u, pre), xv, codes_unsigned(t), vnni);
-            __m256 sv = _mm256_set_m128(_mm_set1_ps(s1 * dx), _mm_set1_ps(s0 * dx));
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), sv, acc[r]);
-            accm[r] += m * xs;
-        }
+#define QMM_ROW(k)                                                                                                     \
+    {                                                                                                                  \
+        float s0, s1, m;                                                                                               \
+        unit_scales(t, r##k, u, &s0, &s1, &m);                                                                         \
+        __m256i d = dot_i8(unit_codes(t, r##k, u), xv, codes_unsigned(t), vnni);                                       \
+        a##k = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), scale_vec(t, s0 * dx, s1 * dx), a##k);                           \
+        if (has_min(t)) m##k += m * xs;                                                                                \
     }
-    for (int r = 0; r < nr; r++) out[r] = hsum8(acc[r]) + accm[r];
+        QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
+#undef QMM_ROW
+    }
+    out[0] = hsum8(a0) + m0, out[1] = hsum8(a1) + m1, out[2] = hsum8(a2) + m2, out[3] = hsum8(a3) + m3;
 }
 
-INLINE void dots_f32(qb_type t, const tile *tl, int nr, int pre, const float *x, const float *xsum, float *out) {
-    __m256 acc[RT];
-    float accm[RT];
-    for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps(), accm[r] = 0;
-    for (int u = 0; u < tl->nu; u++) {
+INLINE float gemv1_q8(qb_type t, int vnni, const uint8_t *r0, const qb_block_q8a *xq, int nu) {
+    __m256 a0 = _mm256_setzero_ps();
+    float m0 = 0;
+    for (int u = 0; u < nu; u++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)xq[u].qs);
+        const float dx = xq[u].d;
+        float s0, s1, m;
+        unit_scales(t, r0, u, &s0, &s1, &m);
+        __m256i d = dot_i8(unit_codes(t, r0, u), xv, codes_unsigned(t), vnni);
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), scale_vec(t, s0 * dx, s1 * dx), a0);
+        if (has_min(t)) m0 += m * dx * (float)xq[u].sum;
+    }
+    return hsum8(a0) + m0;
+}
+
+// The 32 codes of a unit as 4 x 8 floats.
+INLINE void codes_f32(__m256i q, __m256 *c0, __m256 *c1, __m256 *c2, __m256 *c3) {
+    __m128i qa = _mm256_castsi256_si128(q), qb = _mm256_extracti128_si256(q, 1);
+    *c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(qa));
+    *c1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(qa, 8)));
+    *c2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(qb));
+    *c3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(qb, 8)));
+}
+
+// Weight-only, four rows against one float token: per unit the codes are
+// FMA'd with x per half, then scaled; sum(x) per unit carries the min.
+INLINE void gemv4_f32(qb_type t, const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
+                      const float *x, const float *xsum, int nu, float *out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+    for (int u = 0; u < nu; u++) {
         const float *xu = x + (size_t)u * QB_UNIT;
         const __m256 x0 = _mm256_loadu_ps(xu), x1 = _mm256_loadu_ps(xu + 8);
         const __m256 x2 = _mm256_loadu_ps(xu + 16), x3 = _mm256_loadu_ps(xu + 24);
+#define QMM_ROW(k)                                                                                                     \
+    {                                                                                                                  \
+        float s0, s1, m;                                                                                               \
+        unit_scales(t, r##k, u, &s0, &s1, &m);                                                                         \
+        __m256 c0, c1, c2, c3;                                                                                         \
+        codes_f32(unit_codes(t, r##k, u), &c0, &c1, &c2, &c3);                                                         \
+        __m256 lo = _mm256_fmadd_ps(c1, x1, _mm256_mul_ps(c0, x0));                                                    \
+        __m256 hi = _mm256_fmadd_ps(c3, x3, _mm256_mul_ps(c2, x2));                                                    \
+        if (two_scales(t)) {                                                                                           \
+            a##k = _mm256_fmadd_ps(lo, _mm256_set1_ps(s0), a##k);                                                      \
+            a##k = _mm256_fmadd_ps(hi, _mm256_set1_ps(s1), a##k);                                                      \
+        } else                                                                                                         \
+            a##k = _mm256_fmadd_ps(_mm256_add_ps(lo, hi), _mm256_set1_ps(s0), a##k);                                   \
+        if (has_min(t)) m##k += m * xsum[u];                                                                           \
+    }
+        QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
+#undef QMM_ROW
+    }
+    out[0] = hsum8(a0) + m0, out[1] = hsum8(a1) + m1, out[2] = hsum8(a2) + m2, out[3] = hsum8(a3) + m3;
+}
+
+INLINE float gemv1_f32(qb_type t, const uint8_t *r0, const float *x, const float *xsum, int nu) {
+    __m256 a0 = _mm256_setzero_ps();
+    float m0 = 0;
+    for (int u = 0; u < nu; u++) {
+        const float *xu = x + (size_t)u * QB_UNIT;
+        float s0, s1, m;
+        unit_scales(t, r0, u, &s0, &s1, &m);
+        __m256 c0, c1, c2, c3;
+        codes_f32(unit_codes(t, r0, u), &c0, &c1, &c2, &c3);
+        __m256 lo = _mm256_fmadd_ps(c1, _mm256_loadu_ps(xu + 8), _mm256_mul_ps(c0, _mm256_loadu_ps(xu)));
+        __m256 hi = _mm256_fmadd_ps(c3, _mm256_loadu_ps(xu + 24), _mm256_mul_ps(c2, _mm256_loadu_ps(xu + 16)));
+        a0 = _mm256_fmadd_ps(lo, _mm256_set1_ps(s0), a0);
+        a0 = _mm256_fmadd_ps(hi, _mm256_set1_ps(s1), a0);
+        if (has_min(t)) m0 += m * xsum[u];
+    }
+    return hsum8(a0) + m0;
+}
+
+// ---- prefill (T > 1): a tile of RT rows unpacked once, every token swept ------
+
+// Weight-only: the tile dequantized to a float32 panel (RT rows of n), then
+// plain FMA dot products, two tokens at a time so each panel load serves two.
+INLINE void panel_f32(qb_type t, const uint8_t *row, int nu, float *p) {
+    for (int u = 0; u < nu; u++, p += QB_UNIT) {
+        float s0, s1, m;
+        unit_scales(t, row, u, &s0, &s1, &m);
+        __m256 c0, c1, c2, c3;
+        codes_f32(unit_codes(t, row, u), &c0, &c1, &c2, &c3);
+        const __m256 vs0 = _mm256_set1_ps(s0), vs1 = _mm256_set1_ps(s1), vm = _mm256_set1_ps(m);
+        _mm256_storeu_ps(p, _mm256_fmadd_ps(c0, vs0, vm));
+        _mm256_storeu_ps(p + 8, _mm256_fmadd_ps(c1, vs0, vm));
+        _mm256_storeu_ps(p + 16, _mm256_fmadd_ps(c2, vs1, vm));
+        _mm256_storeu_ps(p + 24, _mm256_fmadd_ps(c3, vs1, vm));
+    }
+}
+
+INLINE void prefill_f32(const qb_qmm_args *a, int o, int nr, const float *panel) {
+    const int n = a->w->n_in, n_out = a->w->n_out, T = a->T;
+    int tok = 0;
+    if (nr == RT)
+        for (; tok + 2 <= T; tok += 2) {
+            const float *xa = a->x + (size_t)tok * n, *xb = xa + n;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (int i = 0; i < n; i += 8) {
+                const __m256 va = _mm256_loadu_ps(xa + i), vb = _mm256_loadu_ps(xb + i);
+#define QMM_ROW(k)                                                                                                     \
+    {                                                                                                                  \
+        const __m256 w = _mm256_loadu_ps(panel + (size_t)k * n + i);                                                   \
+        a##k = _mm256_fmadd_ps(w, va, a##k);                                                                           \
+        b##k = _mm256_fmadd_ps(w, vb, b##k);                                                                           \
+    }
+                QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
+#undef QMM_ROW
+            }
+            float *ya = a->y + (size_t)tok * n_out + o, *yb = ya + n_out;
+            ya[0] = hsum8(a0) + bias_at(a, o), ya[1] = hsum8(a1) + bias_at(a, o + 1);
+            ya[2] = hsum8(a2) + bias_at(a, o + 2), ya[3] = hsum8(a3) + bias_at(a, o + 3);
+            yb[0] = hsum8(b0) + bias_at(a, o), yb[1] = hsum8(b1) + bias_at(a, o + 1);
+            yb[2] = hsum8(b2) + bias_at(a, o + 2), yb[3] = hsum8(b3) + bias_at(a, o + 3);
+        }
+    for (; tok < T; tok++) {
+        const float *xa = a->x + (size_t)tok * n;
         for (int r = 0; r < nr; r++) {
-            float s0, s1, m;
-            get_scales(t, tl, r, u, pre, &s0, &s1, &m);
-            __m256i q = get_codes(t, tl, r, u, pre);
-            __m128i qa = _mm256_castsi256_si128(q), qb = _mm256_extracti128_si256(q, 1);
-            __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(qa));
-            __m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(qa, 8)));
-            __m256 c2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(qb));
-            __m256 c3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(qb, 8)));
-            __m256 lo = _mm256_fmadd_ps(c1, x1, _mm256_mul_ps(c0, x0));
-            __m256 hi = _mm256_fmadd_ps(c3, x3, _mm256_mul_ps(c2, x2));
-            acc[r] = _mm256_fmadd_ps(lo, _mm256_set1_ps(s0), acc[r]);
-            acc[r] = _mm256_fmadd_ps(hi, _mm256_set1_ps(s1), acc[r]);
-            accm[r] += m * xsum[u];
+            __m256 acc = _mm256_setzero_ps();
+            for (int i = 0; i < n; i += 8)
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(panel + (size_t)r * n + i), _mm256_loadu_ps(xa + i), acc);
+            a->y[(size_t)tok * n_out + o + r] = hsum8(acc) + bias_at(a, o + r);
         }
     }
-    for (int r = 0; r < nr; r++) out[r] = hsum8(acc[r]) + accm[r];
 }
 
-INLINE void tile_dots(const qb_qmm_args *a, qb_type t, const tile *tl, int nr, int pre, int vnni, int tok,
-                       float *out) {
-    const int nu = tl->nu;
-    if (a->act == QB_ACT_Q8)
-        dots_q8(t, tl, nr, pre, vnni, a->xq + (size_t)tok * nu, out);
-    else
-        dots_f32(t, tl, nr, pre, a->x + (size_t)tok * a->w->n_in, a->xsum + (size_t)tok * nu, out);
-}
+// W8A8: the tile's codes (int8) and scales in a scratch; two tokens at a time.
+typedef struct {
+    const int8_t *codes; // RT rows of nu units of 32 codes
+    const float *s0, *s1, *m; // RT rows of nu
+} tile;
 
-INLINE void store(const qb_qmm_args *a, int tok, int o, int nr, const float *v) {
-    float *y = a->y + (size_t)tok * a->w->n_out + o;
-    for (int r = 0; r < nr; r++) y[r] = v[r] + (a->bias ? a->bias[o + r] : 0.0f);
+INLINE void prefill_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr, const tile *tl) {
+    const int nu = a->w->n_in / QB_UNIT, n_out = a->w->n_out, T = a->T;
+    int tok = 0;
+    if (nr == RT)
+        for (; tok + 2 <= T; tok += 2) {
+            const qb_block_q8a *xa = a->xq + (size_t)tok * nu, *xb = xa + nu;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            float ma[RT] = {0}, mb[RT] = {0};
+            for (int u = 0; u < nu; u++) {
+                const __m256i va = _mm256_loadu_si256((const __m256i *)xa[u].qs);
+                const __m256i vb = _mm256_loadu_si256((const __m256i *)xb[u].qs);
+                const float da = xa[u].d, db = xb[u].d;
+#define QMM_ROW(k)                                                                                                     \
+    {                                                                                                                  \
+        const size_t at = (size_t)k * nu + u;                                                                          \
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(tl->codes + at * QB_UNIT));                             \
+        const float s0 = tl->s0[at], s1 = tl->s1[at];                                                                  \
+        a##k = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, va, codes_unsigned(t), vnni)),                             \
+                               scale_vec(t, s0 * da, s1 * da), a##k);                                                  \
+        b##k = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, vb, codes_unsigned(t), vnni)),                             \
+                               scale_vec(t, s0 * db, s1 * db), b##k);                                                  \
+        if (has_min(t)) {                                                                                              \
+            ma[k] += tl->m[at] * da * (float)xa[u].sum;                                                                \
+            mb[k] += tl->m[at] * db * (float)xb[u].sum;                                                                \
+        }                                                                                                              \
+    }
+                QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
+#undef QMM_ROW
+            }
+            float *ya = a->y + (size_t)tok * n_out + o, *yb = ya + n_out;
+            ya[0] = hsum8(a0) + ma[0] + bias_at(a, o), ya[1] = hsum8(a1) + ma[1] + bias_at(a, o + 1);
+            ya[2] = hsum8(a2) + ma[2] + bias_at(a, o + 2), ya[3] = hsum8(a3) + ma[3] + bias_at(a, o + 3);
+            yb[0] = hsum8(b0) + mb[0] + bias_at(a, o), yb[1] = hsum8(b1) + mb[1] + bias_at(a, o + 1);
+            yb[2] = hsum8(b2) + mb[2] + bias_at(a, o + 2), yb[3] = hsum8(b3) + mb[3] + bias_at(a, o + 3);
+        }
+    for (; tok < T; tok++) {
+        const qb_block_q8a *xa = a->xq + (size_t)tok * nu;
+        for (int r = 0; r < nr; r++) {
+            __m256 acc = _mm256_setzero_ps();
+            float mm = 0;
+            for (int u = 0; u < nu; u++) {
+                const size_t at = (size_t)r * nu + u;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(tl->codes + at * QB_UNIT));
+                const __m256i va = _mm256_loadu_si256((const __m256i *)xa[u].qs);
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, va, codes_unsigned(t), vnni)),
+                                      scale_vec(t, tl->s0[at] * xa[u].d, tl->s1[at] * xa[u].d), acc);
+                if (has_min(t)) mm += tl->m[at] * xa[u].d * (float)xa[u].sum;
+            }
+            a->y[(size_t)tok * n_out + o + r] = hsum8(acc) + mm + bias_at(a, o + r);
+        }
+    }
 }
 
 INLINE void qmm_range(const qb_qmm_args *a, int o0, int o1, qb_type t, int vnni) {
-    const int n = a->w->n_in, nu = n / QB_UNIT;
+    const int n = a->w->n_in, nu = n / QB_UNIT, n_out = a->w->n_out;
     const size_t rb = qb_row_bytes(t, n);
     const uint8_t *W = a->w->data;
-    tile tl = {.nu = nu};
-    float out[RT];
     if (a->T == 1) {
         int o = o0;
+        float out[RT];
         for (; o + RT <= o1; o += RT) {
-            for (int r = 0; r < RT; r++) tl.row[r] = W + (size_t)(o + r) * rb;
-            tile_dots(a, t, &tl, RT, 0, vnni, 0, out);
-            store(a, 0, o, RT, out);
+            const uint8_t *r0 = W + (size_t)o * rb, *r1 = r0 + rb, *r2 = r1 + rb, *r3 = r2 + rb;
+            if (a->act == QB_ACT_Q8)
+                gemv4_q8(t, vnni, r0, r1, r2, r3, a->xq, nu, out);
+            else
+                gemv4_f32(t, r0, r1, r2, r3, a->x, a->xsum, nu, out);
+            for (int r = 0; r < RT; r++) a->y[o + r] = out[r] + bias_at(a, o + r);
         }
         for (; o < o1; o++) {
-            tl.row[0] = W + (size_t)o * rb;
-            tile_dots(a, t, &tl, 1, 0, vnni, 0, out);
-            store(a, 0, o, 1, out);
+            const uint8_t *r0 = W + (size_t)o * rb;
+            float v = a->act == QB_ACT_Q8 ? gemv1_q8(t, vnni, r0, a->xq, nu) : gemv1_f32(t, r0, a->x, a->xsum, nu);
+            a->y[o] = v + bias_at(a, o);
         }
+        (void)n_out;
         return;
     }
-    // Prefill: unpack RT rows once, sweep every token over them.
+    if (a->act == QB_ACT_F32) {
+        float *panel = qb_aligned_alloc(sizeof(float) * RT * (size_t)n);
+        for (int o = o0; o < o1; o += RT) {
+            const int nr = o1 - o < RT ? o1 - o : RT;
+            for (int r = 0; r < nr; r++) panel_f32(t, W + (size_t)(o + r) * rb, nu, panel + (size_t)r * n);
+            prefill_f32(a, o, nr, panel);
+        }
+        free(panel);
+        return;
+    }
     int8_t *codes = qb_aligned_alloc((size_t)RT * n);
     float *sc = qb_malloc(sizeof(float) * 3 * RT * (size_t)nu);
-    tl.codes = codes, tl.s0 = sc, tl.s1 = sc + RT * nu, tl.m = sc + 2 * RT * nu;
+    tile tl = {codes, sc, sc + RT * nu, sc + 2 * RT * nu};
     for (int o = o0; o < o1; o += RT) {
         const int nr = o1 - o < RT ? o1 - o : RT;
         for (int r = 0; r < nr; r++) {
             const uint8_t *row = W + (size_t)(o + r) * rb;
             for (int u = 0; u < nu; u++) {
-                size_t k = (size_t)r * nu + u;
+                const size_t k = (size_t)r * nu + u;
                 _mm256_storeu_si256((__m256i *)(codes + k * QB_UNIT), unit_codes(t, row, u));
                 unit_scales(t, row, u, &sc[k], &sc[RT * nu + k], &sc[2 * RT * nu + k]);
             }
         }
-        for (int tok = 0; tok < a->T; tok++) {
-            if (nr == RT)
-                tile_dots(a, t, &tl, RT, 1, vnni, tok, out);
-            else
-                tile_dots(a, t, &tl, nr, 1, vnni, tok, out);
-            store(a, tok, o, nr, out);
-        }
+        prefill_q8(a, t, vnni, o, nr, &tl);
     }
     free(codes);
     free(sc);
