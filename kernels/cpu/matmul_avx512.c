@@ -245,10 +245,14 @@ static void tile_8x32(const float *panel, int kc, const float *x, size_t xs, int
 INLINE void gemm(const qb_mm_args *a, int o0, int o1, qb_type type) {
     const int n_in = a->w->n_in, n_out = a->w->n_out, T = a->T;
     float panel[KC * NR] __attribute__((aligned(64)));
-    for (int k0 = 0; k0 < n_in; k0 += KC) {
-        const int kc = n_in - k0 < KC ? n_in - k0 : KC;
-        for (int j = o0; j < o1; j += NR) {
-            const int nr = o1 - j < NR ? o1 - j : NR;
+    // Panel by panel of outputs; within a panel the reduction is blocked by
+    // KC, and the T x NR slice of y it accumulates into stays in L1/L2. (The
+    // other order, KC blocks outermost, re-reads all of y per block: 25% slower
+    // for the 50257 outputs of an lm_head.)
+    for (int j = o0; j < o1; j += NR) {
+        const int nr = o1 - j < NR ? o1 - j : NR;
+        for (int k0 = 0; k0 < n_in; k0 += KC) {
+            const int kc = n_in - k0 < KC ? n_in - k0 : KC;
             pack_panel(a->w, k0, kc, j, nr, panel, type);
             for (int t = 0; t < T; t += MR)
                 tile_8x32(panel, kc, a->x + (size_t)t * n_in + k0, (size_t)n_in, T - t < MR ? T - t : MR,
