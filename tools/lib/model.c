@@ -98,20 +98,7 @@ static int type_block(qb_type type, size_t *vals, size_t *bytes) {
     return -1;
 }
 
-const char *qb_type_name(qb_type type) {
-    switch (type) {
-    case QB_TYPE_F32: return "f32";
-    case QB_TYPE_F16: return "f16";
-    case QB_TYPE_BF16: return "bf16";
-    case QB_TYPE_Q4_0: return "q4_0";
-    case QB_TYPE_Q4_1: return "q4_1";
-    case QB_TYPE_Q8_0: return "q8_0";
-    case QB_TYPE_Q4_K: return "q4_k";
-    case QB_TYPE_Q6_K: return "q6_k";
-    case QB_TYPE_IQ4_NL: return "iq4_nl";
-    }
-    return "?";
-}
+// qb_type_name: kernels/cpu/quant_ref.c (with the other type traits).
 
 size_t qb_type_bytes(qb_type type, size_t n) {
     size_t vals, bytes;
