@@ -70,6 +70,25 @@ void qb_matmul_ref(float *y, const float *x, const qb_weight *w, const float *bi
 // lookup, for every weight type.
 void qb_weight_row(const qb_weight *w, int r, float *out);
 
+// ---- quantized weights: how activations meet them ----------------------------
+// For the block-quantized types (Q8_0, Q4_0, Q4_1, Q4_K, Q6_K, IQ4_NL; layout
+// [out][in] only) the pool's activation mode picks the kernels; float weights
+// ignore it. The mode is recorded in metrics rows (qb_act_name).
+typedef enum {
+    QB_ACT_F32 = 0, // weight-only (default): weights dequantized in registers, float32 FMA
+    QB_ACT_Q8 = 1,  // W8A8: activations quantized on the fly to int8 per block of 32
+                    // (scale amax/127), integer dot products
+} qb_act_mode;
+void qb_pool_set_act(qb_pool *pool, qb_act_mode mode);
+qb_act_mode qb_pool_act(const qb_pool *pool);
+const char *qb_act_name(qb_act_mode mode); // "f32" or "q8"
+// Static INT8: like qb_matmul, but a quantized weight always meets int8
+// activations quantized with one fixed scale calibrated offline,
+// q = clamp(round(x / act_scale), -127, 127), whatever the pool's mode.
+// act_scale <= 0 means qb_matmul.
+void qb_matmul_static(qb_pool *pool, float *y, const float *x, const qb_weight *w, const float *bias, int T,
+                      float act_scale);
+
 // ---- elementwise and normalisation ----------------------------------------
 // y[t] = (x[t] - mean) / sqrt(var + eps) * g + b over rows of n values
 // (biased variance, as PyTorch). y may equal x.

@@ -76,7 +76,7 @@ int qb_type_block(qb_type t);
 size_t qb_type_block_bytes(qb_type t);
 // Bytes of one row of n elements (n a multiple of the block size).
 size_t qb_row_bytes(qb_type t, int64_t n);
-// Lower-case name as the tools spell it ("q4_k", "iq4_nl"); NULL if unknown.
+// Lower-case name as the tools spell it ("q4_k", "iq4_nl"); "?" if unknown.
 const char *qb_type_name(qb_type t);
 // ggml's spelling ("Q4_K", "IQ4_NL", "F32") for reports that compare with llama.cpp.
 const char *qb_type_ggml_name(qb_type t);

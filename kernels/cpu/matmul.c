@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "cpu.h"
+#include "qmm.h"
 #include "util.h"
 
 // ---- the scalar reference ----------------------------------------------------
@@ -142,7 +143,13 @@ void qb_matmul_isa(qb_isa isa, qb_pool *pool, float *y, const float *x, const qb
             job.grain = 8;
         }
         break;
-    default: qb_die(QB_EXIT_DATA, "matmul: weight type %d not supported on CPU", (int)w->type);
+    default:
+        // Block-quantized weights: kernels/cpu/qmm*.c, in the pool's activation mode.
+        if (qb_qmm_type(w->type)) {
+            qb_qmm(isa, qb_pool_act(pool), 0, pool, y, x, w, bias, T);
+            return;
+        }
+        qb_die(QB_EXIT_DATA, "matmul: weight type %d not supported on CPU", (int)w->type);
     }
     const int nth = qb_pool_size(pool);
     if (T == 1 && nth > 1 && w->layout == QB_LAYOUT_IN_OUT && w->n_in >= 4 * nth) {
@@ -160,6 +167,10 @@ void qb_matmul(qb_pool *pool, float *y, const float *x, const qb_weight *w, cons
 }
 
 void qb_matmul_ref(float *y, const float *x, const qb_weight *w, const float *bias, int T) {
+    if (qb_qmm_type(w->type)) {
+        qb_qmm_ref(QB_ACT_F32, 0, y, x, w, bias, T);
+        return;
+    }
     check_shape(w, T);
     qb_mm_args a = {y, x, w, bias, T};
     if (T > 0) qb_mm_range_scalar(&a, 0, w->n_out);
@@ -181,6 +192,9 @@ void qb_weight_row(const qb_weight *w, int r, float *out) {
     case QB_TYPE_BF16:
         for (size_t i = 0; i < n; i++) out[i] = qb_bf16_to_f32(((const uint16_t *)w->data)[base + i]);
         break;
-    default: qb_die(QB_EXIT_DATA, "weight_row: weight type %d not supported on CPU", (int)w->type);
+    default:
+        if (!qb_qmm_type(w->type)) qb_die(QB_EXIT_DATA, "weight_row: weight type %d not supported on CPU", (int)w->type);
+        const size_t rb = qb_row_bytes(w->type, w->n_in);
+        qb_dequantize_row(w->type, (const uint8_t *)w->data + (size_t)r * rb, out, w->n_in);
     }
 }

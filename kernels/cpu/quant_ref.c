@@ -59,7 +59,7 @@ size_t qb_row_bytes(qb_type t, int64_t n) {
 }
 const char *qb_type_name(qb_type t) {
     const type_traits *tt = find(t);
-    return tt ? tt->name : NULL;
+    return tt ? tt->name : "?";
 }
 const char *qb_type_ggml_name(qb_type t) {
     const type_traits *tt = find(t);
