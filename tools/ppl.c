@@ -1,6 +1,8 @@
 // ppl: perplexity of a model on a text, by the Hugging Face fixed-length
 // protocol, and (with --kl-base) KL-divergence and top-1 agreement against a
-// baseline's saved log-probabilities. See tools/man/ppl.1.
+// baseline: its saved log-probabilities (top-k + rest, a lower bound of the KL)
+// or the baseline model itself, run alongside (the exact KL over the whole
+// vocabulary). See tools/man/ppl.1.
 //
 // The protocol: the whole file is tokenized as one sequence; windows of ctx
 // tokens start every stride tokens; each window scores its last (end -
@@ -11,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine_cli.h"
 #include "forward.h"
@@ -33,16 +36,18 @@ static const char usage[] =
     "  -t, --threads N        CPU threads (default: all online CPUs)\n"
     "      --save-logits FILE save the scored tokens' log-probabilities (top-k + rest)\n"
     "      --logits-top-k K   tokens kept per record by --save-logits (default 32)\n"
-    "      --kl-base FILE     KL-divergence and top-1 agreement against FILE (written\n"
-    "                         by --save-logits on the same text, ctx and stride)\n"
+    "      --kl-base FILE     KL-divergence and top-1 agreement against FILE: a logits\n"
+    "                         file written by --save-logits on the same text, ctx and\n"
+    "                         stride (KL lower bound), or a baseline model run\n"
+    "                         alongside (exact KL)\n"
     "  -o, --output FILE      write the row to FILE instead of standard output\n"
     "      --model-name NAME  the model column (default: the model path's base name)\n"
     "      --device DEV       cpu (default)\n"
     "  -q, --quiet            no progress bar or summary on standard error\n"
     "  -h, --help             this help\n"
     "Columns: model dtype device isa threads ctx stride tokens scored_tokens nll ppl\n"
-    "kl top1 load_s seconds tok_s (nll: mean nats per scored token; kl, top1: empty\n"
-    "without --kl-base).\n"
+    "kl top1 kl_k load_s seconds tok_s (nll: mean nats per scored token; kl, top1,\n"
+    "kl_k: empty without --kl-base; kl_k: the baseline file's top-k, or all).\n"
     "Exit status: 0 ok, 1 usage, 2 data (unreadable or malformed model, text or file).\n";
 
 typedef struct {
@@ -106,9 +111,11 @@ typedef struct {
     int save;
     int *top_ids;
     float *top_lps, *lp_target, *lp_rest;
-    // --kl-base: the baseline's records of these rows
+    // --kl-base FILE: the baseline's records of these rows
     const qb_logits_file *base;
     uint64_t base0;
+    // --kl-base MODEL: the baseline model's logits of these rows
+    const float *base_logits;
     double *kl;
     int *agree;
     uint8_t *flags; // [nth][V], zero between uses
@@ -169,6 +176,21 @@ static void score_rows(void *ctx, int ith, int nth) {
             j->kl[r] = kl;
             j->agree[r] = am == bids[0];
         }
+        if (j->base_logits) {
+            // Exact KL(base || this model) = sum_i p_i (xb_i - x_i) + lse - lse_b.
+            const float *xb = j->base_logits + (size_t)r * V;
+            int bm = 0;
+            for (int i = 1; i < V; i++)
+                if (xb[i] > xb[bm]) bm = i;
+            double sb = 0, acc = 0;
+            for (int i = 0; i < V; i++) {
+                const double e = expf(xb[i] - xb[bm]);
+                sb += e;
+                acc += e * ((double)xb[i] - x[i]);
+            }
+            j->kl[r] = acc / sb + lse - (xb[bm] + log(sb));
+            j->agree[r] = am == bm;
+        }
     }
     free(bids);
     free(blps);
@@ -196,6 +218,18 @@ static window *plan_windows(int n, int ctx, int stride, int *n_windows, long *n_
     }
     *n_windows = nw;
     return w;
+}
+
+// Whether --kl-base names a model (a directory or a GGUF file) rather than a
+// logits file.
+static int is_model_path(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 1;
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    int gguf = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f) fclose(f);
+    return gguf;
 }
 
 static void fmt(char *buf, size_t n, double v) {
@@ -237,7 +271,23 @@ int main(int argc, char **argv) {
                             (uint64_t)n_scored, qb_tokens_hash(ids, (size_t)n)};
 
     qb_logits_file base;
-    if (o.kl_base) {
+    qb_model *bm = NULL; // --kl-base MODEL
+    qb_state *bs = NULL;
+    float *blogits = NULL;
+    if (o.kl_base && is_model_path(o.kl_base)) {
+        bm = qb_model_load(o.kl_base);
+        if (bm->cfg.n_vocab != V)
+            qb_die(QB_EXIT_DATA, "%s: vocabulary of %d tokens, the model's is %d", o.kl_base, bm->cfg.n_vocab, V);
+        if (bm->cfg.n_ctx < ctx)
+            qb_die(QB_EXIT_DATA, "%s: context of %d tokens, shorter than the window of %d", o.kl_base, bm->cfg.n_ctx, ctx);
+        int *bids = NULL;
+        size_t bn = qb_tokenize(bm->tok, text, len, &bids);
+        if (bn != n_tok || memcmp(bids, ids, n_tok * sizeof *ids) != 0)
+            qb_die(QB_EXIT_DATA, "%s: its tokenizer encodes %s differently", o.kl_base, o.file);
+        free(bids);
+        bs = qb_state_new(bm, ctx, ctx, o.threads);
+        blogits = qb_aligned_alloc((size_t)ctx * V * sizeof(float));
+    } else if (o.kl_base) {
         qb_logits_open(&base, o.kl_base, &hdr); // its own top_k is whatever it was saved with
         // Same targets, record by record (a cheap check before any work).
         for (uint64_t i = 0, w = 0; w < (uint64_t)n_windows; w++)
@@ -258,7 +308,9 @@ int main(int argc, char **argv) {
 
     qb_state *s = qb_state_new(m, ctx, ctx, o.threads);
     float *logits = qb_aligned_alloc((size_t)ctx * V * sizeof(float));
-    score_job job = {.V = V, .k = o.top_k, .save = o.save != NULL, .base = o.kl_base ? &base : NULL};
+    score_job job = {.V = V, .k = o.top_k, .save = o.save != NULL, .base = o.kl_base && !bm ? &base : NULL,
+                     .base_logits = blogits};
+    const int kl_on = o.kl_base != NULL;
     job.nll = qb_malloc((size_t)ctx * sizeof(double));
     job.argmax = qb_malloc((size_t)ctx * sizeof(int));
     if (job.save) {
@@ -267,7 +319,7 @@ int main(int argc, char **argv) {
         job.lp_target = qb_malloc((size_t)ctx * sizeof(float));
         job.lp_rest = qb_malloc((size_t)ctx * sizeof(float));
     }
-    if (job.base) job.kl = qb_malloc((size_t)ctx * sizeof(double)), job.agree = qb_malloc((size_t)ctx * sizeof(int));
+    if (kl_on) job.kl = qb_malloc((size_t)ctx * sizeof(double)), job.agree = qb_malloc((size_t)ctx * sizeof(int));
     if (job.save || job.base) job.flags = qb_calloc((size_t)o.threads * V, 1);
 
     double nll = 0, kl = 0;
@@ -282,6 +334,7 @@ int main(int argc, char **argv) {
         const int T = win->end - win->begin;
         // Logits only of the rows that predict scored tokens: lo-1 .. end-2.
         qb_forward(m, s, pool, ids + win->begin, T - 1, 0, logits, win->lo - 1 - win->begin);
+        if (bm) qb_forward(bm, bs, pool, ids + win->begin, T - 1, 0, blogits, win->lo - 1 - win->begin);
         job.logits = logits;
         job.targets = ids + win->lo;
         job.rows = win->end - win->lo;
@@ -289,7 +342,7 @@ int main(int argc, char **argv) {
         qb_pool_run(pool, score_rows, &job);
         for (int r = 0; r < job.rows; r++) { // in order: the sums do not depend on threads
             nll += job.nll[r];
-            if (job.base) kl += job.kl[r], agree += job.agree[r];
+            if (kl_on) kl += job.kl[r], agree += job.agree[r];
             if (save)
                 qb_logits_write_record(save, (uint32_t)o.top_k, job.targets[r], job.lp_target[r], job.lp_rest[r],
                                        job.top_ids + (size_t)r * o.top_k, job.top_lps + (size_t)r * o.top_k);
@@ -302,7 +355,7 @@ int main(int argc, char **argv) {
     qb_progress_end(&bar);
     if (save) qb_out_commit(&save_out);
 
-    char v[16][64];
+    char v[17][64];
     snprintf(v[0], 64, "%s", o.model_name ? o.model_name : m->name);
     snprintf(v[1], 64, "%s", m->dtype);
     snprintf(v[2], 64, "%s", o.device);
@@ -314,24 +367,30 @@ int main(int argc, char **argv) {
     snprintf(v[8], 64, "%llu", (unsigned long long)scored);
     fmt(v[9], 64, nll / (double)scored);
     fmt(v[10], 64, exp(nll / (double)scored));
-    fmt(v[11], 64, job.base ? kl / (double)scored : NAN);
-    fmt(v[12], 64, job.base ? (double)agree / (double)scored : NAN);
-    fmt(v[13], 64, load_s);
-    fmt(v[14], 64, seconds);
-    fmt(v[15], 64, seconds > 0 ? (double)n_eval / seconds : NAN);
-    static const char *const cols[] = {"model", "dtype",  "device",        "isa", "threads", "ctx",
+    fmt(v[11], 64, kl_on ? kl / (double)scored : NAN);
+    fmt(v[12], 64, kl_on ? (double)agree / (double)scored : NAN);
+    if (bm) snprintf(v[13], 64, "all");
+    else if (kl_on) snprintf(v[13], 64, "%u", base.h.top_k);
+    else v[13][0] = 0;
+    fmt(v[14], 64, load_s);
+    fmt(v[15], 64, seconds);
+    fmt(v[16], 64, seconds > 0 ? (double)n_eval / seconds : NAN);
+    static const char *const cols[] = {"model",  "dtype",  "device",        "isa", "threads", "ctx",
                                        "stride", "tokens", "scored_tokens", "nll", "ppl",     "kl",
-                                       "top1",  "load_s", "seconds",       "tok_s"};
-    const char *vals[16];
-    for (int i = 0; i < 16; i++) vals[i] = v[i];
+                                       "top1",   "kl_k",   "load_s",        "seconds", "tok_s"};
+    const char *vals[17];
+    for (int i = 0; i < 17; i++) vals[i] = v[i];
     qb_out out;
     FILE *f = o.output && strcmp(o.output, "-") != 0 ? qb_out_open(&out, o.output, "w") : stdout;
-    qb_tsv_write_row(f, cols, 16);
-    qb_tsv_write_row(f, vals, 16);
+    qb_tsv_write_row(f, cols, 17);
+    qb_tsv_write_row(f, vals, 17);
     if (f != stdout) qb_out_commit(&out);
     else if (fflush(stdout) != 0 || ferror(stdout)) qb_die(QB_EXIT_DATA, "<stdout>: write error");
 
-    if (o.kl_base) qb_logits_close(&base);
+    if (job.base) qb_logits_close(&base);
+    free(blogits);
+    qb_state_free(bs);
+    qb_model_free(bm);
     free(job.nll), free(job.argmax), free(job.top_ids), free(job.top_lps), free(job.lp_target), free(job.lp_rest);
     free(job.kl), free(job.agree), free(job.flags);
     free(logits), free(wins), free(ids), free(text);
