@@ -5,7 +5,8 @@
 # re-implementation of the generator (SplitMix64 + Box-Muller with libm),
 # determinism (same seed, same sha256, whatever the thread count; a golden
 # digest that must hold on every machine), the loud labels, the tokenizer copy
-# from a mirror, and the command line. About 10 s.
+# from a mirror, loading by the engine (bin/generate), and the command line.
+# About 10 s.
 set -u
 ROOT=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 PY=${QB_PYTHON:-python3}
@@ -151,8 +152,22 @@ if [ -n "$MIRROR" ]; then
     [ "$(sha "$T/tok/merges.txt")" = 1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5 ] &&
     [ "$(wc -l <"$T/tok/SHA256SUMS")" = 4 ]
   ok $? "tokenizer files copied from the mirror and verified against gpt2's pins"
+  # The engine's loader (bin/generate) takes the checkpoint as it is, F32 and F16.
+  "$F" -q --synthetic gpt2 --n-layer 2 --n-embd 64 --n-head 4 --n-ctx 32 --dtype f16 --mirror "$MIRROR" --mirror-only \
+    --data "$T/data" -o "$T/tok16" >/dev/null 2>&1
+  for d in tok tok16; do
+    if [ -x "$ROOT/bin/generate" ]; then
+      "$ROOT/bin/generate" -m "$T/$d" -p "Hello" -n 4 -t 1 -q --metrics "$T/$d.tsv" 2>"$T/g.err"; rc=$?
+      [ $rc = 0 ] && [ "$(awk -F'\t' 'NR == 2 {print $7}' "$T/$d.tsv")" = 4 ]
+      ok $? "the model loader (bin/generate) loads the $d checkpoint and generates 4 tokens (exit $rc $(tail -1 "$T/g.err"))"
+    else
+      skip "bin/generate not built"
+    fi
+  done
 else
   skip "no mirror with tokenizers/gpt2 (set QB_MIRROR_TEST)"
+  skip "no mirror: no loader check"
+  skip "no mirror: no loader check"
 fi
 "$F" --synthetic gpt2 --n-layer 1 --n-embd 16 --n-head 2 --n-ctx 8 --mirror-only --data "$T/data" -o "$T/notok" >/dev/null 2>"$T/e"; rc=$?
 [ $rc = 3 ] && [ ! -e "$T/notok/config.json" ]; ok $? "no tokenizer anywhere: exit 3 and no config.json ($(tail -1 "$T/e"))"
