@@ -387,11 +387,10 @@ int main(int argc, char **argv) {
     }
 
     // Report and data, tensor by tensor.
-    qb_out rep = {0};
+    qb_out out, rep = {0};
+    qb_gguf_write_begin(w, &out, o.out);
     FILE *rf = o.report ? qb_out_open(&rep, o.report, "w") : stderr;
     if (o.report || !o.quiet) fprintf(rf, "name\tshape\ttype\tbytes\trmse\trel_rmse\n");
-    qb_out out;
-    qb_gguf_write_begin(w, &out, o.out);
     qb_pool *pool = qb_pool_new(o.threads);
     double *sq_err = qb_calloc((size_t)o.threads, sizeof(double)), *sq_src = qb_calloc((size_t)o.threads, sizeof(double));
     size_t total_el = 0, total_bytes = 0, by_type[64] = {0};
@@ -399,7 +398,7 @@ int main(int argc, char **argv) {
     qb_progress bar;
     double work = 0;
     for (int i = 0; i < n_ent; i++) work += (double)ent[i].n_in * ent[i].n_out;
-    qb_progress_begin(&bar, "weights", work, "", o.quiet);
+    qb_progress_begin(&bar, "quantized", work, "weights", o.quiet);
     double done = 0;
     for (int i = 0; i < n_ent; i++) {
         entry *e = &ent[i];
