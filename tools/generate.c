@@ -19,7 +19,7 @@
 
 static const char usage[] =
     "usage: generate -m MODEL [-p PROMPT] [-n N] [-t THREADS] [OPTIONS]\n"
-    "Runs MODEL (a Hugging Face GPT-2 directory) on PROMPT (or standard input),\n"
+    "Runs MODEL (a Hugging Face GPT-2 directory or a GGUF file) on PROMPT (or stdin),\n"
     "streams the continuation to standard output and writes one TSV metrics row.\n"
     "\n"
     "  -m, --model PATH      the model\n"
@@ -34,15 +34,17 @@ static const char usage[] =
     "      --metrics FILE    write the metrics row to FILE (default: standard error)\n"
     "      --model-name NAME the model column (default: the model path's base name)\n"
     "      --device DEV      cpu (default)\n"
+    "      --act MODE        quantized matrices: f32 (weight-only) or q8 (int8 activations,\n"
+    "                        W8A8); default: what the GGUF file asks for, else f32\n"
     "  -q, --quiet           no continuation on standard output (timing only)\n"
     "  -h, --help            this help\n"
     "Metrics columns: model dtype device isa threads prompt_tokens new_tokens stop\n"
-    "load_s ttft_s prefill_tok_s decode_tok_s total_s step_bytes.\n"
+    "load_s ttft_s prefill_tok_s decode_tok_s total_s step_bytes act.\n"
     "The prompt plus N-1 tokens must fit in the model's context.\n"
     "Exit status: 0 ok, 1 usage, 2 data (unreadable or malformed model or prompt).\n";
 
 typedef struct {
-    const char *model, *prompt, *metrics, *model_name, *device;
+    const char *model, *prompt, *metrics, *model_name, *device, *act;
     int n_predict, threads, top_k, ignore_eos, quiet;
     float temp, top_p;
     unsigned long long seed;
@@ -50,14 +52,14 @@ typedef struct {
 
 static options parse_args(int argc, char **argv) {
     options o = {.n_predict = 64, .threads = qb_default_threads(), .top_p = 1.0f, .seed = 1, .device = "cpu"};
-    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_IGNORE_EOS, O_METRICS, O_NAME, O_DEVICE };
+    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_SEED, O_IGNORE_EOS, O_METRICS, O_NAME, O_DEVICE, O_ACT };
     static const struct option longs[] = {
         {"model", required_argument, 0, 'm'},     {"prompt", required_argument, 0, 'p'},
         {"n-predict", required_argument, 0, 'n'}, {"threads", required_argument, 0, 't'},
         {"temp", required_argument, 0, O_TEMP},   {"top-k", required_argument, 0, O_TOPK},
         {"top-p", required_argument, 0, O_TOPP},  {"seed", required_argument, 0, O_SEED},
         {"ignore-eos", no_argument, 0, O_IGNORE_EOS}, {"metrics", required_argument, 0, O_METRICS},
-        {"model-name", required_argument, 0, O_NAME}, {"device", required_argument, 0, O_DEVICE},
+        {"model-name", required_argument, 0, O_NAME}, {"device", required_argument, 0, O_DEVICE}, {"act", required_argument, 0, O_ACT},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     opterr = 0;
@@ -77,6 +79,10 @@ static options parse_args(int argc, char **argv) {
         case O_METRICS: o.metrics = optarg; break;
         case O_NAME: o.model_name = optarg; break;
         case O_DEVICE: o.device = optarg; break;
+        case O_ACT:
+            if (strcmp(optarg, "f32") && strcmp(optarg, "q8")) qb_die(QB_EXIT_USAGE, "--act: unknown mode '%s' (f32 or q8)", optarg);
+            o.act = optarg;
+            break;
         case 'h': fputs(usage, stdout); exit(0);
         case ':': qb_die(QB_EXIT_USAGE, "option %s needs a value (see --help)", argv[optind - 1]);
         default: qb_die(QB_EXIT_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
@@ -134,6 +140,8 @@ int main(int argc, char **argv) {
     double t0 = qb_now();
     qb_model *m = qb_model_load(o.model);
     qb_pool *pool = qb_pool_new(o.threads);
+    const qb_act_mode act = o.act ? (strcmp(o.act, "q8") ? QB_ACT_F32 : QB_ACT_Q8) : (qb_act_mode)m->act_mode;
+    qb_pool_set_act(pool, act);
     const double load_s = qb_now() - t0;
 
     int *ids = NULL;
@@ -182,7 +190,7 @@ int main(int argc, char **argv) {
     const double decode_tok_s = n_new > 1 && decode_s > 0 ? (n_new - 1) / decode_s : NAN;
     // Mean bytes a decode step reads: step i sees P + i positions.
     const double step_bytes = qb_model_step_bytes(m, P + n_new / 2);
-    char v[14][64];
+    char v[15][64];
     snprintf(v[0], 64, "%s", o.model_name ? o.model_name : m->name);
     snprintf(v[1], 64, "%s", m->dtype);
     snprintf(v[2], 64, "%s", o.device);
@@ -197,15 +205,16 @@ int main(int argc, char **argv) {
     fmt(v[11], 64, decode_tok_s);
     fmt(v[12], 64, ttft + decode_s);
     snprintf(v[13], 64, "%.0f", step_bytes);
+    snprintf(v[14], 64, "%s", qb_model_act_label(m, act));
     static const char *const cols[] = {"model",  "dtype",  "device",        "isa",          "threads",
                                        "prompt_tokens", "new_tokens", "stop", "load_s", "ttft_s",
-                                       "prefill_tok_s", "decode_tok_s", "total_s", "step_bytes"};
-    const char *vals[14];
-    for (int i = 0; i < 14; i++) vals[i] = v[i];
+                                       "prefill_tok_s", "decode_tok_s", "total_s", "step_bytes", "act"};
+    const char *vals[15];
+    for (int i = 0; i < 15; i++) vals[i] = v[i];
     qb_out out;
     FILE *f = o.metrics ? qb_out_open(&out, o.metrics, "w") : stderr;
-    qb_tsv_write_row(f, cols, 14);
-    qb_tsv_write_row(f, vals, 14);
+    qb_tsv_write_row(f, cols, 15);
+    qb_tsv_write_row(f, vals, 15);
     if (o.metrics) qb_out_commit(&out);
 
     free(logits);

@@ -28,7 +28,7 @@ static const char usage[] =
     "Perplexity of MODEL on the UTF-8 file TEXT (Hugging Face fixed-length protocol);\n"
     "one TSV row (header + row) on standard output or to -o FILE.\n"
     "\n"
-    "  -m, --model PATH       the model (a Hugging Face GPT-2 directory)\n"
+    "  -m, --model PATH       the model (a Hugging Face GPT-2 directory or a GGUF file)\n"
     "  -f, --file TEXT        the text\n"
     "      --ctx N            window length in tokens (default: the model's context)\n"
     "      --stride S         tokens between window starts, 1..ctx (default: ctx)\n"
@@ -43,28 +43,31 @@ static const char usage[] =
     "  -o, --output FILE      write the row to FILE instead of standard output\n"
     "      --model-name NAME  the model column (default: the model path's base name)\n"
     "      --device DEV       cpu (default)\n"
+    "      --act MODE         quantized matrices: f32 (weight-only) or q8 (int8\n"
+    "                         activations, W8A8); default: what the GGUF file asks, else f32\n"
     "  -q, --quiet            no progress bar or summary on standard error\n"
     "  -h, --help             this help\n"
     "Columns: model dtype device isa threads ctx stride tokens scored_tokens nll ppl\n"
-    "kl top1 kl_k load_s seconds tok_s (nll: mean nats per scored token; kl, top1,\n"
-    "kl_k: empty without --kl-base; kl_k: the baseline file's top-k, or all).\n"
+    "kl top1 kl_k load_s seconds tok_s act (nll: mean nats per scored token; kl, top1,\n"
+    "kl_k: empty without --kl-base; kl_k: the baseline file's top-k, or all; act: the\n"
+    "activation mode of quantized matrices).\n"
     "Exit status: 0 ok, 1 usage, 2 data (unreadable or malformed model, text or file).\n";
 
 typedef struct {
-    const char *model, *file, *save, *kl_base, *output, *model_name, *device;
+    const char *model, *file, *save, *kl_base, *output, *model_name, *device, *act;
     int ctx, stride, stride_half, threads, top_k, quiet;
 } options;
 
 static options parse_args(int argc, char **argv) {
     options o = {.threads = qb_default_threads(), .top_k = 32, .device = "cpu"};
-    enum { O_CTX = 256, O_STRIDE, O_HALF, O_SAVE, O_TOPK, O_KL, O_NAME, O_DEVICE };
+    enum { O_CTX = 256, O_STRIDE, O_HALF, O_SAVE, O_TOPK, O_KL, O_NAME, O_DEVICE, O_ACT };
     static const struct option longs[] = {
         {"model", required_argument, 0, 'm'},       {"file", required_argument, 0, 'f'},
         {"ctx", required_argument, 0, O_CTX},       {"stride", required_argument, 0, O_STRIDE},
         {"stride-half", no_argument, 0, O_HALF},    {"threads", required_argument, 0, 't'},
         {"save-logits", required_argument, 0, O_SAVE}, {"logits-top-k", required_argument, 0, O_TOPK},
         {"kl-base", required_argument, 0, O_KL},    {"output", required_argument, 0, 'o'},
-        {"model-name", required_argument, 0, O_NAME}, {"device", required_argument, 0, O_DEVICE},
+        {"model-name", required_argument, 0, O_NAME}, {"device", required_argument, 0, O_DEVICE}, {"act", required_argument, 0, O_ACT},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     opterr = 0;
@@ -84,6 +87,10 @@ static options parse_args(int argc, char **argv) {
         case O_KL: o.kl_base = optarg; break;
         case O_NAME: o.model_name = optarg; break;
         case O_DEVICE: o.device = optarg; break;
+        case O_ACT:
+            if (strcmp(optarg, "f32") && strcmp(optarg, "q8")) qb_die(QB_EXIT_USAGE, "--act: unknown mode '%s' (f32 or q8)", optarg);
+            o.act = optarg;
+            break;
         case 'h': fputs(usage, stdout); exit(0);
         case ':': qb_die(QB_EXIT_USAGE, "option %s needs a value (see --help)", argv[optind - 1]);
         default: qb_die(QB_EXIT_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
@@ -250,6 +257,8 @@ int main(int argc, char **argv) {
     double t0 = qb_now();
     qb_model *m = qb_model_load(o.model);
     qb_pool *pool = qb_pool_new(o.threads);
+    const qb_act_mode act = o.act ? (strcmp(o.act, "q8") ? QB_ACT_F32 : QB_ACT_Q8) : (qb_act_mode)m->act_mode;
+    qb_pool_set_act(pool, act);
     const double load_s = qb_now() - t0;
     const qb_config *c = &m->cfg;
     const int V = c->n_vocab;
@@ -355,7 +364,7 @@ int main(int argc, char **argv) {
     qb_progress_end(&bar);
     if (save) qb_out_commit(&save_out);
 
-    char v[17][64];
+    char v[18][64];
     snprintf(v[0], 64, "%s", o.model_name ? o.model_name : m->name);
     snprintf(v[1], 64, "%s", m->dtype);
     snprintf(v[2], 64, "%s", o.device);
@@ -375,15 +384,16 @@ int main(int argc, char **argv) {
     fmt(v[14], 64, load_s);
     fmt(v[15], 64, seconds);
     fmt(v[16], 64, seconds > 0 ? (double)n_eval / seconds : NAN);
+    snprintf(v[17], 64, "%s", qb_model_act_label(m, act));
     static const char *const cols[] = {"model",  "dtype",  "device",        "isa", "threads", "ctx",
                                        "stride", "tokens", "scored_tokens", "nll", "ppl",     "kl",
-                                       "top1",   "kl_k",   "load_s",        "seconds", "tok_s"};
-    const char *vals[17];
-    for (int i = 0; i < 17; i++) vals[i] = v[i];
+                                       "top1",   "kl_k",   "load_s",        "seconds", "tok_s", "act"};
+    const char *vals[18];
+    for (int i = 0; i < 18; i++) vals[i] = v[i];
     qb_out out;
     FILE *f = o.output && strcmp(o.output, "-") != 0 ? qb_out_open(&out, o.output, "w") : stdout;
-    qb_tsv_write_row(f, cols, 17);
-    qb_tsv_write_row(f, vals, 17);
+    qb_tsv_write_row(f, cols, 18);
+    qb_tsv_write_row(f, vals, 18);
     if (f != stdout) qb_out_commit(&out);
     else if (fflush(stdout) != 0 || ferror(stdout)) qb_die(QB_EXIT_DATA, "<stdout>: write error");
 

@@ -86,20 +86,20 @@ void qb_forward(const qb_model *m, qb_state *s, qb_pool *pool, const int *tokens
         float *k_cache = s->k_cache + l * cache_layer, *v_cache = s->v_cache + l * cache_layer;
         // attention sublayer
         qb_layernorm(s->h, s->x, L->ln_1_g, L->ln_1_b, E, T, eps);
-        qb_matmul(pool, s->qkv, s->h, &L->attn_qkv, L->attn_qkv_b, T);
+        qb_matmul_static(pool, s->qkv, s->h, &L->attn_qkv, L->attn_qkv_b, T, L->act_qkv);
         store_kv(s->q, k_cache, v_cache, s->qkv, T, pos0, E);
         qb_attention(pool, s->att, s->q, k_cache, v_cache, pos0, T, H, E / H, s->scores);
-        qb_matmul(pool, s->proj, s->att, &L->attn_proj, L->attn_proj_b, T);
+        qb_matmul_static(pool, s->proj, s->att, &L->attn_proj, L->attn_proj_b, T, L->act_proj);
         qb_add(s->x, s->proj, (size_t)T * E);
         // MLP sublayer
         qb_layernorm(s->h, s->x, L->ln_2_g, L->ln_2_b, E, T, eps);
-        qb_matmul(pool, s->fc, s->h, &L->mlp_fc, L->mlp_fc_b, T);
+        qb_matmul_static(pool, s->fc, s->h, &L->mlp_fc, L->mlp_fc_b, T, L->act_fc);
         qb_gelu(s->fc, (size_t)T * c->n_inner);
-        qb_matmul(pool, s->proj, s->fc, &L->mlp_proj, L->mlp_proj_b, T);
+        qb_matmul_static(pool, s->proj, s->fc, &L->mlp_proj, L->mlp_proj_b, T, L->act_mlp_proj);
         qb_add(s->x, s->proj, (size_t)T * E);
     }
     // Final norm and the output projection, for the tokens whose logits are asked for.
     const int n = T - first_logit;
     qb_layernorm(s->h, s->x + (size_t)first_logit * E, m->ln_f_g, m->ln_f_b, E, n, eps);
-    qb_matmul(pool, logits, s->h, &m->lm_head, NULL, n);
+    qb_matmul_static(pool, logits, s->h, &m->lm_head, NULL, n, m->act_lm_head);
 }

@@ -21,8 +21,7 @@ qb_model *qb_model_load(const char *path) {
     unsigned char magic[4] = {0};
     size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    if (got == 4 && memcmp(magic, "GGUF", 4) == 0)
-        qb_die(QB_EXIT_DATA, "%s: GGUF models are not supported by this build", path);
+    if (got == 4 && memcmp(magic, "GGUF", 4) == 0) return qb_model_load_gguf(path);
     qb_die(QB_EXIT_DATA, "%s: not a model (expected a Hugging Face model directory or a GGUF file)", path);
 }
 
@@ -108,6 +107,15 @@ double qb_model_step_bytes(const qb_model *m, int n_pos) {
     b += (double)qb_weight_bytes(&m->lm_head) + 4.0 * 2 * c->n_embd;
     b += (double)qb_type_bytes(m->wte.type, (size_t)c->n_embd) + qb_type_bytes(m->wpe.type, (size_t)c->n_embd);
     return b;
+}
+
+const char *qb_model_act_label(const qb_model *m, qb_act_mode mode) {
+    int stat = m->act_lm_head > 0;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const qb_layer *L = &m->layers[l];
+        stat |= L->act_qkv > 0 || L->act_proj > 0 || L->act_fc > 0 || L->act_mlp_proj > 0;
+    }
+    return stat ? "q8-static" : qb_act_name(mode);
 }
 
 size_t qb_model_params(const qb_model *m) {

@@ -20,6 +20,9 @@ typedef struct {
     const float *ln_2_g, *ln_2_b;                  // [n_embd]
     qb_weight mlp_fc; const float *mlp_fc_b;       // n_embd -> n_inner
     qb_weight mlp_proj; const float *mlp_proj_b;   // n_inner -> n_embd
+    // Static INT8 activation scales of the four matrices (0: none, the pool's
+    // activation mode applies); see qb_matmul_static.
+    float act_qkv, act_proj, act_fc, act_mlp_proj;
 } qb_layer;
 
 typedef struct qb_model {
@@ -30,6 +33,8 @@ typedef struct qb_model {
     qb_layer *layers;  // n_layer
     const float *ln_f_g, *ln_f_b;
     qb_weight lm_head; // n_embd -> n_vocab; a copy of wte when the output is tied to it
+    float act_lm_head; // its static INT8 activation scale (0: none)
+    int act_mode;      // the qb_act_mode the file asks for (GGUF qbench.act_mode; default f32)
     char *path;        // as given to the loader
     char *name;        // default model name: the base name of the directory or file
     char dtype[16];    // the matrices' type: f32, f16, bf16, q8_0, ..., or "mixed"
@@ -52,6 +57,7 @@ typedef struct qb_model {
 // qb_model_check, which validates what every format must provide.
 qb_model *qb_model_load(const char *path);
 qb_model *qb_model_load_hf(const char *dir);
+qb_model *qb_model_load_gguf(const char *path); // model_gguf.c
 void qb_model_free(qb_model *m);
 
 // ---- for loaders ------------------------------------------------------------
@@ -76,3 +82,6 @@ size_t qb_weight_bytes(const qb_weight *w);
 double qb_model_step_bytes(const qb_model *m, int n_pos);
 // Parameters (elements of every tensor, the tied output counted once).
 size_t qb_model_params(const qb_model *m);
+// The activation handling of the run, for metrics rows: "f32" (weight-only),
+// "q8" (W8A8, dynamic scales) or "q8-static" (some matrix has a calibrated scale).
+const char *qb_model_act_label(const qb_model *m, qb_act_mode mode);
