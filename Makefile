@@ -136,4 +136,7 @@ distclean: clean
 	rm -rf $(VENV) .venv-* data/models data/datasets
 
 -include $(shell find build/obj -name '*.d' 2>/dev/null)
--include $(wildcard pipeline/*.mk)
+# The study: the matrix first (knobs), then the rules that use it.
+STUDY_MK := pipeline/matrix.mk pipeline/study.mk pipeline/report.mk
+include $(STUDY_MK)
+-include $(filter-out $(STUDY_MK),$(wildcard pipeline/*.mk))

@@ -18,12 +18,12 @@ space := $(empty) $(empty)
 
 # ---- tables -----------------------------------------------------------------
 SPEED_AGG := --where warmup=0 --by model,variant,device,threads,new_tokens \
-  --agg mean,std decode_tok_s,ttft_s,total_s --agg mean rss_peak_mb,rss_p90_mb,gpu_peak_mb,step_bytes
+  --agg mean,std decode_tok_s,ttft_s,total_s --agg mean rss_peak_mb,rss_p90_mb,step_bytes$(if $(filter cuda,$(DEVICES)),$(comma)gpu_peak_mb)
 
 $(TAB)/speed.tsv: $(SPEED_CELLS) bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(SPEED_CELLS) $(SPEED_AGG) --ratio decode_tok_s_mean --baseline variant=f32 \
-	  --columns model,variant,device,threads,new_tokens,decode_tok_s_mean=decode_tok_s,decode_tok_s_std,decode_tok_s_mean_ratio=speedup,ttft_s_mean=ttft_s,ttft_s_std,total_s_mean=total_s,total_s_std,rss_peak_mb_mean=rss_peak_mb,rss_p90_mb_mean=rss_p90_mb,gpu_peak_mb_mean=gpu_peak_mb,step_bytes_mean=step_bytes,n \
+	  --columns model,variant,device,threads,new_tokens,decode_tok_s_mean=decode_tok_s,decode_tok_s_std,decode_tok_s_mean_ratio=speedup,ttft_s_mean=ttft_s,ttft_s_std,total_s_mean=total_s,total_s_std,rss_peak_mb_mean=rss_peak_mb,rss_p90_mb_mean=rss_p90_mb,$(if $(filter cuda,$(DEVICES)),gpu_peak_mb_mean=gpu_peak_mb$(comma))step_bytes_mean=step_bytes,n \
 	  -o $@
 
 $(TAB)/size.tsv: $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call gguf,$(m),$(v)))) bin/tabulate

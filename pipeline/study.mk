@@ -49,10 +49,22 @@ $(RES)/calib.txt: data/datasets/$(CALIB_SOURCE)
 	head -c 32768 $< > $@.tmp && mv $@.tmp $@
 CALIB_TEXT := $(RES)/calib.txt
 
+# The quantize arguments of each variant are a file, rewritten only when they change, so editing
+# a variant's definition rebuilds exactly that variant's file and everything measured on it.
+$(GGUF_DIR)/%.args: FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(VARIANT_$(notdir $*))' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
 define variant_rule
-$(call gguf,$(1),$(2)): $(call model_dir,$(1))/config.json bin/quantize $(if $(filter int8-static,$(2)),$(CALIB_TEXT))
+$(call gguf,$(1),$(2)): $(call model_dir,$(1))/config.json $(GGUF_DIR)/$(1)/$(2).args bin/quantize $(if $(filter int8-static,$(2)),$(CALIB_TEXT))
 	@mkdir -p $$(@D)
-	bin/quantize $(call model_dir,$(1)) $$@ $(VARIANT_$(2)) --report $$@.report.tsv > $$@.summary.tsv
+	bin/quantize $(call model_dir,$(1)) $$@.new.gguf $(VARIANT_$(2)) --name $(1) -q --report $$@.report.tsv > $$@.summary.raw
+	bash pipeline/join-row.sh $$@.summary.raw <(printf 'variant\n$(2)\n') | \
+	  awk -F'\t' -v OFS='\t' 'NR==1 {for (i=1;i<=NF;i++) c[$$$$i]=i; print $$$$0, "file_mb", "bpw"; next} \
+	    {print $$$$0, $$$$c["file_bytes"]/1e6, $$$$c["bits_per_weight"]}' > $$@.summary.tsv
+	rm -f $$@.summary.raw
+	mv $$@.new.gguf $$@
 endef
 $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(eval $(call variant_rule,$(m),$(v)))))
 
@@ -81,10 +93,10 @@ $(call speed_cell,$(1),$(2),$(3),$(4),$(5),$(6)): $(call gguf,$(1),$(2)) $(RES)/
 	$(LOCK) $(RUN) bin/sample-res -i 0.05 -s $$@.res -o $$@.series \
 	  --tag variant=$(2) --tag repeat=$(6) --tag warmup=$(if $(filter 0,$(6)),1,0) -- \
 	  bin/generate -m $(call gguf,$(1),$(2)) --model-name $(1) --device $(3) -t $(4) -n $(5) --ignore-eos \
-	    $(RUNOPT_$(2)) --metrics $$@.gen < $(RES)/prompt.txt > $$@.out
-	{ $(call provenance,generate -m $(call gguf,$(1),$(2)) --device $(3) -t $(4) -n $(5) $(RUNOPT_$(2))); \
+	    --metrics $$@.gen < $(RES)/prompt.txt > $$@.out
+	{ $(call provenance,generate -m $(call gguf,$(1),$(2)) --device $(3) -t $(4) -n $(5) --ignore-eos); \
 	  bash pipeline/join-row.sh $$@.gen $$@.res; } > $$@.tmp
-	mv $$@.series $(basename $$@).series.tsv
+	mv $$@.series $$(basename $$@).series.tsv
 	rm -f $$@.gen $$@.res
 	mv $$@.tmp $$@
 endef
@@ -107,7 +119,7 @@ $(call quality_cell,$(1),$(2),$(3),$(4)): $(call gguf,$(1),$(2)) data/datasets/$
 	@mkdir -p $$(@D)
 	$(LOCK) $(RUN) bin/ppl -m $(call gguf,$(1),$(2)) --model-name $(1) --device $(3) -t $(NPROC) -f data/datasets/$(4) \
 	  $(if $(filter-out 0,$(PPL_CTX)),--ctx $(PPL_CTX)) $(if $(filter-out 0,$(PPL_STRIDE)),--stride $(PPL_STRIDE),--stride-half) \
-	  $(RUNOPT_$(2)) $(if $(filter f32,$(2)),--save-logits $(call base_logits,$(1),$(3),$(4)),--kl-base $(call base_logits,$(1),$(3),$(4))) \
+	  $(if $(filter f32,$(2)),--save-logits $(call base_logits,$(1),$(3),$(4)),--kl-base $(call base_logits,$(1),$(3),$(4))) \
 	  -o $$@.row
 	{ $(call provenance,ppl -m $(call gguf,$(1),$(2)) --device $(3) -f data/datasets/$(4)); \
 	  bash pipeline/join-row.sh $$@.row <(printf 'variant\ttext\n$(2)\t$(4)\n'); } > $$@.tmp
