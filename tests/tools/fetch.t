@@ -193,6 +193,11 @@ fetch_rc unpinned
 ok $? "unpinned: installed, observed digest printed and recorded in SHA256SUMS"
 fetch_rc --verify unpinned
 [ $rc = 0 ] && printf '%s\n' "$out" | grep -q "	ok$"; ok $? "--verify of an unpinned file checks the recorded digest"
+sed -i "s/^$GOOD /$(echo "$GOOD" | tr 0-9a-f a-f0-9 | cut -c1-64) /" "$T/data/models/unpinned/SHA256SUMS"
+rm "$T/data/models/unpinned/model.safetensors"
+fetch_rc unpinned
+[ $rc = 0 ] && installed unpinned && grep -q "not pinned and changed: sha256 $GOOD, recorded before as" "$T/err"
+ok $? "unpinned file whose digest differs from the record: installed, with a warning"
 
 # ---- archives ---------------------------------------------------------------------------------------------
 fetch_rc zip
