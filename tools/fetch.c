@@ -146,6 +146,12 @@ static void run_synthetic(const qb_fetch_ctx *c, const synth_args *a) {
                 program_invocation_short_name, o.shape.name, o.shape.n_layer, o.shape.n_embd, o.shape.n_head,
                 o.shape.n_ctx, (double)params / 1e6, o.f16 ? "F16" : "F32", (unsigned long long)o.seed, dir);
     char *sums_path = qb_path_join(dir, "SHA256SUMS");
+    char *config = qb_path_join(dir, "config.json"); // last: Make's target
+    // An earlier checkpoint here loses its config.json (the mark of a complete
+    // checkpoint) before anything is replaced, so a failure below never
+    // leaves an old config.json beside new weights.
+    if ((unlink(config) != 0 && errno != ENOENT) || (unlink(sums_path) != 0 && errno != ENOENT))
+        qb_die(QB_EXIT_DATA, "%s: cannot replace the checkpoint there: %s", dir, strerror(errno));
     qb_sums sums = {0};
     char hex[65];
     char *model = qb_path_join(dir, "model.safetensors");
@@ -174,7 +180,6 @@ static void run_synthetic(const qb_fetch_ctx *c, const synth_args *a) {
         const char *extra[] = {"tokenizers/gpt2", NULL};
         qb_fetch_files_into(c, "gpt2", files, 2, dir, extra, &sums);
     }
-    char *config = qb_path_join(dir, "config.json"); // last: Make's target
     qb_synth_write_config(config, &o, hex);
     qb_sums_set(&sums, "config.json", hex);
     if (c->report) {

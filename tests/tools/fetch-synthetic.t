@@ -171,6 +171,10 @@ else
 fi
 "$F" --synthetic gpt2 --n-layer 1 --n-embd 16 --n-head 2 --n-ctx 8 --mirror-only --data "$T/data" -o "$T/notok" >/dev/null 2>"$T/e"; rc=$?
 [ $rc = 3 ] && [ ! -e "$T/notok/config.json" ]; ok $? "no tokenizer anywhere: exit 3 and no config.json ($(tail -1 "$T/e"))"
+cp -r "$T/a" "$T/old"
+"$F" --synthetic gpt2 --n-layer 1 --n-embd 16 --n-head 2 --n-ctx 8 --mirror-only --data "$T/data" -o "$T/old" >/dev/null 2>&1; rc=$?
+[ $rc = 3 ] && [ ! -e "$T/old/config.json" ] && [ ! -e "$T/old/SHA256SUMS" ]
+ok $? "a failed rewrite of an existing checkpoint removes its old config.json (no stale 'complete' mark)"
 
 # Command line.
 "$F" --synthetic gpt3 2>"$T/e" >/dev/null; rc=$?

@@ -107,6 +107,8 @@ mrow() { printf '%s\tdataset\ttest.raw\t%s\t%s\t%s\twt/test.raw\t-\n' "$1" "$2" 
   zrow escape "$U/good/escape.zip" "$(sha "$T/srv/escape.zip")" escape.zip
   mrow escape "$U/good/escape.zip"
   mrow zipbad "$U/good/other.bin"
+  zrow zipm "$U/404/good.zip" "$(sha "$T/srv/good.zip")" good.zip
+  mrow zipm "$U/404/good.zip"
 } >"$T/s.tsv"
 cp "$T/srv/good.bin" "$T/srv/mirrorfirst.bin"
 
@@ -191,6 +193,11 @@ fetch_rc unpinned
 ok $? "unpinned: installed, observed digest printed and recorded in SHA256SUMS"
 fetch_rc --verify unpinned
 [ $rc = 0 ] && printf '%s\n' "$out" | grep -q "	ok$"; ok $? "--verify of an unpinned file checks the recorded digest"
+sed -i "s/^$GOOD /$(echo "$GOOD" | tr 0-9a-f a-f0-9 | cut -c1-64) /" "$T/data/models/unpinned/SHA256SUMS"
+rm "$T/data/models/unpinned/model.safetensors"
+fetch_rc unpinned
+[ $rc = 0 ] && installed unpinned && grep -q "not pinned and changed: sha256 $GOOD, recorded before as" "$T/err"
+ok $? "unpinned file whose digest differs from the record: installed, with a warning"
 
 # ---- archives ---------------------------------------------------------------------------------------------
 fetch_rc zip
@@ -257,6 +264,17 @@ fetch_rc mirroronly --mirror "$T/m1" --mirror-only
 [ $rc = 3 ] && [ "$(requests good good.bin | tr -d ' ')" = "$(grep -c '^good good.bin ' "$T/log")" ] && ! installed mirroronly &&
   ! grep -q "mirroronly" "$T/log"
 ok $? "--mirror-only: the canonical URL is never tried, exit 3 ($err)"
+
+mkdir -p "$T/m5/datasets/zipm" "$T/m6/datasets/zipm"
+cp "$T/srv/good.zip" "$T/m5/datasets/zipm/good.zip"
+cp "$T/srv/member.raw" "$T/m6/datasets/zipm/test.raw"
+fetch_rc zipm --mirror "$T/m5"
+[ $rc = 0 ] && [ "$(sha "$T/data/datasets/zipm/test.raw")" = "$MEMBER" ] && printf '%s\n' "$out" | grep -q "m5/datasets/zipm/good.zip#wt/test.raw"
+ok $? "a mirror holding the archive: member extracted from it"
+rm -rf "$T/data/datasets/zipm"
+fetch_rc zipm --mirror "$T/m6"
+[ $rc = 0 ] && [ "$(sha "$T/data/datasets/zipm/test.raw")" = "$MEMBER" ] && printf '%s\n' "$out" | grep -q "m6/datasets/zipm/test.raw$"
+ok $? "a mirror holding the extracted member: taken as it is (its own pin)"
 
 # ---- verify ----------------------------------------------------------------------------------------------------------
 fetch_rc --verify good zip

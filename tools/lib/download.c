@@ -139,15 +139,16 @@ qb_dl_status qb_download(const char *url, const char *dest, const char *want_sha
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
         prog.done = (double)st.bytes;
 
-        if (prog.tty && prog.done > 0) fputc('\n', stderr); // end the bar's line: messages follow
         if (cc == CURLE_OK) {
             rc = qb_staged_finish(&st, want_sha, want_bytes, got, err, errlen);
             if (rc == QB_STAGED_OK) {
-                prog.tty = 0; // the summary line, after the digest matched
-                qb_progress_end(&prog);
+                qb_progress_end(&prog); // the final bar or the summary line, once the digest matched
                 status = QB_DL_OK;
                 break;
             }
+        }
+        if (prog.tty && prog.last_draw > prog.t0) fputc('\n', stderr); // end the bar's line: messages follow
+        if (cc == CURLE_OK) {
             if (rc == QB_STAGED_IOERR) {
                 status = QB_DL_IOERR;
                 break;

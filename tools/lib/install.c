@@ -140,7 +140,10 @@ static void report(const run *R, const qb_source *r, uint64_t bytes, const char 
 }
 
 static void say_unpinned(const run *R, const qb_source *r, const char *hex) {
-    if (!R->c->quiet)
+    const char *before = qb_sums_get(R->sums, r->file);
+    if (before && strcmp(before, hex) != 0) // not an error (nothing pins it), but worth knowing
+        qb_warn("%s/%s is not pinned and changed: sha256 %s, recorded before as %s", r->name, r->file, hex, before);
+    else if (!R->c->quiet)
         fprintf(stderr, "%s: %s/%s is not pinned: observed sha256 %s, recorded in %s/SHA256SUMS\n",
                 program_invocation_short_name, r->name, r->file, hex, R->dir);
 }
@@ -202,8 +205,8 @@ static void install_row(run *R, const qb_source *r, const char *const *extra) {
         if (!want) {
             if (c->strict && !arch_pinned)
                 qb_die(QB_EXIT_INTEGRITY, "%s/%s is not pinned (sha256 '-') and --strict refuses unpinned rows", r->name, r->file);
-            qb_sums_set(R->sums, r->file, hex);
             say_unpinned(R, r, hex);
+            qb_sums_set(R->sums, r->file, hex);
             report(R, r, size, hex, pinned_word, "present", "-");
             free(dest);
             return;
@@ -231,8 +234,8 @@ static void install_row(run *R, const qb_source *r, const char *const *extra) {
             if (st == QB_DL_OK) {
                 struct stat s2;
                 stat(dest, &s2);
-                qb_sums_set(R->sums, r->file, hex);
                 if (!r->sha256) say_unpinned(R, r, hex);
+                qb_sums_set(R->sums, r->file, hex);
                 report(R, r, (uint64_t)s2.st_size, hex, r->sha256 ? "yes" : "no", "installed", url);
                 done = 1;
                 break;
@@ -250,8 +253,8 @@ static void install_row(run *R, const qb_source *r, const char *const *extra) {
                 if (es == QB_EX_OK) {
                     struct stat s2;
                     stat(dest, &s2);
-                    qb_sums_set(R->sums, r->file, item.got);
                     if (!r->sha256 && !arch_pinned) say_unpinned(R, r, item.got);
+                    qb_sums_set(R->sums, r->file, item.got);
                     char src[2048];
                     snprintf(src, sizeof src, "%s#%s", url, r->member);
                     report(R, r, (uint64_t)s2.st_size, item.got, pinned_word, "installed", src);
