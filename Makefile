@@ -125,6 +125,13 @@ check: build/.deps $(TOOLS) $(UNIT_BINS) $(TEST_HELPERS) $(VENV)/.stamp
 check-oracle: $(TOOLS) $(VENV)/.stamp
 	QB_ROOT=$(CURDIR) bash tests/golden/check-oracle.sh
 
+# llama.cpp itself through llama-cpp-python (PyPI; builds llama.cpp from source).
+check-interop: $(TOOLS) $(TEST_HELPERS) $(VENV)/.interop
+	QB_ROOT=$(CURDIR) QB_PYTHON=$(CURDIR)/$(VENV)/bin/python prove -v tests/interop/*.t
+$(VENV)/.interop: tests/requirements-interop.txt | $(VENV)/.stamp
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-interop.txt
+	@touch $@
+
 help:
 	@sed -n 's/^##//p' $(MAKEFILE_LIST)
 

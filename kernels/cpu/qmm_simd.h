@@ -35,7 +35,9 @@ INLINE float hsum8(__m256 v) {
 }
 
 // Whether a type's codes are unsigned (0..15): they go straight into maddubs.
-INLINE int codes_unsigned(qb_type t) { return t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K; }
+// Q4_0 is taken as unsigned nibbles q with min -8 d (sum (q-8) x = sum q x -
+// 8 sum x), which saves the subtraction and maddubs' sign juggling.
+INLINE int codes_unsigned(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K; }
 
 // 16 bytes of packed nibbles -> 32 bytes: low nibbles (values 0-15), then high.
 INLINE __m256i nibbles(const uint8_t *qs) {
@@ -48,7 +50,7 @@ INLINE __m256i unit_codes(qb_type t, const uint8_t *row, int u) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     switch (t) {
     case QB_TYPE_Q8_0: return _mm256_loadu_si256((const __m256i *)((const qb_block_q8_0 *)row)[u].qs);
-    case QB_TYPE_Q4_0: return _mm256_sub_epi8(nibbles(((const qb_block_q4_0 *)row)[u].qs), _mm256_set1_epi8(8));
+    case QB_TYPE_Q4_0: return nibbles(((const qb_block_q4_0 *)row)[u].qs);
     case QB_TYPE_Q4_1: return nibbles(((const qb_block_q4_1 *)row)[u].qs);
     case QB_TYPE_IQ4_NL: {
         const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl));
@@ -77,7 +79,10 @@ INLINE void unit_scales(qb_type t, const uint8_t *row, int u, float *s0, float *
     *m = 0;
     switch (t) {
     case QB_TYPE_Q8_0: *s0 = *s1 = h2f(((const qb_block_q8_0 *)row)[u].d); break;
-    case QB_TYPE_Q4_0: *s0 = *s1 = h2f(((const qb_block_q4_0 *)row)[u].d); break;
+    case QB_TYPE_Q4_0:
+        *s0 = *s1 = h2f(((const qb_block_q4_0 *)row)[u].d);
+        *m = -8 * *s0;
+        break;
     case QB_TYPE_IQ4_NL: *s0 = *s1 = h2f(((const qb_block_iq4_nl *)row)[u].d); break;
     case QB_TYPE_Q4_1:
         *s0 = *s1 = h2f(((const qb_block_q4_1 *)row)[u].d);
@@ -119,7 +124,7 @@ INLINE __m256i dot_i8(__m256i q, __m256i x, int is_unsigned, int vnni) {
     return _mm256_madd_epi16(p, ones);
 }
 
-INLINE int has_min(qb_type t) { return t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K; }
+INLINE int has_min(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K; }
 INLINE int two_scales(qb_type t) { return t == QB_TYPE_Q6_K; }
 // [a x4, b x4]: the scales of weights 0-15 and 16-31 against the 8 lanes of dot_i8.
 INLINE __m256 scale_vec(qb_type t, float a, float b) {
