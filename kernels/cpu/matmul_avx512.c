@@ -50,7 +50,7 @@ INLINE void gemv_out_in(const qb_mm_args *a, int o0, int o1, qb_type type) {
         const size_t r0 = o * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
         __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, u0 = s0, u1 = s0, u2 = s0, u3 = s0;
         const char *pf = (const char *)W + (r3 + n) * es;
-        const int pf_on = o + 8 <= o1; // prefetch the next four rows (see avx2) when they are ours too
+        const int pf_on = es == 2 && o + 8 <= o1; // 16-bit weights only, our rows only (see avx2)
         size_t i = 0;
         for (; i < n32; i += 32, pf += 128 * es) {
             if (pf_on)
