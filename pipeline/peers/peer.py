@@ -16,6 +16,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# No network, no progress bars, no deprecation chatter (torch.ao.quantization warns on every use).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+import warnings  # noqa: E402
+warnings.filterwarnings("ignore")
 
 import protocol  # noqa: E402
 from protocol import DataError, UsageError  # noqa: E402

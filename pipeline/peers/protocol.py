@@ -51,13 +51,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def fmt(x):
-    """A number as the rows print it: integers as they are, floats with 6 significant digits."""
+    """A number as the rows print it: integers as they are, floats with 9 significant digits
+    (perplexities are compared to 1e-4 relative and more)."""
     if isinstance(x, int):
         return str(x)
     if isinstance(x, float):
         if math.isnan(x) or math.isinf(x):
             return ""
-        return f"{x:.6g}"
+        return f"{x:.9g}"
     return str(x)
 
 

@@ -70,12 +70,12 @@ def export_f32(model_dir, out):
     names_pres = [f"present_{kv}_{i}" for i in range(L) for kv in ("key", "value")]
     t_dim = torch.export.Dim("T", min=1, max=cfg.n_positions)
     p_dim = torch.export.Dim("P", min=0, max=cfg.n_positions)
-    dyn = ({1: t_dim}, *[{2: p_dim} for _ in range(2 * L)])
+    dyn = ({1: t_dim}, tuple({2: p_dim} for _ in range(2 * L)))
     tmp = out + ".tmp.onnx"
     with torch.no_grad():
         torch.onnx.export(flat, (ids, *past), tmp, dynamo=True, dynamic_shapes=dyn,
                           input_names=["input_ids", *names_past],
-                          output_names=["logits", *names_pres], external_data=False,
+                          output_names=["logits", *names_pres], external_data=False, verbose=False,
                           optimize=True)
     os.replace(tmp, out)
 

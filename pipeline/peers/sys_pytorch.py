@@ -44,6 +44,8 @@ def set_threads(n):
 
 def load_hf(model_dir, dtype=torch.float32):
     from transformers import GPT2LMHeadModel
+    from transformers.utils import logging
+    logging.disable_progress_bar()
     if not os.path.isfile(os.path.join(model_dir, "config.json")):
         raise DataError(f"{os.path.join(model_dir, 'config.json')}: missing (not a Hugging Face model folder)")
     m = GPT2LMHeadModel.from_pretrained(model_dir, dtype=dtype)
