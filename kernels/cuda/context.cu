@@ -65,6 +65,7 @@ const char *qb_cuda_device_name(const qb_cuda *c) { return c->prop.name; }
 const char *qb_cuda_driver(const qb_cuda *c) { return c->driver; }
 int qb_cuda_sm_count(const qb_cuda *c) { return c->prop.multiProcessorCount; }
 int qb_cuda_pdl(qb_cuda *c) { return c->pdl; }
+void qb_cuda_set_pdl(qb_cuda *c, int on) { c->pdl = on && c->prop.major >= 9; }
 
 size_t qb_cuda_mem_used(qb_cuda *c) {
     (void)c;

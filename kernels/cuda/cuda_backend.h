@@ -32,6 +32,9 @@ void qb_cuda_close(qb_cuda *c);
 const char *qb_cuda_device_name(const qb_cuda *c);
 const char *qb_cuda_driver(const qb_cuda *c);
 int qb_cuda_sm_count(const qb_cuda *c);
+// Programmatic dependent launch on (default on Hopper and newer, unless
+// QB_CUDA_PDL=0) or off, for kernels launched from now on.
+void qb_cuda_set_pdl(qb_cuda *c, int on);
 // Device memory in use on the whole device now (total - free, cudaMemGetInfo)
 // and the largest value seen by qb_cuda_mem_sample since open.
 size_t qb_cuda_mem_used(qb_cuda *c);

@@ -1,7 +1,7 @@
 // gemv.cu: the batch-1 decode matmul y = W x + b for every weight type,
 // reading each weight byte once.
 //
-// A warp owns R rows. In one step its 32 lanes read one contiguous run of a
+// A block owns R rows; its warps split the row into steps. In one step a warp's 32 lanes read one contiguous run of a
 // row's quant plane (each lane a 16-, 8- or 4-byte word, so the warp's load
 // is coalesced) and the lanes' x values are contiguous too; the loads of the
 // next steps are issued before the arithmetic of the current one. Weights are
@@ -29,12 +29,19 @@ __device__ __forceinline__ uint32_t ldw4(const uint8_t *p) {
     return v;
 }
 
+__device__ __forceinline__ uint32_t ldw2(const uint8_t *p) {
+    unsigned short v;
+    asm("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
+    return v;
+}
+// The float16 in the low half of u.
+__device__ __forceinline__ float h2f(uint32_t u) { return __half2float(__ushort_as_half((unsigned short)(u & 0xffffu))); }
+
 // 2^23 + byte k of u, as a float.
 __device__ __forceinline__ float bytef(uint32_t u, int k) { return __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7650 + k)); }
 #define MAGIC 8388608.0f
 
 __device__ __forceinline__ float4 ldx4(const float *x, int i) { return __ldg((const float4 *)(x + i)); }
-__device__ __forceinline__ float ldh(const uint8_t *p) { return __half2float(__ldg((const __half *)p)); }
 
 // ---- the types: one step of one lane ----------------------------------------------------------
 // NW: 32-bit words a lane loads per step; NX: x values it uses; UNROLL:
@@ -48,7 +55,8 @@ struct TF32 {
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 4 < n_in; }
-    static __device__ void load(const uint8_t *q, int s, int lane, uint32_t *w) {
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
+        (void)sc;
         uint4 v = ldw16(q + ((size_t)s * PER_STEP + lane * 4) * 4);
         w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
     }
@@ -60,7 +68,7 @@ struct TF32 {
         } else
             for (int k = 0; k < 4; k++) xv[k] = i + k < n_in ? x[i + k] : 0.0f;
     }
-    static __device__ float dot(const uint8_t *, int, int, const uint32_t *w, const float *xv) {
+    static __device__ float dot(int, const uint32_t *w, const float *xv) {
         float a = 0;
 #pragma unroll
         for (int k = 0; k < 4; k++) a = fmaf(__uint_as_float(w[k]), xv[k], a);
@@ -75,7 +83,8 @@ struct THalf {
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 8 < n_in; }
-    static __device__ void load(const uint8_t *q, int s, int lane, uint32_t *w) {
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
+        (void)sc;
         uint4 v = ldw16(q + ((size_t)s * PER_STEP + lane * 8) * 2);
         w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
     }
@@ -88,7 +97,7 @@ struct THalf {
         } else
             for (int k = 0; k < 8; k++) xv[k] = i + k < n_in ? x[i + k] : 0.0f;
     }
-    static __device__ float dot(const uint8_t *, int, int, const uint32_t *w, const float *xv) {
+    static __device__ float dot(int, const uint32_t *w, const float *xv) {
         float a = 0;
 #pragma unroll
         for (int k = 0; k < 4; k++) {
@@ -109,13 +118,14 @@ struct THalf {
 
 // Q8_0: 8 weights per lane (8 bytes); 4 lanes share a block of 32.
 struct TQ8_0 {
-    static constexpr int NW = 2, NX = 8, PER_STEP = 256;
+    static constexpr int NW = 3, NX = 8, PER_STEP = 256;
     static constexpr int UNROLL = 4; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return n_in / PER_STEP + (n_in % PER_STEP != 0); }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 8 < n_in; }
-    static __device__ void load(const uint8_t *q, int s, int lane, uint32_t *w) {
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         uint2 v = ldw8(q + (size_t)s * PER_STEP + lane * 8);
         w[0] = v.x, w[1] = v.y;
+        w[2] = ldw2(sc + (size_t)(s * 8 + lane / 4) * 2);
     }
     static __device__ void xs(const float *x, int, int s, int lane, float *xv) {
         const int i = s * PER_STEP + lane * 8;
@@ -123,8 +133,8 @@ struct TQ8_0 {
         xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
         xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
     }
-    static __device__ float dot(const uint8_t *sc, int s, int lane, const uint32_t *w, const float *xv) {
-        const float d = ldh(sc + (size_t)(s * 8 + lane / 4) * 2);
+    static __device__ float dot(int lane, const uint32_t *w, const float *xv) {
+        const float d = h2f(w[2]);
         float a = 0;
 #pragma unroll
         for (int k = 0; k < 2; k++) {
@@ -153,13 +163,15 @@ __device__ __forceinline__ uint32_t iq4nl_lookup(uint32_t n) {
 // j+16..j+19 (high nibbles) of a block; 4 lanes share a block of 32.
 template <qb_type T>
 struct TQ4 {
-    static constexpr int NW = 1, NX = 8, PER_STEP = 256;
+    static constexpr int NW = 2, NX = 8, PER_STEP = 256;
     static constexpr int UNROLL = 8; // steps in flight: 32 bytes a lane a row
     static constexpr int SB = T == QB_TYPE_Q4_1 ? 4 : 2; // scale bytes per block
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + (lane / 4) * 32 < n_in; }
-    static __device__ void load(const uint8_t *q, int s, int lane, uint32_t *w) {
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         w[0] = ldw4(q + (size_t)s * 128 + lane * 4);
+        const uint8_t *sp = sc + (size_t)(s * 8 + lane / 4) * SB;
+        w[1] = SB == 4 ? ldw4(sp) : ldw2(sp);
     }
     static __device__ void xs(const float *x, int, int s, int lane, float *xv) {
         const int i = s * PER_STEP + (lane / 4) * 32 + (lane % 4) * 4;
@@ -167,9 +179,8 @@ struct TQ4 {
         xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
         xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
     }
-    static __device__ float dot(const uint8_t *sc, int s, int lane, const uint32_t *w, const float *xv) {
-        const uint8_t *sp = sc + (size_t)(s * 8 + lane / 4) * SB;
-        const float d = ldh(sp);
+    static __device__ float dot(int lane, const uint32_t *w, const float *xv) {
+        const float d = h2f(w[1]);
         const uint32_t lo = w[0] & 0x0f0f0f0fu, hi = (w[0] >> 4) & 0x0f0f0f0fu;
         float a = 0;
         if constexpr (T == QB_TYPE_Q4_0) {
@@ -187,7 +198,7 @@ struct TQ4 {
                 a = fmaf(bytef(hi, j) - MAGIC, xv[4 + j], a);
                 sx += xv[j] + xv[4 + j];
             }
-            return d * a + ldh(sp + 2) * sx;
+            return d * a + h2f(w[1] >> 16) * sx;
         } else { // IQ4_NL: the codebook looked up with byte permutes
             const uint32_t l = iq4nl_lookup(lo), h = iq4nl_lookup(hi);
 #pragma unroll
@@ -204,12 +215,14 @@ struct TQ4 {
 // reads 4 bytes of the 32-byte chunk c = l/8: weights 64c + j..j+3 (low
 // nibbles, sub-block 2c) and 64c + 32 + j..j+3 (high nibbles, sub-block 2c+1).
 struct TQ4_K {
-    static constexpr int NW = 1, NX = 8, PER_STEP = 256;
+    static constexpr int NW = 5, NX = 8, PER_STEP = 256;
     static constexpr int UNROLL = 8; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return n_in / PER_STEP; }
     static __device__ bool live(int, int, int) { return true; }
-    static __device__ void load(const uint8_t *q, int s, int lane, uint32_t *w) {
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         w[0] = ldw4(q + (size_t)s * 128 + lane * 4);
+        uint4 v = ldw16(sc + (size_t)s * 16); // d, dmin, scales[12]: the same for the whole warp
+        w[1] = v.x, w[2] = v.y, w[3] = v.z, w[4] = v.w;
     }
     static __device__ void xs(const float *x, int, int s, int lane, float *xv) {
         const int i = s * PER_STEP + (lane / 8) * 64 + (lane % 8) * 4;
@@ -217,13 +230,13 @@ struct TQ4_K {
         xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
         xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
     }
-    static __device__ float dot(const uint8_t *sc, int s, int lane, const uint32_t *w, const float *xv) {
-        const uint8_t *sp = sc + (size_t)s * 16;
-        const float d = ldh(sp), dmin = ldh(sp + 2);
+    static __device__ float dot(int lane, const uint32_t *w, const float *xv) {
+        const float d = h2f(w[1]), dmin = h2f(w[1] >> 16);
+        const uint8_t *sp = (const uint8_t *)&w[2];
         const int c = lane / 8;
         float s1, m1, s2, m2;
-        qb_q4k_scale_min(2 * c, sp + 4, &s1, &m1);
-        qb_q4k_scale_min(2 * c + 1, sp + 4, &s2, &m2);
+        qb_q4k_scale_min(2 * c, sp, &s1, &m1);
+        qb_q4k_scale_min(2 * c + 1, sp, &s2, &m2);
         const uint32_t lo = w[0] & 0x0f0f0f0fu, hi = (w[0] >> 4) & 0x0f0f0f0fu;
         float a1 = 0, a2 = 0, x1 = 0, x2 = 0;
 #pragma unroll
@@ -242,16 +255,21 @@ struct TQ4_K {
 // ql words at 64n + j and 64n + 32 + j, the qh word at 128 + 32n + j give the
 // weights j, j+32, j+64, j+96 (+ 128n) with scales sc[8n + j/16 + 2q].
 struct TQ6_K {
-    static constexpr int NW = 3, NX = 16, PER_STEP = 512;
+    static constexpr int NW = 8, NX = 16, PER_STEP = 512;
     static constexpr int UNROLL = 3; // steps in flight: 36 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in / 256 + 1) / 2; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + (lane / 16) * 256 < n_in; }
-    static __device__ void load(const uint8_t *q, int s, int lane, uint32_t *w) {
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         const uint8_t *b = q + (size_t)(s * 2 + lane / 16) * 192;
         const int n = (lane / 8) % 2, j = (lane % 8) * 4;
         w[0] = ldw4(b + 64 * n + j);
         w[1] = ldw4(b + 64 * n + 32 + j);
         w[2] = ldw4(b + 128 + 32 * n + j);
+        // Scales sc[8n + j/16 + 2q] (q < 4) sit in the 16-bit words 4n + q; d after them.
+        const uint8_t *sp = sc + (size_t)(s * 2 + lane / 16) * 18;
+#pragma unroll
+        for (int k = 0; k < 4; k++) w[3 + k] = ldw2(sp + 8 * n + 2 * k);
+        w[7] = ldw2(sp + 16);
     }
     static __device__ void xs(const float *x, int, int s, int lane, float *xv) {
         const int i = s * PER_STEP + (lane / 16) * 256 + ((lane / 8) % 2) * 128 + (lane % 8) * 4;
@@ -261,11 +279,9 @@ struct TQ6_K {
             xv[4 * q] = a.x, xv[4 * q + 1] = a.y, xv[4 * q + 2] = a.z, xv[4 * q + 3] = a.w;
         }
     }
-    static __device__ float dot(const uint8_t *sc, int s, int lane, const uint32_t *w, const float *xv) {
-        const uint8_t *sp = sc + (size_t)(s * 2 + lane / 16) * 18;
-        const int n = (lane / 8) % 2, j = (lane % 8) * 4;
-        const float d = ldh(sp + 16);
-        const int8_t *scl = (const int8_t *)sp + 8 * n + j / 16;
+    static __device__ float dot(int lane, const uint32_t *w, const float *xv) {
+        const int is = (lane % 8) / 4; // j / 16
+        const float d = h2f(w[7]);
         const uint32_t h = w[2];
         uint32_t q6[4];
         q6[0] = (w[0] & 0x0f0f0f0fu) | ((h << 4) & 0x30303030u);
@@ -278,7 +294,7 @@ struct TQ6_K {
             float a = 0;
 #pragma unroll
             for (int k = 0; k < 4; k++) a = fmaf(bytef(q6[q], k) - (MAGIC + 32.0f), xv[4 * q + k], a);
-            r = fmaf((float)scl[2 * q], a, r);
+            r = fmaf((float)(int8_t)(w[3 + q] >> (8 * is)), a, r);
         }
         return d * r;
     }
@@ -300,16 +316,16 @@ struct gemv_args {
     const int *d_pos;
 };
 
+// KS warps of a block share its R rows, each taking every KS-th step, so
+// even a short, wide matrix (1600 rows of 6400) has warps enough in flight.
+#define KS 4
+
 template <class TT, int R>
-__global__ void __launch_bounds__(128) k_gemv(gemv_args a) {
+__global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     qb_grid_launch_dependents();
-    const int lane = threadIdx.x & 31;
-    const int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    const int row0 = warp * R;
-    if (row0 >= a.n_out) {
-        qb_grid_wait();
-        return;
-    }
+    __shared__ float part[KS][R];
+    const int lane = threadIdx.x & 31, wk = threadIdx.x >> 5;
+    const int row0 = blockIdx.x * R;
     const uint8_t *q[R];
     const uint8_t *sc[R];
 #pragma unroll
@@ -326,36 +342,41 @@ __global__ void __launch_bounds__(128) k_gemv(gemv_args a) {
     uint32_t w[UNROLL][R][TT::NW];
     // The first steps' weights depend on no earlier kernel: load them before waiting.
 #pragma unroll
-    for (int u = 0; u < UNROLL; u++)
-        if (u < steps && TT::live(a.n_in, u, lane))
+    for (int u = 0; u < UNROLL; u++) {
+        const int s = wk + KS * u;
+        if (s < steps && TT::live(a.n_in, s, lane))
 #pragma unroll
-            for (int r = 0; r < R; r++) TT::load(q[r], u, lane, w[u][r]);
+            for (int r = 0; r < R; r++) TT::load(q[r], sc[r], s, lane, w[u][r]);
+    }
     qb_grid_wait();
-    for (int s0 = 0; s0 < steps; s0 += UNROLL) {
+    for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
-            const int s = s0 + u;
+            const int s = s0 + KS * u;
             if (s < steps && TT::live(a.n_in, s, lane)) {
                 float xv[TT::NX];
                 TT::xs(a.x, a.n_in, s, lane, xv);
 #pragma unroll
-                for (int r = 0; r < R; r++) acc[r] += TT::dot(sc[r], s, lane, w[u][r], xv);
+                for (int r = 0; r < R; r++) acc[r] += TT::dot(lane, w[u][r], xv);
             }
-            // Refill this slot with the step UNROLL ahead.
-            const int sn = s + UNROLL;
+            // Refill this slot with this warp's step UNROLL ahead.
+            const int sn = s + KS * UNROLL;
             if (sn < steps && TT::live(a.n_in, sn, lane))
 #pragma unroll
-                for (int r = 0; r < R; r++) TT::load(q[r], sn, lane, w[u][r]);
+                for (int r = 0; r < R; r++) TT::load(q[r], sc[r], sn, lane, w[u][r]);
         }
     }
 #pragma unroll
-    for (int r = 0; r < R; r++) acc[r] = qb_warp_sum(acc[r]);
-    if (lane < R) {
-        float v = acc[0];
+    for (int r = 0; r < R; r++) {
+        acc[r] = qb_warp_sum(acc[r]);
+        if (lane == 0) part[wk][r] = acc[r];
+    }
+    __syncthreads();
+    if (threadIdx.x < R) {
+        const int r = threadIdx.x, row = row0 + r;
+        float v = 0;
 #pragma unroll
-        for (int r = 1; r < R; r++)
-            if (lane == r) v = acc[r];
-        const int row = row0 + lane;
+        for (int k = 0; k < KS; k++) v += part[k][r];
         if (row < a.n_out) {
             if (a.bias) v += a.bias[row];
             if (a.epi == QB_CUDA_GELU) v = qb_gelu_new(v);
@@ -373,9 +394,7 @@ __global__ void __launch_bounds__(128) k_gemv(gemv_args a) {
 
 template <class TT, int R>
 static void launch_t(qb_cuda *c, const gemv_args &a) {
-    const int warps = (a.n_out + R - 1) / R;
-    const unsigned threads = 128, blocks = qb_blocks((size_t)warps * 32, threads);
-    qb_launch(c, k_gemv<TT, R>, dim3(blocks), dim3(threads), 0, a);
+    qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), 0, a);
 }
 
 template <class TT>
