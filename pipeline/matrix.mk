@@ -37,7 +37,7 @@ VARIANT_f16         := --type f16
 VARIANT_bf16        := --type bf16
 VARIANT_int8-dyn    := --preset int8-dynamic
 VARIANT_int8-all    := --preset int8-all
-VARIANT_int8-static := --preset int8-static --calib $(CALIB_TEXT)
+VARIANT_int8-static = --preset int8-static --calib $(CALIB_TEXT)
 VARIANT_q4_0        := --type q4_0
 VARIANT_q4_k        := --type q4_k
 VARIANT_iq4_nl      := --type iq4_nl
@@ -47,6 +47,5 @@ RUNOPT_int8-static  := --act int8
 
 # Quality: texts, context (0 = the model's own) and stride (0 = half the context).
 QUALITY_TEXTS ?= wikitext-2-raw-v1/wiki.test.raw qb-corpus/valid.txt
-CALIB_TEXT    ?= data/datasets/qb-corpus/valid.txt
 PPL_CTX       ?= 0
 PPL_STRIDE    ?= 0

@@ -24,9 +24,13 @@ COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(she
 model_dir = data/models/$(1)
 ALL_MODELS := $(sort $(MODELS) $(QUALITY_MODELS))
 
+# A model: MODEL_SRC_NAME=DIR copies a local Hugging Face directory (tests, private models);
+# synth-NAME is fetch --synthetic NAME; anything else is fetched by name (mirror first).
 define model_rule
 $(call model_dir,$(1))/config.json: | bin/fetch
-	$(if $(filter synth-%,$(1)),bin/fetch --synthetic $(patsubst synth-%,%,$(1)) --dtype $(SYNTH_DTYPE) -o $(call model_dir,$(1)),bin/fetch --data data $(1))
+	$(if $(MODEL_SRC_$(1)),mkdir -p $(call model_dir,$(1)) && cp $(MODEL_SRC_$(1))/* $(call model_dir,$(1))/,\
+	  $(if $(filter synth-%,$(1)),bin/fetch --synthetic $(patsubst synth-%,%,$(1)) --dtype $(SYNTH_DTYPE) -o $(call model_dir,$(1)),\
+	    bin/fetch --data data $(1)))
 endef
 $(foreach m,$(ALL_MODELS),$(eval $(call model_rule,$(m))))
 
@@ -39,7 +43,8 @@ models: $(foreach m,$(ALL_MODELS),$(call model_dir,$(m))/config.json)
 gguf = $(GGUF_DIR)/$(1)/$(2).gguf
 
 # The calibration slice for static INT8: the first 32 KiB of the in-domain validation text.
-$(RES)/calib.txt: data/datasets/qb-corpus/valid.txt
+CALIB_SOURCE ?= qb-corpus/valid.txt
+$(RES)/calib.txt: data/datasets/$(CALIB_SOURCE)
 	@mkdir -p $(@D)
 	head -c 32768 $< > $@.tmp && mv $@.tmp $@
 CALIB_TEXT := $(RES)/calib.txt
