@@ -121,6 +121,10 @@ void *qb_cuda_scratch(qb_cuda *c, size_t bytes) {
     if (bytes <= c->scratch_bytes) return c->scratch;
     if (c->capturing) qb_die(QB_EXIT_DATA, "cuda: scratch must grow while a graph is captured (internal error)");
     CK(cudaStreamSynchronize(c->stream));
+    // A captured graph may hold the old buffer: drop it (the caller captures again).
+    if (c->exec) CK(cudaGraphExecDestroy(c->exec));
+    if (c->graph) CK(cudaGraphDestroy(c->graph));
+    c->exec = NULL, c->graph = NULL;
     CK(cudaFree(c->scratch));
     c->scratch = qb_cuda_alloc(c, bytes);
     c->scratch_bytes = bytes;

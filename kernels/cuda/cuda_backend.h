@@ -136,7 +136,7 @@ void qb_cuda_attention_path(qb_cuda *c, float *out, const float *q, int q_stride
 void qb_cuda_graph_begin(qb_cuda *c); // starts capturing the stream
 void qb_cuda_graph_end(qb_cuda *c);   // ends capture, instantiates (replaces any previous graph)
 void qb_cuda_graph_launch(qb_cuda *c);
-int qb_cuda_graph_ready(const qb_cuda *c);
+int qb_cuda_graph_ready(const qb_cuda *c); // 0 also after the scratch grew (the graph was dropped)
 
 // ---- timing (benchmarks) ----------------------------------------------------------------
 // Records an event on the stream; qb_cuda_event_ms gives the milliseconds between two.

@@ -11,7 +11,8 @@
 //        100 calls captured in a CUDA graph over enough weight copies (>= 512 MB)
 //        that L2 (50 MB) holds none of them between uses. GB/s counts the
 //        weight bytes in the file's layout (what a step must read) plus x;
-//        frac = that over the copy ceiling's bytes-read rate (copy GB/s / 2).
+//        frac = that over the copy ceiling (bytes read + written per second), the
+//        denominator of every "fraction of the bandwidth floor" we report.
 // Prints TSV: what, type, shape, rows_per_warp, pdl, us, gbps, frac.
 // Timings are medians over repeats, with device events.
 #include <math.h>
@@ -163,7 +164,7 @@ static void bench_gemv(qb_cuda *c, const tinfo *ti, int n_in, int n_out, int rep
             const double us = median(ms, reps) * 1e3 / calls;
             const double gbps = (bytes + 4.0 * n_in) / (us * 1e-6) / 1e9;
             printf("gemv\t%s\t%dx%d\t%d\t%d\t%.2f\t%.1f\t%.3f\n", ti->name, n_out, n_in, R, pdl, us, gbps,
-                   gbps / (copy_gbps / 2));
+                   gbps / copy_gbps);
             fflush(stdout);
         }
     qb_cuda_set_pdl(c, 1);
