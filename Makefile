@@ -60,7 +60,7 @@ endif
 ##   check-interop   load our GGUF files with llama.cpp (llama-cpp-python) and compare
 ##   bench           benchmarks: memory bandwidth, kernels, tokenizer, fetch, sample-res
 ##
-.PHONY: build check check-oracle check-interop bench all help clean distclean deps venv
+.PHONY: build check check-oracle check-interop bench help clean distclean deps venv
 build: $(TOOLS)
 
 build/obj/%.o: %.c
@@ -130,11 +130,12 @@ check-oracle: $(TOOLS) $(VENV)/.stamp
 help:
 	@sed -n 's/^##//p' $(MAKEFILE_LIST)
 
+# clean keeps downloads (data/models, data/datasets) and the virtual environments.
 clean:
-	rm -rf build bin
-
+	rm -rf build bin data/gguf data/results/local paper/gen figures/*.png figures/*.pdf
+	cd paper && rm -f *.pdf *.aux *.log *.out *.fls *.fdb_latexmk
 distclean: clean
-	rm -rf $(VENV) data/models data/datasets data/gguf data/results/local
+	rm -rf $(VENV) .venv-* data/models data/datasets
 
 -include $(shell find build/obj -name '*.d' 2>/dev/null)
 -include $(wildcard pipeline/*.mk)

@@ -7,10 +7,11 @@ FIG_NAMES := decode size quality latency memory memtime roofline scaling
 FIGS := $(foreach f,$(FIG_NAMES),figures/$(f).png figures/$(f).pdf)
 
 # ---- bandwidth: the denominator of the roofline ---------------------------
+MEMBW_MIB ?= 1024
 $(RES)/membw.tsv: build/bench/membw
 	@mkdir -p $(@D)
-	{ $(call provenance,build/bench/membw -s 1024 -r 7 -t $(subst $(space),$(comma),$(THREADS))); \
-	  $(LOCK) $(RUN) build/bench/membw -s 1024 -r 7 -t $(subst $(space),$(comma),$(THREADS)); } > $@.tmp
+	{ $(call provenance,build/bench/membw -s $(MEMBW_MIB) -r 7 -t $(subst $(space),$(comma),$(THREADS))); \
+	  $(LOCK) $(RUN) build/bench/membw -s $(MEMBW_MIB) -r 7 -t $(subst $(space),$(comma),$(THREADS)); } > $@.tmp
 	mv $@.tmp $@
 comma := ,
 space := $(empty) $(empty)

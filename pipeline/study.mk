@@ -18,7 +18,7 @@ export QB_MIRROR ?= $(MIRROR)
 LOCK     ?= flock $(RES)/.lock
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
-.PHONY: models variants speed quality tables figures paper demo
+.PHONY: all models variants speed quality tables figures paper demo
 
 # ---- models --------------------------------------------------------------
 model_dir = data/models/$(1)
@@ -124,3 +124,13 @@ quality: $(QUALITY_CELLS)
 
 .PHONY: FORCE
 FORCE:
+
+# ---- the main job ------------------------------------------------------------
+all: build/.deps tables figures paper
+	@echo "qbench: tables in $(TAB), figures in figures/, paper in paper/paper.pdf and paper/RESULTS.md"
+
+# The quick CPU demo: one generation and one perplexity on qb-gpt2-10m, straight from the
+# Hugging Face checkpoint.
+demo: bin/generate bin/ppl $(call model_dir,qb-gpt2-10m)/config.json data/datasets/wikitext-2-raw-v1/wiki.test.raw
+	bin/generate -m $(call model_dir,qb-gpt2-10m) -p '$(PROMPT)' -n 64 -t $(NPROC)
+	bin/ppl -m $(call model_dir,qb-gpt2-10m) -f data/datasets/wikitext-2-raw-v1/wiki.test.raw -t $(NPROC)

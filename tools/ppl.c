@@ -17,6 +17,7 @@
 #include "forward_cuda.h"
 #include "logitsfile.h"
 #include "model.h"
+#include "sample.h"
 #include "tsv.h"
 #include "util.h"
 
@@ -115,45 +116,6 @@ typedef struct {
     uint8_t *flags; // [nth][V], zero between uses
 } score_job;
 
-// The k largest of x[0..V) into ids (most likely first; lower id first on ties).
-static int better(const float *x, int a, int b) { return x[a] > x[b] || (x[a] == x[b] && a < b); }
-static void top_k(const float *x, int V, int k, int *ids) {
-    // Min-heap of the best k seen so far: ids[0] is the worst of them.
-    int n = 0;
-    for (int i = 0; i < V; i++) {
-        if (n == k && !better(x, i, ids[0])) continue;
-        int j;
-        if (n < k) { // sift up
-            j = n++;
-            while (j > 0 && better(x, ids[(j - 1) / 2], i)) ids[j] = ids[(j - 1) / 2], j = (j - 1) / 2;
-        } else { // replace the root, sift down
-            j = 0;
-            for (;;) {
-                int l = 2 * j + 1, r = l + 1, m = l;
-                if (l >= n) break;
-                if (r < n && better(x, ids[l], ids[r])) m = r;
-                if (!better(x, i, ids[m])) break;
-                ids[j] = ids[m], j = m;
-            }
-        }
-        ids[j] = i;
-    }
-    // Heap sort into descending order.
-    for (int end = n - 1; end > 0; end--) {
-        int last = ids[end];
-        ids[end] = ids[0];
-        int j = 0;
-        for (;;) {
-            int l = 2 * j + 1, r = l + 1, m = l;
-            if (l >= end) break;
-            if (r < end && better(x, ids[l], ids[r])) m = r;
-            if (!better(x, last, ids[m])) break;
-            ids[j] = ids[m], j = m;
-        }
-        ids[j] = last;
-    }
-}
-
 // Sum of exp(x[i] - mx) over the ids not flagged.
 static double rest_mass(const float *x, int V, float mx, const uint8_t *flags) {
     double s = 0;
@@ -182,7 +144,7 @@ static void score_rows(void *ctx, int ith, int nth) {
         if (j->save) {
             int *ids = j->top_ids + (size_t)r * k;
             float *lps = j->top_lps + (size_t)r * k;
-            top_k(x, V, k, ids);
+            qb_top_k(x, V, k, ids);
             for (int i = 0; i < k; i++) lps[i] = (float)(x[ids[i]] - lse), flags[ids[i]] = 1;
             j->lp_target[r] = (float)(x[j->targets[r]] - lse);
             j->lp_rest[r] = (float)(log(rest_mass(x, V, mx, flags)) - log_sum);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "quant.h"
 #include "util.h"
 
 qb_model *qb_model_load(const char *path) {
@@ -82,41 +83,10 @@ void qb_model_free(qb_model *m) {
 
 // ---- types and sizes ------------------------------------------------------------
 
-// ggml's block sizes: values per block and bytes per block.
-static int type_block(qb_type type, size_t *vals, size_t *bytes) {
-    switch (type) {
-    case QB_TYPE_F32: *vals = 1, *bytes = 4; return 0;
-    case QB_TYPE_F16:
-    case QB_TYPE_BF16: *vals = 1, *bytes = 2; return 0;
-    case QB_TYPE_Q4_0: *vals = 32, *bytes = 18; return 0;
-    case QB_TYPE_Q4_1: *vals = 32, *bytes = 20; return 0;
-    case QB_TYPE_Q8_0: *vals = 32, *bytes = 34; return 0;
-    case QB_TYPE_Q4_K: *vals = 256, *bytes = 144; return 0;
-    case QB_TYPE_Q6_K: *vals = 256, *bytes = 210; return 0;
-    case QB_TYPE_IQ4_NL: *vals = 32, *bytes = 18; return 0;
-    }
-    return -1;
-}
-
-const char *qb_type_name(qb_type type) {
-    switch (type) {
-    case QB_TYPE_F32: return "f32";
-    case QB_TYPE_F16: return "f16";
-    case QB_TYPE_BF16: return "bf16";
-    case QB_TYPE_Q4_0: return "q4_0";
-    case QB_TYPE_Q4_1: return "q4_1";
-    case QB_TYPE_Q8_0: return "q8_0";
-    case QB_TYPE_Q4_K: return "q4_k";
-    case QB_TYPE_Q6_K: return "q6_k";
-    case QB_TYPE_IQ4_NL: return "iq4_nl";
-    }
-    return "?";
-}
-
 size_t qb_type_bytes(qb_type type, size_t n) {
-    size_t vals, bytes;
-    if (type_block(type, &vals, &bytes) != 0) return 0;
-    return (n + vals - 1) / vals * bytes;
+    size_t vals = (size_t)qb_type_block(type);
+    if (vals == 0) return 0;
+    return (n + vals - 1) / vals * qb_type_block_bytes(type);
 }
 
 size_t qb_weight_bytes(const qb_weight *w) {
@@ -152,9 +122,9 @@ size_t qb_model_params(const qb_model *m) {
 // ---- validation -----------------------------------------------------------------
 
 static void check_weight(const qb_model *m, const char *what, const qb_weight *w, int n_in, int n_out) {
-    size_t vals, bytes;
     if (!w->data) qb_die(QB_EXIT_DATA, "%s: %s is missing", m->path, what);
-    if (type_block(w->type, &vals, &bytes) != 0)
+    size_t vals = (size_t)qb_type_block(w->type);
+    if (vals == 0)
         qb_die(QB_EXIT_DATA, "%s: %s has unknown weight type %d", m->path, what, (int)w->type);
     if (w->n_in != n_in || w->n_out != n_out)
         qb_die(QB_EXIT_DATA, "%s: %s maps %d -> %d values, the config implies %d -> %d", m->path, what, w->n_in,

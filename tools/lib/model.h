@@ -10,6 +10,7 @@
 
 #include "hfconfig.h"
 #include "kernels.h"
+#include "quant.h"
 #include "tokenizer.h"
 
 typedef struct {
@@ -66,7 +67,6 @@ const float *qb_model_f32(qb_model *m, qb_type type, const void *data, size_t n)
 void qb_model_check(qb_model *m);
 
 // ---- sizes --------------------------------------------------------------------
-const char *qb_type_name(qb_type type); // "f32", "q8_0", ...; "?" when unknown
 // Bytes of n values of type (n a multiple of the type's block), 0 if unknown.
 size_t qb_type_bytes(qb_type type, size_t n);
 size_t qb_weight_bytes(const qb_weight *w);

@@ -92,3 +92,44 @@ int qb_sample(qb_sampler *s, const float *logits, int n) {
     }
     return h[n - kept]; // rounding: the least likely kept token
 }
+
+// See sample.h. A min-heap of the best k seen so far (ids[0] the worst of
+// them) costs O(V) when most values lose against it, then a heap sort.
+static int better(const float *x, int a, int b) { return x[a] > x[b] || (x[a] == x[b] && a < b); }
+void qb_top_k(const float *x, int V, int k, int *ids) {
+    // Min-heap of the best k seen so far: ids[0] is the worst of them.
+    int n = 0;
+    for (int i = 0; i < V; i++) {
+        if (n == k && !better(x, i, ids[0])) continue;
+        int j;
+        if (n < k) { // sift up
+            j = n++;
+            while (j > 0 && better(x, ids[(j - 1) / 2], i)) ids[j] = ids[(j - 1) / 2], j = (j - 1) / 2;
+        } else { // replace the root, sift down
+            j = 0;
+            for (;;) {
+                int l = 2 * j + 1, r = l + 1, m = l;
+                if (l >= n) break;
+                if (r < n && better(x, ids[l], ids[r])) m = r;
+                if (!better(x, i, ids[m])) break;
+                ids[j] = ids[m], j = m;
+            }
+        }
+        ids[j] = i;
+    }
+    // Heap sort into descending order.
+    for (int end = n - 1; end > 0; end--) {
+        int last = ids[end];
+        ids[end] = ids[0];
+        int j = 0;
+        for (;;) {
+            int l = 2 * j + 1, r = l + 1, m = l;
+            if (l >= end) break;
+            if (r < end && better(x, ids[l], ids[r])) m = r;
+            if (!better(x, last, ids[m])) break;
+            ids[j] = ids[m], j = m;
+        }
+        ids[j] = last;
+    }
+}
+

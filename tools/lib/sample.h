@@ -23,3 +23,6 @@ int qb_sample(qb_sampler *s, const float *logits, int n_vocab);
 int qb_argmax(const float *x, int n);
 // A uniform double in [0, 1) from the sampler's generator.
 double qb_sampler_uniform(qb_sampler *s);
+// The indices of the k largest of x[0..n) into ids[0..k), largest first (the
+// lower index first among equal values); 1 <= k <= n.
+void qb_top_k(const float *x, int n, int k, int *ids);

@@ -45,6 +45,13 @@ size_t qb_utf8_valid_len(const uint8_t *s, size_t n) {
     return 0;
 }
 
+size_t qb_utf8_invalid_offset(const char *s, size_t len) {
+    const uint8_t *u = (const uint8_t *)s;
+    for (size_t i = 0, l; i < len; i += l)
+        if (!(l = u[i] < 0x80 ? 1 : qb_utf8_valid_len(u + i, len - i))) return i;
+    return len;
+}
+
 static size_t utf8_put(char *out, uint32_t cp) {
     if (cp < 0x80) {
         out[0] = (char)cp;
