@@ -72,6 +72,8 @@ struct qb_cuda {
     size_t peak_used;
     int pdl;             // launch with programmatic dependent launch
     unsigned *counters;  // zeroed; kernels that finish in their last block count here
+    float *ln_buf;       // layernorm rows for the fused matmuls at T > 1
+    size_t ln_bytes;
 };
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot

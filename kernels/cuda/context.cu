@@ -55,6 +55,7 @@ void qb_cuda_close(qb_cuda *c) {
         // The library stays loaded: cuBLAS registers exit handlers.
     }
     CK(cudaFree(c->scratch));
+    CK(cudaFree(c->ln_buf));
     CK(cudaFree(c->d_pos));
     CK(cudaFree(c->counters));
     CK(cudaStreamDestroy(c->stream));

@@ -86,6 +86,14 @@ void qb_cuda_matmul(qb_cuda *c, float *y, const float *x, const qb_weight *w, co
 // the GEMV at T == 1; pos0 may be QB_CUDA_POS_DEVICE).
 void qb_cuda_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const qb_weight *w, const float *bias, int T,
                         uint16_t *k_cache, uint16_t *v_cache, int pos0);
+// The same with y = layernorm(x) W^T + b: the layernorm (gain ln_g, bias ln_b,
+// over n_in values) is computed inside the GEMV at T == 1 (no separate kernel,
+// no round trip through memory), as a separate kernel at T > 1.
+void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
+                       const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi);
+void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,
+                           const qb_weight *w, const float *bias, int T, uint16_t *k_cache, uint16_t *v_cache,
+                           int pos0);
 // The GEMV alone, with rows_per_warp in {1, 2, 4} (0 = the default), for the
 // benchmark that tunes it; T == 1 only.
 void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,

@@ -9,8 +9,9 @@
 // at a time (F16 holds their values to 2^-11, well under their own error).
 #include "common.cuh"
 
-void qb_cuda_gemv_kv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
-                     qb_cuda_epilogue epi, int rows_per_warp, uint16_t *k_cache, uint16_t *v_cache, int pos0);
+void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
+                       qb_cuda_epilogue epi, int rows_per_warp, uint16_t *k_cache, uint16_t *v_cache, int pos0,
+                       const float *ln_g, const float *ln_b, float ln_eps);
 void qb_cuda_dequant_f16(qb_cuda *c, __half *out, size_t ld_out, const qb_weight *w, int r0, int n);
 
 template <typename H> __device__ __forceinline__ H to_h(float v);
@@ -124,7 +125,7 @@ static void matmul_gemm(qb_cuda *c, float *y, const float *x, const qb_weight *w
 void qb_cuda_matmul(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias, int T,
                     qb_cuda_epilogue epi) {
     if (T <= 0) return;
-    if (T == 1) qb_cuda_gemv_kv(c, y, x, w, bias, epi, 0, NULL, NULL, 0);
+    if (T == 1) qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, NULL, NULL, 0);
     else matmul_gemm(c, y, x, w, bias, T, epi);
 }
 
@@ -132,7 +133,7 @@ void qb_cuda_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const qb_weight 
                         uint16_t *k_cache, uint16_t *v_cache, int pos0) {
     if (T <= 0) return;
     if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
-    if (T == 1) qb_cuda_gemv_kv(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0);
+    if (T == 1) qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, NULL, NULL, 0);
     else {
         matmul_gemm(c, qkv, x, w, bias, T, QB_CUDA_STORE);
         qb_cuda_kv_store(c, k_cache, v_cache, qkv, pos0, T, w->n_out / 3);
@@ -145,4 +146,37 @@ void qb_cuda_gemm_f16(qb_cuda *c, uint16_t *C, const uint16_t *A, const uint16_t
     // Row-major C[m][n] = A[m][k] B[n][k]^T is column-major C^T = B A^T.
     CKB(c, b->gemm(b->h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, B, CUDA_R_16F, k, A, CUDA_R_16F, k, &zero, C,
                    CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+// ---- layernorm fused into the matmul ----------------------------------------------------
+
+// T == 1: the GEMV normalises x itself. T > 1: layernorm into the context's
+// own buffer, then the GEMM.
+static const float *ln_rows(qb_cuda *c, const float *x, const float *g, const float *b, float eps, int n, int T) {
+    const size_t bytes = (size_t)T * n * sizeof(float);
+    if (bytes > c->ln_bytes) {
+        if (c->capturing) qb_die(QB_EXIT_DATA, "cuda: layernorm buffer must grow during capture (internal error)");
+        qb_cuda_sync(c);
+        qb_cuda_free(c, c->ln_buf);
+        c->ln_buf = (float *)qb_cuda_alloc(c, bytes);
+        c->ln_bytes = bytes;
+    }
+    qb_cuda_layernorm(c, c->ln_buf, x, g, b, n, T, eps);
+    return c->ln_buf;
+}
+
+void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
+                       const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi) {
+    if (T <= 0) return;
+    if (T == 1) qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, ln_g, ln_b, eps);
+    else matmul_gemm(c, y, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, epi);
+}
+
+void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,
+                           const qb_weight *w, const float *bias, int T, uint16_t *k_cache, uint16_t *v_cache,
+                           int pos0) {
+    if (T <= 0) return;
+    if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
+    if (T == 1) qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, ln_g, ln_b, eps);
+    else qb_cuda_matmul_qkv(c, qkv, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, k_cache, v_cache, pos0);
 }

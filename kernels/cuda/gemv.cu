@@ -41,7 +41,8 @@ __device__ __forceinline__ float h2f(uint32_t u) { return __half2float(__ushort_
 __device__ __forceinline__ float bytef(uint32_t u, int k) { return __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7650 + k)); }
 #define MAGIC 8388608.0f
 
-__device__ __forceinline__ float4 ldx4(const float *x, int i) { return __ldg((const float4 *)(x + i)); }
+// x from global memory (L1-cached) or, with a fused layernorm, from shared memory.
+__device__ __forceinline__ float4 ldx4(const float *x, int i) { return *(const float4 *)(x + i); }
 
 // ---- the types: one step of one lane ----------------------------------------------------------
 // NW: 32-bit words a lane loads per step; NX: x values it uses; UNROLL:
@@ -302,6 +303,10 @@ struct TQ6_K {
 
 // ---- the kernel ------------------------------------------------------------------------------
 
+// KS warps of a block share its R rows, each taking every KS-th step, so
+// even a short, wide matrix (1600 rows of 6400) has warps enough in flight.
+#define KS 4
+
 struct gemv_args {
     float *y;
     const float *x;
@@ -314,11 +319,48 @@ struct gemv_args {
     __half *k_cache, *v_cache;
     int pos0;
     const int *d_pos;
+    // Fused layernorm of x (n_in values) before the product, when ln_g is set.
+    const float *ln_g, *ln_b;
+    float ln_eps;
 };
 
-// KS warps of a block share its R rows, each taking every KS-th step, so
-// even a short, wide matrix (1600 rows of 6400) has warps enough in flight.
-#define KS 4
+// The block's copy of layernorm(x) in shared memory (two passes, float32,
+// like the layernorm kernel); every block computes it, x being small and in L2.
+__device__ void ln_to_smem(float *xs, const gemv_args &a) {
+    __shared__ float red[KS];
+    __shared__ float stat[2];
+    const int n = a.n_in;
+    float s = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) s += a.x[i];
+    s = qb_warp_sum(s);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float t = 0;
+        for (int k = 0; k < KS; k++) t += red[k];
+        stat[0] = t / n;
+    }
+    __syncthreads();
+    const float mean = stat[0];
+    float v = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float d = a.x[i] - mean;
+        v += d * d;
+    }
+    v = qb_warp_sum(v);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float t = 0;
+        for (int k = 0; k < KS; k++) t += red[k];
+        stat[1] = rsqrtf(t / n + a.ln_eps);
+    }
+    __syncthreads();
+    const float rstd = stat[1];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) xs[i] = (a.x[i] - mean) * rstd * a.ln_g[i] + a.ln_b[i];
+    __syncthreads();
+}
+
 
 template <class TT, int R>
 __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
@@ -349,13 +391,19 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
             for (int r = 0; r < R; r++) TT::load(q[r], sc[r], s, lane, w[u][r]);
     }
     qb_grid_wait();
+    extern __shared__ float4 xsm4[];
+    const float *x = a.x;
+    if (a.ln_g) {
+        ln_to_smem((float *)xsm4, a);
+        x = (const float *)xsm4;
+    }
     for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
             const int s = s0 + KS * u;
             if (s < steps && TT::live(a.n_in, s, lane)) {
                 float xv[TT::NX];
-                TT::xs(a.x, a.n_in, s, lane, xv);
+                TT::xs(x, a.n_in, s, lane, xv);
 #pragma unroll
                 for (int r = 0; r < R; r++) acc[r] += TT::dot(lane, w[u][r], xv);
             }
@@ -394,7 +442,9 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
 
 template <class TT, int R>
 static void launch_t(qb_cuda *c, const gemv_args &a) {
-    qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), 0, a);
+    const size_t smem = a.ln_g ? ((size_t)a.n_in + 4) * sizeof(float) : 0;
+    if (smem > 48 * 1024) qb_die(QB_EXIT_DATA, "cuda: gemv: layernorm of %d values does not fit shared memory", a.n_in);
+    qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), smem, a);
 }
 
 template <class TT>
@@ -412,14 +462,15 @@ static int default_rows(qb_type t) {
     return 2;
 }
 
-void qb_cuda_gemv_kv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
-                     qb_cuda_epilogue epi, int rows_per_warp, uint16_t *k_cache, uint16_t *v_cache, int pos0) {
+void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
+                       qb_cuda_epilogue epi, int rows_per_warp, uint16_t *k_cache, uint16_t *v_cache, int pos0,
+                       const float *ln_g, const float *ln_b, float ln_eps) {
     qb_planes p;
     if (!qb_planes_of(w->type, w->n_in, w->n_out, &p))
         qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
     if ((uintptr_t)x % 16) qb_die(QB_EXIT_DATA, "cuda: gemv: x must be 16-byte aligned");
     gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, (int)epi,
-                   (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos};
+                   (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos, ln_g, ln_b, ln_eps};
     const int R = rows_per_warp ? rows_per_warp : default_rows(w->type);
     switch (w->type) {
     case QB_TYPE_F32: launch_r<TF32>(c, a, R); break;
@@ -437,5 +488,5 @@ void qb_cuda_gemv_kv(qb_cuda *c, float *y, const float *x, const qb_weight *w, c
 
 void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
                   qb_cuda_epilogue epi, int rows_per_warp) {
-    qb_cuda_gemv_kv(c, y, x, w, bias, epi, rows_per_warp, NULL, NULL, 0);
+    qb_cuda_gemv_full(c, y, x, w, bias, epi, rows_per_warp, NULL, NULL, 0, NULL, NULL, 0);
 }

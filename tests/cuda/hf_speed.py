@@ -64,7 +64,8 @@ def main():
             cfg = GPT2Config(n_layer=L, n_embd=E, n_head=H, n_positions=1024, vocab_size=50257)
             cfg._attn_implementation = "eager"
             dtype = torch.float16 if dt == "fp16" else torch.float32
-            model = GPT2LMHeadModel(cfg).to(dev, dtype=dtype).eval()
+            with torch.device(dev):  # random init on the GPU: seconds, not minutes, for gpt2-xl
+                model = GPT2LMHeadModel(cfg).to(dtype=dtype).eval()
             torch.cuda.reset_peak_memory_stats()
             prompt = torch.randint(0, 50257, (1, a.p), device=dev)
             run(model, prompt, 8)  # warm-up

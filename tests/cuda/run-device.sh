@@ -36,17 +36,17 @@ for s in $steps; do
       rm -f "$OUT/vs_cpu.tsv" "$OUT/ppl.tsv"
       for d in models/qb-gpt2-10m $M/qb-gpt2-10m-f16 $M/qb-gpt2-10m-bf16 $M/gpt2-f32 $M/gpt2-f16 $M/gpt2-bf16; do
         [ -d "$d" ] || { echo "missing $d"; continue; }
-        timeout 120 ./bin/cuda_vs_cpu -m "$d" -t $T >/tmp/vs.tsv 2>>"$OUT/correct.err" || echo "cuda_vs_cpu $d failed"
+        rm -f /tmp/vs.tsv; timeout 120 ./bin/cuda_vs_cpu -m "$d" -t $T >/tmp/vs.tsv 2>>"$OUT/correct.err" || echo "cuda_vs_cpu $d failed"
         [ -s "$OUT/vs_cpu.tsv" ] && tail -n +2 /tmp/vs.tsv >>"$OUT/vs_cpu.tsv" || cat /tmp/vs.tsv >>"$OUT/vs_cpu.tsv"
-        case $d in *qb-gpt2-10m) txt=data/wiki.test.raw; ctx=512 ;; *) txt=/tmp/wiki60k.txt; ctx=1024 ;; esac
+        case $d in *qb-gpt2-10m*) txt=data/wiki.test.raw; ctx=512 ;; *) txt=/tmp/wiki60k.txt; ctx=1024 ;; esac
         for dev in cpu cuda; do
-          timeout 200 ./bin/ppl -m "$d" -f $txt --ctx $ctx -t $T --device $dev -q -o /tmp/p.tsv 2>>"$OUT/correct.err" || echo "ppl $d $dev failed"
+          rm -f /tmp/p.tsv; timeout 200 ./bin/ppl -m "$d" -f $txt --ctx $ctx -t $T --device $dev -q -o /tmp/p.tsv 2>>"$OUT/correct.err" || echo "ppl $d $dev failed"
           [ -s "$OUT/ppl.tsv" ] && tail -n +2 /tmp/p.tsv >>"$OUT/ppl.tsv" || cat /tmp/p.tsv >>"$OUT/ppl.tsv"
         done
-        timeout 60 ./bin/generate -m "$d" -p "The history of the city" -n 40 --ignore-eos -t $T -q --metrics /tmp/g.tsv --device cuda 2>>"$OUT/correct.err" && { [ -s "$OUT/generate.tsv" ] && tail -n +2 /tmp/g.tsv >>"$OUT/generate.tsv" || cat /tmp/g.tsv >>"$OUT/generate.tsv"; }
+        rm -f /tmp/g.tsv; timeout 60 ./bin/generate -m "$d" -p "The history of the city" -n 40 --ignore-eos -t $T -q --metrics /tmp/g.tsv --device cuda 2>>"$OUT/correct.err" && { [ -s "$OUT/generate.tsv" ] && tail -n +2 /tmp/g.tsv >>"$OUT/generate.tsv" || cat /tmp/g.tsv >>"$OUT/generate.tsv"; }
       done
       cut -f1-8 "$OUT/vs_cpu.tsv"; cut -f1,2,3,10,11,16,19 "$OUT/ppl.tsv" ;;
-    decode) timeout 560 ./bin/cuda_decode ${DECODE_ARGS:-} >"$OUT/decode.tsv" 2>"$OUT/decode.err"; echo "decode rc=$?"; cut -f1-2,6-7,9,14 "$OUT/decode.tsv"; tail -3 "$OUT/decode.err" ;;
+    decode) timeout ${DECODE_TIMEOUT:-330} ./bin/cuda_decode ${DECODE_ARGS:-} >"$OUT/decode.tsv" 2>"$OUT/decode.err"; echo "decode rc=$?"; cut -f1-2,6-7,9,14 "$OUT/decode.tsv"; tail -3 "$OUT/decode.err" ;;
     hf) timeout 400 python3 hf_speed.py ${HF_ARGS:-} >"$OUT/hf.tsv" 2>"$OUT/hf.err"; echo "hf rc=$?"; cat "$OUT/hf.tsv"; tail -3 "$OUT/hf.err" ;;
     *) echo "unknown step $s" ;;
   esac

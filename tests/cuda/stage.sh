@@ -15,7 +15,7 @@ work=$work/src
 targets=(build/tests/test_cuda build/bench/cuda_ceilings build/bench/cuda_decode build/bench/cuda_vs_cpu bin/generate bin/ppl ${EXTRA_TARGETS:-})
 CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$work" -j2 "${targets[@]}" >"$work/make.log" 2>&1 || { tail -30 "$work/make.log"; exit 1; }
 rm -rf "$dest"; mkdir -p "$dest/bin" "$dest/lib"
-for t in "${targets[@]}"; do cp "$work/$t" "$dest/bin/"; done
+for t in "${targets[@]}"; do cp "$work/$t" "$dest/bin/"; strip "$dest/bin/${t##*/}"; done
 # Shared libraries outside glibc/libstdc++ (the device image has those).
 for b in "$dest"/bin/*; do
   ldd "$b" | awk '/=> \//{print $3}' | grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux)[.-]' || true

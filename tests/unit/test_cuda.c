@@ -249,6 +249,38 @@ static void check_matmul(test_weight *w, const char *name, int T, int rows_per_w
     qb_cuda_free(cu, dx), qb_cuda_free(cu, db), qb_cuda_free(cu, dy);
 }
 
+// y = layernorm(x) W^T + b with the layernorm fused (in the GEMV at T = 1).
+static void check_ln_matmul(test_weight *w, const char *name, int T, double bound) {
+    const int n_in = w->host.n_in, n_out = w->host.n_out;
+    float *x = rand_floats((size_t)T * n_in, 3), *g = rand_floats(n_in, 1), *b = rand_floats(n_in, 1);
+    float *bias = rand_floats(n_out, 0.5f);
+    for (int i = 0; i < T * n_in; i++) x[i] += 0.7f; // a mean to remove
+    float *dx = dev_floats(x, (size_t)T * n_in), *dg = dev_floats(g, n_in), *db = dev_floats(b, n_in);
+    float *dbias = dev_floats(bias, n_out), *dy = qb_cuda_alloc(cu, sizeof(float) * T * n_out);
+    double *want = qb_malloc(sizeof(double) * T * n_out), *h = qb_malloc(sizeof(double) * n_in);
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * n_in;
+        double mean = 0, var = 0;
+        for (int i = 0; i < n_in; i++) mean += xr[i];
+        mean /= n_in;
+        for (int i = 0; i < n_in; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        const double rstd = 1 / sqrt(var / n_in + 1e-5);
+        for (int i = 0; i < n_in; i++) h[i] = (xr[i] - mean) * rstd * g[i] + b[i];
+        for (int o = 0; o < n_out; o++) {
+            double a = bias[o];
+            for (int i = 0; i < n_in; i++) a += w->ref[(size_t)o * n_in + i] * h[i];
+            want[(size_t)t * n_out + o] = gelu_ref(a);
+        }
+    }
+    qb_cuda_memset(cu, dy, 0xff, sizeof(float) * T * n_out);
+    qb_cuda_ln_matmul(cu, dy, dx, dg, db, 1e-5f, &w->dev, dbias, T, QB_CUDA_GELU);
+    float *y = host_floats(dy, (size_t)T * n_out);
+    double err = tap_rel_err(y, want, (size_t)T * n_out);
+    tap_ok(err <= bound, "layernorm+matmul+gelu %s %dx%d T=%d: rel err %.2e <= %.0e", name, n_out, n_in, T, err, bound);
+    free(y), free(want), free(h), free(x), free(g), free(b), free(bias);
+    qb_cuda_free(cu, dx), qb_cuda_free(cu, dg), qb_cuda_free(cu, db), qb_cuda_free(cu, dbias), qb_cuda_free(cu, dy);
+}
+
 // Odd sizes per type: any n_in for float types, whole blocks for the rest.
 static void test_weights(void) {
     for (int ti = 0; ti < N_TYPES; ti++) {
@@ -270,6 +302,8 @@ static void test_weights(void) {
         for (int R = 1; R <= 4; R *= 2) check_matmul(&w, t->name, 1, R, 1e-5);
         const double gemm_bound = t->t == QB_TYPE_F32 ? 1e-5 : t->t == QB_TYPE_F16 ? 2e-5 : t->t == QB_TYPE_BF16 ? 1e-4 : 1e-3;
         check_matmul(&w, t->name, 19, 0, gemm_bound);
+        check_ln_matmul(&w, t->name, 1, 1e-5);
+        check_ln_matmul(&w, t->name, 6, gemm_bound);
         free_weight(&w);
         if (t->block == 1) { // Hugging Face Conv1D layout, transposed on upload
             test_weight v = make_weight(t, 257, 95, QB_LAYOUT_IN_OUT);
