@@ -12,6 +12,11 @@
 ##   clean         remove builds and results (keeps downloads); distclean removes everything
 
 RES      := data/results/local
+
+# $(call stamp,FILE,TEXT): FILE holds TEXT, rewritten only when TEXT changed, so that its
+# timestamp says when a knob last changed. Done while the Makefile is read, not by a rule.
+stamp = $(shell mkdir -p $(dir $(1)) && printf '%s' '$(subst ','\'',$(2))' > $(1).new && \
+  { cmp -s $(1).new $(1) && rm -f $(1).new || mv $(1).new $(1); })
 GGUF_DIR := data/gguf
 MIRROR   ?= $(firstword $(wildcard ../shared/mirror))
 export QB_MIRROR ?= $(MIRROR)
@@ -49,12 +54,10 @@ $(RES)/calib.txt: data/datasets/$(CALIB_SOURCE)
 	head -c 32768 $< > $@.tmp && mv $@.tmp $@
 CALIB_TEXT := $(RES)/calib.txt
 
-# The quantize arguments of each variant are a file, rewritten only when they change, so editing
-# a variant's definition rebuilds exactly that variant's file and everything measured on it.
-$(GGUF_DIR)/%.args: FORCE
-	@mkdir -p $(@D)
-	@printf '%s\n' '$(VARIANT_$(notdir $*))' > $@.tmp
-	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+# The quantize arguments of each variant are a file, rewritten (at parse time) only when they
+# change, so editing a variant's definition rebuilds exactly that variant's file and everything
+# measured on it, and make -n tells the truth about what is stale.
+$(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call stamp,$(GGUF_DIR)/$(m)/$(v).args,$(VARIANT_$(v)))))
 
 define variant_rule
 $(call gguf,$(1),$(2)): $(call model_dir,$(1))/config.json $(GGUF_DIR)/$(1)/$(2).args bin/quantize $(if $(filter int8-static,$(2)),$(CALIB_TEXT))
@@ -76,10 +79,7 @@ provenance = bash pipeline/provenance.sh $(COMMIT) $(1)
 
 # ---- speed: one row file per cell -----------------------------------------
 # The prompt is a file so that changing PROMPT rebuilds exactly the runs that used it.
-$(RES)/prompt.txt: FORCE
-	@mkdir -p $(@D)
-	@printf '%s' '$(subst ','\'',$(PROMPT))' > $@.tmp
-	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(call stamp,$(RES)/prompt.txt,$(PROMPT))
 
 speed_cell = $(RES)/speed/$(1)/$(2)/$(3)/t$(4)-n$(5)-r$(6).tsv
 
@@ -133,9 +133,6 @@ $(foreach m,$(QUALITY_MODELS),$(foreach v,$(VARIANTS),$(foreach d,$(DEVICES),$(f
   $(eval QUALITY_CELLS += $(call quality_cell,$(m),$(v),$(d),$(x)))))))
 
 quality: $(QUALITY_CELLS)
-
-.PHONY: FORCE
-FORCE:
 
 # ---- the main job ------------------------------------------------------------
 all: build/.deps tables figures paper
