@@ -81,7 +81,8 @@ typedef enum {
 } qb_act_mode;
 void qb_pool_set_act(qb_pool *pool, qb_act_mode mode);
 qb_act_mode qb_pool_act(const qb_pool *pool);
-const char *qb_act_name(qb_act_mode mode); // "f32" or "q8"
+const char *qb_act_name(qb_act_mode mode); // "f32" or "int8"
+int qb_act_parse(const char *name);         // "f32"; "int8" or "q8"; -1 if neither
 // Static INT8: like qb_matmul, but a quantized weight always meets int8
 // activations quantized with one fixed scale calibrated offline,
 // q = clamp(round(x / act_scale), -127, 127), whatever the pool's mode.

@@ -36,8 +36,8 @@ static const char usage[] =
     "      --model-name NAME the model column (default: the model path's base name)\n"
     "      --device DEV      cpu (default) or cuda (GPU 0: weights uploaded once,\n"
     "                        FP16 KV cache, greedy decode steps as one CUDA graph)\n"
-    "      --act MODE        quantized matrices on the CPU: f32 (weight-only) or q8 (int8\n"
-    "                        activations, W8A8); default: what the GGUF file asks for, else f32\n"
+    "      --act MODE        quantized matrices on the CPU: f32 (weight-only) or int8 (int8\n"
+    "                        activations, W8A8; q8 is the same); default: the GGUF file's, else f32\n"
     "  -q, --quiet           no continuation on standard output (timing only)\n"
     "  -h, --help            this help\n"
     "Metrics columns: model dtype device isa threads prompt_tokens new_tokens stop\n"
@@ -83,7 +83,7 @@ static options parse_args(int argc, char **argv) {
         case O_NAME: o.model_name = optarg; break;
         case O_DEVICE: o.device = optarg; break;
         case O_ACT:
-            if (strcmp(optarg, "f32") && strcmp(optarg, "q8")) qb_die(QB_EXIT_USAGE, "--act: unknown mode '%s' (f32 or q8)", optarg);
+            if (qb_act_parse(optarg) < 0) qb_die(QB_EXIT_USAGE, "--act: unknown mode '%s' (f32 or int8)", optarg);
             o.act = optarg;
             break;
         case 'h': fputs(usage, stdout); exit(0);
@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
     double t0 = qb_now();
     qb_model *m = qb_model_load(o.model);
     qb_pool *pool = qb_pool_new(o.threads);
-    const qb_act_mode act = o.act ? (strcmp(o.act, "q8") ? QB_ACT_F32 : QB_ACT_Q8) : (qb_act_mode)m->act_mode;
+    const qb_act_mode act = o.act ? (qb_act_mode)qb_act_parse(o.act) : (qb_act_mode)m->act_mode;
     qb_pool_set_act(pool, act);
     const int cuda = strcmp(o.device, "cuda") == 0;
 

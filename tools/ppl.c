@@ -45,8 +45,8 @@ static const char usage[] =
     "      --model-name NAME  the model column (default: the model path's base name)\n"
     "      --device DEV       cpu (default) or cuda (GPU 0; logits come back to the\n"
     "                         CPU for scoring)\n"
-    "      --act MODE         quantized matrices on the CPU: f32 (weight-only) or q8 (int8\n"
-    "                         activations, W8A8); default: what the GGUF file asks, else f32\n"
+    "      --act MODE         quantized matrices on the CPU: f32 (weight-only) or int8 (int8\n"
+    "                         activations, W8A8; q8 is the same); default: the GGUF file's\n"
     "  -q, --quiet            no progress bar or summary on standard error\n"
     "  -h, --help             this help\n"
     "Columns: model dtype device isa threads ctx stride tokens scored_tokens nll ppl\n"
@@ -91,7 +91,7 @@ static options parse_args(int argc, char **argv) {
         case O_NAME: o.model_name = optarg; break;
         case O_DEVICE: o.device = optarg; break;
         case O_ACT:
-            if (strcmp(optarg, "f32") && strcmp(optarg, "q8")) qb_die(QB_EXIT_USAGE, "--act: unknown mode '%s' (f32 or q8)", optarg);
+            if (qb_act_parse(optarg) < 0) qb_die(QB_EXIT_USAGE, "--act: unknown mode '%s' (f32 or int8)", optarg);
             o.act = optarg;
             break;
         case 'h': fputs(usage, stdout); exit(0);
@@ -260,7 +260,7 @@ int main(int argc, char **argv) {
     double t0 = qb_now();
     qb_model *m = qb_model_load(o.model);
     qb_pool *pool = qb_pool_new(o.threads);
-    const qb_act_mode act = o.act ? (strcmp(o.act, "q8") ? QB_ACT_F32 : QB_ACT_Q8) : (qb_act_mode)m->act_mode;
+    const qb_act_mode act = o.act ? (qb_act_mode)qb_act_parse(o.act) : (qb_act_mode)m->act_mode;
     qb_pool_set_act(pool, act);
     const double load_s = qb_now() - t0;
     const qb_config *c = &m->cfg;

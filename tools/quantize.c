@@ -30,14 +30,15 @@ static const char usage[] =
     "  --fallback T      for a matrix whose rows are not whole blocks of its type\n"
     "                    (default: q4_k -> iq4_nl, q6_k -> q8_0, else f16); said on stderr\n"
     "  --preset P        a whole policy (options given explicitly still win):\n"
-    "                      dynamic-int8  q8_0 matrices, f32 embeddings and output,\n"
+    "                      int8-dynamic  q8_0 matrices, f32 embeddings and output,\n"
     "                                    activations int8 at run time (W8A8)\n"
-    "                      all-int8      q8_0 everywhere incl. embeddings and tied output\n"
-    "                      static-int8   dynamic-int8 plus per-tensor activation scales\n"
+    "                      int8-all      q8_0 everywhere incl. embeddings and tied output\n"
+    "                      int8-static   int8-dynamic plus per-tensor activation scales\n"
     "                                    calibrated on --calib FILE (needed)\n"
+    "                    (dynamic-int8, all-int8, static-int8 are the same)\n"
     "                      q4_k_m        q4_k; q6_k for attn_qkv, for ffn_down in the\n"
     "                                    layers llama.cpp gives more bits, and the output\n"
-    "  --act MODE        activation mode stored for the engine: f32 (weight-only) or q8\n"
+    "  --act MODE        activation mode stored for the engine: f32 (weight-only) or int8\n"
     "  --calib FILE      calibration text for static activation scales\n"
     "  --calib-tokens N  tokens of it to run (default 8192)\n"
     "  --calib-pct P     clip at this percentile of |x| (default 99.99)\n"
@@ -90,9 +91,8 @@ static options parse_args(int argc, char **argv) {
         case O_FALLBACK: o.fallback = parse_type("--fallback", optarg); break;
         case O_PRESET: o.preset = optarg; break;
         case O_ACT:
-            if (!strcmp(optarg, "f32")) o.act = QB_ACT_F32;
-            else if (!strcmp(optarg, "q8")) o.act = QB_ACT_Q8;
-            else qb_die(QB_EXIT_USAGE, "--act: unknown mode '%s' (f32 or q8)", optarg);
+            o.act = qb_act_parse(optarg);
+            if (o.act < 0) qb_die(QB_EXIT_USAGE, "--act: unknown mode '%s' (f32 or int8)", optarg);
             break;
         case O_CALIB: o.calib = optarg; break;
         case O_CALIB_TOKENS: o.calib_tokens = qb_parse_long("--calib-tokens", optarg, 1, 1l << 30); break;
@@ -110,16 +110,20 @@ static options parse_args(int argc, char **argv) {
     o.in = argv[optind], o.out = argv[optind + 1];
     if (o.preset) {
         int t = QB_TYPE_Q8_0, e = QB_TYPE_F32, act = QB_ACT_Q8;
-        if (!strcmp(o.preset, "dynamic-int8")) {
-        } else if (!strcmp(o.preset, "all-int8")) {
+        // Each INT8 policy answers to both word orders (int8-dynamic, dynamic-int8).
+        if (!strcmp(o.preset, "dynamic-int8")) o.preset = "int8-dynamic";
+        if (!strcmp(o.preset, "all-int8")) o.preset = "int8-all";
+        if (!strcmp(o.preset, "static-int8")) o.preset = "int8-static";
+        if (!strcmp(o.preset, "int8-dynamic")) {
+        } else if (!strcmp(o.preset, "int8-all")) {
             e = QB_TYPE_Q8_0;
-        } else if (!strcmp(o.preset, "static-int8")) {
-            if (!o.calib) qb_die(QB_EXIT_USAGE, "--preset static-int8 needs --calib FILE");
+        } else if (!strcmp(o.preset, "int8-static")) {
+            if (!o.calib) qb_die(QB_EXIT_USAGE, "--preset int8-static needs --calib FILE");
         } else if (!strcmp(o.preset, "q4_k_m")) {
             t = QB_TYPE_Q4_K, e = QB_TYPE_Q4_K, act = QB_ACT_F32;
             if (o.output < 0) o.output = QB_TYPE_Q6_K;
         } else
-            qb_die(QB_EXIT_USAGE, "--preset: unknown policy '%s' (dynamic-int8 all-int8 static-int8 q4_k_m)", o.preset);
+            qb_die(QB_EXIT_USAGE, "--preset: unknown policy '%s' (int8-dynamic int8-all int8-static q4_k_m)", o.preset);
         if (o.type < 0) o.type = t;
         if (o.embed < 0) o.embed = e;
         if (o.act < 0) o.act = act;
@@ -128,7 +132,7 @@ static options parse_args(int argc, char **argv) {
     if (o.embed < 0) o.embed = is_float(o.type) ? o.type : QB_TYPE_F32;
     if (o.output < 0) o.output = o.embed;
     if (o.act < 0) o.act = QB_ACT_F32;
-    if (o.calib && !(o.preset && !strcmp(o.preset, "static-int8")) && is_float(o.type))
+    if (o.calib && !(o.preset && !strcmp(o.preset, "int8-static")) && is_float(o.type))
         qb_die(QB_EXIT_USAGE, "--calib: static activation scales need quantized matrices, not %s", qb_type_name(o.type));
     return o;
 }

@@ -13,7 +13,12 @@ int qb_qmm_type(qb_type t) {
            t == QB_TYPE_IQ4_NL;
 }
 
-const char *qb_act_name(qb_act_mode mode) { return mode == QB_ACT_Q8 ? "q8" : "f32"; }
+const char *qb_act_name(qb_act_mode mode) { return mode == QB_ACT_Q8 ? "int8" : "f32"; }
+int qb_act_parse(const char *name) {
+    if (!strcmp(name, "f32")) return QB_ACT_F32;
+    if (!strcmp(name, "int8") || !strcmp(name, "q8")) return QB_ACT_Q8;
+    return -1;
+}
 
 void qb_quantize_act(const float *x, qb_block_q8a *y, int n, float scale) {
     for (int b = 0; b < n / QB_UNIT; b++, x += QB_UNIT) {

@@ -1,4 +1,4 @@
-// model-logits MODEL TEXT N [f32|q8]: runs MODEL (HF directory or GGUF) on
+// model-logits MODEL TEXT N [f32|int8]: runs MODEL (HF directory or GGUF) on
 // TEXT with the engine and prints, for comparison with another runtime:
 //   ids: the prompt's token ids
 //   greedy: N greedily decoded ids
@@ -20,11 +20,11 @@ static int argmax(const float *x, int n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4 && argc != 5) qb_die(QB_EXIT_USAGE, "usage: model-logits MODEL TEXT N [f32|q8]");
+    if (argc != 4 && argc != 5) qb_die(QB_EXIT_USAGE, "usage: model-logits MODEL TEXT N [f32|int8]");
     qb_model *m = qb_model_load(argv[1]);
     const int N = (int)qb_parse_long("N", argv[3], 0, 1 << 16);
     qb_pool *pool = qb_pool_new(2);
-    qb_pool_set_act(pool, argc == 5 ? (strcmp(argv[4], "q8") ? QB_ACT_F32 : QB_ACT_Q8) : (qb_act_mode)m->act_mode);
+    qb_pool_set_act(pool, argc == 5 ? (qb_act_mode)qb_act_parse(argv[4]) : (qb_act_mode)m->act_mode);
     int *ids = NULL;
     const int P = (int)qb_tokenize(m->tok, argv[2], strlen(argv[2]), &ids);
     const int V = m->cfg.n_vocab;

@@ -75,18 +75,18 @@ else
   pf=$(col "$T/pf" ppl); pq=$(col "$T/pq" ppl); pqa=$(col "$T/pqa" ppl)
   relclose "$pq" "$pf" 0.005; ok $? "q8_0 ppl $pq within 0.5 % of f32 $pf"
   relclose "$pqa" "$pf" 0.01
-  ok $(( $? == 0 && $(col "$T/pqa" act | grep -c '^q8$') == 1 ? 0 : 1 )) "q8_0 with int8 activations (act q8): ppl $pqa within 1 %"
+  ok $(( $? == 0 && $(col "$T/pqa" act | grep -c '^int8$') == 1 ? 0 : 1 )) "q8_0 with int8 activations (act int8): ppl $pqa within 1 %"
   "$B/quantize" "$M10" "$T/q4k.gguf" --type q4_k -q >/dev/null 2>"$T/err"
   ok $(( $? == 0 && $(grep -c '24 tensors (first blk.0.attn_qkv.weight, rows of 160) are not whole q4_k blocks of 256: written as iq4_nl' "$T/err") == 1 ? 0 : 1 )) \
     "q4_k on 160-wide rows: iq4_nl fallback stated ($(head -c 140 "$T/err"))"
-  "$B/quantize" "$M10" "$T/static.gguf" --preset static-int8 --calib "$VALID" --calib-tokens 1024 -q >/dev/null 2>&1
-  ok $? "static-int8 preset with calibration"
+  "$B/quantize" "$M10" "$T/static.gguf" --preset int8-static --calib "$VALID" --calib-tokens 1024 -q >/dev/null 2>&1
+  ok $? "int8-static preset with calibration"
   "$B/ppl" -m "$T/static.gguf" -f "$T/valid.txt" -t 2 -q >"$T/ps" 2>/dev/null
   ps=$(col "$T/ps" ppl)
   relclose "$ps" "$pf" 0.02
-  ok $(( $? == 0 && $(col "$T/ps" act | grep -c '^q8-static$') == 1 ? 0 : 1 )) "static INT8 runs (act q8-static): ppl $ps within 2 % of f32"
-  "$B/quantize" "$M10" "$T/allint8.gguf" --preset all-int8 -q >"$T/sa" 2>/dev/null
-  ok $(( $? == 0 && $(col "$T/sa" tensors | grep -c '^f32:50,q8_0:26$') == 1 ? 0 : 1 )) "all-int8: embeddings and tied output q8_0 too ($(col "$T/sa" tensors))"
+  ok $(( $? == 0 && $(col "$T/ps" act | grep -c '^int8-static$') == 1 ? 0 : 1 )) "static INT8 runs (act int8-static): ppl $ps within 2 % of f32"
+  "$B/quantize" "$M10" "$T/allint8.gguf" --preset int8-all -q >"$T/sa" 2>/dev/null
+  ok $(( $? == 0 && $(col "$T/sa" tensors | grep -c '^f32:50,q8_0:26$') == 1 ? 0 : 1 )) "int8-all: embeddings and tied output q8_0 too ($(col "$T/sa" tensors))"
   # Re-quantizing the f32 GGUF gives the same file as quantizing the directory.
   "$B/quantize" "$T/f32.gguf" "$T/q8b.gguf" --type q8_0 --embed q8_0 --name qb-gpt2-10m -q >/dev/null 2>&1
   ok $(cmp -s "$T/q8.gguf" "$T/q8b.gguf"; echo $?) "GGUF f32 -> q8_0 is byte-identical to directory -> q8_0"
@@ -119,7 +119,7 @@ t = r.tensors[[x.name for x in r.tensors].index("blk.0.ffn_up.weight")]
 ok([int(d) for d in t.shape] == [160, 640], f"GGUFReader: ffn_up dims [n_in, n_out] = {[int(d) for d in t.shape]} (Conv1D transposed)")
 r = gguf.GGUFReader(f"{T}/static.gguf")
 keys = [k for k in r.fields if k.startswith("qbench.act_scale.")]
-ok(len(keys) == 24 and all(float(r.fields[k].parts[-1][0]) > 0 for k in keys), f"static-int8: {len(keys)} positive activation scales stored")
+ok(len(keys) == 24 and all(float(r.fields[k].parts[-1][0]) > 0 for k in keys), f"int8-static: {len(keys)} positive activation scales stored")
 EOF
 fi > "$T/py.tap"
 while IFS= read -r line; do

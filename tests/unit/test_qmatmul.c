@@ -168,8 +168,8 @@ int main(void) {
         }
     }
     qb_pool *p = qb_pool_new(1);
-    tap_ok(qb_pool_act(p) == QB_ACT_F32 && !strcmp(qb_act_name(QB_ACT_Q8), "q8") && !strcmp(qb_act_name(QB_ACT_F32), "f32"),
-           "a new pool is weight-only (f32); mode names f32 and q8");
+    tap_ok(qb_pool_act(p) == QB_ACT_F32 && !strcmp(qb_act_name(QB_ACT_Q8), "int8") && qb_act_parse("q8") == QB_ACT_Q8 && qb_act_parse("int8") == QB_ACT_Q8 && qb_act_parse("x") == -1 && !strcmp(qb_act_name(QB_ACT_F32), "f32"),
+           "a new pool is weight-only (f32); mode names f32 and int8 (q8 accepted)");
     qb_pool_free(p);
     qb_pool_free(pools[0]);
     qb_pool_free(pools[1]);

@@ -115,7 +115,7 @@ const char *qb_model_act_label(const qb_model *m, qb_act_mode mode) {
         const qb_layer *L = &m->layers[l];
         stat |= L->act_qkv > 0 || L->act_proj > 0 || L->act_fc > 0 || L->act_mlp_proj > 0;
     }
-    return stat ? "q8-static" : qb_act_name(mode);
+    return stat ? "int8-static" : qb_act_name(mode);
 }
 
 size_t qb_model_params(const qb_model *m) {

@@ -83,5 +83,5 @@ double qb_model_step_bytes(const qb_model *m, int n_pos);
 // Parameters (elements of every tensor, the tied output counted once).
 size_t qb_model_params(const qb_model *m);
 // The activation handling of the run, for metrics rows: "f32" (weight-only),
-// "q8" (W8A8, dynamic scales) or "q8-static" (some matrix has a calibrated scale).
+// "int8" (W8A8, dynamic scales) or "int8-static" (some matrix has a calibrated scale).
 const char *qb_model_act_label(const qb_model *m, qb_act_mode mode);

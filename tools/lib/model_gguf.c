@@ -208,10 +208,9 @@ qb_model *qb_model_load_gguf(const char *path) {
     }
     char *act = NULL;
     if (qb_gguf_get_str(g, "qbench.act_mode", &act) == 0) {
-        if (!strcmp(act, "q8"))
-            m->act_mode = QB_ACT_Q8;
-        else if (strcmp(act, "f32"))
-            qb_die(QB_EXIT_DATA, "%s: qbench.act_mode '%s' is neither f32 nor q8", path, act);
+        int a = qb_act_parse(act);
+        if (a < 0) qb_die(QB_EXIT_DATA, "%s: qbench.act_mode '%s' is neither f32 nor int8", path, act);
+        m->act_mode = a;
         free(act);
     }
     qb_model_check(m);
