@@ -55,6 +55,7 @@ struct qb_blas {
                                    cublasComputeType_t, cublasGemmAlgo_t);
 };
 
+#define QB_CUDA_TUNED 64
 struct qb_cuda {
     int dev;
     cudaStream_t stream;
@@ -72,7 +73,13 @@ struct qb_cuda {
     size_t peak_used;
     int pdl;             // launch with programmatic dependent launch
     unsigned *counters;  // zeroed; kernels that finish in their last block count here
-    float *ln_buf;       // layernorm rows for the fused matmuls at T > 1
+    float *ln_buf;       // layernorm rows for the matmuls with a layernorm in front
+    int ln_fuse;         // 1: the GEMV normalises x itself; 0: a layernorm kernel first
+    int gemv_r_forced;   // QB_CUDA_GEMV_R, else 0 (tuned)
+    struct {
+        int type, n_in, n_out, R;
+    } tuned[QB_CUDA_TUNED];
+    int n_tuned;
     size_t ln_bytes;
 };
 

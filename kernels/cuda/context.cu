@@ -40,6 +40,10 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     CK(cudaMemset(c->counters, 0, QB_CUDA_COUNTERS * sizeof(unsigned)));
     const char *pdl = getenv("QB_CUDA_PDL");
     c->pdl = !(pdl && !strcmp(pdl, "0")) && c->prop.major >= 9;
+    const char *r = getenv("QB_CUDA_GEMV_R");
+    c->gemv_r_forced = r && (!strcmp(r, "1") || !strcmp(r, "2") || !strcmp(r, "4") || !strcmp(r, "8")) ? atoi(r) : 0;
+    const char *ln = getenv("QB_CUDA_LN_FUSE");
+    c->ln_fuse = ln ? strcmp(ln, "0") != 0 : 0;
     qb_cuda_mem_sample(c);
     return c;
 }
@@ -67,6 +71,8 @@ const char *qb_cuda_driver(const qb_cuda *c) { return c->driver; }
 int qb_cuda_sm_count(const qb_cuda *c) { return c->prop.multiProcessorCount; }
 int qb_cuda_pdl(qb_cuda *c) { return c->pdl; }
 void qb_cuda_set_pdl(qb_cuda *c, int on) { c->pdl = on && c->prop.major >= 9; }
+void qb_cuda_set_ln_fuse(qb_cuda *c, int on) { c->ln_fuse = on; }
+int qb_cuda_ln_fuse(const qb_cuda *c) { return c->ln_fuse; }
 
 size_t qb_cuda_mem_used(qb_cuda *c) {
     (void)c;

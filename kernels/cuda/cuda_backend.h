@@ -35,6 +35,8 @@ int qb_cuda_sm_count(const qb_cuda *c);
 // Programmatic dependent launch on (default on Hopper and newer, unless
 // QB_CUDA_PDL=0) or off, for kernels launched from now on.
 void qb_cuda_set_pdl(qb_cuda *c, int on);
+void qb_cuda_set_ln_fuse(qb_cuda *c, int on);
+int qb_cuda_ln_fuse(const qb_cuda *c);
 // Device memory in use on the whole device now (total - free, cudaMemGetInfo)
 // and the largest value seen by qb_cuda_mem_sample since open.
 size_t qb_cuda_mem_used(qb_cuda *c);
@@ -86,16 +88,17 @@ void qb_cuda_matmul(qb_cuda *c, float *y, const float *x, const qb_weight *w, co
 // the GEMV at T == 1; pos0 may be QB_CUDA_POS_DEVICE).
 void qb_cuda_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const qb_weight *w, const float *bias, int T,
                         uint16_t *k_cache, uint16_t *v_cache, int pos0);
-// The same with y = layernorm(x) W^T + b: the layernorm (gain ln_g, bias ln_b,
-// over n_in values) is computed inside the GEMV at T == 1 (no separate kernel,
-// no round trip through memory), as a separate kernel at T > 1.
+// The same with y = layernorm(x) W^T + b (gain ln_g, bias ln_b, over n_in
+// values). At T == 1 with ln_fuse on (qb_cuda_set_ln_fuse, QB_CUDA_LN_FUSE=1)
+// every GEMV block normalises x itself (no separate kernel); otherwise a
+// layernorm kernel runs first. Either way the result is the same function.
 void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
                        const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi);
 void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,
                            const qb_weight *w, const float *bias, int T, uint16_t *k_cache, uint16_t *v_cache,
                            int pos0);
-// The GEMV alone, with rows_per_warp in {1, 2, 4} (0 = the default), for the
-// benchmark that tunes it; T == 1 only.
+// The GEMV alone, with rows per block in {1, 2, 4, 8} (0 = tuned per shape at
+// first use, or QB_CUDA_GEMV_R), for the benchmark; T == 1 only.
 void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
                   qb_cuda_epilogue epi, int rows_per_warp);
 // Raw cuBLAS F16 GEMM, for the ceiling measurement: C[m][n] (row-major,

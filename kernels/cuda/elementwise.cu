@@ -98,7 +98,8 @@ __global__ void k_layernorm(float *y, const float *x, const float *g, const floa
 
 void qb_cuda_layernorm(qb_cuda *c, float *y, const float *x, const float *g, const float *b, int n, int T,
                        float eps) {
-    if (T > 0) qb_launch(c, k_layernorm, dim3(T), dim3(256), 0, y, x, g, b, n, eps);
+    // One block per row; a wide block for a single row (decode), whose latency is the cost.
+    if (T > 0) qb_launch(c, k_layernorm, dim3(T), dim3(T < 8 && n >= 1024 ? 512 : 256), 0, y, x, g, b, n, eps);
 }
 
 __global__ void k_gelu(float *x, size_t n) {

@@ -376,7 +376,8 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
         q[r] = a.w + (size_t)row * a.qrow;
         sc[r] = a.w + a.scales_off + (size_t)row * a.srow;
     }
-    constexpr int UNROLL = TT::UNROLL;
+    // Loads in flight per lane: UNROLL steps x R rows; more rows, fewer steps ahead.
+    constexpr int UNROLL = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
     const int steps = TT::steps(a.n_in);
     float acc[R];
 #pragma unroll
@@ -452,14 +453,49 @@ static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
     switch (R) {
     case 1: launch_t<TT, 1>(c, a); break;
     case 4: launch_t<TT, 4>(c, a); break;
+    case 8: launch_t<TT, 8>(c, a); break;
     default: launch_t<TT, 2>(c, a); break;
     }
 }
 
-// Rows per warp by default: 2 (x reuse against enough warps in flight).
-static int default_rows(qb_type t) {
-    (void)t;
-    return 2;
+// Rows per block, tuned once per matrix shape and type on this device: the
+// best of 1, 2, 4, 8 (event-timed, the matrix itself, a scratch output) at the
+// shape's first use outside graph capture; 2 until then. QB_CUDA_GEMV_R forces one.
+static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
+
+static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
+    if (c->gemv_r_forced) return c->gemv_r_forced;
+    for (int i = 0; i < c->n_tuned; i++)
+        if (c->tuned[i].type == (int)t && c->tuned[i].n_in == a0.n_in && c->tuned[i].n_out == a0.n_out)
+            return c->tuned[i].R;
+    if (c->capturing || c->n_tuned == QB_CUDA_TUNED) return 2;
+    gemv_args a = a0;
+    a.bias = NULL, a.epi = QB_CUDA_STORE, a.k_cache = a.v_cache = NULL, a.ln_g = a.ln_b = NULL;
+    a.y = (float *)qb_cuda_alloc(c, (size_t)a.n_out * sizeof(float));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    int best = 2;
+    float best_ms = 1e30f;
+    for (int R = 1; R <= 8; R *= 2) {
+        for (int k = 0; k < 3; k++) dispatch(c, a, t, R);
+        float ms[5];
+        for (int k = 0; k < 5; k++) {
+            CK(cudaEventRecord(e0, c->stream));
+            for (int j = 0; j < 4; j++) dispatch(c, a, t, R);
+            CK(cudaEventRecord(e1, c->stream));
+            CK(cudaEventSynchronize(e1));
+            CK(cudaEventElapsedTime(&ms[k], e0, e1));
+        }
+        float m = ms[0];
+        for (int k = 1; k < 5; k++) m = fminf(m, ms[k]);
+        if (m < best_ms * 0.98f) best_ms = m, best = R; // ties go to the fewer rows
+    }
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    qb_cuda_free(c, a.y);
+    c->tuned[c->n_tuned++] = {(int)t, a0.n_in, a0.n_out, best};
+    return best;
 }
 
 void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
@@ -471,8 +507,11 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     if ((uintptr_t)x % 16) qb_die(QB_EXIT_DATA, "cuda: gemv: x must be 16-byte aligned");
     gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, (int)epi,
                    (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos, ln_g, ln_b, ln_eps};
-    const int R = rows_per_warp ? rows_per_warp : default_rows(w->type);
-    switch (w->type) {
+    dispatch(c, a, w->type, rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type));
+}
+
+static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R) {
+    switch (t) {
     case QB_TYPE_F32: launch_r<TF32>(c, a, R); break;
     case QB_TYPE_F16: launch_r<THalf<false>>(c, a, R); break;
     case QB_TYPE_BF16: launch_r<THalf<true>>(c, a, R); break;
@@ -482,7 +521,7 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     case QB_TYPE_IQ4_NL: launch_r<TQ4<QB_TYPE_IQ4_NL>>(c, a, R); break;
     case QB_TYPE_Q4_K: launch_r<TQ4_K>(c, a, R); break;
     case QB_TYPE_Q6_K: launch_r<TQ6_K>(c, a, R); break;
-    default: qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d not supported", (int)w->type);
+    default: qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d not supported", (int)t);
     }
 }
 

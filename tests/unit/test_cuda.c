@@ -272,12 +272,18 @@ static void check_ln_matmul(test_weight *w, const char *name, int T, double boun
             want[(size_t)t * n_out + o] = gelu_ref(a);
         }
     }
-    qb_cuda_memset(cu, dy, 0xff, sizeof(float) * T * n_out);
-    qb_cuda_ln_matmul(cu, dy, dx, dg, db, 1e-5f, &w->dev, dbias, T, QB_CUDA_GELU);
-    float *y = host_floats(dy, (size_t)T * n_out);
-    double err = tap_rel_err(y, want, (size_t)T * n_out);
-    tap_ok(err <= bound, "layernorm+matmul+gelu %s %dx%d T=%d: rel err %.2e <= %.0e", name, n_out, n_in, T, err, bound);
-    free(y), free(want), free(h), free(x), free(g), free(b), free(bias);
+    for (int fuse = 0; fuse < 2; fuse++) {
+        qb_cuda_set_ln_fuse(cu, fuse);
+        qb_cuda_memset(cu, dy, 0xff, sizeof(float) * T * n_out);
+        qb_cuda_ln_matmul(cu, dy, dx, dg, db, 1e-5f, &w->dev, dbias, T, QB_CUDA_GELU);
+        float *y = host_floats(dy, (size_t)T * n_out);
+        double err = tap_rel_err(y, want, (size_t)T * n_out);
+        tap_ok(err <= bound, "layernorm%smatmul+gelu %s %dx%d T=%d: rel err %.2e <= %.0e", fuse ? " fused in " : "+", name,
+               n_out, n_in, T, err, bound);
+        free(y);
+    }
+    qb_cuda_set_ln_fuse(cu, 0);
+    free(want), free(h), free(x), free(g), free(b), free(bias);
     qb_cuda_free(cu, dx), qb_cuda_free(cu, dg), qb_cuda_free(cu, db), qb_cuda_free(cu, dbias), qb_cuda_free(cu, dy);
 }
 
@@ -299,7 +305,7 @@ static void test_weights(void) {
         tap_ok(err <= 1e-6, "%s %dx%d: device rows equal ggml's dequantisation (rel err %.1e)", t->name, n_out, n_in, err);
         free(h);
         qb_cuda_free(cu, d);
-        for (int R = 1; R <= 4; R *= 2) check_matmul(&w, t->name, 1, R, 1e-5);
+        for (int R = 1; R <= 8; R *= 2) check_matmul(&w, t->name, 1, R, 1e-5);
         const double gemm_bound = t->t == QB_TYPE_F32 ? 1e-5 : t->t == QB_TYPE_F16 ? 2e-5 : t->t == QB_TYPE_BF16 ? 1e-4 : 1e-3;
         check_matmul(&w, t->name, 19, 0, gemm_bound);
         check_ln_matmul(&w, t->name, 1, 1e-5);

@@ -50,7 +50,25 @@ struct qb_gpu {
     float *x, *qkv, *att, *fc, *logits;
     int *tokens;
     uint16_t *k_cache, *v_cache; // [n_layer][n_cache][n_embd]
+    // QB_GPU_PROFILE=1: device time per named step of the eager (graph-off)
+    // decode steps, printed to stderr by qb_gpu_free.
+    int profile;
+    double prof_ms[8];
+    long prof_n;
+    qb_cuda_event *prof_last;
 };
+
+static const char *const PROF_NAMES[8] = {"embed", "ln1+qkv", "attention", "proj+res", "ln2+fc+gelu", "mproj+res", "ln_f+lm_head", "argmax"};
+// Marks the end of step k (profiling only, eager only).
+static void prof_mark(qb_gpu *g, int k) {
+    if (!g->profile) return;
+    qb_cuda_event *e = qb_cuda_event_record(g->cu);
+    if (g->prof_last && k >= 0) g->prof_ms[k] += qb_cuda_event_ms(g->prof_last, e);
+    qb_cuda_event_free(g->prof_last);
+    g->prof_last = e;
+}
+
+static void decode_step(qb_gpu *g, int pos0);
 
 static float *upload_floats(qb_gpu *g, const float *h, size_t n) {
     float *d = qb_cuda_alloc(g->cu, n * sizeof(float));
@@ -133,7 +151,24 @@ qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) {
     int *warm = qb_calloc((size_t)wT, sizeof(int));
     float *lg = qb_malloc((size_t)c->n_vocab * sizeof(float));
     qb_gpu_forward(g, warm, wT, 0, lg, wT - 1);
-    qb_gpu_forward(g, warm, 1, 0, lg, 0);
+    qb_gpu_forward(g, warm, 1, 0, lg, 0); // also tunes each GEMV shape's rows per block
+    // Layernorm fused into the GEMVs (each block normalises x) or a kernel of
+    // its own: whichever makes the decode step faster here, unless QB_CUDA_LN_FUSE says.
+    if (!getenv("QB_CUDA_LN_FUSE")) {
+        double best = 1e30;
+        int pick = 0;
+        for (int fuse = 0; fuse < 2; fuse++) {
+            qb_cuda_set_ln_fuse(cu, fuse);
+            decode_step(g, 0);
+            qb_cuda_sync(cu);
+            const double t0 = qb_now();
+            for (int k = 0; k < 5; k++) decode_step(g, 0);
+            qb_cuda_sync(cu);
+            const double t = qb_now() - t0;
+            if (t < best) best = t, pick = fuse;
+        }
+        qb_cuda_set_ln_fuse(cu, pick);
+    }
     free(warm), free(lg);
     qb_cuda_sync(cu);
     sample_mem(g);
@@ -142,6 +177,12 @@ qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) {
 
 void qb_gpu_free(qb_gpu *g) {
     if (!g) return;
+    if (g->prof_n) {
+        fprintf(stderr, "profile %s %s: %ld eager decode steps, us per step:", g->m->name, g->m->dtype, g->prof_n);
+        for (int k = 0; k < 8; k++) fprintf(stderr, " %s %.1f", PROF_NAMES[k], 1e3 * g->prof_ms[k] / g->prof_n);
+        fprintf(stderr, "\n");
+    }
+    qb_cuda_event_free(g->prof_last);
     qb_cuda *cu = g->cu;
     const int n_layer = g->m->cfg.n_layer;
     for (int l = 0; l < n_layer; l++) {
@@ -177,11 +218,16 @@ static void blocks(qb_gpu *g, int T, int pos0) {
         uint16_t *kc = g->k_cache + l * cache_layer, *vc = g->v_cache + l * cache_layer;
         // attention sublayer: x += proj(attention(qkv(ln_1(x))))
         qb_cuda_ln_matmul_qkv(cu, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, T, kc, vc, pos0);
+        prof_mark(g, 1);
         qb_cuda_attention(cu, g->att, g->qkv, 3 * E, kc, vc, pos0, T, H, E / H, g->n_cache);
+        prof_mark(g, 2);
         qb_cuda_matmul(cu, g->x, g->att, &L->proj, L->proj_b, T, QB_CUDA_ACCUM);
+        prof_mark(g, 3);
         // MLP sublayer: x += proj(gelu(fc(ln_2(x))))
         qb_cuda_ln_matmul(cu, g->fc, g->x, L->ln_2_g, L->ln_2_b, eps, &L->fc, L->fc_b, T, QB_CUDA_GELU);
+        prof_mark(g, 4);
         qb_cuda_matmul(cu, g->x, g->fc, &L->mproj, L->mproj_b, T, QB_CUDA_ACCUM);
+        prof_mark(g, 5);
     }
 }
 
@@ -212,10 +258,15 @@ void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits
 // The greedy step on the device: token slot in, argmax into the token slot.
 static void decode_step(qb_gpu *g, int pos0) {
     int *slot = qb_cuda_token_slot(g->cu);
+    prof_mark(g, -1);
     qb_cuda_embed(g->cu, g->x, slot, &g->wte, &g->wpe, pos0, 1);
+    prof_mark(g, 0);
     blocks(g, 1, pos0);
     head(g, 1, 0);
+    prof_mark(g, 6);
     qb_cuda_argmax(g->cu, slot, g->logits, g->m->cfg.n_vocab);
+    prof_mark(g, 7);
+    if (g->profile) g->prof_n++;
 }
 
 int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
@@ -224,7 +275,11 @@ int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
     if (tok < 0 || tok >= c->n_vocab) qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tok, c->n_vocab);
     int *slot = qb_cuda_token_slot(g->cu);
     qb_cuda_to_device(g->cu, slot, &tok, sizeof tok);
-    if (!g->graph_on) decode_step(g, pos);
+    if (!g->graph_on) {
+        g->profile = getenv("QB_GPU_PROFILE") != NULL;
+        decode_step(g, pos);
+        g->profile = 0;
+    }
     else {
         qb_cuda_set_pos(g->cu, pos);
         if (!qb_cuda_graph_ready(g->cu)) {
