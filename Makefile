@@ -58,7 +58,7 @@ endif
 ##   check-interop   load our GGUF files with llama.cpp (llama-cpp-python) and compare
 ##   bench           benchmarks: memory bandwidth, kernels, tokenizer, fetch, sample-res
 ##
-.PHONY: build check check-oracle check-interop bench all help clean distclean deps venv
+.PHONY: build check check-oracle check-interop bench help clean distclean deps venv
 build: $(TOOLS)
 
 build/obj/%.o: %.c
@@ -125,14 +125,25 @@ check: build/.deps $(TOOLS) $(UNIT_BINS) $(TEST_HELPERS) $(VENV)/.stamp
 check-oracle: $(TOOLS) $(VENV)/.stamp
 	QB_ROOT=$(CURDIR) bash tests/golden/check-oracle.sh
 
+# llama.cpp itself through llama-cpp-python (PyPI; builds llama.cpp from source).
+check-interop: $(TOOLS) $(TEST_HELPERS) $(VENV)/.interop
+	QB_ROOT=$(CURDIR) QB_PYTHON=$(CURDIR)/$(VENV)/bin/python prove -v tests/interop/*.t
+$(VENV)/.interop: tests/requirements-interop.txt | $(VENV)/.stamp
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-interop.txt
+	@touch $@
+
 help:
 	@sed -n 's/^##//p' $(MAKEFILE_LIST)
 
+# clean keeps downloads (data/models, data/datasets) and the virtual environments.
 clean:
-	rm -rf build bin
-
+	rm -rf build bin data/gguf data/results/local paper/gen figures/*.png figures/*.pdf
+	cd paper && rm -f *.pdf *.aux *.log *.out *.fls *.fdb_latexmk
 distclean: clean
-	rm -rf $(VENV) data/models data/datasets data/gguf data/results/local
+	rm -rf $(VENV) .venv-* data/models data/datasets
 
 -include $(shell find build/obj -name '*.d' 2>/dev/null)
--include $(wildcard pipeline/*.mk)
+# The study: the matrix first (knobs), then the rules that use it.
+STUDY_MK := pipeline/matrix.mk pipeline/study.mk pipeline/report.mk
+include $(STUDY_MK)
+-include $(filter-out $(STUDY_MK),$(wildcard pipeline/*.mk))

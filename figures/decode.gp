@@ -3,9 +3,9 @@
 # variant x device x threads x new_tokens); `ntok` picks the token count shown.
 load 'figures/style.gp'
 if (!exists("ntok")) ntok = 128
-models  = system("awk -F'\t' '!/^#/ && NR>1 && $1!=\"model\" {print $1}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
+models  = uniq(in, "model")
 series  = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $3\":\"$4}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
-used    = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $2}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
+used    = uniq(in, "variant")
 nser = words(series)
 uidx(v) = sum [i=1:words(used)] (word(used, i) eq v ? i : 0)
 bw = 0.8 / nser

@@ -2,8 +2,8 @@
 # by variant, per model. Input: the speed table (rss_peak_mb, rss_p90_mb, gpu_peak_mb).
 load 'figures/style.gp'
 if (!exists("ntok")) ntok = 128
-models = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $1}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
-used   = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $2}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
+models = uniq(in, "model")
+used   = uniq(in, "variant")
 uidx(v) = sum [i=1:words(used)] (word(used, i) eq v ? i : 0)
 set style fill solid 0.85 border lc rgb "#333333"
 set xtics rotate by 35 right

@@ -3,7 +3,7 @@
 # both smaller and better) is drawn as a line. Input: the quality table (model, variant, text,
 # ppl, kl, bpw, ...).
 load 'figures/style.gp'
-texts = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $3}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
+texts = uniq(in, "text")
 # Pareto front of (bpw, metric) for one text, via awk: sort by bpw, keep strictly improving points.
 front(t, col) = sprintf("< awk -F'\t' -v t='%s' -v c='%s' 'NR==1||/^#/{if(!/^#/)for(i=1;i<=NF;i++)h[$i]=i;next} $h[\"text\"]==t && $h[c]!=\"\" {print $h[\"bpw\"]\"\t\"$h[c]}' %s | sort -g -k1,1 -k2,2 | awk -F'\t' 'BEGIN{b=1e300} $2<b{b=$2; print}'", t, col, in)
 set key top right

@@ -3,7 +3,7 @@
 # Input: the roofline table (model, variant, device, threads, frac).
 load 'figures/style.gp'
 series = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $1\":\"$3\":\"$4}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
-used   = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $2}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
+used   = uniq(in, "variant")
 uidx(v) = sum [i=1:words(used)] (word(used, i) eq v ? i : 0)
 nser = words(series)
 bw = 0.8 / nser

@@ -2,8 +2,8 @@
 # line per variant and device: the "does quantization pay off more for bigger models" question.
 # Input: the scaling table (model, params_m, variant, device, ratio).
 load 'figures/style.gp'
-used = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $3}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
-devs = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $4}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
+used = uniq(in, "variant")
+devs = uniq(in, "device")
 set logscale x
 set xlabel "parameters (millions)"
 set ylabel "decode tokens/s ÷ f32 tokens/s"

@@ -1,8 +1,8 @@
 # size.gp: model file size on disk (MB, left) and bits per weight (right) by variant, one bar
 # group per model. Input: the size table (model, variant, file_mb, bpw).
 load 'figures/style.gp'
-models = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $1}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
-used   = system("awk -F'\t' '!/^#/ && $1!=\"model\" {print $2}' ".in." | awk '!s[$0]++' | tr '\\n' ' '")
+models = uniq(in, "model")
+used   = uniq(in, "variant")
 uidx(v) = sum [i=1:words(used)] (word(used, i) eq v ? i : 0)
 set style fill solid 0.85 border lc rgb "#333333"
 set boxwidth 0.7 absolute

@@ -26,3 +26,7 @@ vcolor(v) = (vidx(v) > 0 ? word(colors, vidx(v)) : "#777777")
 # Colour as a number for "lc rgb variable".
 hex(c) = int("0x".c[2:3]) * 65536 + int("0x".c[4:5]) * 256 + int("0x".c[6:7])
 vrgb(v) = hex(vcolor(v))
+# The distinct values of the column named col in file f, in first-appearance order, as a word list.
+uniq(f, col) = system(sprintf("awk -F'\t' '/^#/ {next} !h++ {for (i = 1; i <= NF; i++) if ($i == \"%s\") c = i; next} c && !s[$c]++ {print $c}' %s | tr '\\n' ' '", col, f))
+# A standard deviation column that is empty for a single repeat counts as 0 (no error bar).
+sd(col) = (strcol(col) eq "" ? 0 : column(col))

@@ -30,23 +30,21 @@ RUN        ?=
 # NAME's exact shapes (fetch --synthetic NAME), used for speed and memory only.
 SYNTH_DTYPE ?= f32
 
-# Each variant: the quantize arguments that make its GGUF file and the run-time options of
-# generate/ppl (activation mode). What stays F32 in each is defined in quantize(1).
+# Each variant: the quantize arguments that make its GGUF file. The activation mode (weight-only
+# or W8A8) is stored in the file by the preset and used by generate/ppl; what stays F32 in each
+# variant is defined in quantize(1) and the paper's methods section.
 VARIANT_f32         := --type f32
 VARIANT_f16         := --type f16
 VARIANT_bf16        := --type bf16
-VARIANT_int8-dyn    := --preset int8-dynamic
-VARIANT_int8-all    := --preset int8-all
-VARIANT_int8-static := --preset int8-static --calib $(CALIB_TEXT)
-VARIANT_q4_0        := --type q4_0
-VARIANT_q4_k        := --type q4_k
-VARIANT_iq4_nl      := --type iq4_nl
+VARIANT_int8-dyn    := --preset dynamic-int8
+VARIANT_int8-all    := --preset all-int8
+VARIANT_int8-static  = --preset static-int8 --calib $(CALIB_TEXT)
+VARIANT_q4_0        := --type q4_0 --embed q4_0
+VARIANT_q4_k        := --type q4_k --embed q4_k
+VARIANT_iq4_nl      := --type iq4_nl --embed iq4_nl
 VARIANT_mixed       := --preset q4_k_m
-RUNOPT_int8-dyn     := --act int8
-RUNOPT_int8-static  := --act int8
 
 # Quality: texts, context (0 = the model's own) and stride (0 = half the context).
 QUALITY_TEXTS ?= wikitext-2-raw-v1/wiki.test.raw qb-corpus/valid.txt
-CALIB_TEXT    ?= data/datasets/qb-corpus/valid.txt
 PPL_CTX       ?= 0
 PPL_STRIDE    ?= 0

@@ -7,22 +7,23 @@ FIG_NAMES := decode size quality latency memory memtime roofline scaling
 FIGS := $(foreach f,$(FIG_NAMES),figures/$(f).png figures/$(f).pdf)
 
 # ---- bandwidth: the denominator of the roofline ---------------------------
+MEMBW_MIB ?= 1024
 $(RES)/membw.tsv: build/bench/membw
 	@mkdir -p $(@D)
-	{ $(call provenance,build/bench/membw -s 1024 -r 7 -t $(subst $(space),$(comma),$(THREADS))); \
-	  $(LOCK) $(RUN) build/bench/membw -s 1024 -r 7 -t $(subst $(space),$(comma),$(THREADS)); } > $@.tmp
+	{ $(call provenance,build/bench/membw -s $(MEMBW_MIB) -r 7 -t $(subst $(space),$(comma),$(THREADS))); \
+	  $(LOCK) $(RUN) build/bench/membw -s $(MEMBW_MIB) -r 7 -t $(subst $(space),$(comma),$(THREADS)); } > $@.tmp
 	mv $@.tmp $@
 comma := ,
 space := $(empty) $(empty)
 
 # ---- tables -----------------------------------------------------------------
 SPEED_AGG := --where warmup=0 --by model,variant,device,threads,new_tokens \
-  --agg mean,std decode_tok_s,ttft_s,total_s --agg mean rss_peak_mb,rss_p90_mb,gpu_peak_mb,step_bytes
+  --agg mean,std decode_tok_s,ttft_s,total_s --agg mean rss_peak_mb,rss_p90_mb,step_bytes$(if $(filter cuda,$(DEVICES)),$(comma)gpu_peak_mb)
 
 $(TAB)/speed.tsv: $(SPEED_CELLS) bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(SPEED_CELLS) $(SPEED_AGG) --ratio decode_tok_s_mean --baseline variant=f32 \
-	  --columns model,variant,device,threads,new_tokens,decode_tok_s_mean=decode_tok_s,decode_tok_s_std,decode_tok_s_mean_ratio=speedup,ttft_s_mean=ttft_s,ttft_s_std,total_s_mean=total_s,total_s_std,rss_peak_mb_mean=rss_peak_mb,rss_p90_mb_mean=rss_p90_mb,gpu_peak_mb_mean=gpu_peak_mb,step_bytes_mean=step_bytes,n \
+	  --columns model,variant,device,threads,new_tokens,decode_tok_s_mean=decode_tok_s,decode_tok_s_std,decode_tok_s_mean_ratio=speedup,ttft_s_mean=ttft_s,ttft_s_std,total_s_mean=total_s,total_s_std,rss_peak_mb_mean=rss_peak_mb,rss_p90_mb_mean=rss_p90_mb,$(if $(filter cuda,$(DEVICES)),gpu_peak_mb_mean=gpu_peak_mb$(comma))step_bytes_mean=step_bytes,n \
 	  -o $@
 
 $(TAB)/size.tsv: $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call gguf,$(m),$(v)))) bin/tabulate

@@ -18,15 +18,19 @@ export QB_MIRROR ?= $(MIRROR)
 LOCK     ?= flock $(RES)/.lock
 COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 
-.PHONY: models variants speed quality tables figures paper demo
+.PHONY: all models variants speed quality tables figures paper demo
 
 # ---- models --------------------------------------------------------------
 model_dir = data/models/$(1)
 ALL_MODELS := $(sort $(MODELS) $(QUALITY_MODELS))
 
+# A model: MODEL_SRC_NAME=DIR copies a local Hugging Face directory (tests, private models);
+# synth-NAME is fetch --synthetic NAME; anything else is fetched by name (mirror first).
 define model_rule
 $(call model_dir,$(1))/config.json: | bin/fetch
-	$(if $(filter synth-%,$(1)),bin/fetch --synthetic $(patsubst synth-%,%,$(1)) --dtype $(SYNTH_DTYPE) -o $(call model_dir,$(1)),bin/fetch --data data $(1))
+	$(if $(MODEL_SRC_$(1)),mkdir -p $(call model_dir,$(1)) && cp $(MODEL_SRC_$(1))/* $(call model_dir,$(1))/,\
+	  $(if $(filter synth-%,$(1)),bin/fetch --synthetic $(patsubst synth-%,%,$(1)) --dtype $(SYNTH_DTYPE) -o $(call model_dir,$(1)),\
+	    bin/fetch --data data $(1)))
 endef
 $(foreach m,$(ALL_MODELS),$(eval $(call model_rule,$(m))))
 
@@ -39,15 +43,28 @@ models: $(foreach m,$(ALL_MODELS),$(call model_dir,$(m))/config.json)
 gguf = $(GGUF_DIR)/$(1)/$(2).gguf
 
 # The calibration slice for static INT8: the first 32 KiB of the in-domain validation text.
-$(RES)/calib.txt: data/datasets/qb-corpus/valid.txt
+CALIB_SOURCE ?= qb-corpus/valid.txt
+$(RES)/calib.txt: data/datasets/$(CALIB_SOURCE)
 	@mkdir -p $(@D)
 	head -c 32768 $< > $@.tmp && mv $@.tmp $@
 CALIB_TEXT := $(RES)/calib.txt
 
+# The quantize arguments of each variant are a file, rewritten only when they change, so editing
+# a variant's definition rebuilds exactly that variant's file and everything measured on it.
+$(GGUF_DIR)/%.args: FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(VARIANT_$(notdir $*))' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
 define variant_rule
-$(call gguf,$(1),$(2)): $(call model_dir,$(1))/config.json bin/quantize $(if $(filter int8-static,$(2)),$(CALIB_TEXT))
+$(call gguf,$(1),$(2)): $(call model_dir,$(1))/config.json $(GGUF_DIR)/$(1)/$(2).args bin/quantize $(if $(filter int8-static,$(2)),$(CALIB_TEXT))
 	@mkdir -p $$(@D)
-	bin/quantize $(call model_dir,$(1)) $$@ $(VARIANT_$(2)) --report $$@.report.tsv > $$@.summary.tsv
+	bin/quantize $(call model_dir,$(1)) $$@.new.gguf $(VARIANT_$(2)) --name $(1) -q --report $$@.report.tsv > $$@.summary.raw
+	bash pipeline/join-row.sh $$@.summary.raw <(printf 'variant\n$(2)\n') | \
+	  awk -F'\t' -v OFS='\t' 'NR==1 {for (i=1;i<=NF;i++) c[$$$$i]=i; print $$$$0, "file_mb", "bpw"; next} \
+	    {print $$$$0, $$$$c["file_bytes"]/1e6, $$$$c["bits_per_weight"]}' > $$@.summary.tsv
+	rm -f $$@.summary.raw
+	mv $$@.new.gguf $$@
 endef
 $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(eval $(call variant_rule,$(m),$(v)))))
 
@@ -76,10 +93,10 @@ $(call speed_cell,$(1),$(2),$(3),$(4),$(5),$(6)): $(call gguf,$(1),$(2)) $(RES)/
 	$(LOCK) $(RUN) bin/sample-res -i 0.05 -s $$@.res -o $$@.series \
 	  --tag variant=$(2) --tag repeat=$(6) --tag warmup=$(if $(filter 0,$(6)),1,0) -- \
 	  bin/generate -m $(call gguf,$(1),$(2)) --model-name $(1) --device $(3) -t $(4) -n $(5) --ignore-eos \
-	    $(RUNOPT_$(2)) --metrics $$@.gen < $(RES)/prompt.txt > $$@.out
-	{ $(call provenance,generate -m $(call gguf,$(1),$(2)) --device $(3) -t $(4) -n $(5) $(RUNOPT_$(2))); \
+	    --metrics $$@.gen < $(RES)/prompt.txt > $$@.out
+	{ $(call provenance,generate -m $(call gguf,$(1),$(2)) --device $(3) -t $(4) -n $(5) --ignore-eos); \
 	  bash pipeline/join-row.sh $$@.gen $$@.res; } > $$@.tmp
-	mv $$@.series $(basename $$@).series.tsv
+	mv $$@.series $$(basename $$@).series.tsv
 	rm -f $$@.gen $$@.res
 	mv $$@.tmp $$@
 endef
@@ -102,7 +119,7 @@ $(call quality_cell,$(1),$(2),$(3),$(4)): $(call gguf,$(1),$(2)) data/datasets/$
 	@mkdir -p $$(@D)
 	$(LOCK) $(RUN) bin/ppl -m $(call gguf,$(1),$(2)) --model-name $(1) --device $(3) -t $(NPROC) -f data/datasets/$(4) \
 	  $(if $(filter-out 0,$(PPL_CTX)),--ctx $(PPL_CTX)) $(if $(filter-out 0,$(PPL_STRIDE)),--stride $(PPL_STRIDE),--stride-half) \
-	  $(RUNOPT_$(2)) $(if $(filter f32,$(2)),--save-logits $(call base_logits,$(1),$(3),$(4)),--kl-base $(call base_logits,$(1),$(3),$(4))) \
+	  $(if $(filter f32,$(2)),--save-logits $(call base_logits,$(1),$(3),$(4)),--kl-base $(call base_logits,$(1),$(3),$(4))) \
 	  -o $$@.row
 	{ $(call provenance,ppl -m $(call gguf,$(1),$(2)) --device $(3) -f data/datasets/$(4)); \
 	  bash pipeline/join-row.sh $$@.row <(printf 'variant\ttext\n$(2)\t$(4)\n'); } > $$@.tmp
@@ -119,3 +136,13 @@ quality: $(QUALITY_CELLS)
 
 .PHONY: FORCE
 FORCE:
+
+# ---- the main job ------------------------------------------------------------
+all: build/.deps tables figures paper
+	@echo "qbench: tables in $(TAB), figures in figures/, paper in paper/paper.pdf and paper/RESULTS.md"
+
+# The quick CPU demo: one generation and one perplexity on qb-gpt2-10m, straight from the
+# Hugging Face checkpoint.
+demo: bin/generate bin/ppl $(call model_dir,qb-gpt2-10m)/config.json data/datasets/wikitext-2-raw-v1/wiki.test.raw
+	bin/generate -m $(call model_dir,qb-gpt2-10m) -p '$(PROMPT)' -n 64 -t $(NPROC)
+	bin/ppl -m $(call model_dir,qb-gpt2-10m) -f data/datasets/wikitext-2-raw-v1/wiki.test.raw -t $(NPROC)

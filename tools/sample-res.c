@@ -231,10 +231,11 @@ int main(int argc, char **argv) {
         case 's': summary_path = optarg; break;
         case 't': parse_tag(optarg, tags, ntags++); break;
         case 'q': quiet = 1; break;
-        default:
-            if (optopt) qb_die(QB_EXIT_USAGE, "option '-%c' %s (see --help)", optopt,
-                               strchr("ios", optopt) ? "needs an argument" : "is unknown");
-            qb_die(QB_EXIT_USAGE, "bad option '%s' (see --help)", argv[optind - 1]);
+        default: // '?': unknown, or its argument is missing (optopt says which option)
+            if (optopt && strchr("iost", optopt))
+                qb_die(QB_EXIT_USAGE, "option '%s' needs an argument (see --help)", argv[optind - 1]);
+            if (optopt) qb_die(QB_EXIT_USAGE, "unknown option '-%c' (see --help)", optopt);
+            qb_die(QB_EXIT_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
         }
     }
     if (optind >= argc) qb_die(QB_EXIT_USAGE, "no command given (see --help)");
@@ -338,6 +339,15 @@ int main(int argc, char **argv) {
     struct rusage self1, kids;
     getrusage(RUSAGE_SELF, &self1);
     getrusage(RUSAGE_CHILDREN, &kids);
+    // The tree's CPU time for the mean: what the kernel accounted (in
+    // microseconds) for all we reaped, CMD and everything it reaped
+    // included, plus what descendants still running have used. The samples'
+    // running total can be a clock tick short per process that reaped
+    // children; this cannot.
+    qb_tree_usage still;
+    double tree_cpu = S.cpu_acc;
+    if (qb_proctree_sample(&S.tree, &still) == 0)
+        tree_cpu = tv_s(kids.ru_utime) + tv_s(kids.ru_stime) - S.reaped0 + still.cpu_s;
     // ru_maxrss (KiB) of reaped children is the largest high-water mark among
     // them and everything they reaped: CMD's tree, and the orphans we reaped.
     double hwm = fmax(1024.0 * (double)kids.ru_maxrss, hwm_live) / MIB;
@@ -372,7 +382,7 @@ int main(int argc, char **argv) {
         put(f, "%.2f", qb_mean(s->rss, s->n), 0);
         put(f, "%.1f", qb_max(s->cpu, s->n), 0);
         put(f, "%.1f", qb_percentile_nearest_rank(s->cpu, s->n, 90), 0);
-        put(f, "%.1f", wall > 0 ? 100.0 * S.cpu_acc / wall : NAN, 0);
+        put(f, "%.1f", wall > 0 ? 100.0 * tree_cpu / wall : NAN, 0);
         put(f, "%.1f", qb_max(s->gpu, s->n), 0);
         put(f, "%.1f", qb_percentile_nearest_rank(s->gpu, s->n, 90), 0);
         fprintf(f, "%zu\t", s->n);

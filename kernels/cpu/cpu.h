@@ -50,6 +50,13 @@ typedef struct {
 typedef void (*qb_attend_fn)(const qb_attn_args *a, int h, int t, float *s);
 void qb_attend_scalar(const qb_attn_args *a, int h, int t, float *s);
 void qb_attend_avx2(const qb_attn_args *a, int h, int t, float *s);
+// Prefill: queries t0..t0+nq-1 (nq <= QB_ATTN_QB) of head h at once, with the
+// head's keys transposed into kt ([head_dim][kt_stride], built by
+// qb_attn_transpose_keys_avx2, zero-padded to a multiple of 16 keys) and
+// scores in s (QB_ATTN_QB rows of kt_stride floats).
+enum { QB_ATTN_QB = 4 };
+void qb_attn_transpose_keys(const qb_attn_args *a, int h, float *kt, int kt_stride);
+void qb_attend_block_avx2(const qb_attn_args *a, int h, int t0, int nq, const float *kt, int kt_stride, float *s);
 // qb_attention on an explicitly chosen ISA (<= qb_cpu_isa()).
 void qb_attention_isa(qb_isa isa, qb_pool *pool, float *out, const float *q, const float *k_cache,
                       const float *v_cache, int pos0, int T, int n_head, int head_dim, float *scratch);

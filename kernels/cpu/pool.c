@@ -30,6 +30,7 @@ struct qb_pool {
     int n;
     int spin; // whether waiters spin before sleeping
     qb_isa isa;
+    qb_act_mode act; // how quantized matmuls treat activations (calloc: QB_ACT_F32)
     pthread_t *threads;
     void (*fn)(void *ctx, int ith, int nth);
     void *ctx;
@@ -150,6 +151,8 @@ void qb_pool_free(qb_pool *p) {
 
 int qb_pool_size(const qb_pool *p) { return p->n; }
 qb_isa qb_pool_isa(const qb_pool *p) { return p->isa; }
+void qb_pool_set_act(qb_pool *p, qb_act_mode mode) { p->act = mode; }
+qb_act_mode qb_pool_act(const qb_pool *p) { return p->act; }
 
 void qb_pool_run(qb_pool *p, void (*fn)(void *ctx, int ith, int nth), void *ctx) {
     if (p->n == 1) {

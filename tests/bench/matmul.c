@@ -4,8 +4,8 @@
 //   matmul [-t THREADS[,THREADS...]] [-T PREFILL_TOKENS] [--min-time S] [--quick]
 //
 // decode (T = 1): GB/s of weight bytes streamed. The weights are rotated over
-// enough copies (>= 256 MiB) that every call reads them from DRAM, as a decode
-// step over a whole model does, not from the L3 cache.
+// enough copies (>= 256 MiB and >= 3x the L3) that every call reads them from
+// DRAM, as a decode step over a whole model does, not from the L3 cache.
 // prefill (T tokens): GFLOP/s = 2 T n_in n_out / time.
 // Each figure is the median over repeats lasting at least --min-time seconds.
 // TSV: case type layout n_in n_out T threads isa value unit scalar_value ratio
@@ -17,6 +17,25 @@
 #include "cpu/cpu.h"
 #include "kernels.h"
 #include "util.h"
+
+// The largest CPU cache (the L3) in bytes, from sysfs; 0 if unknown.
+static size_t largest_cache_bytes(void) {
+    size_t best = 0;
+    for (int i = 0; i < 8; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        unsigned long v = 0;
+        char unit = 0;
+        if (fscanf(f, "%lu%c", &v, &unit) >= 1) {
+            size_t b = v * (unit == 'K' ? 1024ul : unit == 'M' ? 1048576ul : 1ul);
+            if (b > best) best = b;
+        }
+        fclose(f);
+    }
+    return best;
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -60,6 +79,8 @@ int main(int argc, char **argv) {
         }
     }
     const qb_isa best = qb_cpu_isa();
+    size_t rotate_bytes = 3 * largest_cache_bytes();
+    if (rotate_bytes < (256u << 20)) rotate_bytes = 256u << 20;
     // gpt2-124M: attn c_attn, mlp c_fc, mlp c_proj (Conv1D [in][out] in the HF
     // checkpoint, [out][in] in GGUF), and the tied lm_head ([out][in], wte).
     const struct {
@@ -69,8 +90,8 @@ int main(int argc, char **argv) {
     const qb_type types[] = {QB_TYPE_F32, QB_TYPE_F16, QB_TYPE_BF16};
     const char *tnames[] = {"F32", "F16", "BF16"};
 
-    printf("# isa %s; decode weights rotated over >= 256 MiB of copies; median of repeats >= %.2fs\n",
-           qb_isa_name(best), min_time);
+    printf("# isa %s; decode weights rotated over >= %zu MiB of copies; median of repeats >= %.2fs\n",
+           qb_isa_name(best), rotate_bytes >> 20, min_time);
     printf("case\tshape\ttype\tlayout\tn_in\tn_out\tT\tthreads\tisa\tvalue\tunit\tscalar\tratio\n");
     char *list = qb_strdup(tlist), *save = NULL;
     for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -83,7 +104,7 @@ int main(int argc, char **argv) {
                     if (quick && ti > 0 && si != 3) continue;
                     const int n_in = shapes[si].n_in, n_out = shapes[si].n_out;
                     const size_t n = (size_t)n_in * n_out, bytes = n * (types[ti] == QB_TYPE_F32 ? 4 : 2);
-                    int n_copies = (int)((256u << 20) / bytes + 1);
+                    int n_copies = (int)(rotate_bytes / bytes + 1);
                     void **copies = qb_malloc(sizeof(void *) * n_copies);
                     for (int c = 0; c < n_copies; c++) {
                         copies[c] = qb_aligned_alloc(bytes);

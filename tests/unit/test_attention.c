@@ -47,15 +47,16 @@ int main(void) {
     unsetenv("QB_ISA");
     const qb_isa hw = qb_cpu_isa();
     // heads, head_dim, tokens: odd head_dim (vector tails), one below a
-    // vector, 32 and 64 (GPT-2's), 128 (two register blocks of values).
-    const int cfg[][3] = {{3, 17, 41}, {5, 32, 100}, {1, 5, 9}, {4, 64, 300}, {2, 128, 70}};
+    // vector, 32 and 64 (GPT-2's), 128 (two register blocks of values), 24
+    // (a pass of one vector). Token counts not multiples of the query block.
+    const int cfg[][3] = {{3, 17, 41}, {5, 32, 100}, {1, 5, 9}, {4, 64, 300}, {2, 128, 70}, {3, 24, 37}};
     for (int isa = QB_ISA_SCALAR; isa <= QB_ISA_AVX2; isa++) {
     if (isa > (int)hw) {
         printf("ok %d # SKIP no %s on this CPU\n", ++tap_.run, qb_isa_name((qb_isa)isa));
         continue;
     }
     const char *iname = qb_isa_name((qb_isa)isa);
-    for (int c = 0; c < 5; c++) {
+    for (int c = 0; c < 6; c++) {
         const int H = cfg[c][0], D = cfg[c][1], N = cfg[c][2], C = H * D;
         float *q = malloc(sizeof(float) * N * C), *k = malloc(sizeof(float) * N * C);
         float *v = malloc(sizeof(float) * N * C);
@@ -77,7 +78,10 @@ int main(void) {
             tap_ok(rel <= 1e-5, "%s H=%d D=%d prefill of %d tokens, %d threads: rel err %.2e vs FP64", iname, H, D, N,
                    th, rel);
 
-            // The same prompt in three chunks (pos0 > 0 for the later ones).
+            // The same prompt in three chunks (pos0 > 0 for the later ones). A
+            // one-token chunk takes the decode kernel, the others the prefill
+            // one: equal up to float rounding (values are O(1); a wrong
+            // position or mask would be off by O(0.1)).
             for (int i = 0; i < N * C; i++) out2[i] = NAN;
             int cuts[] = {0, N / 3, N / 3 + 1, N};
             for (int ci = 0; ci < 3; ci++) {
@@ -85,7 +89,7 @@ int main(void) {
                 qb_attention_isa((qb_isa)isa, pool, out2 + t0 * C, q + t0 * C, k, v, t0, T, H, D, scratch);
             }
             double d = max_abs_diff(out2, out, (size_t)N * C);
-            tap_ok(d <= 1e-6, "prefill in chunks [0,%d) [%d,%d) [%d,%d) equals one-shot: max diff %.2e", cuts[1],
+            tap_ok(d <= 1e-5, "prefill in chunks [0,%d) [%d,%d) [%d,%d) equals one-shot: max diff %.2e", cuts[1],
                    cuts[1], cuts[2], cuts[2], N, d);
 
             // Decode of the last token: T = 1 at pos0 = N-1.
@@ -93,7 +97,7 @@ int main(void) {
             for (int i = 0; i < C; i++) o1[i] = NAN;
             qb_attention_isa((qb_isa)isa, pool, o1, q + (N - 1) * C, k, v, N - 1, 1, H, D, scratch);
             d = max_abs_diff(o1, out + (N - 1) * C, (size_t)C);
-            tap_ok(d <= 1e-6, "decode step at pos %d equals the last prefill row: max diff %.2e", N - 1, d);
+            tap_ok(d <= 1e-5, "decode step at pos %d equals the last prefill row: max diff %.2e", N - 1, d);
             free(o1);
             qb_pool_free(pool);
         }

@@ -1,5 +1,6 @@
 // test_util: the atomic output and the argument parsers of tools/lib/util.
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../tap.h"
@@ -27,6 +28,13 @@ int main(void) {
     qb_out_abort(&o2);
     char *tmp2 = qb_path_join(dir, "aborted.tsv.tmp");
     tap_ok(!qb_file_exists(path2) && !qb_file_exists(tmp2), "aborted output leaves nothing behind");
+
+    // A device target is written in place, never replaced by a renamed temp file.
+    qb_out o3;
+    fprintf(qb_out_open(&o3, "/dev/null", "w"), "discarded");
+    qb_out_commit(&o3);
+    struct stat st;
+    tap_ok(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode), "committing an output to /dev/null leaves the device node");
 
     tap_ok(qb_parse_long("-n", "42", 0, 100) == 42, "parse_long accepts a number in range");
     tap_ok(qb_parse_double("--temp", "0.5", 0, 10) == 0.5, "parse_double accepts a number in range");

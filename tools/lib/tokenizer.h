@@ -11,14 +11,18 @@
 //     U+10FFFF, bytes F5..FF). A valid run is pre-tokenized with the GPT-2
 //     pattern (PCRE2, UTF + UCP):
 //       's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+//     with \s taken as Hugging Face tokenizers' regex engine (Oniguruma)
+//     takes it: U+0009..000D, U+0085 and Unicode separators (Zs, Zl, Zp),
 //     as if it were a whole text of its own (an invalid run is a boundary,
 //     just as a special token is). An invalid run is one pre-token of its own.
 //     So every byte is encoded (byte-level BPE covers all 256 bytes) and
 //     decode(encode(x)) == x byte for byte for any input, valid UTF-8 or not.
-//     For valid UTF-8 without invalid runs this is exactly GPT-2's behaviour.
+//     For valid UTF-8 this is exactly Hugging Face tokenizers' GPT-2 (the
+//     test oracle; OpenAI's original encoder.py, through Python's `regex`
+//     module, may class a few rare control characters differently as \s).
 //  3. Each pre-token's bytes are mapped to GPT-2's byte-level unicode
-//     alphabet (bytes_to_unicode) and merged by BPE, lowest merge rank first;
-//     the resulting symbols are looked up in the vocabulary.
+//     alphabet (bytes_to_unicode) and merged by BPE: the applicable merge of
+//     lowest rank first, the leftmost among equal pairs, until none applies.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +57,11 @@ char *qb_detokenize(const qb_tokenizer *t, const int *ids, size_t n, size_t *len
 const char *qb_token_string(const qb_tokenizer *t, int id);
 int qb_tokenizer_n_merges(const qb_tokenizer *t);
 const char *qb_tokenizer_merge(const qb_tokenizer *t, int rank);
+
+// Offset of the first byte of s that is not part of valid UTF-8 (by the rules
+// of step 2 above), or len when all of s is valid: for tools that reject
+// non-UTF-8 text with an error naming the byte offset.
+size_t qb_utf8_invalid_offset(const char *s, size_t len);
 
 // GPT-2's bytes_to_unicode: the code point that stands for byte b in token
 // strings (printable bytes map to themselves, the others to U+0100 onwards).

@@ -162,6 +162,15 @@ char *qb_path_join(const char *dir, const char *name) {
 }
 
 FILE *qb_out_open(qb_out *o, const char *path, const char *mode) {
+    // A target that exists and is not a regular file (/dev/null, /dev/stdout, a FIFO) is written
+    // in place: renaming a temp file over it would replace a device node with a plain file.
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        o->path = o->tmp = NULL;
+        o->f = fopen(path, mode);
+        if (!o->f) qb_die(QB_EXIT_DATA, "%s: cannot open: %s", path, strerror(errno));
+        return o->f;
+    }
     o->path = qb_strdup(path);
     o->tmp = qb_malloc(strlen(path) + 5);
     sprintf(o->tmp, "%s.tmp", path);
@@ -175,6 +184,12 @@ FILE *qb_out_open(qb_out *o, const char *path, const char *mode) {
 }
 
 void qb_out_commit(qb_out *o) {
+    if (!o->tmp) { // written in place (see qb_out_open)
+        int bad = ferror(o->f) | fclose(o->f);
+        o->f = NULL;
+        if (bad) qb_die(QB_EXIT_DATA, "write error: %s", strerror(errno));
+        return;
+    }
     int bad = ferror(o->f) | fflush(o->f);
     bad |= fsync(fileno(o->f));
     bad |= fclose(o->f);
@@ -189,6 +204,10 @@ void qb_out_commit(qb_out *o) {
 
 void qb_out_abort(qb_out *o) {
     if (o->f) fclose(o->f);
+    if (!o->tmp) { // written in place: nothing of ours to remove
+        o->f = NULL;
+        return;
+    }
     o->f = NULL;
     if (o->tmp) unlink(o->tmp);
     forget_output(o);

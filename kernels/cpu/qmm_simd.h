@@ -1,0 +1,408 @@
+// qmm_simd.h: the body of the SIMD quantized matmul, included by
+// qmm_avx2.c and qmm_avx512.c (each compiled for its ISA; the AVX-512 one
+// does the int8 dot products with AVX512-VNNI's vpdpbusd where the CPU has it).
+//
+// Per unit of 32 weights (qmm.h) the codes are unpacked into one 256-bit
+// vector of int8 and multiplied with the activations:
+//   W8A8: with int8 activations, maddubs + madd (or vpdpbusd) give 8 int32
+//   partial sums, lanes 0-3 over weights 0-15 and 4-7 over 16-31, scaled by
+//   [s0 x4, s1 x4] * dx in one FMA; the min term is m * dx * sum(xq).
+//   Weight-only: the codes become 4 x 8 floats, FMA'd with x, scaled per half;
+//   the min term is m * sum(x) (sums precomputed per unit).
+// Four rows are done together so each activation load serves four rows.
+// T == 1 (decode) unpacks the codes straight from the weights. T > 1
+// (prefill) unpacks a tile of four rows once into an L1 scratch (weight-only:
+// dequantized floats; W8A8: int8 codes and scales) and sweeps every token
+// over it, two tokens at a time.
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qmm.h"
+#include "util.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+enum { RT = 4 }; // rows per tile
+
+INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Whether a type's codes are unsigned (0..15): they go straight into maddubs.
+// Q4_0 is taken as unsigned nibbles q with min -8 d (sum (q-8) x = sum q x -
+// 8 sum x), which saves the subtraction and maddubs' sign juggling.
+INLINE int codes_unsigned(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K; }
+
+// 16 bytes of packed nibbles -> 32 bytes: low nibbles (values 0-15), then high.
+INLINE __m256i nibbles(const uint8_t *qs) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m4), _mm_and_si128(b, m4));
+}
+
+INLINE __m256i unit_codes(qb_type t, const uint8_t *row, int u) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    switch (t) {
+    case QB_TYPE_Q8_0: return _mm256_loadu_si256((const __m256i *)((const qb_block_q8_0 *)row)[u].qs);
+    case QB_TYPE_Q4_0: return nibbles(((const qb_block_q4_0 *)row)[u].qs);
+    case QB_TYPE_Q4_1: return nibbles(((const qb_block_q4_1 *)row)[u].qs);
+    case QB_TYPE_IQ4_NL: {
+        const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl));
+        return _mm256_shuffle_epi8(kv, nibbles(((const qb_block_iq4_nl *)row)[u].qs));
+    }
+    case QB_TYPE_Q4_K: {
+        const qb_block_q4_K *b = (const qb_block_q4_K *)row + u / 8;
+        const int s = u % 8;
+        __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * (s / 2)));
+        return s % 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) : _mm256_and_si256(v, m4);
+    }
+    case QB_TYPE_Q6_K: {
+        const qb_block_q6_K *b = (const qb_block_q6_K *)row + u / 8;
+        const int s = u % 8, h = s / 4, k = s % 4;
+        __m256i ql = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32 * (k % 2)));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        __m256i lo = k < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+        __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), _mm256_set1_epi8(3));
+        return _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+    }
+    default: return _mm256_setzero_si256();
+    }
+}
+
+INLINE void unit_scales(qb_type t, const uint8_t *row, int u, float *s0, float *s1, float *m) {
+    *m = 0;
+    switch (t) {
+    case QB_TYPE_Q8_0: *s0 = *s1 = h2f(((const qb_block_q8_0 *)row)[u].d); break;
+    case QB_TYPE_Q4_0:
+        *s0 = *s1 = h2f(((const qb_block_q4_0 *)row)[u].d);
+        *m = -8 * *s0;
+        break;
+    case QB_TYPE_IQ4_NL: *s0 = *s1 = h2f(((const qb_block_iq4_nl *)row)[u].d); break;
+    case QB_TYPE_Q4_1:
+        *s0 = *s1 = h2f(((const qb_block_q4_1 *)row)[u].d);
+        *m = h2f(((const qb_block_q4_1 *)row)[u].m);
+        break;
+    case QB_TYPE_Q4_K: {
+        const qb_block_q4_K *b = (const qb_block_q4_K *)row + u / 8;
+        uint8_t sc, mn;
+        qb_q4_K_scale_min(u % 8, b->scales, &sc, &mn);
+        *s0 = *s1 = h2f(b->d) * sc;
+        *m = -(h2f(b->dmin) * mn);
+        break;
+    }
+    case QB_TYPE_Q6_K: {
+        const qb_block_q6_K *b = (const qb_block_q6_K *)row + u / 8;
+        const float d = h2f(b->d);
+        *s0 = d * b->scales[2 * (u % 8)];
+        *s1 = d * b->scales[2 * (u % 8) + 1];
+        break;
+    }
+    default: *s0 = *s1 = 0;
+    }
+}
+
+// 8 int32 sums of q[i] * x[i] over pairs of 4 bytes: lanes 0-3 cover bytes
+// 0-15, lanes 4-7 bytes 16-31.
+// vnni (a constant at each call site): use AVX512-VNNI's vpdpbusd.
+INLINE __m256i dot_i8(__m256i q, __m256i x, int is_unsigned, int vnni) {
+#ifdef __AVX512VNNI__
+    if (vnni) {
+        if (is_unsigned) return _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, x);
+        return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
+    }
+#else
+    (void)vnni;
+#endif
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i p = is_unsigned ? _mm256_maddubs_epi16(q, x) : _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q));
+    return _mm256_madd_epi16(p, ones);
+}
+
+INLINE int has_min(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K; }
+INLINE int two_scales(qb_type t) { return t == QB_TYPE_Q6_K; }
+// [a x4, b x4]: the scales of weights 0-15 and 16-31 against the 8 lanes of dot_i8.
+INLINE __m256 scale_vec(qb_type t, float a, float b) {
+    return two_scales(t) ? _mm256_set_m128(_mm_set1_ps(b), _mm_set1_ps(a)) : _mm256_set1_ps(a);
+}
+INLINE float bias_at(const qb_qmm_args *a, int o) { return a->bias ? a->bias[o] : 0.0f; }
+
+// ---- decode (T == 1): codes unpacked straight from the weights -----------------
+
+// W8A8, four rows r0..r3 against one token's int8 activations.
+INLINE void gemv4_q8(qb_type t, int vnni, const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
+                     const qb_block_q8a *xq, int nu, float *out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+    for (int u = 0; u < nu; u++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)xq[u].qs);
+        const float dx = xq[u].d, xs = dx * (float)xq[u].sum;
+#define QMM_ROW(k)                                                                                                     \
+    {                                                                                                                  \
+        float s0, s1, m;                                                                                               \
+        unit_scales(t, r##k, u, &s0, &s1, &m);                                                                         \
+        __m256i d = dot_i8(unit_codes(t, r##k, u), xv, codes_unsigned(t), vnni);                                       \
+        a##k = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), scale_vec(t, s0 * dx, s1 * dx), a##k);                           \
+        if (has_min(t)) m##k += m * xs;                                                                                \
+    }
+        QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
+#undef QMM_ROW
+    }
+    out[0] = hsum8(a0) + m0, out[1] = hsum8(a1) + m1, out[2] = hsum8(a2) + m2, out[3] = hsum8(a3) + m3;
+}
+
+INLINE float gemv1_q8(qb_type t, int vnni, const uint8_t *r0, const qb_block_q8a *xq, int nu) {
+    __m256 a0 = _mm256_setzero_ps();
+    float m0 = 0;
+    for (int u = 0; u < nu; u++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)xq[u].qs);
+        const float dx = xq[u].d;
+        float s0, s1, m;
+        unit_scales(t, r0, u, &s0, &s1, &m);
+        __m256i d = dot_i8(unit_codes(t, r0, u), xv, codes_unsigned(t), vnni);
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), scale_vec(t, s0 * dx, s1 * dx), a0);
+        if (has_min(t)) m0 += m * dx * (float)xq[u].sum;
+    }
+    return hsum8(a0) + m0;
+}
+
+// The 32 codes of a unit as 4 x 8 floats.
+INLINE void codes_f32(__m256i q, __m256 *c0, __m256 *c1, __m256 *c2, __m256 *c3) {
+    __m128i qa = _mm256_castsi256_si128(q), qb = _mm256_extracti128_si256(q, 1);
+    *c0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(qa));
+    *c1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(qa, 8)));
+    *c2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(qb));
+    *c3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(qb, 8)));
+}
+
+// Weight-only, four rows against one float token: per unit the codes are
+// FMA'd with x per half, then scaled; sum(x) per unit carries the min.
+INLINE void gemv4_f32(qb_type t, const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
+                      const float *x, const float *xsum, int nu, float *out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+    for (int u = 0; u < nu; u++) {
+        const float *xu = x + (size_t)u * QB_UNIT;
+        const __m256 x0 = _mm256_loadu_ps(xu), x1 = _mm256_loadu_ps(xu + 8);
+        const __m256 x2 = _mm256_loadu_ps(xu + 16), x3 = _mm256_loadu_ps(xu + 24);
+#define QMM_ROW(k)                                                                                                     \
+    {                                                                                                                  \
+        float s0, s1, m;                                                                                               \
+        unit_scales(t, r##k, u, &s0, &s1, &m);                                                                         \
+        __m256 c0, c1, c2, c3;                                                                                         \
+        codes_f32(unit_codes(t, r##k, u), &c0, &c1, &c2, &c3);                                                         \
+        __m256 lo = _mm256_fmadd_ps(c1, x1, _mm256_mul_ps(c0, x0));                                                    \
+        __m256 hi = _mm256_fmadd_ps(c3, x3, _mm256_mul_ps(c2, x2));                                                    \
+        if (two_scales(t)) {                                                                                           \
+            a##k = _mm256_fmadd_ps(lo, _mm256_set1_ps(s0), a##k);                                                      \
+            a##k = _mm256_fmadd_ps(hi, _mm256_set1_ps(s1), a##k);                                                      \
+        } else                                                                                                         \
+            a##k = _mm256_fmadd_ps(_mm256_add_ps(lo, hi), _mm256_set1_ps(s0), a##k);                                   \
+        if (has_min(t)) m##k += m * xsum[u];                                                                           \
+    }
+        QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
+#undef QMM_ROW
+    }
+    out[0] = hsum8(a0) + m0, out[1] = hsum8(a1) + m1, out[2] = hsum8(a2) + m2, out[3] = hsum8(a3) + m3;
+}
+
+INLINE float gemv1_f32(qb_type t, const uint8_t *r0, const float *x, const float *xsum, int nu) {
+    __m256 a0 = _mm256_setzero_ps();
+    float m0 = 0;
+    for (int u = 0; u < nu; u++) {
+        const float *xu = x + (size_t)u * QB_UNIT;
+        float s0, s1, m;
+        unit_scales(t, r0, u, &s0, &s1, &m);
+        __m256 c0, c1, c2, c3;
+        codes_f32(unit_codes(t, r0, u), &c0, &c1, &c2, &c3);
+        __m256 lo = _mm256_fmadd_ps(c1, _mm256_loadu_ps(xu + 8), _mm256_mul_ps(c0, _mm256_loadu_ps(xu)));
+        __m256 hi = _mm256_fmadd_ps(c3, _mm256_loadu_ps(xu + 24), _mm256_mul_ps(c2, _mm256_loadu_ps(xu + 16)));
+        a0 = _mm256_fmadd_ps(lo, _mm256_set1_ps(s0), a0);
+        a0 = _mm256_fmadd_ps(hi, _mm256_set1_ps(s1), a0);
+        if (has_min(t)) m0 += m * xsum[u];
+    }
+    return hsum8(a0) + m0;
+}
+
+// ---- prefill (T > 1): a tile of RT rows unpacked once, every token swept ------
+
+// Weight-only: the tile dequantized to a float32 panel (RT rows of n), then
+// plain FMA dot products, two tokens at a time so each panel load serves two.
+INLINE void panel_f32(qb_type t, const uint8_t *row, int nu, float *p) {
+    for (int u = 0; u < nu; u++, p += QB_UNIT) {
+        float s0, s1, m;
+        unit_scales(t, row, u, &s0, &s1, &m);
+        __m256 c0, c1, c2, c3;
+        codes_f32(unit_codes(t, row, u), &c0, &c1, &c2, &c3);
+        const __m256 vs0 = _mm256_set1_ps(s0), vs1 = _mm256_set1_ps(s1), vm = _mm256_set1_ps(m);
+        _mm256_storeu_ps(p, _mm256_fmadd_ps(c0, vs0, vm));
+        _mm256_storeu_ps(p + 8, _mm256_fmadd_ps(c1, vs0, vm));
+        _mm256_storeu_ps(p + 16, _mm256_fmadd_ps(c2, vs1, vm));
+        _mm256_storeu_ps(p + 24, _mm256_fmadd_ps(c3, vs1, vm));
+    }
+}
+
+INLINE void prefill_f32(const qb_qmm_args *a, int o, int nr, const float *panel) {
+    const int n = a->w->n_in, n_out = a->w->n_out, T = a->T;
+    int tok = 0;
+    if (nr == RT)
+        for (; tok + 2 <= T; tok += 2) {
+            const float *xa = a->x + (size_t)tok * n, *xb = xa + n;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (int i = 0; i < n; i += 8) {
+                const __m256 va = _mm256_loadu_ps(xa + i), vb = _mm256_loadu_ps(xb + i);
+#define QMM_ROW(k)                                                                                                     \
+    {                                                                                                                  \
+        const __m256 w = _mm256_loadu_ps(panel + (size_t)k * n + i);                                                   \
+        a##k = _mm256_fmadd_ps(w, va, a##k);                                                                           \
+        b##k = _mm256_fmadd_ps(w, vb, b##k);                                                                           \
+    }
+                QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
+#undef QMM_ROW
+            }
+            float *ya = a->y + (size_t)tok * n_out + o, *yb = ya + n_out;
+            ya[0] = hsum8(a0) + bias_at(a, o), ya[1] = hsum8(a1) + bias_at(a, o + 1);
+            ya[2] = hsum8(a2) + bias_at(a, o + 2), ya[3] = hsum8(a3) + bias_at(a, o + 3);
+            yb[0] = hsum8(b0) + bias_at(a, o), yb[1] = hsum8(b1) + bias_at(a, o + 1);
+            yb[2] = hsum8(b2) + bias_at(a, o + 2), yb[3] = hsum8(b3) + bias_at(a, o + 3);
+        }
+    for (; tok < T; tok++) {
+        const float *xa = a->x + (size_t)tok * n;
+        for (int r = 0; r < nr; r++) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int i = 0; i < n; i += 8)
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(panel + (size_t)r * n + i), _mm256_loadu_ps(xa + i), acc);
+            a->y[(size_t)tok * n_out + o + r] = hsum8(acc) + bias_at(a, o + r);
+        }
+    }
+}
+
+// W8A8: the tile's codes (int8) and scales in a scratch; two tokens at a time.
+typedef struct {
+    const int8_t *codes; // RT rows of nu units of 32 codes
+    const float *s0, *s1, *m; // RT rows of nu
+} tile;
+
+INLINE void prefill_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr, const tile *tl) {
+    const int nu = a->w->n_in / QB_UNIT, n_out = a->w->n_out, T = a->T;
+    int tok = 0;
+    if (nr == RT)
+        for (; tok + 2 <= T; tok += 2) {
+            const qb_block_q8a *xa = a->xq + (size_t)tok * nu, *xb = xa + nu;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            float ma[RT] = {0}, mb[RT] = {0};
+            for (int u = 0; u < nu; u++) {
+                const __m256i va = _mm256_loadu_si256((const __m256i *)xa[u].qs);
+                const __m256i vb = _mm256_loadu_si256((const __m256i *)xb[u].qs);
+                const float da = xa[u].d, db = xb[u].d;
+#define QMM_ROW(k)                                                                                                     \
+    {                                                                                                                  \
+        const size_t at = (size_t)k * nu + u;                                                                          \
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(tl->codes + at * QB_UNIT));                             \
+        const float s0 = tl->s0[at], s1 = tl->s1[at];                                                                  \
+        a##k = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, va, codes_unsigned(t), vnni)),                             \
+                               scale_vec(t, s0 * da, s1 * da), a##k);                                                  \
+        b##k = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, vb, codes_unsigned(t), vnni)),                             \
+                               scale_vec(t, s0 * db, s1 * db), b##k);                                                  \
+        if (has_min(t)) {                                                                                              \
+            ma[k] += tl->m[at] * da * (float)xa[u].sum;                                                                \
+            mb[k] += tl->m[at] * db * (float)xb[u].sum;                                                                \
+        }                                                                                                              \
+    }
+                QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
+#undef QMM_ROW
+            }
+            float *ya = a->y + (size_t)tok * n_out + o, *yb = ya + n_out;
+            ya[0] = hsum8(a0) + ma[0] + bias_at(a, o), ya[1] = hsum8(a1) + ma[1] + bias_at(a, o + 1);
+            ya[2] = hsum8(a2) + ma[2] + bias_at(a, o + 2), ya[3] = hsum8(a3) + ma[3] + bias_at(a, o + 3);
+            yb[0] = hsum8(b0) + mb[0] + bias_at(a, o), yb[1] = hsum8(b1) + mb[1] + bias_at(a, o + 1);
+            yb[2] = hsum8(b2) + mb[2] + bias_at(a, o + 2), yb[3] = hsum8(b3) + mb[3] + bias_at(a, o + 3);
+        }
+    for (; tok < T; tok++) {
+        const qb_block_q8a *xa = a->xq + (size_t)tok * nu;
+        for (int r = 0; r < nr; r++) {
+            __m256 acc = _mm256_setzero_ps();
+            float mm = 0;
+            for (int u = 0; u < nu; u++) {
+                const size_t at = (size_t)r * nu + u;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(tl->codes + at * QB_UNIT));
+                const __m256i va = _mm256_loadu_si256((const __m256i *)xa[u].qs);
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, va, codes_unsigned(t), vnni)),
+                                      scale_vec(t, tl->s0[at] * xa[u].d, tl->s1[at] * xa[u].d), acc);
+                if (has_min(t)) mm += tl->m[at] * xa[u].d * (float)xa[u].sum;
+            }
+            a->y[(size_t)tok * n_out + o + r] = hsum8(acc) + mm + bias_at(a, o + r);
+        }
+    }
+}
+
+INLINE void qmm_range(const qb_qmm_args *a, int o0, int o1, qb_type t, int vnni) {
+    const int n = a->w->n_in, nu = n / QB_UNIT, n_out = a->w->n_out;
+    const size_t rb = qb_row_bytes(t, n);
+    const uint8_t *W = a->w->data;
+    if (a->T == 1) {
+        int o = o0;
+        float out[RT];
+        for (; o + RT <= o1; o += RT) {
+            const uint8_t *r0 = W + (size_t)o * rb, *r1 = r0 + rb, *r2 = r1 + rb, *r3 = r2 + rb;
+            if (a->act == QB_ACT_Q8)
+                gemv4_q8(t, vnni, r0, r1, r2, r3, a->xq, nu, out);
+            else
+                gemv4_f32(t, r0, r1, r2, r3, a->x, a->xsum, nu, out);
+            for (int r = 0; r < RT; r++) a->y[o + r] = out[r] + bias_at(a, o + r);
+        }
+        for (; o < o1; o++) {
+            const uint8_t *r0 = W + (size_t)o * rb;
+            float v = a->act == QB_ACT_Q8 ? gemv1_q8(t, vnni, r0, a->xq, nu) : gemv1_f32(t, r0, a->x, a->xsum, nu);
+            a->y[o] = v + bias_at(a, o);
+        }
+        (void)n_out;
+        return;
+    }
+    if (a->act == QB_ACT_F32) {
+        float *panel = qb_aligned_alloc(sizeof(float) * RT * (size_t)n);
+        for (int o = o0; o < o1; o += RT) {
+            const int nr = o1 - o < RT ? o1 - o : RT;
+            for (int r = 0; r < nr; r++) panel_f32(t, W + (size_t)(o + r) * rb, nu, panel + (size_t)r * n);
+            prefill_f32(a, o, nr, panel);
+        }
+        free(panel);
+        return;
+    }
+    int8_t *codes = qb_aligned_alloc((size_t)RT * n);
+    float *sc = qb_malloc(sizeof(float) * 3 * RT * (size_t)nu);
+    tile tl = {codes, sc, sc + RT * nu, sc + 2 * RT * nu};
+    for (int o = o0; o < o1; o += RT) {
+        const int nr = o1 - o < RT ? o1 - o : RT;
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *row = W + (size_t)(o + r) * rb;
+            for (int u = 0; u < nu; u++) {
+                const size_t k = (size_t)r * nu + u;
+                _mm256_storeu_si256((__m256i *)(codes + k * QB_UNIT), unit_codes(t, row, u));
+                unit_scales(t, row, u, &sc[k], &sc[RT * nu + k], &sc[2 * RT * nu + k]);
+            }
+        }
+        prefill_q8(a, t, vnni, o, nr, &tl);
+    }
+    free(codes);
+    free(sc);
+}
+
+// The entry point of an ISA file: one specialization per weight type.
+#define QMM_DEFINE_RANGE(fname, vnni)                                                                                   \
+    void fname(const qb_qmm_args *a, int o0, int o1) {                                                                 \
+        switch (a->w->type) {                                                                                          \
+        case QB_TYPE_Q8_0: qmm_range(a, o0, o1, QB_TYPE_Q8_0, vnni); break;                                            \
+        case QB_TYPE_Q4_0: qmm_range(a, o0, o1, QB_TYPE_Q4_0, vnni); break;                                            \
+        case QB_TYPE_Q4_1: qmm_range(a, o0, o1, QB_TYPE_Q4_1, vnni); break;                                            \
+        case QB_TYPE_Q4_K: qmm_range(a, o0, o1, QB_TYPE_Q4_K, vnni); break;                                            \
+        case QB_TYPE_Q6_K: qmm_range(a, o0, o1, QB_TYPE_Q6_K, vnni); break;                                            \
+        case QB_TYPE_IQ4_NL: qmm_range(a, o0, o1, QB_TYPE_IQ4_NL, vnni); break;                                        \
+        default: qb_die(QB_EXIT_DATA, "matmul: weight type %d is not a quantized type", (int)a->w->type);              \
+        }                                                                                                              \
+    }

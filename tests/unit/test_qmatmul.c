@@ -1,0 +1,177 @@
+// test_qmatmul: matmuls with block-quantized weights (Q8_0, Q4_0, Q4_1, Q4_K,
+// Q6_K, IQ4_NL) on every ISA path x activation mode (weight-only, W8A8
+// dynamic, W8A8 static) x tokens x threads, on fresh random data of odd
+// sizes, against
+//   - the scalar twin of the same mode (float rounding only): per element
+//     |y - y_ref| <= 4 (n_in + 2) eps sum|x_i w_i|;
+//   - an FP64 product with the dequantized weights. Weight-only: the same
+//     rounding bound. W8A8: the activation quantization error is added,
+//     bounded per element by sum over blocks of (d_b / 2) sum_b |w_i| (d_b
+//     the block's activation scale), plus clipping for static scales.
+// NaN in an input row makes that row's outputs NaN (never silently finite).
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tap.h"
+#include "cpu/cpu.h"
+#include "cpu/qmm.h"
+#include "kernels.h"
+#include "quant.h"
+
+typedef struct {
+    int n_in, n_out;
+} shape;
+
+static const qb_type types[] = {QB_TYPE_Q8_0, QB_TYPE_Q4_0, QB_TYPE_Q4_1, QB_TYPE_Q4_K, QB_TYPE_Q6_K, QB_TYPE_IQ4_NL};
+#define N_TYPES (sizeof types / sizeof types[0])
+
+// Random weights quantized to type t; deq receives them dequantized.
+static void *make_weight(tap_rng *rng, qb_type t, int n_in, int n_out, float *deq) {
+    const size_t rb = qb_row_bytes(t, n_in);
+    unsigned char *data = malloc(rb * n_out);
+    float *row = malloc(sizeof(float) * n_in);
+    for (int o = 0; o < n_out; o++) {
+        double s = 0.02 * (1 + 3 * tap_uniform(rng)); // rows of different scales
+        for (int i = 0; i < n_in; i++) row[i] = (float)(tap_normal(rng) * s + (t == QB_TYPE_Q4_1 ? 0.01 : 0));
+        qb_quantize_row(t, row, data + o * rb, n_in);
+        qb_dequantize_row(t, data + o * rb, deq + (size_t)o * n_in, n_in);
+    }
+    free(row);
+    return data;
+}
+
+// The activations as the W8A8 kernels see them (block scale d, codes): the
+// per-element error bound of that quantization is d/2 (or clipping).
+static void act_err(const float *x, int n, float scale, double *err) {
+    qb_block_q8a *b = malloc(sizeof *b * (n / 32));
+    qb_quantize_act(x, b, n, scale);
+    for (int i = 0; i < n; i++) err[i] = fabs((double)b[i / 32].d * b[i / 32].qs[i % 32] - x[i]);
+    free(b);
+}
+
+typedef struct {
+    const char *name;
+    qb_act_mode act;
+    int stat; // static scale
+} mode;
+
+int main(void) {
+    tap_rng rng = tap_rng_new();
+    unsetenv("QB_ISA");
+    const qb_isa hw = qb_cpu_isa();
+    tap_diag("this CPU runs %s", qb_isa_name(hw));
+    const shape shapes[] = {{800, 37}, {256, 9}, {768, 130}, {96, 1}};
+    const int Ts[] = {1, 3, 17};
+    const mode modes[] = {{"weight-only", QB_ACT_F32, 0}, {"w8a8", QB_ACT_Q8, 0}, {"w8a8-static", QB_ACT_Q8, 1}};
+    qb_pool *pools[2] = {qb_pool_new(1), qb_pool_new(2)};
+    const double gamma_mul = 4.0 * FLT_EPSILON;
+
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const qb_type t = types[ti];
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+            const int n_in = shapes[si].n_in, n_out = shapes[si].n_out, Tmax = 17;
+            if (n_in % qb_type_block(t)) continue;
+            float *deq = malloc(sizeof(float) * n_in * n_out);
+            void *data = make_weight(&rng, t, n_in, n_out, deq);
+            qb_weight w = {t, QB_LAYOUT_OUT_IN, n_in, n_out, data};
+            float *x = malloc(sizeof(float) * Tmax * n_in), *bias = malloc(sizeof(float) * n_out);
+            float *y = malloc(sizeof(float) * Tmax * n_out), *yref = malloc(sizeof(float) * Tmax * n_out);
+            double *ref = malloc(sizeof(double) * Tmax * n_out), *absdot = malloc(sizeof(double) * Tmax * n_out);
+            double *qerr = malloc(sizeof(double) * Tmax * n_out), *ae = malloc(sizeof(double) * n_in);
+            for (int k = 0; k < Tmax * n_in; k++) x[k] = (float)(tap_normal(&rng) * (1 + 4 * (k % 7 == 0)));
+            for (int o = 0; o < n_out; o++) bias[o] = (float)tap_normal(&rng);
+            float xmax = 0;
+            for (int k = 0; k < Tmax * n_in; k++) xmax = fmaxf(xmax, fabsf(x[k]));
+            for (size_t mi = 0; mi < 3; mi++) {
+                const mode *m = &modes[mi];
+                // Static: a calibrated scale that clips the largest 1 % or so.
+                const float scale = m->stat ? xmax * 0.6f / 127 : 0;
+                for (int Ti = 0; Ti < 3; Ti++) {
+                    const int T = Ts[Ti];
+                    const float *b = Ti % 2 ? bias : NULL;
+                    for (int tok = 0; tok < T; tok++) {
+                        if (m->act == QB_ACT_Q8) act_err(x + tok * n_in, n_in, scale, ae);
+                        for (int o = 0; o < n_out; o++) {
+                            double s = b ? b[o] : 0, a = b ? fabs(b[o]) : 0, e = 0;
+                            for (int i = 0; i < n_in; i++) {
+                                double wv = deq[(size_t)o * n_in + i], p = (double)x[tok * n_in + i] * wv;
+                                s += p;
+                                a += fabs(p);
+                                if (m->act == QB_ACT_Q8) e += ae[i] * fabs(wv);
+                            }
+                            ref[tok * n_out + o] = s, absdot[tok * n_out + o] = a, qerr[tok * n_out + o] = e;
+                        }
+                    }
+                    const double gamma = gamma_mul * (n_in + 2);
+                    qb_qmm_ref(m->act, scale, yref, x, &w, b, T);
+                    // The scalar reference against FP64.
+                    int pass = 1;
+                    double worst = 0;
+                    for (int k = 0; k < T * n_out; k++) {
+                        double bound = gamma * (absdot[k] + qerr[k]) + qerr[k] * 1.0001;
+                        double err = fabs(yref[k] - ref[k]);
+                        if (!(err <= bound)) pass = 0;
+                        if (absdot[k] > 0 && err / absdot[k] > worst) worst = err / absdot[k];
+                    }
+                    tap_ok(pass, "ref %s %s %dx%d T=%d%s vs FP64: within bound (worst err/sum|xw| %.2g)", qb_type_name(t),
+                           m->name, n_out, n_in, T, b ? " +bias" : "", worst);
+                    for (int isa = QB_ISA_AVX2; isa <= QB_ISA_AVX512; isa++) {
+                        if (isa > (int)hw) continue;
+                        for (int th = 0; th < 2; th++) {
+                            for (int k = 0; k < T * n_out; k++) y[k] = NAN;
+                            qb_pool_set_act(pools[th], m->act);
+                            if (m->stat) {
+                                qb_qmm((qb_isa)isa, QB_ACT_F32, scale, pools[th], y, x, &w, b, T);
+                            } else
+                                qb_matmul_isa((qb_isa)isa, pools[th], y, x, &w, b, T);
+                            pass = 1;
+                            double rel = 0;
+                            for (int k = 0; k < T * n_out; k++) {
+                                double err = fabs((double)y[k] - yref[k]);
+                                if (!(err <= gamma * (absdot[k] + qerr[k]))) pass = 0;
+                                if (absdot[k] > 0 && err / absdot[k] > rel) rel = err / absdot[k];
+                            }
+                            tap_ok(pass, "%s %s %s %dx%d T=%d threads=%d vs scalar twin: worst err/sum|xw| %.2g",
+                                   qb_isa_name((qb_isa)isa), qb_type_name(t), m->name, n_out, n_in, T, th + 1, rel);
+                        }
+                    }
+                }
+            }
+            // NaN in one token's input: that token's outputs are all NaN, the others finite.
+            x[1 * n_in + n_in / 2] = NAN;
+            for (size_t mi = 0; mi < 2; mi++)
+                for (int isa = QB_ISA_SCALAR; isa <= (int)hw; isa++) {
+                    qb_pool_set_act(pools[1], modes[mi].act);
+                    qb_matmul_isa((qb_isa)isa, pools[1], y, x, &w, bias, 3);
+                    int nan_ok = 1;
+                    for (int tok = 0; tok < 3; tok++)
+                        for (int o = 0; o < n_out; o++) nan_ok &= (tok == 1) == !!isnan(y[tok * n_out + o]);
+                    if (!nan_ok || si == 0)
+                        tap_ok(nan_ok, "%s %s %s %dx%d: a NaN input makes exactly its row's outputs NaN",
+                               qb_isa_name((qb_isa)isa), qb_type_name(t), modes[mi].name, n_out, n_in);
+                }
+            // The embedding lookup: dequantized rows, exactly.
+            if (si == 0) {
+                float *row = malloc(sizeof(float) * n_in);
+                int ok = 1;
+                for (int o = 0; o < n_out; o++) {
+                    qb_weight_row(&w, o, row);
+                    ok &= memcmp(row, deq + (size_t)o * n_in, sizeof(float) * n_in) == 0;
+                }
+                tap_ok(ok, "weight_row of %s: every row equals the dequantized row", qb_type_name(t));
+                free(row);
+            }
+            free(deq), free(data), free(x), free(bias), free(y), free(yref), free(ref), free(absdot), free(qerr);
+            free(ae);
+        }
+    }
+    qb_pool *p = qb_pool_new(1);
+    tap_ok(qb_pool_act(p) == QB_ACT_F32 && !strcmp(qb_act_name(QB_ACT_Q8), "q8") && !strcmp(qb_act_name(QB_ACT_F32), "f32"),
+           "a new pool is weight-only (f32); mode names f32 and q8");
+    qb_pool_free(p);
+    qb_pool_free(pools[0]);
+    qb_pool_free(pools[1]);
+    return tap_done();
+}

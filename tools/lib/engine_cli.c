@@ -1,0 +1,34 @@
+// engine_cli.c: see engine_cli.h.
+#include "engine_cli.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+long qb_utf8_invalid_at(const char *text, size_t n) {
+    const uint8_t *s = (const uint8_t *)text;
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        size_t len = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+        if (len == 0 || i + len > n) return (long)i;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return (long)i;
+        if (len == 3 && ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] > 0x9F))) return (long)i;
+        if (len == 4 && ((c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] > 0x8F))) return (long)i;
+        i += len;
+    }
+    return -1;
+}
+
+int qb_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 && n <= 1024 ? (int)n : 1;
+}
+
+void qb_check_device(const char *device) {
+    if (strcmp(device, "cpu") == 0) return;
+    if (strcmp(device, "cuda") == 0) qb_die(QB_EXIT_USAGE, "--device cuda: this build has no CUDA backend");
+    qb_die(QB_EXIT_USAGE, "--device: unknown device '%s' (cpu or cuda)", device);
+}
