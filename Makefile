@@ -47,7 +47,9 @@ NVCCFLAGS += -Xcompiler -Wall,-Wextra,-Werror -Itools/lib -Ikernels -MMD -MP
 CUDA_OBJS := $(patsubst %.cu,build/obj/%.o,$(CUDA_SRCS))
 CUDA_LIB  := build/libqbcuda.a
 CPPFLAGS  += -DQB_HAVE_CUDA
-LDLIBS    += -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+# The static runtime only: cuBLAS is dlopen'ed by the backend when a GEMM is
+# first needed, so CPU runs neither load it nor pay its ~150 MB of pages.
+LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart_static -lrt -lstdc++
 endif
 endif
 

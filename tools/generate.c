@@ -12,6 +12,7 @@
 
 #include "engine_cli.h"
 #include "forward.h"
+#include "forward_cuda.h"
 #include "model.h"
 #include "sample.h"
 #include "tsv.h"
@@ -33,13 +34,15 @@ static const char usage[] =
     "      --ignore-eos      do not stop at <|endoftext|>\n"
     "      --metrics FILE    write the metrics row to FILE (default: standard error)\n"
     "      --model-name NAME the model column (default: the model path's base name)\n"
-    "      --device DEV      cpu (default)\n"
-    "      --act MODE        quantized matrices: f32 (weight-only) or q8 (int8 activations,\n"
-    "                        W8A8); default: what the GGUF file asks for, else f32\n"
+    "      --device DEV      cpu (default) or cuda (GPU 0: weights uploaded once,\n"
+    "                        FP16 KV cache, greedy decode steps as one CUDA graph)\n"
+    "      --act MODE        quantized matrices on the CPU: f32 (weight-only) or q8 (int8\n"
+    "                        activations, W8A8); default: what the GGUF file asks for, else f32\n"
     "  -q, --quiet           no continuation on standard output (timing only)\n"
     "  -h, --help            this help\n"
     "Metrics columns: model dtype device isa threads prompt_tokens new_tokens stop\n"
-    "load_s ttft_s prefill_tok_s decode_tok_s total_s step_bytes act.\n"
+    "load_s ttft_s prefill_tok_s decode_tok_s total_s step_bytes act gpu gpu_driver\n"
+    "gpu_peak_mb (the gpu columns are empty on the CPU).\n"
     "The prompt plus N-1 tokens must fit in the model's context.\n"
     "Exit status: 0 ok, 1 usage, 2 data (unreadable or malformed model or prompt).\n";
 
@@ -142,7 +145,7 @@ int main(int argc, char **argv) {
     qb_pool *pool = qb_pool_new(o.threads);
     const qb_act_mode act = o.act ? (strcmp(o.act, "q8") ? QB_ACT_F32 : QB_ACT_Q8) : (qb_act_mode)m->act_mode;
     qb_pool_set_act(pool, act);
-    const double load_s = qb_now() - t0;
+    const int cuda = strcmp(o.device, "cuda") == 0;
 
     int *ids = NULL;
     const int P = (int)qb_tokenize(m->tok, prompt, plen, &ids);
@@ -154,7 +157,10 @@ int main(int argc, char **argv) {
         qb_die(QB_EXIT_USAGE, "-n %d: the prompt's %d tokens + %d new need %d positions, the context is %d",
                o.n_predict, P, o.n_predict, P + o.n_predict - 1, c->n_ctx);
 
-    qb_state *s = qb_state_new(m, P + o.n_predict - 1, P, o.threads);
+    // The GPU's load time includes the weights' upload.
+    qb_gpu *g = cuda ? qb_gpu_new(m, P + o.n_predict - 1, P) : NULL;
+    const double load_s = qb_now() - t0;
+    qb_state *s = cuda ? NULL : qb_state_new(m, P + o.n_predict - 1, P, o.threads);
     float *logits = qb_aligned_alloc((size_t)c->n_vocab * sizeof(float));
     qb_sampler smp;
     qb_sampler_init(&smp, o.temp, o.top_k, o.top_p, o.seed);
@@ -162,7 +168,8 @@ int main(int argc, char **argv) {
 
     // Prompt pass and the first token: TTFT.
     const double t_start = qb_now();
-    qb_forward(m, s, pool, ids, P, 0, logits, P - 1);
+    if (g) qb_gpu_forward(g, ids, P, 0, logits, P - 1);
+    else qb_forward(m, s, pool, ids, P, 0, logits, P - 1);
     int tok = qb_sample(&smp, logits, c->n_vocab);
     const double t_first = qb_now();
     double t_last = t_first;
@@ -177,8 +184,12 @@ int main(int argc, char **argv) {
         emit(m, tok, o.quiet);
         if (n_new == o.n_predict) break;
         // Decode: one token per step against the KV cache.
-        qb_forward(m, s, pool, &tok, 1, pos++, logits, 0);
-        tok = qb_sample(&smp, logits, c->n_vocab);
+        if (g && o.temp == 0) tok = qb_gpu_decode_greedy(g, tok, pos++); // argmax on the device
+        else {
+            if (g) qb_gpu_forward(g, &tok, 1, pos++, logits, 0);
+            else qb_forward(m, s, pool, &tok, 1, pos++, logits, 0);
+            tok = qb_sample(&smp, logits, c->n_vocab);
+        }
         t_last = qb_now();
         n_new++;
     }
@@ -189,39 +200,45 @@ int main(int argc, char **argv) {
     const double ttft = t_first - t_start, decode_s = t_last - t_first;
     const double decode_tok_s = n_new > 1 && decode_s > 0 ? (n_new - 1) / decode_s : NAN;
     // Mean bytes a decode step reads: step i sees P + i positions.
-    const double step_bytes = qb_model_step_bytes(m, P + n_new / 2);
-    char v[15][64];
-    snprintf(v[0], 64, "%s", o.model_name ? o.model_name : m->name);
-    snprintf(v[1], 64, "%s", m->dtype);
-    snprintf(v[2], 64, "%s", o.device);
-    snprintf(v[3], 64, "%s", qb_isa_name(qb_cpu_isa()));
-    snprintf(v[4], 64, "%d", o.threads);
-    snprintf(v[5], 64, "%d", P);
-    snprintf(v[6], 64, "%d", n_new);
-    snprintf(v[7], 64, "%s", stop);
-    fmt(v[8], 64, load_s);
-    fmt(v[9], 64, ttft);
-    fmt(v[10], 64, ttft > 0 ? P / ttft : NAN);
-    fmt(v[11], 64, decode_tok_s);
-    fmt(v[12], 64, ttft + decode_s);
-    snprintf(v[13], 64, "%.0f", step_bytes);
-    snprintf(v[14], 64, "%s", qb_model_act_label(m, act));
+    const double step_bytes = g ? qb_gpu_step_bytes(g, P + n_new / 2) : qb_model_step_bytes(m, P + n_new / 2);
+    char v[18][128];
+    snprintf(v[0], 128, "%s", o.model_name ? o.model_name : m->name);
+    snprintf(v[1], 128, "%s", m->dtype);
+    snprintf(v[2], 128, "%s", o.device);
+    snprintf(v[3], 128, "%s", qb_isa_name(qb_cpu_isa()));
+    snprintf(v[4], 128, "%d", o.threads);
+    snprintf(v[5], 128, "%d", P);
+    snprintf(v[6], 128, "%d", n_new);
+    snprintf(v[7], 128, "%s", stop);
+    fmt(v[8], 128, load_s);
+    fmt(v[9], 128, ttft);
+    fmt(v[10], 128, ttft > 0 ? P / ttft : NAN);
+    fmt(v[11], 128, decode_tok_s);
+    fmt(v[12], 128, ttft + decode_s);
+    snprintf(v[13], 128, "%.0f", step_bytes);
+    snprintf(v[14], 128, "%s", qb_model_act_label(m, act));
+    snprintf(v[15], 128, "%s", g ? qb_gpu_name(g) : "");
+    snprintf(v[16], 128, "%s", g ? qb_gpu_driver(g) : "");
+    if (g) snprintf(v[17], 128, "%.1f", qb_gpu_peak_bytes(g) / 1048576.0);
+    else v[17][0] = 0;
     static const char *const cols[] = {"model",  "dtype",  "device",        "isa",          "threads",
                                        "prompt_tokens", "new_tokens", "stop", "load_s", "ttft_s",
-                                       "prefill_tok_s", "decode_tok_s", "total_s", "step_bytes", "act"};
-    const char *vals[15];
-    for (int i = 0; i < 15; i++) vals[i] = v[i];
+                                       "prefill_tok_s", "decode_tok_s", "total_s", "step_bytes",
+                                       "act", "gpu", "gpu_driver", "gpu_peak_mb"};
+    const char *vals[18];
+    for (int i = 0; i < 18; i++) vals[i] = v[i];
     qb_out out;
     FILE *f = o.metrics ? qb_out_open(&out, o.metrics, "w") : stderr;
-    qb_tsv_write_row(f, cols, 15);
-    qb_tsv_write_row(f, vals, 15);
+    qb_tsv_write_row(f, cols, 18);
+    qb_tsv_write_row(f, vals, 18);
     if (o.metrics) qb_out_commit(&out);
 
     free(logits);
     free(ids);
     free(prompt);
     qb_sampler_free(&smp);
-    qb_state_free(s);
+    if (s) qb_state_free(s);
+    qb_gpu_free(g);
     qb_pool_free(pool);
     qb_model_free(m);
     return 0;

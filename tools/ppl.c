@@ -17,6 +17,7 @@
 
 #include "engine_cli.h"
 #include "forward.h"
+#include "forward_cuda.h"
 #include "logitsfile.h"
 #include "model.h"
 #include "sample.h"
@@ -42,15 +43,17 @@ static const char usage[] =
     "                         alongside (exact KL)\n"
     "  -o, --output FILE      write the row to FILE instead of standard output\n"
     "      --model-name NAME  the model column (default: the model path's base name)\n"
-    "      --device DEV       cpu (default)\n"
-    "      --act MODE         quantized matrices: f32 (weight-only) or q8 (int8\n"
+    "      --device DEV       cpu (default) or cuda (GPU 0; logits come back to the\n"
+    "                         CPU for scoring)\n"
+    "      --act MODE         quantized matrices on the CPU: f32 (weight-only) or q8 (int8\n"
     "                         activations, W8A8); default: what the GGUF file asks, else f32\n"
     "  -q, --quiet            no progress bar or summary on standard error\n"
     "  -h, --help             this help\n"
     "Columns: model dtype device isa threads ctx stride tokens scored_tokens nll ppl\n"
-    "kl top1 kl_k load_s seconds tok_s act (nll: mean nats per scored token; kl, top1,\n"
-    "kl_k: empty without --kl-base; kl_k: the baseline file's top-k, or all; act: the\n"
-    "activation mode of quantized matrices).\n"
+    "kl top1 kl_k load_s seconds tok_s act gpu gpu_driver gpu_peak_mb (nll: mean nats\n"
+    "per scored token; kl, top1, kl_k: empty without --kl-base; kl_k: the baseline\n"
+    "file's top-k, or all; act: the activation mode of quantized matrices; gpu*: empty\n"
+    "on the CPU).\n"
     "Exit status: 0 ok, 1 usage, 2 data (unreadable or malformed model, text or file).\n";
 
 typedef struct {
@@ -315,7 +318,12 @@ int main(int argc, char **argv) {
         qb_logits_write_header(save, &hdr);
     }
 
-    qb_state *s = qb_state_new(m, ctx, ctx, o.threads);
+    const int cuda = strcmp(o.device, "cuda") == 0;
+    double load_gpu_s = 0;
+    if (cuda) load_gpu_s = -qb_now();
+    qb_gpu *g = cuda ? qb_gpu_new(m, ctx, ctx) : NULL; // uploads the weights: part of the load time
+    if (cuda) load_gpu_s += qb_now();
+    qb_state *s = cuda ? NULL : qb_state_new(m, ctx, ctx, o.threads);
     float *logits = qb_aligned_alloc((size_t)ctx * V * sizeof(float));
     score_job job = {.V = V, .k = o.top_k, .save = o.save != NULL, .base = o.kl_base && !bm ? &base : NULL,
                      .base_logits = blogits};
@@ -342,7 +350,8 @@ int main(int argc, char **argv) {
         if (win->lo >= win->end) continue; // nothing to score (a one-token last window)
         const int T = win->end - win->begin;
         // Logits only of the rows that predict scored tokens: lo-1 .. end-2.
-        qb_forward(m, s, pool, ids + win->begin, T - 1, 0, logits, win->lo - 1 - win->begin);
+        if (g) qb_gpu_forward(g, ids + win->begin, T - 1, 0, logits, win->lo - 1 - win->begin);
+        else qb_forward(m, s, pool, ids + win->begin, T - 1, 0, logits, win->lo - 1 - win->begin);
         if (bm) qb_forward(bm, bs, pool, ids + win->begin, T - 1, 0, blogits, win->lo - 1 - win->begin);
         job.logits = logits;
         job.targets = ids + win->lo;
@@ -364,36 +373,41 @@ int main(int argc, char **argv) {
     qb_progress_end(&bar);
     if (save) qb_out_commit(&save_out);
 
-    char v[18][64];
-    snprintf(v[0], 64, "%s", o.model_name ? o.model_name : m->name);
-    snprintf(v[1], 64, "%s", m->dtype);
-    snprintf(v[2], 64, "%s", o.device);
-    snprintf(v[3], 64, "%s", qb_isa_name(qb_cpu_isa()));
-    snprintf(v[4], 64, "%d", o.threads);
-    snprintf(v[5], 64, "%d", ctx);
-    snprintf(v[6], 64, "%d", stride);
-    snprintf(v[7], 64, "%d", n);
-    snprintf(v[8], 64, "%llu", (unsigned long long)scored);
-    fmt(v[9], 64, nll / (double)scored);
-    fmt(v[10], 64, exp(nll / (double)scored));
-    fmt(v[11], 64, kl_on ? kl / (double)scored : NAN);
-    fmt(v[12], 64, kl_on ? (double)agree / (double)scored : NAN);
-    if (bm) snprintf(v[13], 64, "all");
-    else if (kl_on) snprintf(v[13], 64, "%u", base.h.top_k);
+    char v[21][128];
+    snprintf(v[0], 128, "%s", o.model_name ? o.model_name : m->name);
+    snprintf(v[1], 128, "%s", m->dtype);
+    snprintf(v[2], 128, "%s", o.device);
+    snprintf(v[3], 128, "%s", qb_isa_name(qb_cpu_isa()));
+    snprintf(v[4], 128, "%d", o.threads);
+    snprintf(v[5], 128, "%d", ctx);
+    snprintf(v[6], 128, "%d", stride);
+    snprintf(v[7], 128, "%d", n);
+    snprintf(v[8], 128, "%llu", (unsigned long long)scored);
+    fmt(v[9], 128, nll / (double)scored);
+    fmt(v[10], 128, exp(nll / (double)scored));
+    fmt(v[11], 128, kl_on ? kl / (double)scored : NAN);
+    fmt(v[12], 128, kl_on ? (double)agree / (double)scored : NAN);
+    if (bm) snprintf(v[13], 128, "all");
+    else if (kl_on) snprintf(v[13], 128, "%u", base.h.top_k);
     else v[13][0] = 0;
-    fmt(v[14], 64, load_s);
-    fmt(v[15], 64, seconds);
-    fmt(v[16], 64, seconds > 0 ? (double)n_eval / seconds : NAN);
-    snprintf(v[17], 64, "%s", qb_model_act_label(m, act));
+    fmt(v[14], 128, load_s + load_gpu_s);
+    fmt(v[15], 128, seconds);
+    fmt(v[16], 128, seconds > 0 ? (double)n_eval / seconds : NAN);
+    snprintf(v[17], 128, "%s", qb_model_act_label(m, act));
+    snprintf(v[18], 128, "%s", g ? qb_gpu_name(g) : "");
+    snprintf(v[19], 128, "%s", g ? qb_gpu_driver(g) : "");
+    if (g) snprintf(v[20], 128, "%.1f", qb_gpu_peak_bytes(g) / 1048576.0);
+    else v[20][0] = 0;
     static const char *const cols[] = {"model",  "dtype",  "device",        "isa", "threads", "ctx",
                                        "stride", "tokens", "scored_tokens", "nll", "ppl",     "kl",
-                                       "top1",   "kl_k",   "load_s",        "seconds", "tok_s", "act"};
-    const char *vals[18];
-    for (int i = 0; i < 18; i++) vals[i] = v[i];
+                                       "top1",   "kl_k",   "load_s",        "seconds", "tok_s", "act",
+                                       "gpu",    "gpu_driver", "gpu_peak_mb"};
+    const char *vals[21];
+    for (int i = 0; i < 21; i++) vals[i] = v[i];
     qb_out out;
     FILE *f = o.output && strcmp(o.output, "-") != 0 ? qb_out_open(&out, o.output, "w") : stdout;
-    qb_tsv_write_row(f, cols, 18);
-    qb_tsv_write_row(f, vals, 18);
+    qb_tsv_write_row(f, cols, 21);
+    qb_tsv_write_row(f, vals, 21);
     if (f != stdout) qb_out_commit(&out);
     else if (fflush(stdout) != 0 || ferror(stdout)) qb_die(QB_EXIT_DATA, "<stdout>: write error");
 
@@ -404,7 +418,8 @@ int main(int argc, char **argv) {
     free(job.nll), free(job.argmax), free(job.top_ids), free(job.top_lps), free(job.lp_target), free(job.lp_rest);
     free(job.kl), free(job.agree), free(job.flags);
     free(logits), free(wins), free(ids), free(text);
-    qb_state_free(s);
+    if (s) qb_state_free(s);
+    qb_gpu_free(g);
     qb_pool_free(pool);
     qb_model_free(m);
     return 0;

@@ -143,7 +143,13 @@ STDIN=$tmp/bad-prompt expect 2 "<stdin>: byte 3: not valid UTF-8" "generate: tru
   "$gen" -m "$tiny" --metrics "$tmp/o/m.tsv"
 G 1 "unknown option" "generate: unknown option" "$tiny" --frobnicate
 expect 1 "-m MODEL is required" "generate: no model" -- "$gen" -p "$P"
-G 1 "no CUDA backend" "generate: --device cuda without CUDA" "$tiny" --device cuda
+# --device cuda where it cannot run: a build without nvcc has no backend (usage
+# error); a CUDA build on a machine without a GPU finds no device (exit 2).
+if [ -z "$(command -v nvcc)" ]; then
+  G 1 "no CUDA backend" "generate: --device cuda without CUDA" "$tiny" --device cuda
+elif ! nvidia-smi -L >/dev/null 2>&1; then
+  G 2 "device cuda: no (usable )?CUDA device" "generate: --device cuda without a GPU" "$tiny" --device cuda
+fi
 G 1 "unknown device" "generate: unknown device" "$tiny" --device tpu
 G 1 "--temp: -1 is out of range" "generate: negative temperature" "$tiny" --temp -1
 G 1 "--top-p: not a number" "generate: bad top-p" "$tiny" --top-p x

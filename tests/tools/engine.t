@@ -30,7 +30,7 @@ done
 
 # ---- generate: metrics row, streaming, stdin ----------------------------------------------
 "$gen" -m "$tiny" -p "$P" -n 12 -t 2 --ignore-eos --metrics "$tmp/m.tsv" > "$tmp/out1" 2> "$tmp/err1"; r=$?
-want="model dtype device isa threads prompt_tokens new_tokens stop load_s ttft_s prefill_tok_s decode_tok_s total_s step_bytes act"
+want="model dtype device isa threads prompt_tokens new_tokens stop load_s ttft_s prefill_tok_s decode_tok_s total_s step_bytes act gpu gpu_driver gpu_peak_mb"
 got=$(grep -v '^#' "$tmp/m.tsv" | head -1 | tr '\t' ' ')
 ok $([ "$r" -eq 0 ] && [ "$got" = "$want" ]; echo $?) "generate --metrics: the documented columns" "got: $got"
 ok $([ "$(col "$tmp/m.tsv" model)/$(col "$tmp/m.tsv" dtype)/$(col "$tmp/m.tsv" device)/$(col "$tmp/m.tsv" threads)" = "tiny-gpt2/f16/cpu/2" ]; echo $?) \
@@ -82,7 +82,7 @@ ok $(! cmp -s "$tmp/g" "$tmp/s1"; echo $?) "sampling: temperature 1 departs from
 printf 'The quick brown fox jumps over the lazy dog. %.0s' {1..30} > "$tmp/text.txt"
 ntok=$("$root/build/tests/helpers/tokenize" "$tiny/vocab.json" "$tiny/merges.txt" "$tmp/text.txt" | wc -l)
 "$ppl" -m "$tiny" -f "$tmp/text.txt" --ctx 32 -t 1 -o "$tmp/p1.tsv" 2> "$tmp/perr"; r=$?
-want="model dtype device isa threads ctx stride tokens scored_tokens nll ppl kl top1 kl_k load_s seconds tok_s act"
+want="model dtype device isa threads ctx stride tokens scored_tokens nll ppl kl top1 kl_k load_s seconds tok_s act gpu gpu_driver gpu_peak_mb"
 got=$(grep -v '^#' "$tmp/p1.tsv" | head -1 | tr '\t' ' ')
 ok $([ "$r" -eq 0 ] && [ "$got" = "$want" ]; echo $?) "ppl -o: the documented columns" "got: $got"
 windows=$(( (ntok + 31) / 32 ))

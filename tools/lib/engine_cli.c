@@ -29,6 +29,9 @@ int qb_default_threads(void) {
 
 void qb_check_device(const char *device) {
     if (strcmp(device, "cpu") == 0) return;
+#ifdef QB_HAVE_CUDA
+    if (strcmp(device, "cuda") == 0) return; // a missing GPU is found (and reported) when the model is loaded
+#endif
     if (strcmp(device, "cuda") == 0) qb_die(QB_EXIT_USAGE, "--device cuda: this build has no CUDA backend");
     qb_die(QB_EXIT_USAGE, "--device: unknown device '%s' (cpu or cuda)", device);
 }

@@ -8,5 +8,6 @@
 long qb_utf8_invalid_at(const char *s, size_t n);
 // Online CPUs: the default thread count.
 int qb_default_threads(void);
-// Accepts "cpu"; dies with a usage error naming the device otherwise.
+// Accepts "cpu" (and "cuda" in a CUDA build); dies with a usage error naming
+// the device otherwise.
 void qb_check_device(const char *device);

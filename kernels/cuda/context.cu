@@ -1,0 +1,234 @@
+// context.cu: the device, its stream, memory, cuBLAS (loaded on demand),
+// the position/token slots, CUDA graphs and events.
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common.cuh"
+
+qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        snprintf(err, errlen, "no usable CUDA device: %s", cudaGetErrorString(e));
+        cudaGetLastError();
+        return NULL;
+    }
+    if (n == 0 || dev < 0 || dev >= n) {
+        snprintf(err, errlen, "no CUDA device %d (%d found)", dev, n);
+        return NULL;
+    }
+    qb_cuda *c = (qb_cuda *)qb_calloc(1, sizeof *c);
+    c->dev = dev;
+    CK(cudaSetDevice(dev));
+    CK(cudaGetDeviceProperties(&c->prop, dev));
+    if (c->prop.major < 7) {
+        snprintf(err, errlen, "CUDA device %d (%s) has compute capability %d.%d; qbench needs 7.0 or newer", dev,
+                 c->prop.name, c->prop.major, c->prop.minor);
+        free(c);
+        return NULL;
+    }
+    int drv = 0;
+    CK(cudaDriverGetVersion(&drv));
+    snprintf(c->driver, sizeof c->driver, "CUDA %d.%d", drv / 1000, (drv % 1000) / 10);
+    CK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    CK(cudaMalloc(&c->d_pos, 2 * sizeof(int)));
+    c->d_token = c->d_pos + 1;
+    CK(cudaMemset(c->d_pos, 0, 2 * sizeof(int)));
+    CK(cudaMalloc(&c->counters, QB_CUDA_COUNTERS * sizeof(unsigned)));
+    CK(cudaMemset(c->counters, 0, QB_CUDA_COUNTERS * sizeof(unsigned)));
+    const char *pdl = getenv("QB_CUDA_PDL");
+    c->pdl = !(pdl && !strcmp(pdl, "0")) && c->prop.major >= 9;
+    qb_cuda_mem_sample(c);
+    return c;
+}
+
+void qb_cuda_close(qb_cuda *c) {
+    if (!c) return;
+    CK(cudaStreamSynchronize(c->stream));
+    if (c->exec) CK(cudaGraphExecDestroy(c->exec));
+    if (c->graph) CK(cudaGraphDestroy(c->graph));
+    if (c->blas.lib) {
+        CKB(c, c->blas.destroy(c->blas.h));
+        CK(cudaFree(c->blas_ws));
+        // The library stays loaded: cuBLAS registers exit handlers.
+    }
+    CK(cudaFree(c->scratch));
+    CK(cudaFree(c->ln_buf));
+    CK(cudaFree(c->d_pos));
+    CK(cudaFree(c->counters));
+    CK(cudaStreamDestroy(c->stream));
+    free(c);
+}
+
+const char *qb_cuda_device_name(const qb_cuda *c) { return c->prop.name; }
+const char *qb_cuda_driver(const qb_cuda *c) { return c->driver; }
+int qb_cuda_sm_count(const qb_cuda *c) { return c->prop.multiProcessorCount; }
+int qb_cuda_pdl(qb_cuda *c) { return c->pdl; }
+void qb_cuda_set_pdl(qb_cuda *c, int on) { c->pdl = on && c->prop.major >= 9; }
+
+size_t qb_cuda_mem_used(qb_cuda *c) {
+    (void)c;
+    size_t free_b = 0, total = 0;
+    CK(cudaMemGetInfo(&free_b, &total));
+    return total - free_b;
+}
+
+size_t qb_cuda_mem_sample(qb_cuda *c) {
+    size_t u = qb_cuda_mem_used(c);
+    if (u > c->peak_used) c->peak_used = u;
+    return c->peak_used;
+}
+
+// ---- memory ----------------------------------------------------------------------------
+
+void *qb_cuda_alloc(qb_cuda *c, size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess)
+        qb_die(QB_EXIT_DATA, "cuda: cannot allocate %.1f MiB on %s: %s", bytes / 1048576.0, c->prop.name,
+               cudaGetErrorString(e));
+    return p;
+}
+
+void qb_cuda_free(qb_cuda *c, void *p) {
+    (void)c;
+    if (p) CK(cudaFree(p));
+}
+
+void qb_cuda_to_device(qb_cuda *c, void *dst, const void *src, size_t bytes) {
+    if (bytes) CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
+}
+
+void qb_cuda_to_host(qb_cuda *c, void *dst, const void *src, size_t bytes) {
+    if (bytes) CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CK(cudaStreamSynchronize(c->stream));
+}
+
+void qb_cuda_memset(qb_cuda *c, void *dst, int byte, size_t bytes) {
+    if (bytes) CK(cudaMemsetAsync(dst, byte, bytes, c->stream));
+}
+
+void qb_cuda_copy(qb_cuda *c, void *dst, const void *src, size_t bytes) {
+    if (bytes) CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
+}
+
+void qb_cuda_sync(qb_cuda *c) { CK(cudaStreamSynchronize(c->stream)); }
+
+// Scratch for GEMM tiles and attention scores: grown (never during capture,
+// where a graph could hold the old buffer) and reused.
+void *qb_cuda_scratch(qb_cuda *c, size_t bytes) {
+    if (bytes <= c->scratch_bytes) return c->scratch;
+    if (c->capturing) qb_die(QB_EXIT_DATA, "cuda: scratch must grow while a graph is captured (internal error)");
+    CK(cudaStreamSynchronize(c->stream));
+    // A captured graph may hold the old buffer: drop it (the caller captures again).
+    if (c->exec) CK(cudaGraphExecDestroy(c->exec));
+    if (c->graph) CK(cudaGraphDestroy(c->graph));
+    c->exec = NULL, c->graph = NULL;
+    CK(cudaFree(c->scratch));
+    c->scratch = qb_cuda_alloc(c, bytes);
+    c->scratch_bytes = bytes;
+    qb_cuda_mem_sample(c);
+    return c->scratch;
+}
+
+// ---- positions and tokens on the device ---------------------------------------------------
+
+void qb_cuda_set_pos(qb_cuda *c, int pos) {
+    // From pageable memory: the value is staged before the call returns.
+    CK(cudaMemcpyAsync(c->d_pos, &pos, sizeof pos, cudaMemcpyHostToDevice, c->stream));
+}
+
+int *qb_cuda_token_slot(qb_cuda *c) { return c->d_token; }
+
+// ---- cuBLAS ----------------------------------------------------------------------------------
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+qb_blas *qb_cuda_blas(qb_cuda *c) {
+    qb_blas *b = &c->blas;
+    if (b->lib) return b;
+    if (c->capturing) qb_die(QB_EXIT_DATA, "cuda: cuBLAS first used inside graph capture (internal error)");
+    const char *names[] = {"libcublas.so." STR(CUBLAS_VER_MAJOR), "libcublas.so"};
+    void *lib = NULL;
+    for (size_t i = 0; i < 2 && !lib; i++) lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) qb_die(QB_EXIT_DATA, "cuda: cannot load cuBLAS (%s): %s", names[0], dlerror());
+#define SYM(field, name)                                                                         \
+    do {                                                                                         \
+        *(void **)&b->field = dlsym(lib, name);                                                  \
+        if (!b->field) qb_die(QB_EXIT_DATA, "cuda: cuBLAS lacks %s (%s)", name, names[0]);       \
+    } while (0)
+    SYM(create, "cublasCreate_v2");
+    SYM(destroy, "cublasDestroy_v2");
+    SYM(set_stream, "cublasSetStream_v2");
+    SYM(set_workspace, "cublasSetWorkspace_v2");
+    SYM(set_math_mode, "cublasSetMathMode");
+    SYM(gemm, "cublasGemmEx");
+    SYM(gemm_batched, "cublasGemmStridedBatchedEx");
+#undef SYM
+    CKB(c, b->create(&b->h));
+    CKB(c, b->set_stream(b->h, c->stream));
+    // A fixed workspace (cuBLAS would otherwise allocate during graph capture).
+    const size_t ws = 32u << 20;
+    c->blas_ws = qb_cuda_alloc(c, ws);
+    CKB(c, b->set_workspace(b->h, c->blas_ws, ws));
+    // Plain float32 for SGEMM (no TF32): the F32 weight type is the accuracy reference.
+    CKB(c, b->set_math_mode(b->h, CUBLAS_DEFAULT_MATH));
+    b->lib = lib;
+    qb_cuda_mem_sample(c);
+    return b;
+}
+
+// ---- graphs --------------------------------------------------------------------------------------
+
+void qb_cuda_graph_begin(qb_cuda *c) {
+    if (c->capturing) qb_die(QB_EXIT_DATA, "cuda: graph capture already under way");
+    CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+    c->capturing = 1;
+}
+
+void qb_cuda_graph_end(qb_cuda *c) {
+    cudaGraph_t g;
+    CK(cudaStreamEndCapture(c->stream, &g));
+    c->capturing = 0;
+    if (c->exec) CK(cudaGraphExecDestroy(c->exec));
+    if (c->graph) CK(cudaGraphDestroy(c->graph));
+    c->graph = g;
+    CK(cudaGraphInstantiate(&c->exec, g, 0));
+    CK(cudaGraphUpload(c->exec, c->stream));
+}
+
+void qb_cuda_graph_launch(qb_cuda *c) {
+    if (!c->exec) qb_die(QB_EXIT_DATA, "cuda: no graph captured");
+    CK(cudaGraphLaunch(c->exec, c->stream));
+}
+
+int qb_cuda_graph_ready(const qb_cuda *c) { return c->exec != NULL; }
+
+// ---- events --------------------------------------------------------------------------------------
+
+struct qb_cuda_event {
+    cudaEvent_t e;
+};
+
+qb_cuda_event *qb_cuda_event_record(qb_cuda *c) {
+    qb_cuda_event *ev = (qb_cuda_event *)qb_malloc(sizeof *ev);
+    CK(cudaEventCreate(&ev->e));
+    CK(cudaEventRecord(ev->e, c->stream));
+    return ev;
+}
+
+float qb_cuda_event_ms(qb_cuda_event *a, qb_cuda_event *b) {
+    float ms = 0;
+    CK(cudaEventSynchronize(b->e));
+    CK(cudaEventElapsedTime(&ms, a->e, b->e));
+    return ms;
+}
+
+void qb_cuda_event_free(qb_cuda_event *e) {
+    if (!e) return;
+    CK(cudaEventDestroy(e->e));
+    free(e);
+}

@@ -1,0 +1,160 @@
+// cuda_backend.h: the CUDA backend's C interface (implemented in
+// kernels/cuda/*.cu, built into build/libqbcuda.a where nvcc exists; C code
+// sees QB_HAVE_CUDA then). The forward pass calls these the way it calls the
+// CPU kernels of kernels.h: same named steps, device pointers instead of host
+// ones. Every CUDA and cuBLAS call is checked; a failure prints one line
+// ("cuda: WHAT failed at FILE:LINE: REASON") and exits with QB_EXIT_DATA.
+//
+// Everything runs in order on the context's one stream, so consecutive calls
+// need no synchronisation among themselves; qb_cuda_to_host waits for the
+// stream. Activations are float32 on the device; weights keep their stored
+// type; the KV cache is float16.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qb_cuda qb_cuda;
+
+// ---- the device ----------------------------------------------------------------
+// Opens device dev (cudaSetDevice, one stream, cuBLAS loaded on demand). On
+// failure (no driver, no device, dev out of range) returns NULL and leaves a
+// one-line reason in err: callers print it and exit non-zero.
+qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen);
+void qb_cuda_close(qb_cuda *c);
+// "NVIDIA H100 80GB HBM3", "580.159.04" (driver; "CUDA 13.0" when the
+// driver's own version string cannot be had), compute capability, SM count.
+const char *qb_cuda_device_name(const qb_cuda *c);
+const char *qb_cuda_driver(const qb_cuda *c);
+int qb_cuda_sm_count(const qb_cuda *c);
+// Programmatic dependent launch on (default on Hopper and newer, unless
+// QB_CUDA_PDL=0) or off, for kernels launched from now on.
+void qb_cuda_set_pdl(qb_cuda *c, int on);
+// Device memory in use on the whole device now (total - free, cudaMemGetInfo)
+// and the largest value seen by qb_cuda_mem_sample since open.
+size_t qb_cuda_mem_used(qb_cuda *c);
+size_t qb_cuda_mem_sample(qb_cuda *c); // samples, returns the peak so far
+
+// ---- memory ----------------------------------------------------------------------
+void *qb_cuda_alloc(qb_cuda *c, size_t bytes); // cudaMalloc; dies when it fails
+void qb_cuda_free(qb_cuda *c, void *p);
+void qb_cuda_to_device(qb_cuda *c, void *dst, const void *src, size_t bytes); // on the stream
+void qb_cuda_to_host(qb_cuda *c, void *dst, const void *src, size_t bytes);   // waits for the stream
+void qb_cuda_memset(qb_cuda *c, void *dst, int byte, size_t bytes);
+void qb_cuda_sync(qb_cuda *c);
+
+// ---- weights -------------------------------------------------------------------------
+// Bytes of one [n_out][n_in] matrix of type t (ggml block sizes); 0 when n_in
+// is not a multiple of t's block.
+size_t qb_cuda_weight_bytes(qb_type t, int n_in, int n_out);
+// Whether the CUDA kernels take type t with rows of n_in values.
+int qb_cuda_type_ok(qb_type t, int n_in);
+// Uploads a host weight (mmap'ed file data, any layout) once. The device copy
+// holds the same values in the same type, arranged for coalesced loads: float
+// types as [n_out][n_in] (an IN_OUT matrix is transposed on the device), block
+// types split into planes (all rows' quant bits, then all rows' scales), each
+// row 16-byte aligned. Returns the device weight (layout OUT_IN, data on the
+// device); free it with qb_cuda_weight_free.
+qb_weight qb_cuda_weight_upload(qb_cuda *c, const qb_weight *host);
+void qb_cuda_weight_free(qb_cuda *c, qb_weight *w);
+// Rows r0..r0+n-1 of a device weight as float32 into out[n][n_in] (device):
+// the embedding lookup's dequantisation, and the tests' window onto the planes.
+void qb_cuda_weight_rows(qb_cuda *c, float *out, const qb_weight *w, int r0, int n);
+
+// ---- dense layers ---------------------------------------------------------------------
+// What a matmul does with its result r = x W^T + bias.
+typedef enum {
+    QB_CUDA_STORE = 0, // y = r
+    QB_CUDA_GELU = 1,  // y = gelu_new(r)
+    QB_CUDA_ACCUM = 2, // y += r (the residual connection, fused)
+} qb_cuda_epilogue;
+// x: [T][n_in], y: [T][n_out], bias [n_out] or NULL, all float32 on the device;
+// w from qb_cuda_weight_upload. T == 1 runs the batch-1 GEMV of w's type
+// (weights read once, dequantised in registers); T > 1 runs cuBLAS (float32
+// SGEMM for F32; F16/BF16 tensor-core GEMMs with the activations split into
+// a high and a low half-precision part so they keep float32 accuracy; block
+// types dequantised tile by tile to F16 first).
+void qb_cuda_matmul(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias, int T,
+                    qb_cuda_epilogue epi);
+// The QKV projection (n_out = 3 n_embd) with the K and V thirds of the result
+// also stored as float16 in one layer's caches at positions pos0.. (fused into
+// the GEMV at T == 1; pos0 may be QB_CUDA_POS_DEVICE).
+void qb_cuda_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const qb_weight *w, const float *bias, int T,
+                        uint16_t *k_cache, uint16_t *v_cache, int pos0);
+// The same with y = layernorm(x) W^T + b: the layernorm (gain ln_g, bias ln_b,
+// over n_in values) is computed inside the GEMV at T == 1 (no separate kernel,
+// no round trip through memory), as a separate kernel at T > 1.
+void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
+                       const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi);
+void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,
+                           const qb_weight *w, const float *bias, int T, uint16_t *k_cache, uint16_t *v_cache,
+                           int pos0);
+// The GEMV alone, with rows_per_warp in {1, 2, 4} (0 = the default), for the
+// benchmark that tunes it; T == 1 only.
+void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
+                  qb_cuda_epilogue epi, int rows_per_warp);
+// Raw cuBLAS F16 GEMM, for the ceiling measurement: C[m][n] (row-major,
+// float16) = A[m][k] B[n][k]^T, float32 accumulation.
+void qb_cuda_gemm_f16(qb_cuda *c, uint16_t *C, const uint16_t *A, const uint16_t *B, int m, int n, int k);
+
+// ---- positions on the device -------------------------------------------------------------
+// Kernels that take a position pos0 use it when pos0 >= 0 and read it from
+// the context's device slot when pos0 == QB_CUDA_POS_DEVICE, so one captured
+// decode graph serves every position: the host sets the slot before each replay.
+#define QB_CUDA_POS_DEVICE (-1)
+void qb_cuda_set_pos(qb_cuda *c, int pos);
+int *qb_cuda_token_slot(qb_cuda *c); // one int on the device: next token (argmax output, embed input)
+
+// ---- elementwise and normalisation --------------------------------------------------------
+// x[t] = wte[tokens[t]] + wpe[pos0 + t] (tokens on the device; wte and wpe any type).
+void qb_cuda_embed(qb_cuda *c, float *x, const int *tokens, const qb_weight *wte, const qb_weight *wpe, int pos0,
+                   int T);
+void qb_cuda_layernorm(qb_cuda *c, float *y, const float *x, const float *g, const float *b, int n, int T,
+                       float eps);
+void qb_cuda_gelu(qb_cuda *c, float *x, size_t n);
+void qb_cuda_add(qb_cuda *c, float *y, const float *x, size_t n);
+// out[0] = index of the largest of x[0..n) (first one on ties), on the device.
+void qb_cuda_argmax(qb_cuda *c, int *out, const float *x, int n);
+// nll[t] = logsumexp(logits[t]) - logits[t][targets[t]] for t < T (device).
+void qb_cuda_nll(qb_cuda *c, float *nll, const float *logits, const int *targets, int T, int n_vocab);
+
+// ---- attention over the float16 KV cache ------------------------------------------------------
+// k_cache, v_cache: one layer's [n_ctx][n_embd] float16. Stores the K and V
+// parts of qkv ([T][3*n_embd], float32: q, k, v) at positions pos0..pos0+T-1.
+void qb_cuda_kv_store(qb_cuda *c, uint16_t *k_cache, uint16_t *v_cache, const float *qkv, int pos0, int T,
+                      int n_embd);
+// Causal attention of T new tokens (positions pos0..pos0+T-1) against the
+// cache, which must already hold them. q: [T] rows of q_stride floats (the
+// qkv buffer: q_stride = 3*n_embd); out: [T][n_head*head_dim]. n_ctx bounds
+// the positions (scratch sizes). Few tokens (and every decode step) run one
+// block per (head, token); many run cuBLAS batched GEMMs with a masked softmax.
+void qb_cuda_attention(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *k_cache,
+                       const uint16_t *v_cache, int pos0, int T, int n_head, int head_dim, int n_ctx);
+// The same with the path forced: 0 = per-(head, token) kernel, 1 = cuBLAS.
+void qb_cuda_attention_path(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *k_cache,
+                            const uint16_t *v_cache, int pos0, int T, int n_head, int head_dim, int n_ctx,
+                            int path);
+
+// ---- CUDA graphs: capture a sequence of calls once, replay it ------------------------------
+void qb_cuda_graph_begin(qb_cuda *c); // starts capturing the stream
+void qb_cuda_graph_end(qb_cuda *c);   // ends capture, instantiates (replaces any previous graph)
+void qb_cuda_graph_launch(qb_cuda *c);
+int qb_cuda_graph_ready(const qb_cuda *c); // 0 also after the scratch grew (the graph was dropped)
+
+// ---- timing (benchmarks) ----------------------------------------------------------------
+// Records an event on the stream; qb_cuda_event_ms gives the milliseconds between two.
+typedef struct qb_cuda_event qb_cuda_event;
+qb_cuda_event *qb_cuda_event_record(qb_cuda *c);
+float qb_cuda_event_ms(qb_cuda_event *a, qb_cuda_event *b); // waits for b; frees neither
+void qb_cuda_event_free(qb_cuda_event *e);
+// Device-to-device copy of bytes (the bandwidth ceiling's kernel: cudaMemcpyAsync).
+void qb_cuda_copy(qb_cuda *c, void *dst, const void *src, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif

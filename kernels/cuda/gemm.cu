@@ -1,0 +1,182 @@
+// gemm.cu: the prefill matmul (T > 1 tokens) through cuBLAS, and the
+// dispatcher that sends T == 1 to the GEMV.
+//
+// Tensor cores take F16/BF16 operands while our activations are float32. A
+// float32 x is split into hi = half(x) and lo = half(x - hi); W x = W hi +
+// W lo keeps ~22 bits of x (F16: 2^-11 * 2^-11 relative) for two GEMMs, far
+// cheaper than SGEMM and as accurate for our purpose. F32 weights run plain
+// float32 SGEMM (no TF32). Block types are dequantised to F16 a tile of rows
+// at a time (F16 holds their values to 2^-11, well under their own error).
+#include "common.cuh"
+
+void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
+                       qb_cuda_epilogue epi, int rows_per_warp, uint16_t *k_cache, uint16_t *v_cache, int pos0,
+                       const float *ln_g, const float *ln_b, float ln_eps);
+void qb_cuda_dequant_f16(qb_cuda *c, __half *out, size_t ld_out, const qb_weight *w, int r0, int n);
+
+template <typename H> __device__ __forceinline__ H to_h(float v);
+template <> __device__ __forceinline__ __half to_h<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 to_h<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <typename H> __device__ __forceinline__ float from_h(H v);
+template <> __device__ __forceinline__ float from_h<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float from_h<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+// hi[t][k] + lo[t][k] = x[t][k] (rows of ld values; x rows of n values, may be strided).
+template <typename H>
+__global__ void k_split(H *hi, H *lo, size_t ld, const float *x, size_t ldx, int n, int T) {
+    qb_grid_launch_dependents();
+    qb_grid_wait();
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)n * T) return;
+    const size_t t = i / n, k = i % n;
+    const float v = x[t * ldx + k];
+    const H h = to_h<H>(v);
+    hi[t * ld + k] = h;
+    lo[t * ld + k] = to_h<H>(v - from_h<H>(h));
+}
+
+// y[t][o] = act(y[t][o] + bias[o]).
+__global__ void k_bias_act(float *y, const float *bias, int n, int T, int gelu) {
+    qb_grid_launch_dependents();
+    qb_grid_wait();
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)n * T) return;
+    float v = y[i] + (bias ? bias[i % n] : 0.0f);
+    y[i] = gelu ? qb_gelu_new(v) : v;
+}
+
+// Stores the K and V thirds of qkv rows as float16 in the caches.
+__global__ void k_kv_store(__half *kc, __half *vc, const float *qkv, int pos0, const int *d_pos, int T, int E) {
+    qb_grid_launch_dependents();
+    qb_grid_wait();
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)T * E) return;
+    const size_t t = i / E, k = i % E;
+    const size_t p = (size_t)qb_pos(pos0, d_pos) + t;
+    kc[p * E + k] = __float2half_rn(qkv[t * 3 * E + E + k]);
+    vc[p * E + k] = __float2half_rn(qkv[t * 3 * E + 2 * E + k]);
+}
+
+void qb_cuda_kv_store(qb_cuda *c, uint16_t *k_cache, uint16_t *v_cache, const float *qkv, int pos0, int T,
+                      int n_embd) {
+    const size_t n = (size_t)T * n_embd;
+    if (n) qb_launch(c, k_kv_store, dim3(qb_blocks(n, 256)), dim3(256), 0, (__half *)k_cache, (__half *)v_cache, qkv,
+                     pos0, (const int *)c->d_pos, T, n_embd);
+}
+
+static size_t al256(size_t n) { return (n + 255) & ~(size_t)255; }
+
+// y (ldc n_out, starting at row r0 of W) {=, +=} W[r0:r0+m] x for the hi and lo parts.
+static void gemm_pair(qb_cuda *c, qb_blas *b, cudaDataType ty, const void *W, int ldw, int m, const void *xh,
+                      const void *xl, int n_in, int T, float *y, int n_out, float beta) {
+    const float one = 1.0f;
+    CKB(c, b->gemm(b->h, CUBLAS_OP_T, CUBLAS_OP_N, m, T, n_in, &one, W, ty, ldw, xh, ty, n_in, &beta, y, CUDA_R_32F,
+                   n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    CKB(c, b->gemm(b->h, CUBLAS_OP_T, CUBLAS_OP_N, m, T, n_in, &one, W, ty, ldw, xl, ty, n_in, &one, y, CUDA_R_32F,
+                   n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+static void matmul_gemm(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias, int T,
+                        qb_cuda_epilogue epi) {
+    qb_planes p;
+    if (!qb_planes_of(w->type, w->n_in, w->n_out, &p))
+        qb_die(QB_EXIT_DATA, "cuda: matmul: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
+    qb_blas *b = qb_cuda_blas(c);
+    const int n_in = w->n_in, n_out = w->n_out;
+    const float beta = epi == QB_CUDA_ACCUM ? 1.0f : 0.0f;
+    if (w->type == QB_TYPE_F32) {
+        const float one = 1.0f;
+        CKB(c, b->gemm(b->h, CUBLAS_OP_T, CUBLAS_OP_N, n_out, T, n_in, &one, w->data, CUDA_R_32F, (int)(p.qrow / 4),
+                       x, CUDA_R_32F, n_in, &beta, y, CUDA_R_32F, n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    } else {
+        const bool bf = w->type == QB_TYPE_BF16;
+        const size_t xs = al256((size_t)T * n_in * 2);
+        // Block types: tiles of rows dequantised to F16, about 32 MiB each.
+        int tile = w->type == QB_TYPE_F16 || bf ? 0 : (int)((16u << 20) / (size_t)n_in);
+        if (tile) tile = tile < 64 ? 64 : tile > n_out ? n_out : tile;
+        uint8_t *s = (uint8_t *)qb_cuda_scratch(c, 2 * xs + (size_t)tile * n_in * 2);
+        void *xh = s, *xl = s + xs;
+        const size_t n = (size_t)T * n_in;
+        if (bf)
+            qb_launch(c, k_split<__nv_bfloat16>, dim3(qb_blocks(n, 256)), dim3(256), 0, (__nv_bfloat16 *)xh,
+                      (__nv_bfloat16 *)xl, (size_t)n_in, x, (size_t)n_in, n_in, T);
+        else
+            qb_launch(c, k_split<__half>, dim3(qb_blocks(n, 256)), dim3(256), 0, (__half *)xh, (__half *)xl,
+                      (size_t)n_in, x, (size_t)n_in, n_in, T);
+        const cudaDataType ty = bf ? CUDA_R_16BF : CUDA_R_16F;
+        if (!tile)
+            gemm_pair(c, b, ty, w->data, (int)(p.qrow / 2), n_out, xh, xl, n_in, T, y, n_out, beta);
+        else {
+            __half *wt = (__half *)(s + 2 * xs);
+            for (int r0 = 0; r0 < n_out; r0 += tile) {
+                const int m = n_out - r0 < tile ? n_out - r0 : tile;
+                qb_cuda_dequant_f16(c, wt, (size_t)n_in, w, r0, m);
+                gemm_pair(c, b, ty, wt, n_in, m, xh, xl, n_in, T, y + r0, n_out, beta);
+            }
+        }
+    }
+    if (bias || epi == QB_CUDA_GELU) {
+        const size_t n = (size_t)T * n_out;
+        qb_launch(c, k_bias_act, dim3(qb_blocks(n, 256)), dim3(256), 0, y, bias, n_out, T,
+                  (int)(epi == QB_CUDA_GELU));
+    }
+}
+
+void qb_cuda_matmul(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias, int T,
+                    qb_cuda_epilogue epi) {
+    if (T <= 0) return;
+    if (T == 1) qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, NULL, NULL, 0);
+    else matmul_gemm(c, y, x, w, bias, T, epi);
+}
+
+void qb_cuda_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const qb_weight *w, const float *bias, int T,
+                        uint16_t *k_cache, uint16_t *v_cache, int pos0) {
+    if (T <= 0) return;
+    if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
+    if (T == 1) qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, NULL, NULL, 0);
+    else {
+        matmul_gemm(c, qkv, x, w, bias, T, QB_CUDA_STORE);
+        qb_cuda_kv_store(c, k_cache, v_cache, qkv, pos0, T, w->n_out / 3);
+    }
+}
+
+void qb_cuda_gemm_f16(qb_cuda *c, uint16_t *C, const uint16_t *A, const uint16_t *B, int m, int n, int k) {
+    qb_blas *b = qb_cuda_blas(c);
+    const float one = 1.0f, zero = 0.0f;
+    // Row-major C[m][n] = A[m][k] B[n][k]^T is column-major C^T = B A^T.
+    CKB(c, b->gemm(b->h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, B, CUDA_R_16F, k, A, CUDA_R_16F, k, &zero, C,
+                   CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+// ---- layernorm fused into the matmul ----------------------------------------------------
+
+// T == 1: the GEMV normalises x itself. T > 1: layernorm into the context's
+// own buffer, then the GEMM.
+static const float *ln_rows(qb_cuda *c, const float *x, const float *g, const float *b, float eps, int n, int T) {
+    const size_t bytes = (size_t)T * n * sizeof(float);
+    if (bytes > c->ln_bytes) {
+        if (c->capturing) qb_die(QB_EXIT_DATA, "cuda: layernorm buffer must grow during capture (internal error)");
+        qb_cuda_sync(c);
+        qb_cuda_free(c, c->ln_buf);
+        c->ln_buf = (float *)qb_cuda_alloc(c, bytes);
+        c->ln_bytes = bytes;
+    }
+    qb_cuda_layernorm(c, c->ln_buf, x, g, b, n, T, eps);
+    return c->ln_buf;
+}
+
+void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
+                       const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi) {
+    if (T <= 0) return;
+    if (T == 1) qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, ln_g, ln_b, eps);
+    else matmul_gemm(c, y, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, epi);
+}
+
+void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,
+                           const qb_weight *w, const float *bias, int T, uint16_t *k_cache, uint16_t *v_cache,
+                           int pos0) {
+    if (T <= 0) return;
+    if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
+    if (T == 1) qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, ln_g, ln_b, eps);
+    else qb_cuda_matmul_qkv(c, qkv, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, k_cache, v_cache, pos0);
+}

@@ -1,0 +1,201 @@
+// weights.cu: weights uploaded once, in their stored type, arranged for the
+// GEMV's 16-byte loads (see qb_planes in common.cuh), and dequantised rows
+// (embedding lookup, GEMM tiles).
+#include "common.cuh"
+#include "dequant.cuh"
+
+// Where each ggml block keeps its scale bytes and its quant bytes.
+struct blk_split {
+    int block;
+    int ggml_blk;  // bytes per block in the file
+    int s_first;   // 1: [scales][quants]; 0: [quants][scales]
+    int sblk;      // scale bytes
+};
+
+static int split_of(qb_type t, blk_split *s) {
+    switch (t) {
+    case QB_TYPE_Q8_0: *s = {32, 34, 1, 2}; return 1;
+    case QB_TYPE_Q4_0: *s = {32, 18, 1, 2}; return 1;
+    case QB_TYPE_Q4_1: *s = {32, 20, 1, 4}; return 1;
+    case QB_TYPE_IQ4_NL: *s = {32, 18, 1, 2}; return 1;
+    case QB_TYPE_Q4_K: *s = {256, 144, 1, 16}; return 1;
+    case QB_TYPE_Q6_K: *s = {256, 210, 0, 18}; return 1;
+    default: return 0;
+    }
+}
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static int float_size(qb_type t) {
+    switch (t) {
+    case QB_TYPE_F32: return 4;
+    case QB_TYPE_F16:
+    case QB_TYPE_BF16: return 2;
+    default: return 0;
+    }
+}
+
+int qb_planes_of(qb_type t, int n_in, int n_out, qb_planes *p) {
+    *p = {};
+    if (n_in <= 0 || n_out <= 0) return 0;
+    int fs = float_size(t);
+    if (fs) {
+        p->block = 1;
+        p->ggml_blk = (size_t)fs;
+        p->qblk = (size_t)fs;
+        p->qrow = align16((size_t)n_in * fs); // rows padded with zeros to 16 bytes
+        p->total = p->qrow * (size_t)n_out;
+        p->scales_off = p->total;
+        return 1;
+    }
+    blk_split s;
+    if (!split_of(t, &s) || n_in % s.block) return 0;
+    size_t nb = (size_t)(n_in / s.block);
+    p->block = s.block;
+    p->ggml_blk = (size_t)s.ggml_blk;
+    p->sblk = (size_t)s.sblk;
+    p->qblk = (size_t)(s.ggml_blk - s.sblk);
+    p->qrow = align16(nb * p->qblk);
+    p->srow = align16(nb * p->sblk);
+    p->scales_off = p->qrow * (size_t)n_out;
+    p->total = p->scales_off + p->srow * (size_t)n_out;
+    return 1;
+}
+
+size_t qb_cuda_weight_bytes(qb_type t, int n_in, int n_out) {
+    qb_planes p;
+    if (!qb_planes_of(t, n_in, n_out, &p)) return 0;
+    return p.ggml_blk * (size_t)(n_in / p.block) * (size_t)n_out;
+}
+
+int qb_cuda_type_ok(qb_type t, int n_in) {
+    qb_planes p;
+    return qb_planes_of(t, n_in, 1, &p);
+}
+
+// ---- repacking on the device ------------------------------------------------------------
+
+// One thread per (row, block): copies the block's scale and quant bytes to
+// their planes (two bytes at a time: every part is of even size and offset).
+__global__ void k_repack(uint8_t *dst, const uint8_t *src, int nb, int n_out, qb_planes p, int s_first) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)nb * n_out) return;
+    size_t row = i / nb, b = i % nb;
+    const uint16_t *s = (const uint16_t *)(src + i * p.ggml_blk);
+    const uint16_t *sc = s_first ? s : s + p.qblk / 2;
+    const uint16_t *qs = s_first ? s + p.sblk / 2 : s;
+    uint16_t *dq = (uint16_t *)(dst + row * p.qrow + b * p.qblk);
+    uint16_t *ds = (uint16_t *)(dst + p.scales_off + row * p.srow + b * p.sblk);
+    for (size_t k = 0; k < p.qblk / 2; k++) dq[k] = qs[k];
+    for (size_t k = 0; k < p.sblk / 2; k++) ds[k] = sc[k];
+}
+
+// Float types: [n_out][n_in] rows copied to padded rows; IN_OUT transposed.
+template <typename E>
+__global__ void k_float_rows(uint8_t *dst, const E *src, int n_in, int n_out, size_t qrow, int transposed) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)n_in * n_out) return;
+    size_t o, k;
+    if (transposed) { // src is [n_in][n_out]: i walks it in order (coalesced reads)
+        k = i / n_out;
+        o = i % n_out;
+    } else {
+        o = i / n_in;
+        k = i % n_in;
+    }
+    ((E *)(dst + o * qrow))[k] = src[i];
+}
+
+qb_weight qb_cuda_weight_upload(qb_cuda *c, const qb_weight *h) {
+    qb_planes p;
+    if (!qb_planes_of(h->type, h->n_in, h->n_out, &p))
+        qb_die(QB_EXIT_DATA, "cuda: weight type %d with %d inputs is not supported on the GPU", (int)h->type,
+               h->n_in);
+    int fs = float_size(h->type);
+    if (!fs && h->layout != QB_LAYOUT_OUT_IN)
+        qb_die(QB_EXIT_DATA, "cuda: block-type weights must be stored [out][in]");
+    const size_t file_bytes = qb_cuda_weight_bytes(h->type, h->n_in, h->n_out);
+    uint8_t *dst = (uint8_t *)qb_cuda_alloc(c, p.total);
+    qb_cuda_memset(c, dst, 0, p.total); // the row padding
+    uint8_t *tmp = (uint8_t *)qb_cuda_alloc(c, file_bytes);
+    qb_cuda_to_device(c, tmp, h->data, file_bytes);
+    const size_t n = fs ? (size_t)h->n_in * h->n_out : (size_t)(h->n_in / p.block) * h->n_out;
+    const unsigned th = 256;
+    const int tr = h->layout == QB_LAYOUT_IN_OUT;
+    if (fs == 4)
+        k_float_rows<float><<<qb_blocks(n, th), th, 0, c->stream>>>(dst, (const float *)tmp, h->n_in, h->n_out,
+                                                                     p.qrow, tr);
+    else if (fs == 2)
+        k_float_rows<uint16_t><<<qb_blocks(n, th), th, 0, c->stream>>>(dst, (const uint16_t *)tmp, h->n_in,
+                                                                        h->n_out, p.qrow, tr);
+    else {
+        blk_split s = {};
+        split_of(h->type, &s);
+        k_repack<<<qb_blocks(n, th), th, 0, c->stream>>>(dst, tmp, h->n_in / p.block, h->n_out, p, s.s_first);
+    }
+    CK_LAUNCH();
+    CK(cudaStreamSynchronize(c->stream)); // tmp is freed next, and the host data may be unmapped
+    qb_cuda_free(c, tmp);
+    qb_cuda_mem_sample(c);
+    qb_weight d = *h;
+    d.layout = QB_LAYOUT_OUT_IN;
+    d.data = dst;
+    return d;
+}
+
+void qb_cuda_weight_free(qb_cuda *c, qb_weight *w) {
+    qb_cuda_free(c, (void *)w->data);
+    w->data = NULL;
+}
+
+// ---- dequantised rows ------------------------------------------------------------------------
+
+// One thread per (row, group of 32 values): rows r0.. of w as OutT.
+template <qb_type T, typename OutT>
+__global__ void k_dequant_rows(OutT *out, size_t ld_out, const uint8_t *w, qb_planes p, int n_in, int r0, int n) {
+    const int groups = (n_in + 31) / 32;
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)groups * n) return;
+    int r = (int)(i / groups), g = (int)(i % groups);
+    float v[32];
+    qb_deq32<T>(w, p, r0 + r, g, n_in, v);
+    OutT *o = out + (size_t)r * ld_out + (size_t)g * 32;
+    const int m = min(32, n_in - g * 32);
+#pragma unroll
+    for (int k = 0; k < 32; k++)
+        if (k < m) o[k] = qb_cvt<OutT>(v[k]);
+}
+
+template <typename OutT>
+static void dequant_rows(qb_cuda *c, OutT *out, size_t ld_out, const qb_weight *w, int r0, int n) {
+    qb_planes p;
+    qb_planes_of(w->type, w->n_in, w->n_out, &p);
+    const size_t work = (size_t)((w->n_in + 31) / 32) * n;
+    const unsigned th = 128, bl = qb_blocks(work, th);
+    const uint8_t *d = (const uint8_t *)w->data;
+    switch (w->type) {
+#define CASE(T)                                                                                        \
+    case T: k_dequant_rows<T, OutT><<<bl, th, 0, c->stream>>>(out, ld_out, d, p, w->n_in, r0, n); break;
+        CASE(QB_TYPE_F32)
+        CASE(QB_TYPE_F16)
+        CASE(QB_TYPE_BF16)
+        CASE(QB_TYPE_Q8_0)
+        CASE(QB_TYPE_Q4_0)
+        CASE(QB_TYPE_Q4_1)
+        CASE(QB_TYPE_IQ4_NL)
+        CASE(QB_TYPE_Q4_K)
+        CASE(QB_TYPE_Q6_K)
+#undef CASE
+    default: qb_die(QB_EXIT_DATA, "cuda: weight type %d not supported", (int)w->type);
+    }
+    CK_LAUNCH();
+}
+
+void qb_cuda_weight_rows(qb_cuda *c, float *out, const qb_weight *w, int r0, int n) {
+    if (r0 < 0 || n < 0 || r0 + n > w->n_out) qb_die(QB_EXIT_DATA, "cuda: weight rows out of range");
+    if (n) dequant_rows<float>(c, out, (size_t)w->n_in, w, r0, n);
+}
+
+void qb_cuda_dequant_f16(qb_cuda *c, __half *out, size_t ld_out, const qb_weight *w, int r0, int n) {
+    if (n) dequant_rows<__half>(c, out, ld_out, w, r0, n);
+}

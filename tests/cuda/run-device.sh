@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine from the staged folder (tests/cuda/stage.sh). Steps
+# (default: tests ceilings):
+#   tests     the CUDA kernel tests (TAP log)
+#   ceilings  copy bandwidth, cuBLAS F16 GEMM rate, GEMV per type vs copy bandwidth
+#   correct   GPU vs CPU on qb-gpt2-10m and a synthetic gpt2 124M (f32/f16/bf16
+#             checkpoints written here by transformers): logits, greedy tokens, PPL
+#   decode    the speed matrix (synthetic gpt2..gpt2-xl x types), cuda_decode
+#   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
+# Logs and TSVs go to $OUT.
+set -uo pipefail
+cd "$(dirname "$0")"
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+cublas=$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets /opt -name 'libcublas.so.1*' 2>/dev/null | head -1)
+export LD_LIBRARY_PATH=$PWD/lib:${cublas:+$(dirname "$cublas"):}${LD_LIBRARY_PATH:-}
+export PYTHONUNBUFFERED=1
+{
+  echo "# date: $(date -u +%FT%TZ)"
+  echo "# gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv,noheader)"
+  echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cpus"
+  echo "# cuda: $(nvcc --version 2>/dev/null | tail -1); cublas: ${cublas:-not found}"
+  echo "# kernel: $(uname -r); glibc: $(ldd --version | head -1)"
+  echo "# commit: $(cat COMMIT 2>/dev/null)"
+} | tee "$OUT/machine.txt"
+T=$(nproc)
+steps=${*:-tests ceilings}
+for s in $steps; do
+  echo "== $s ($(date +%T))"
+  case $s in
+    tests) timeout 300 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1; echo "test_cuda rc=$?"; grep -E '^not ok|^# seed|^1\.\.' "$OUT/test_cuda.log"; grep -c '^ok' "$OUT/test_cuda.log" ;;
+    ceilings) timeout 400 ./bin/cuda_ceilings >"$OUT/ceilings.tsv" 2>&1; echo "ceilings rc=$?"; tail -3 "$OUT/ceilings.tsv" ;;
+    correct)
+      M=/tmp/models; mkdir -p $M
+      timeout 200 python3 make_models.py models/qb-gpt2-10m $M >"$OUT/make_models.log" 2>&1 || { echo "make_models failed"; tail "$OUT/make_models.log"; }
+      head -c 60000 data/wiki.test.raw >/tmp/wiki60k.txt
+      rm -f "$OUT/vs_cpu.tsv" "$OUT/ppl.tsv"
+      for d in models/qb-gpt2-10m $M/qb-gpt2-10m-f16 $M/qb-gpt2-10m-bf16 $M/gpt2-f32 $M/gpt2-f16 $M/gpt2-bf16; do
+        [ -d "$d" ] || { echo "missing $d"; continue; }
+        rm -f /tmp/vs.tsv; timeout 120 ./bin/cuda_vs_cpu -m "$d" -t $T >/tmp/vs.tsv 2>>"$OUT/correct.err" || echo "cuda_vs_cpu $d failed"
+        [ -s "$OUT/vs_cpu.tsv" ] && tail -n +2 /tmp/vs.tsv >>"$OUT/vs_cpu.tsv" || cat /tmp/vs.tsv >>"$OUT/vs_cpu.tsv"
+        case $d in *qb-gpt2-10m*) txt=data/wiki.test.raw; ctx=512 ;; *) txt=/tmp/wiki60k.txt; ctx=1024 ;; esac
+        for dev in cpu cuda; do
+          rm -f /tmp/p.tsv; timeout 200 ./bin/ppl -m "$d" -f $txt --ctx $ctx -t $T --device $dev -q -o /tmp/p.tsv 2>>"$OUT/correct.err" || echo "ppl $d $dev failed"
+          [ -s "$OUT/ppl.tsv" ] && tail -n +2 /tmp/p.tsv >>"$OUT/ppl.tsv" || cat /tmp/p.tsv >>"$OUT/ppl.tsv"
+        done
+        rm -f /tmp/g.tsv; timeout 60 ./bin/generate -m "$d" -p "The history of the city" -n 40 --ignore-eos -t $T -q --metrics /tmp/g.tsv --device cuda 2>>"$OUT/correct.err" && { [ -s "$OUT/generate.tsv" ] && tail -n +2 /tmp/g.tsv >>"$OUT/generate.tsv" || cat /tmp/g.tsv >>"$OUT/generate.tsv"; }
+      done
+      cut -f1-8 "$OUT/vs_cpu.tsv"; cut -f1,2,3,10,11,16,19 "$OUT/ppl.tsv" ;;
+    decode) timeout ${DECODE_TIMEOUT:-330} ./bin/cuda_decode ${DECODE_ARGS:-} >"$OUT/decode.tsv" 2>"$OUT/decode.err"; echo "decode rc=$?"; cut -f1-2,6-7,9,14 "$OUT/decode.tsv"; tail -3 "$OUT/decode.err" ;;
+    hf) timeout 400 python3 hf_speed.py ${HF_ARGS:-} >"$OUT/hf.tsv" 2>"$OUT/hf.err"; echo "hf rc=$?"; cat "$OUT/hf.tsv"; tail -3 "$OUT/hf.err" ;;
+    *) echo "unknown step $s" ;;
+  esac
+done

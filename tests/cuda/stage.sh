@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the CUDA test/bench binaries (and the tools) for the GPU machine and
+# stages them, with the shared libraries they need that its image may lack,
+# in DEST (default /work/main/.dev/cuda), for the device tool's `carry`.
+# Built without -march=native (the device's CPU differs), in a scratch copy
+# of this worktree so its own build/ is left alone.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+dest=${DEST:-/work/main/.dev/cuda}
+work=${WORK:-/tmp/qb-cuda-stage}
+# The tracked and new files of the worktree (no build outputs).
+rm -rf "$work"/src; mkdir -p "$work"/src
+(cd "$src" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work"/src)
+work=$work/src
+targets=(build/tests/test_cuda build/bench/cuda_ceilings build/bench/cuda_decode build/bench/cuda_vs_cpu bin/generate bin/ppl ${EXTRA_TARGETS:-})
+CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$work" -j2 "${targets[@]}" >"$work/make.log" 2>&1 || { tail -30 "$work/make.log"; exit 1; }
+rm -rf "$dest"; mkdir -p "$dest/bin" "$dest/lib"
+for t in "${targets[@]}"; do cp "$work/$t" "$dest/bin/"; strip "$dest/bin/${t##*/}"; done
+# Shared libraries outside glibc/libstdc++ (the device image has those).
+for b in "$dest"/bin/*; do
+  ldd "$b" | awk '/=> \//{print $3}' | grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux)[.-]' || true
+done | sort -u | while read -r l; do cp -L "$l" "$dest/lib/"; done
+cp "$src"/tests/cuda/run-device.sh "$src"/tests/cuda/*.py "$dest/"
+(cd "$src" && git rev-parse --short HEAD) >"$dest/COMMIT"
+# The real model and the text of the correctness run.
+mkdir -p "$dest/models" "$dest/data"
+cp -r "${QB_MIRROR:-/work/shared/mirror}/models/qb-gpt2-10m" "$dest/models/"
+cp "${QB_MIRROR:-/work/shared/mirror}/datasets/wikitext-2-raw-v1/wiki.test.raw" "$dest/data/"
+[ -n "${EXTRA_FILES:-}" ] && cp -r $EXTRA_FILES "$dest/"
+du -sh "$dest"; ls "$dest/bin" "$dest/lib"

@@ -1,0 +1,261 @@
+// forward_cuda.c: see forward_cuda.h. One decoder block, as in forward.c:
+//   x += proj(attention(qkv(ln_1(x))))   (ln_1 and the K/V store fused into the QKV matmul)
+//   x += proj(gelu(fc(ln_2(x))))         (ln_2, GELU and the residual adds fused)
+#include "forward_cuda.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#ifndef QB_HAVE_CUDA
+static _Noreturn void no_cuda(void) { qb_die(QB_EXIT_USAGE, "--device cuda: this build has no CUDA backend (no nvcc)"); }
+qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) { (void)m, (void)n_cache, (void)max_T; no_cuda(); }
+void qb_gpu_free(qb_gpu *g) { (void)g; }
+void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits, int first_logit) {
+    (void)g, (void)tokens, (void)T, (void)pos0, (void)logits, (void)first_logit;
+    no_cuda();
+}
+int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) { (void)g, (void)tok, (void)pos; no_cuda(); }
+void qb_gpu_set_graph(qb_gpu *g, int on) { (void)g, (void)on; }
+const char *qb_gpu_name(const qb_gpu *g) { (void)g; return ""; }
+const char *qb_gpu_driver(const qb_gpu *g) { (void)g; return ""; }
+double qb_gpu_peak_bytes(qb_gpu *g) { (void)g; return 0; }
+double qb_gpu_step_bytes(const qb_gpu *g, int n_pos) { (void)g, (void)n_pos; return 0; }
+double qb_gpu_weight_bytes(const qb_gpu *g) { (void)g; return 0; }
+#else
+#include "cuda/cuda_backend.h"
+#include "nvml.h"
+
+typedef struct {
+    float *ln_1_g, *ln_1_b, *ln_2_g, *ln_2_b;
+    qb_weight qkv, proj, fc, mproj;
+    float *qkv_b, *proj_b, *fc_b, *mproj_b;
+} gpu_layer;
+
+struct qb_gpu {
+    const qb_model *m;
+    qb_cuda *cu;
+    qb_nvml *nvml;
+    char name[128], driver[96];
+    double peak, weight_bytes;
+    int n_cache, max_T, graph_on;
+    // weights
+    qb_weight wte, wpe, lm_head;
+    int lm_head_shared; // lm_head is wte's device copy
+    gpu_layer *layers;
+    float *ln_f_g, *ln_f_b;
+    // state
+    float *x, *qkv, *att, *fc, *logits;
+    int *tokens;
+    uint16_t *k_cache, *v_cache; // [n_layer][n_cache][n_embd]
+};
+
+static float *upload_floats(qb_gpu *g, const float *h, size_t n) {
+    float *d = qb_cuda_alloc(g->cu, n * sizeof(float));
+    qb_cuda_to_device(g->cu, d, h, n * sizeof(float));
+    g->weight_bytes += n * sizeof(float);
+    return d;
+}
+
+static qb_weight upload_weight(qb_gpu *g, const qb_weight *w, const char *what) {
+    if (!qb_cuda_type_ok(w->type, w->n_in))
+        qb_die(QB_EXIT_DATA, "%s: %s: type %s with rows of %d values is not supported on the GPU", g->m->path, what,
+               qb_type_name(w->type), w->n_in);
+    qb_weight d = qb_cuda_weight_upload(g->cu, w);
+    g->weight_bytes += (double)qb_cuda_weight_bytes(w->type, w->n_in, w->n_out);
+    return d;
+}
+
+static void sample_mem(qb_gpu *g) {
+    double b = (double)qb_cuda_mem_sample(g->cu);
+    if (g->nvml) {
+        pid_t self = getpid();
+        double p = qb_nvml_used_bytes(g->nvml, &self, 1);
+        if (p >= 0) b = p; // per-process accounting, when the driver gives it
+    }
+    if (b > g->peak) g->peak = b;
+}
+
+qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) {
+    const qb_config *c = &m->cfg;
+    if (n_cache < 1 || n_cache > c->n_ctx || max_T < 1 || max_T > n_cache)
+        qb_die(QB_EXIT_USAGE, "gpu state: bad sizes n_cache=%d max_T=%d (context %d)", n_cache, max_T, c->n_ctx);
+    char err[256];
+    qb_cuda *cu = qb_cuda_open(0, err, sizeof err);
+    if (!cu) qb_die(QB_EXIT_DATA, "--device cuda: %s", err);
+    qb_gpu *g = qb_calloc(1, sizeof *g);
+    g->m = m, g->cu = cu, g->n_cache = n_cache, g->max_T = max_T, g->graph_on = 1;
+    snprintf(g->name, sizeof g->name, "%s", qb_cuda_device_name(cu));
+    snprintf(g->driver, sizeof g->driver, "%s", qb_cuda_driver(cu));
+    g->nvml = qb_nvml_open();
+    if (g->nvml) {
+        char d[256];
+        qb_nvml_describe(g->nvml, d, sizeof d);
+        const char *v = strstr(d, ", driver ");
+        if (v && strcmp(v + 9, "unknown")) snprintf(g->driver, sizeof g->driver, "%s", v + 9);
+    }
+    const size_t E = (size_t)c->n_embd, I = (size_t)c->n_inner;
+    g->wte = upload_weight(g, &m->wte, "token_embd");
+    g->wpe = upload_weight(g, &m->wpe, "position_embd");
+    g->lm_head_shared = m->lm_head.data == m->wte.data && m->lm_head.type == m->wte.type &&
+                        m->lm_head.layout == m->wte.layout;
+    g->lm_head = g->lm_head_shared ? g->wte : upload_weight(g, &m->lm_head, "output");
+    g->layers = qb_calloc((size_t)c->n_layer, sizeof *g->layers);
+    for (int l = 0; l < c->n_layer; l++) {
+        const qb_layer *L = &m->layers[l];
+        gpu_layer *G = &g->layers[l];
+        char what[64];
+        snprintf(what, sizeof what, "blk.%d", l);
+        G->ln_1_g = upload_floats(g, L->ln_1_g, E), G->ln_1_b = upload_floats(g, L->ln_1_b, E);
+        G->ln_2_g = upload_floats(g, L->ln_2_g, E), G->ln_2_b = upload_floats(g, L->ln_2_b, E);
+        G->qkv = upload_weight(g, &L->attn_qkv, what), G->qkv_b = upload_floats(g, L->attn_qkv_b, 3 * E);
+        G->proj = upload_weight(g, &L->attn_proj, what), G->proj_b = upload_floats(g, L->attn_proj_b, E);
+        G->fc = upload_weight(g, &L->mlp_fc, what), G->fc_b = upload_floats(g, L->mlp_fc_b, I);
+        G->mproj = upload_weight(g, &L->mlp_proj, what), G->mproj_b = upload_floats(g, L->mlp_proj_b, E);
+    }
+    g->ln_f_g = upload_floats(g, m->ln_f_g, E), g->ln_f_b = upload_floats(g, m->ln_f_b, E);
+    const size_t T = (size_t)max_T;
+    g->x = qb_cuda_alloc(cu, T * E * 4);
+    g->qkv = qb_cuda_alloc(cu, T * 3 * E * 4);
+    g->att = qb_cuda_alloc(cu, T * E * 4);
+    g->fc = qb_cuda_alloc(cu, T * I * 4);
+    g->logits = qb_cuda_alloc(cu, T * (size_t)c->n_vocab * 4);
+    g->tokens = qb_cuda_alloc(cu, T * sizeof(int));
+    const size_t cache = (size_t)c->n_layer * (size_t)n_cache * E;
+    g->k_cache = qb_cuda_alloc(cu, cache * 2);
+    g->v_cache = qb_cuda_alloc(cu, cache * 2);
+    // Warm-up, part of the load: cuBLAS loaded, every kernel's module loaded,
+    // scratch grown; a prompt pass then times the work alone. (The positions it
+    // writes in the cache are overwritten by the first real pass.)
+    const int wT = max_T < 16 ? max_T : 16;
+    int *warm = qb_calloc((size_t)wT, sizeof(int));
+    float *lg = qb_malloc((size_t)c->n_vocab * sizeof(float));
+    qb_gpu_forward(g, warm, wT, 0, lg, wT - 1);
+    qb_gpu_forward(g, warm, 1, 0, lg, 0);
+    free(warm), free(lg);
+    qb_cuda_sync(cu);
+    sample_mem(g);
+    return g;
+}
+
+void qb_gpu_free(qb_gpu *g) {
+    if (!g) return;
+    qb_cuda *cu = g->cu;
+    const int n_layer = g->m->cfg.n_layer;
+    for (int l = 0; l < n_layer; l++) {
+        gpu_layer *G = &g->layers[l];
+        qb_cuda_free(cu, G->ln_1_g), qb_cuda_free(cu, G->ln_1_b), qb_cuda_free(cu, G->ln_2_g), qb_cuda_free(cu, G->ln_2_b);
+        qb_cuda_weight_free(cu, &G->qkv), qb_cuda_weight_free(cu, &G->proj);
+        qb_cuda_weight_free(cu, &G->fc), qb_cuda_weight_free(cu, &G->mproj);
+        qb_cuda_free(cu, G->qkv_b), qb_cuda_free(cu, G->proj_b), qb_cuda_free(cu, G->fc_b), qb_cuda_free(cu, G->mproj_b);
+    }
+    free(g->layers);
+    qb_cuda_weight_free(cu, &g->wte), qb_cuda_weight_free(cu, &g->wpe);
+    if (!g->lm_head_shared) qb_cuda_weight_free(cu, &g->lm_head);
+    qb_cuda_free(cu, g->ln_f_g), qb_cuda_free(cu, g->ln_f_b);
+    qb_cuda_free(cu, g->x), qb_cuda_free(cu, g->qkv), qb_cuda_free(cu, g->att);
+    qb_cuda_free(cu, g->fc), qb_cuda_free(cu, g->logits), qb_cuda_free(cu, g->tokens);
+    qb_cuda_free(cu, g->k_cache), qb_cuda_free(cu, g->v_cache);
+    if (g->nvml) qb_nvml_close(g->nvml);
+    qb_cuda_close(cu);
+    free(g);
+}
+
+// The decoder stack for T tokens already embedded in x, at pos0 (or the
+// device position). Each layernorm is fused into the matmul that reads it
+// (inside the GEMV at T == 1).
+static void blocks(qb_gpu *g, int T, int pos0) {
+    const qb_config *c = &g->m->cfg;
+    const int E = c->n_embd, H = c->n_head;
+    const float eps = c->ln_eps;
+    qb_cuda *cu = g->cu;
+    const size_t cache_layer = (size_t)g->n_cache * E;
+    for (int l = 0; l < c->n_layer; l++) {
+        const gpu_layer *L = &g->layers[l];
+        uint16_t *kc = g->k_cache + l * cache_layer, *vc = g->v_cache + l * cache_layer;
+        // attention sublayer: x += proj(attention(qkv(ln_1(x))))
+        qb_cuda_ln_matmul_qkv(cu, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, T, kc, vc, pos0);
+        qb_cuda_attention(cu, g->att, g->qkv, 3 * E, kc, vc, pos0, T, H, E / H, g->n_cache);
+        qb_cuda_matmul(cu, g->x, g->att, &L->proj, L->proj_b, T, QB_CUDA_ACCUM);
+        // MLP sublayer: x += proj(gelu(fc(ln_2(x))))
+        qb_cuda_ln_matmul(cu, g->fc, g->x, L->ln_2_g, L->ln_2_b, eps, &L->fc, L->fc_b, T, QB_CUDA_GELU);
+        qb_cuda_matmul(cu, g->x, g->fc, &L->mproj, L->mproj_b, T, QB_CUDA_ACCUM);
+    }
+}
+
+// Final layernorm and the output projection of rows first..T-1 into logits.
+static void head(qb_gpu *g, int T, int first) {
+    const qb_config *c = &g->m->cfg;
+    qb_cuda_ln_matmul(g->cu, g->logits, g->x + (size_t)first * c->n_embd, g->ln_f_g, g->ln_f_b, c->ln_eps,
+                      &g->lm_head, NULL, T - first, QB_CUDA_STORE);
+}
+
+void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits, int first_logit) {
+    const qb_config *c = &g->m->cfg;
+    if (T < 1 || T > g->max_T || pos0 < 0 || pos0 + T > g->n_cache || first_logit < 0 || first_logit >= T)
+        qb_die(QB_EXIT_DATA, "forward: %d tokens at position %d (logits from %d) do not fit (batch %d, context %d)", T,
+               pos0, first_logit, g->max_T, g->n_cache);
+    for (int t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->n_vocab)
+            qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tokens[t], c->n_vocab);
+    qb_cuda_to_device(g->cu, g->tokens, tokens, (size_t)T * sizeof(int));
+    qb_cuda_embed(g->cu, g->x, g->tokens, &g->wte, &g->wpe, pos0, T);
+    blocks(g, T, pos0);
+    head(g, T, first_logit);
+    const int n = T - first_logit;
+    qb_cuda_to_host(g->cu, logits, g->logits, (size_t)n * c->n_vocab * sizeof(float));
+    sample_mem(g);
+}
+
+// The greedy step on the device: token slot in, argmax into the token slot.
+static void decode_step(qb_gpu *g, int pos0) {
+    int *slot = qb_cuda_token_slot(g->cu);
+    qb_cuda_embed(g->cu, g->x, slot, &g->wte, &g->wpe, pos0, 1);
+    blocks(g, 1, pos0);
+    head(g, 1, 0);
+    qb_cuda_argmax(g->cu, slot, g->logits, g->m->cfg.n_vocab);
+}
+
+int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
+    const qb_config *c = &g->m->cfg;
+    if (pos < 0 || pos >= g->n_cache) qb_die(QB_EXIT_DATA, "decode: position %d outside the cache of %d", pos, g->n_cache);
+    if (tok < 0 || tok >= c->n_vocab) qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tok, c->n_vocab);
+    int *slot = qb_cuda_token_slot(g->cu);
+    qb_cuda_to_device(g->cu, slot, &tok, sizeof tok);
+    if (!g->graph_on) decode_step(g, pos);
+    else {
+        qb_cuda_set_pos(g->cu, pos);
+        if (!qb_cuda_graph_ready(g->cu)) {
+            // Scratch the step uses grows only outside capture: run it once eagerly
+            // (at this very position, so the state is what the graph leaves), then capture.
+            decode_step(g, QB_CUDA_POS_DEVICE);
+            qb_cuda_to_device(g->cu, slot, &tok, sizeof tok);
+            qb_cuda_graph_begin(g->cu);
+            decode_step(g, QB_CUDA_POS_DEVICE);
+            qb_cuda_graph_end(g->cu);
+        }
+        qb_cuda_graph_launch(g->cu);
+    }
+    int next = 0;
+    qb_cuda_to_host(g->cu, &next, slot, sizeof next);
+    if (pos == g->n_cache - 1 || pos % 64 == 0) sample_mem(g);
+    return next;
+}
+
+void qb_gpu_set_graph(qb_gpu *g, int on) { g->graph_on = on; }
+const char *qb_gpu_name(const qb_gpu *g) { return g->name; }
+const char *qb_gpu_driver(const qb_gpu *g) { return g->driver; }
+double qb_gpu_peak_bytes(qb_gpu *g) {
+    sample_mem(g);
+    return g->peak;
+}
+double qb_gpu_weight_bytes(const qb_gpu *g) { return g->weight_bytes; }
+
+double qb_gpu_step_bytes(const qb_gpu *g, int n_pos) {
+    const qb_config *c = &g->m->cfg;
+    // qb_model_step_bytes counts float32 K and V rows; ours are float16.
+    return qb_model_step_bytes(g->m, n_pos) - 4.0 * n_pos * c->n_embd * c->n_layer;
+}
+#endif

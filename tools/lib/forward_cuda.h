@@ -1,0 +1,44 @@
+// forward_cuda.h: the GPT-2 forward pass on an NVIDIA GPU, the same named
+// steps as forward.c (embed, layernorm, matmul, attention, gelu, residual)
+// through kernels/cuda. Weights are uploaded once in their stored type; the
+// KV cache is float16 on the device; activations are float32. The greedy
+// decode step (embed -> layers -> lm_head -> argmax) is captured once as a
+// CUDA graph and replayed with the position read from device memory.
+//
+// In a build without CUDA (no nvcc) every entry point dies with one line.
+#pragma once
+#include <stddef.h>
+
+#include "model.h"
+
+typedef struct qb_gpu qb_gpu;
+
+// Opens CUDA device 0 and uploads m (which stays loaded: the caller frees it
+// after qb_gpu_free). n_cache: positions the KV cache holds (<= n_ctx);
+// max_T: most tokens one qb_gpu_forward call gets. Without a usable device:
+// one line on stderr ("PROG: --device cuda: no usable CUDA device: ...") and
+// exit 2.
+qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T);
+void qb_gpu_free(qb_gpu *g);
+
+// Same contract as qb_forward (forward.h): tokens[0..T) at positions
+// pos0..pos0+T-1; logits of tokens first_logit..T-1 copied to host logits.
+void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits, int first_logit);
+// One greedy decode step: token tok at position pos; returns the argmax of
+// its logits (computed on the device; only the id comes back). The first call
+// captures the step as a CUDA graph, later calls replay it.
+int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos);
+// Turns the graph off (each step launched kernel by kernel): for comparison.
+void qb_gpu_set_graph(qb_gpu *g, int on);
+
+// For metrics rows: "NVIDIA H100 80GB HBM3", "580.159.04" (NVML; the CUDA
+// driver API version when NVML is missing), peak device memory used by this
+// process in bytes (NVML per-process accounting when it answers, otherwise
+// the device-wide cudaMemGetInfo peak since qb_gpu_new), and the bytes one
+// decode step reads with n_pos positions cached (float16 K/V).
+const char *qb_gpu_name(const qb_gpu *g);
+const char *qb_gpu_driver(const qb_gpu *g);
+double qb_gpu_peak_bytes(qb_gpu *g);
+double qb_gpu_step_bytes(const qb_gpu *g, int n_pos);
+// Device memory the weights took (their planes, padding included).
+double qb_gpu_weight_bytes(const qb_gpu *g);
