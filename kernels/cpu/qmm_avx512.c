@@ -2,6 +2,7 @@
 // qmm_simd.h): where the CPU has AVX512-VNNI the int8 dot products use
 // vpdpbusd (one instruction instead of maddubs + madd), else the AVX2
 // sequence. The vectors stay 256 bits wide: a unit is 32 int8 codes.
+#define FLOAT_RANGE qb_mm_range_float_avx512
 #include "qmm_simd.h"
 
 static QMM_DEFINE_RANGE(range_vnni, 1)

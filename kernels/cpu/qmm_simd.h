@@ -11,9 +11,10 @@
 //   the min term is m * sum(x) (sums precomputed per unit).
 // Four rows are done together so each activation load serves four rows.
 // T == 1 (decode) unpacks the codes straight from the weights. T > 1
-// (prefill) unpacks a tile of four rows once into an L1 scratch (weight-only:
-// dequantized floats; W8A8: int8 codes and scales) and sweeps every token
-// over it, two tokens at a time.
+// (prefill), weight-only: chunks of 64 rows are dequantized to float32 and
+// multiplied by the float kernels' blocked GEMM (FLOAT_RANGE, set by the
+// including file); W8A8: a tile of four rows is unpacked once into an L1
+// scratch of int8 codes and scales and every token swept over it, two at a time.
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,8 +232,7 @@ INLINE float gemv1_f32(qb_type t, const uint8_t *r0, const float *x, const float
 
 // ---- prefill (T > 1): a tile of RT rows unpacked once, every token swept ------
 
-// Weight-only: the tile dequantized to a float32 panel (RT rows of n), then
-// plain FMA dot products, two tokens at a time so each panel load serves two.
+// Weight-only: rows dequantized to a float32 panel (then the float GEMM).
 INLINE void panel_f32(qb_type t, const uint8_t *row, int nu, float *p) {
     for (int u = 0; u < nu; u++, p += QB_UNIT) {
         float s0, s1, m;
@@ -244,41 +244,6 @@ INLINE void panel_f32(qb_type t, const uint8_t *row, int nu, float *p) {
         _mm256_storeu_ps(p + 8, _mm256_fmadd_ps(c1, vs0, vm));
         _mm256_storeu_ps(p + 16, _mm256_fmadd_ps(c2, vs1, vm));
         _mm256_storeu_ps(p + 24, _mm256_fmadd_ps(c3, vs1, vm));
-    }
-}
-
-INLINE void prefill_f32(const qb_qmm_args *a, int o, int nr, const float *panel) {
-    const int n = a->w->n_in, n_out = a->w->n_out, T = a->T;
-    int tok = 0;
-    if (nr == RT)
-        for (; tok + 2 <= T; tok += 2) {
-            const float *xa = a->x + (size_t)tok * n, *xb = xa + n;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            for (int i = 0; i < n; i += 8) {
-                const __m256 va = _mm256_loadu_ps(xa + i), vb = _mm256_loadu_ps(xb + i);
-#define QMM_ROW(k)                                                                                                     \
-    {                                                                                                                  \
-        const __m256 w = _mm256_loadu_ps(panel + (size_t)k * n + i);                                                   \
-        a##k = _mm256_fmadd_ps(w, va, a##k);                                                                           \
-        b##k = _mm256_fmadd_ps(w, vb, b##k);                                                                           \
-    }
-                QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
-#undef QMM_ROW
-            }
-            float *ya = a->y + (size_t)tok * n_out + o, *yb = ya + n_out;
-            ya[0] = hsum8(a0) + bias_at(a, o), ya[1] = hsum8(a1) + bias_at(a, o + 1);
-            ya[2] = hsum8(a2) + bias_at(a, o + 2), ya[3] = hsum8(a3) + bias_at(a, o + 3);
-            yb[0] = hsum8(b0) + bias_at(a, o), yb[1] = hsum8(b1) + bias_at(a, o + 1);
-            yb[2] = hsum8(b2) + bias_at(a, o + 2), yb[3] = hsum8(b3) + bias_at(a, o + 3);
-        }
-    for (; tok < T; tok++) {
-        const float *xa = a->x + (size_t)tok * n;
-        for (int r = 0; r < nr; r++) {
-            __m256 acc = _mm256_setzero_ps();
-            for (int i = 0; i < n; i += 8)
-                acc = _mm256_fmadd_ps(_mm256_loadu_ps(panel + (size_t)r * n + i), _mm256_loadu_ps(xa + i), acc);
-            a->y[(size_t)tok * n_out + o + r] = hsum8(acc) + bias_at(a, o + r);
-        }
     }
 }
 
@@ -365,13 +330,24 @@ INLINE void qmm_range(const qb_qmm_args *a, int o0, int o1, qb_type t, int vnni)
         return;
     }
     if (a->act == QB_ACT_F32) {
-        float *panel = qb_aligned_alloc(sizeof(float) * RT * (size_t)n);
-        for (int o = o0; o < o1; o += RT) {
-            const int nr = o1 - o < RT ? o1 - o : RT;
+        // Chunks of rows dequantized to float32, multiplied by the float
+        // kernels' blocked GEMM (packed panels, register tiles) into a
+        // [T][chunk] buffer, then scattered into y with the bias.
+        enum { CH = 64 };
+        float *panel = qb_aligned_alloc(sizeof(float) * CH * (size_t)n);
+        float *yt = qb_aligned_alloc(sizeof(float) * CH * (size_t)a->T);
+        for (int o = o0; o < o1; o += CH) {
+            const int nr = o1 - o < CH ? o1 - o : CH;
             for (int r = 0; r < nr; r++) panel_f32(t, W + (size_t)(o + r) * rb, nu, panel + (size_t)r * n);
-            prefill_f32(a, o, nr, panel);
+            const qb_weight pw = {QB_TYPE_F32, QB_LAYOUT_OUT_IN, n, nr, panel};
+            const qb_mm_args fa = {yt, a->x, &pw, NULL, a->T};
+            FLOAT_RANGE(&fa, 0, nr);
+            for (int tok = 0; tok < a->T; tok++)
+                for (int r = 0; r < nr; r++)
+                    a->y[(size_t)tok * n_out + o + r] = yt[(size_t)tok * nr + r] + bias_at(a, o + r);
         }
         free(panel);
+        free(yt);
         return;
     }
     int8_t *codes = qb_aligned_alloc((size_t)RT * n);

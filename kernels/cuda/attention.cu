@@ -99,26 +99,46 @@ __global__ void __launch_bounds__(ATT_THREADS)
     __syncthreads();
     if (!last) return;
     __threadfence();
+    // The merge, its loads issued in parallel: the S maxima at once, then
+    // every dimension's S partial sums (a serial chain of L2 loads here cost
+    // more than the whole split before).
+    __shared__ float fw[256]; // exp(m_i - M) per chunk (0: empty)
+    __shared__ float den;
     const float *base = part + (size_t)(t * n_head + h) * S * (D + 2);
-    float M = -INFINITY;
-    for (int i = 0; i < S; i++) M = fmaxf(M, __ldcg(base + (size_t)i * (D + 2)));
-    for (int d = tid; d < D; d += ATT_THREADS) {
-        float num = 0, den = 0;
-        for (int i = 0; i < S; i++) {
-            const float *pi = base + (size_t)i * (D + 2);
-            const float m = __ldcg(pi);
-            if (m == -INFINITY) continue;
-            const float f = __expf(m - M);
-            den += f * __ldcg(pi + 1);
-            num += f * __ldcg(pi + 2 + d);
+    for (int i = tid; i < S; i += ATT_THREADS) fw[i] = __ldcg(base + (size_t)i * (D + 2));
+    __syncthreads();
+    if (tid < 32) {
+        float M = -INFINITY;
+        for (int i = tid; i < S; i += 32) M = fmaxf(M, fw[i]);
+        M = qb_warp_max(M);
+        float l = 0;
+        for (int i = tid; i < S; i += 32) {
+            const float m = fw[i];
+            const float f = m == -INFINITY ? 0.0f : __expf(m - M);
+            fw[i] = f;
+            if (f != 0.0f) l += f * __ldcg(base + (size_t)i * (D + 2) + 1);
         }
-        out[(size_t)t * E + h * D + d] = num / den;
+        l = qb_warp_sum(l);
+        if (tid == 0) den = l;
+    }
+    __syncthreads();
+    const float inv = 1.0f / den;
+    for (int d = tid; d < D; d += ATT_THREADS) {
+        float num = 0;
+#pragma unroll 8
+        for (int i = 0; i < S; i++) {
+            const float f = fw[i];
+            const float v = f != 0.0f ? __ldcg(base + (size_t)i * (D + 2) + 2 + d) : 0.0f;
+            num = fmaf(f, v, num);
+        }
+        out[(size_t)t * E + h * D + d] = num * inv;
     }
 }
 
 static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *kc,
                        const uint16_t *vc, int pos0, int T, int n_head, int D, int n_ctx) {
     const int S = (n_ctx + CH - 1) / CH;
+    if (S > 256) qb_die(QB_EXIT_DATA, "cuda: attention: context of %d positions exceeds 16384", n_ctx);
     if (T * n_head > QB_CUDA_COUNTERS - 256) qb_die(QB_EXIT_DATA, "cuda: attention: too many heads x tokens");
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
     qb_launch(c, k_attn_split, dim3(S, n_head, T), dim3(ATT_THREADS), 0, out, q, q_stride, (const __half *)kc,

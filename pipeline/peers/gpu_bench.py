@@ -39,9 +39,7 @@ PROMPT = "Once upon a time, there was a magical forest"
 # GPT-2 BPE of PROMPT (no BOS), as the GPT-2 tokenizer (vocab.json + merges.txt) gives it; used
 # where no tokenizer files are at hand (checked against them when --tokenizer is given).
 PROMPT_IDS = [7454, 2402, 257, 640, 11, 612, 373, 257, 10883, 8222]
-COLUMNS = ["system", "variant", "model", "dtype", "device", "threads", "prompt_tokens",
-           "new_tokens", "load_s", "ttft_s", "decode_tok_s", "total_s", "repeat", "warmup",
-           "gpu_peak_mb", "gpu", "torch", "transformers"]
+COLUMNS = protocol.GEN_COLUMNS + ["repeat", "warmup", "gpu_peak_mb", "gpu", "torch", "transformers"]
 
 
 class Skip(Exception):
@@ -177,6 +175,8 @@ def run(args):
         ids = protocol.load_tokenizer(args.tokenizer).encode(PROMPT)
         if ids != PROMPT_IDS:
             raise protocol.DataError(f"{args.tokenizer}: the prompt tokenizes to {ids}, not {PROMPT_IDS}")
+    if args.prompt_len:  # a prompt of exactly N tokens (the prompt's tokens, repeated), e.g. the
+        ids = (ids * (args.prompt_len // len(ids) + 1))[:args.prompt_len]  # 16 of cuda_decode
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
     rows = []
@@ -206,7 +206,7 @@ def run(args):
                     row = protocol.gen_row(peer, name, 1, len(ids), n, load_s, t0, t1, tn)
                     peak = (torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda"
                             else float("nan"))
-                    row.update(device=args.device, repeat=r, warmup=int(r == 0), gpu_peak_mb=peak,
+                    row.update(device=args.device, isa="", repeat=r, warmup=int(r == 0), gpu_peak_mb=peak,
                                gpu=gpu, torch=torch.__version__, transformers=transformers.__version__)
                     if args.device == "cpu":
                         row["threads"] = args.threads
@@ -231,6 +231,8 @@ def main(argv):
     p.add_argument("--variants", default="f32,f16,bf16,f16-compile,int8-bnb,nf4-bnb")
     p.add_argument("--new-tokens", default="100,128,200,256")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--prompt-len", type=int, default=0,
+                   help="use N prompt tokens (the prompt's ids repeated) instead of the prompt's 10")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (--device cpu)")
     p.add_argument("--tokenizer", metavar="DIR", help="check PROMPT_IDS against vocab.json + merges.txt")
     p.add_argument("--tiny", action="store_true", help="a 2-layer model, 8 and 16 tokens, 1 repeat")
@@ -252,7 +254,7 @@ def main(argv):
         a.new_tokens = [int(x) for x in a.new_tokens.split(",")]
     except ValueError:
         p.error(f"--new-tokens: not a list of integers: {a.new_tokens}")
-    if a.repeats < 1 or min(a.new_tokens) < 1:
+    if a.repeats < 1 or min(a.new_tokens) < 1 or a.prompt_len < 0:
         p.error("--repeats and --new-tokens must be at least 1")
     rows = run(a)
     text = provenance("python3 pipeline/peers/gpu_bench.py " + " ".join(argv)) + (

@@ -5,10 +5,11 @@
   peer.py generate --system S --variant V -m MODEL_DIR [--artifact FILE] -n N [-t T] [--metrics FILE]
   peer.py ppl      --system S --variant V -m MODEL_DIR [--artifact FILE] -f TEXT [--ctx C] [--stride S]
 
-generate reads the prompt from --prompt or standard input, writes the generated text to standard
-output and one TSV row (protocol.GEN_COLUMNS) to --metrics FILE; without --metrics the row goes to
-standard output and the text to standard error. ppl writes one TSV row (protocol.PPL_COLUMNS) to
--o FILE or standard output. The protocol (timings, perplexity windows) is in protocol.py.
+As generate(1): the prompt comes from --prompt or standard input, the continuation goes to
+standard output, one TSV row (protocol.GEN_COLUMNS: generate's columns after system and variant)
+to --metrics FILE or standard error. As ppl(1): one TSV row (protocol.PPL_COLUMNS) to -o FILE or
+standard output; the stride is ctx unless --stride or --stride-half. The protocol (timings,
+perplexity windows) is in protocol.py.
 Exit status: 0 ok, 1 bad usage, 2 a file that cannot be read or used.
 """
 import os
@@ -83,7 +84,8 @@ def parser():
     sq.add_argument("--artifact", metavar="FILE")
     sq.add_argument("-f", "--file", required=True, metavar="TEXT")
     sq.add_argument("--ctx", type=positive, help="window length (default: the model's context)")
-    sq.add_argument("--stride", type=positive, help="window step (default: half the window)")
+    sq.add_argument("--stride", type=positive, help="window step (default: the window, as ppl(1))")
+    sq.add_argument("--stride-half", action="store_true", help="stride = ctx / 2")
     sq.add_argument("-o", "--output", metavar="FILE")
     return p
 
@@ -122,34 +124,37 @@ def main(argv):
         t = time.perf_counter()
         peer = mod.Peer(a.variant, a.model, a.artifact, threads=a.threads)
         load_s = time.perf_counter() - t
-        if len(ids) + a.new_tokens > peer.n_ctx:
-            raise UsageError(f"prompt ({len(ids)}) + new tokens ({a.new_tokens}) exceed the context ({peer.n_ctx})")
+        if len(ids) + a.new_tokens - 1 > peer.n_ctx:  # the last token is never fed back
+            raise UsageError(f"prompt ({len(ids)}) + new tokens ({a.new_tokens}) - 1 exceed the context ({peer.n_ctx})")
         out, t0, t1, tn = protocol.generate(peer, ids, a.new_tokens)
         row = protocol.gen_row(peer, name, a.threads, len(ids), a.new_tokens, load_s, t0, t1, tn)
         gen = tok.decode(out)
-        if a.metrics:
-            sys.stdout.write(gen + "\n")
-            sys.stdout.flush()
-            protocol.write_row(protocol.GEN_COLUMNS, row, a.metrics)
-        else:
-            sys.stderr.write(gen + "\n")
-            protocol.write_row(protocol.GEN_COLUMNS, row)
+        sys.stdout.write(gen + ("\n" if sys.stdout.isatty() else ""))
+        sys.stdout.flush()
+        protocol.write_row(protocol.GEN_COLUMNS, row, a.metrics or sys.stderr)
         return 0
 
     # ppl
     ids = tok.encode(protocol.read_text(a.file))
     ctx = a.ctx or model_ctx(a.model)
-    stride = a.stride or max(1, ctx // 2)
+    if a.stride and a.stride_half:
+        raise UsageError("--stride and --stride-half exclude each other")
+    stride = a.stride or (max(1, ctx // 2) if a.stride_half else ctx)
+    if stride > ctx:
+        raise UsageError(f"--stride {stride} exceeds --ctx {ctx}")
     if len(ids) < 2:
         raise DataError(f"{a.file}: fewer than two tokens")
     if ctx > model_ctx(a.model):
         raise UsageError(f"--ctx {ctx} exceeds the model's context ({model_ctx(a.model)})")
+    t = time.perf_counter()
     peer = mod.Peer(a.variant, a.model, a.artifact, threads=a.threads, ppl_ctx=ctx)
-    scored, nll, secs = protocol.perplexity(peer, ids, ctx, stride)
+    load_s = time.perf_counter() - t
+    scored, nll, secs, run = protocol.perplexity(peer, ids, ctx, stride)
     import math
     row = {"system": peer.system, "variant": peer.variant, "model": name, "dtype": peer.dtype,
-           "ctx": ctx, "stride": stride, "scored_tokens": scored, "nll": nll,
-           "ppl": math.exp(nll), "seconds": secs, "tok_s": scored / secs}
+           "device": "cpu", "isa": getattr(peer, "isa", ""), "threads": a.threads, "ctx": ctx,
+           "stride": stride, "tokens": len(ids), "scored_tokens": scored, "nll": nll,
+           "ppl": math.exp(nll), "load_s": load_s, "seconds": secs, "tok_s": run / secs}
     protocol.write_row(protocol.PPL_COLUMNS, row, a.output)
     return 0
 

@@ -28,10 +28,12 @@ import os
 import sys
 import time
 
-GEN_COLUMNS = ["system", "variant", "model", "dtype", "device", "threads", "prompt_tokens",
-               "new_tokens", "load_s", "ttft_s", "decode_tok_s", "total_s"]
-PPL_COLUMNS = ["system", "variant", "model", "dtype", "ctx", "stride", "scored_tokens", "nll",
-               "ppl", "seconds", "tok_s"]
+# The columns of generate(1) and ppl(1) that a peer can fill (isa: the CPU kernels the peer
+# chose, where it says; empty where it does not), after system and variant.
+GEN_COLUMNS = ["system", "variant", "model", "dtype", "device", "isa", "threads", "prompt_tokens",
+               "new_tokens", "stop", "load_s", "ttft_s", "prefill_tok_s", "decode_tok_s", "total_s"]
+PPL_COLUMNS = ["system", "variant", "model", "dtype", "device", "isa", "threads", "ctx", "stride",
+               "tokens", "scored_tokens", "nll", "ppl", "load_s", "seconds", "tok_s"]
 
 
 class UsageError(Exception):
@@ -53,6 +55,8 @@ class Parser(argparse.ArgumentParser):
 def fmt(x):
     """A number as the rows print it: integers as they are, floats with 9 significant digits
     (perplexities are compared to 1e-4 relative and more)."""
+    if x is None:
+        return ""
     if isinstance(x, int):
         return str(x)
     if isinstance(x, float):
@@ -63,11 +67,13 @@ def fmt(x):
 
 
 def write_row(columns, values, path=None):
-    """Header and one row, tab-separated. To PATH through PATH.tmp and a rename, or to stdout."""
+    """Header and one row, tab-separated: to PATH through PATH.tmp and a rename, to standard output
+    (None or "-"), or to an open stream."""
     text = "\t".join(columns) + "\n" + "\t".join(fmt(values[c]) for c in columns) + "\n"
-    if path is None or path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    if path is None or path == "-" or hasattr(path, "write"):
+        out = sys.stdout if path is None or path == "-" else path
+        out.write(text)
+        out.flush()
         return
     tmp = path + ".tmp"
     try:
@@ -123,9 +129,11 @@ def generate(peer, prompt_ids, new_tokens):
 def gen_row(peer, model_name, threads, prompt_tokens, new_tokens, load_s, t0, t1, tn):
     decode = (new_tokens - 1) / (tn - t1) if new_tokens > 1 and tn > t1 else float("nan")
     return {"system": peer.system, "variant": peer.variant, "model": model_name,
-            "dtype": peer.dtype, "device": "cpu", "threads": threads,
-            "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "load_s": load_s,
-            "ttft_s": t1 - t0, "decode_tok_s": decode, "total_s": tn - t0}
+            "dtype": peer.dtype, "device": "cpu", "isa": getattr(peer, "isa", ""),
+            "threads": threads, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
+            "stop": "n", "load_s": load_s, "ttft_s": t1 - t0,
+            "prefill_tok_s": prompt_tokens / (t1 - t0), "decode_tok_s": decode,
+            "total_s": tn - t0}
 
 
 def windows(n_tokens, ctx, stride):
@@ -155,9 +163,11 @@ def window_nll(logits, ids, n_scored):
 
 
 def perplexity(peer, ids, ctx, stride, progress=True):
-    """Returns (scored_tokens, mean nll, seconds) over ids with the fixed-length protocol."""
+    """Returns (scored_tokens, mean nll, seconds, tokens run through the model) over ids with the
+    fixed-length protocol."""
     total = 0.0
     scored = 0
+    run = 0
     wins = windows(len(ids), ctx, stride)
     tty = progress and sys.stderr.isatty()
     t0 = time.perf_counter()
@@ -167,8 +177,9 @@ def perplexity(peer, ids, ctx, stride, progress=True):
         w = ids[b:e]
         total += window_nll(peer.window_logits(w), w, n)
         scored += n
+        run += len(w)
         if tty:
             sys.stderr.write(f"\rppl: window {k + 1}/{len(wins)}")
     if tty:
         sys.stderr.write("\n")
-    return scored, total / scored, time.perf_counter() - t0
+    return scored, total / scored, time.perf_counter() - t0, run

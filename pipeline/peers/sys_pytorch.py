@@ -132,6 +132,7 @@ class Peer:
             raise UsageError(f"pytorch: unknown variant {variant} (one of {', '.join(VARIANTS)})")
         self.variant = variant
         self.dtype = DTYPES[variant]
+        self.isa = torch.backends.cpu.get_cpu_capability().lower()  # e.g. avx2 (ATen's kernels)
         if variant == "f32":
             self.model = load_hf(model_dir)
         elif variant == "bf16":

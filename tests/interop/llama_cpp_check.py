@@ -9,9 +9,11 @@ llama.cpp and ggml from source). Prints TAP.
    and a seeded random GPT-2 with 256-wide rows so the k-quants apply) load
    in llama.cpp; its tokenization of a prompt, its last-position logits and
    its greedy continuation are compared with our engine's (model-logits).
-   Tolerances: logits max |diff| / max |logit| (llama.cpp multiplies F16
-   weights with F16 activations and quantized weights with Q8 activations,
-   so its error differs from ours by about that), greedy tokens equal.
+   Tolerances: logits max |diff| / max |logit| (llama.cpp keeps an F16 KV
+   cache and multiplies quantized weights with Q8 activations, so its error
+   differs from ours by about that); greedy: llama.cpp's argmax at each
+   position of our greedy continuation (teacher-forced, so one near-tie does
+   not derail the rest) must agree almost everywhere.
 
 usage: llama_cpp_check.py QB_ROOT MIRROR
 """
@@ -150,22 +152,20 @@ def ours(gguf, prompt, n, act):
     return ids, greedy, np.array([float(v) for v in lines[2:]])
 
 
-def theirs(gguf, prompt, n):
+def theirs(gguf, prompt, continuation):
+    """llama.cpp's tokens for prompt, its logits at the prompt's last position,
+    and its argmax at every position of prompt + continuation[:-1] (teacher
+    forcing: both runtimes see the same tokens whatever they would pick)."""
     from llama_cpp import Llama
     llm = Llama(model_path=gguf, n_ctx=128, n_batch=128, n_threads=2, logits_all=True, verbose=False)
     ids = llm.tokenize(prompt.encode(), add_bos=False, special=False)
     llm.reset()
-    llm.eval(ids)
-    first = np.array(llm.scores[len(ids) - 1], dtype=np.float64)
-    greedy, logits = [], first
-    for k in range(n):
-        tok = int(np.argmax(logits))
-        greedy.append(tok)
-        if k + 1 < n:
-            llm.eval([tok])
-            logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+    llm.eval(list(ids) + continuation[:-1])
+    P = len(ids)
+    first = np.array(llm.scores[P - 1], dtype=np.float64)
+    picks = [int(np.argmax(llm.scores[P - 1 + k])) for k in range(len(continuation))]
     del llm
-    return list(ids), greedy, first
+    return list(ids), picks, first
 
 
 def test_models(rng, tmp):
@@ -174,21 +174,23 @@ def test_models(rng, tmp):
     random_gpt2(rnd, rng)
     prompt = "The old man walked slowly to the river, and he"
     n = 16
-    # (model, quantize args, activation mode we compare in, logits tolerance, greedy tokens that must match)
+    # (model, quantize args, our activation mode, logits tolerance, greedy agreement needed)
+    # llama.cpp keeps its KV cache in F16 and multiplies quantized weights with
+    # Q8 (Q8_K for k-quants) activations, hence tolerances of a few 1e-3 to 1e-2.
     cases = [
-        (m10, ["--type", "f32"], "f32", 1e-4, 16),
-        (m10, ["--type", "f16", "--embed", "f16"], "f32", 2e-2, 8),
-        (m10, ["--type", "bf16", "--embed", "bf16"], "f32", 5e-2, 4),
-        (m10, ["--type", "q8_0", "--embed", "q8_0"], "int8", 2e-2, 8),
-        (m10, ["--type", "q4_0", "--embed", "q4_0"], "int8", 5e-2, 4),
-        (m10, ["--type", "q4_1", "--embed", "q4_1"], "int8", 5e-2, 4),
-        (m10, ["--type", "iq4_nl", "--embed", "iq4_nl"], "int8", 5e-2, 4),
-        (m10, ["--preset", "int8-dynamic"], "int8", 2e-2, 8),
-        (m10, ["--preset", "q4_k_m"], "int8", 5e-2, 4),
-        (rnd, ["--type", "f32"], "f32", 1e-4, 16),
-        (rnd, ["--type", "q4_k", "--embed", "q4_k"], "int8", 5e-2, 4),
-        (rnd, ["--type", "q6_k", "--embed", "q6_k"], "int8", 2e-2, 8),
-        (rnd, ["--preset", "q4_k_m"], "int8", 5e-2, 4),
+        (m10, ["--type", "f32"], "f32", 3e-3, 15),
+        (m10, ["--type", "f16", "--embed", "f16"], "f32", 5e-3, 14),
+        (m10, ["--type", "bf16", "--embed", "bf16"], "f32", 2e-2, 13),
+        (m10, ["--type", "q8_0", "--embed", "q8_0"], "int8", 2e-2, 13),
+        (m10, ["--type", "q4_0", "--embed", "q4_0"], "int8", 5e-2, 12),
+        (m10, ["--type", "q4_1", "--embed", "q4_1"], "int8", 5e-2, 12),
+        (m10, ["--type", "iq4_nl", "--embed", "iq4_nl"], "int8", 5e-2, 12),
+        (m10, ["--preset", "int8-dynamic"], "int8", 2e-2, 13),
+        (m10, ["--preset", "q4_k_m"], "int8", 5e-2, 12),
+        (rnd, ["--type", "f32"], "f32", 3e-3, 15),
+        (rnd, ["--type", "q4_k", "--embed", "q4_k"], "int8", 8e-2, 12),
+        (rnd, ["--type", "q6_k", "--embed", "q6_k"], "int8", 5e-2, 13),
+        (rnd, ["--preset", "q4_k_m"], "int8", 8e-2, 12),
     ]
     for model, args, act, tol, n_match in cases:
         name = f"{os.path.basename(model)} {' '.join(args)}"
@@ -197,23 +199,22 @@ def test_models(rng, tmp):
         if p.returncode:
             ok(False, f"{name}: quantize failed: {p.stderr.strip()}")
             continue
+        o_ids, o_greedy, o_logits = ours(out, prompt, n, act)
         try:
-            t_ids, t_greedy, t_logits = theirs(out, prompt, n)
+            t_ids, t_picks, t_logits = theirs(out, prompt, o_greedy)
         except Exception as e:  # llama.cpp refused the file
             ok(False, f"{name}: llama.cpp loads and runs the file ({e})")
             continue
-        o_ids, o_greedy, o_logits = ours(out, prompt, n, act)
-        ok(t_ids == o_ids, f"{name}: llama.cpp tokenizes the prompt as we do ({len(o_ids)} tokens)")
+        ok(t_ids == o_ids, f"{name}: llama.cpp loads it and tokenizes the prompt as we do ({len(o_ids)} tokens)")
         rel = float(np.max(np.abs(t_logits - o_logits)) / np.max(np.abs(t_logits)))
         same_top = int(np.argmax(t_logits)) == int(np.argmax(o_logits))
         ok(rel <= tol and same_top, f"{name}: last-position logits, max |diff| / max |logit| = {rel:.2e} <= {tol:g} "
                                     f"(ours act {act}), same argmax")
-        k = 0
-        while k < n and t_greedy[k] == o_greedy[k]:
-            k += 1
-        if k < n:
-            diag(f"ours   {o_greedy}\nllama  {t_greedy}")
-        ok(k >= n_match, f"{name}: greedy continuation agrees for {k} of {n} tokens (need {n_match})")
+        agree = sum(int(a == b) for a, b in zip(t_picks, o_greedy))
+        if agree < n:
+            diag(f"ours greedy  {o_greedy}\nllama argmax {t_picks}")
+        ok(agree >= n_match, f"{name}: llama.cpp's argmax along our greedy continuation agrees at {agree} of {n} "
+                             f"positions (need {n_match})")
 
 
 def main():

@@ -32,7 +32,7 @@ done
 for f in "$ROOT/data/datasets/qb-corpus/valid.txt" "$MIRROR/datasets/qb-corpus/valid.txt"; do
   [ -f "$f" ] && { TEXT=$f; break; }
 done
-NTESTS=17
+NTESTS=18
 if [ ! -x "$PY" ] || ! "$PY" -c 'import torch, transformers, onnxruntime, llama_cpp, gguf' 2>/dev/null; then
   for i in $(seq $NTESTS); do skip "no peers environment ($PY): make peers-venv"; done
   echo "1..$n"; exit 0
@@ -42,8 +42,8 @@ if [ -z "$MODEL" ] || [ -z "$TEXT" ]; then
   echo "1..$n"; exit 0
 fi
 PROMPT='Once upon a time, there was a magical forest'
-GEN_HDR=$(printf 'system\tvariant\tmodel\tdtype\tdevice\tthreads\tprompt_tokens\tnew_tokens\tload_s\tttft_s\tdecode_tok_s\ttotal_s')
-PPL_HDR=$(printf 'system\tvariant\tmodel\tdtype\tctx\tstride\tscored_tokens\tnll\tppl\tseconds\ttok_s')
+GEN_HDR=$(printf 'system\tvariant\tmodel\tdtype\tdevice\tisa\tthreads\tprompt_tokens\tnew_tokens\tstop\tload_s\tttft_s\tprefill_tok_s\tdecode_tok_s\ttotal_s')
+PPL_HDR=$(printf 'system\tvariant\tmodel\tdtype\tdevice\tisa\tthreads\tctx\tstride\ttokens\tscored_tokens\tnll\tppl\tload_s\tseconds\ttok_s')
 
 # --- usage
 "$PY" "$PEER" --help >"$T/help" 2>&1; rc=$?
@@ -61,7 +61,7 @@ ok $(( rc == 1 && $(wc -l <"$T/err") == 1 ? 0 : 1 )) "unknown system: exit 1, on
 [ "$(col "$T/f32.tsv" prompt_tokens)" = 10 ] && [ "$(col "$T/f32.tsv" new_tokens)" = 16 ] &&
   [ "$(col "$T/f32.tsv" model)" = qb ] && lt 0 "$(col "$T/f32.tsv" decode_tok_s)" &&
   lt "$(col "$T/f32.tsv" ttft_s)" "$(col "$T/f32.tsv" total_s)"
-ok $? "pytorch f32 row: 10 prompt tokens, 16 new, ttft < total, decode > 0 ($(tail -1 "$T/f32.tsv" | cut -f8-12))"
+ok $? "pytorch f32 row: 10 prompt tokens, 16 new, ttft < total, decode > 0 ($(tail -1 "$T/f32.tsv" | cut -f11-15))"
 [ -s "$T/f32.txt" ]; ok $? "generated text on stdout: $(head -c 60 "$T/f32.txt" | tr '\n' ' ')"
 
 # --- int8 PyTorch variants: prepared once, then run from the artifact
@@ -71,7 +71,7 @@ for v in int8-dyn int8-static; do
   "$PY" "$PEER" generate --system pytorch --variant $v -m "$MODEL" --artifact "$T/$v.pt" -n 16 --prompt "$PROMPT" \
     --metrics "$T/$v.tsv" >/dev/null 2>>"$T/err"; rc=$?
   [ $rc = 0 ] && [ "$(col "$T/$v.tsv" dtype)" = int8 ] && lt 0 "$(col "$T/$v.tsv" decode_tok_s)"
-  ok $? "pytorch $v: prepared and run ($(tail -1 "$T/$v.tsv" | cut -f9-12)) $(tail -1 "$T/err")"
+  ok $? "pytorch $v: prepared and run ($(tail -1 "$T/$v.tsv" | cut -f11-15)) $(tail -1 "$T/err")"
 done
 
 # --- ONNX Runtime: the exported f32 graph generates exactly PyTorch's greedy text
@@ -108,6 +108,7 @@ warnings.filterwarnings("ignore")
 import torch
 from transformers import GPT2LMHeadModel, GPT2TokenizerFast
 d, path, ctx, stride = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+torch.set_num_threads(1)  # as peer.py's default; more threads than free cores make torch crawl
 tok = GPT2TokenizerFast(vocab=d + "/vocab.json", merges=d + "/merges.txt")
 ids = torch.tensor([tok.encode(open(path, "rb").read().decode("utf-8"))])  # bytes: keep \r
 m = GPT2LMHeadModel.from_pretrained(d).eval()
@@ -136,20 +137,32 @@ lt "$r" 1e-7; ok $? "ppl pytorch f32 $(col "$T/ppl.tsv" ppl) = Hugging Face loop
 r=$(rel "$(col "$T/ppl-llama.tsv" ppl)" "$(col "$T/ppl.tsv" ppl)")
 [ $rc = 0 ] && lt "$r" 1e-4; ok $? "ppl llama.cpp f32 GGUF $(col "$T/ppl-llama.tsv" ppl) = pytorch f32 (rel. diff $r < 1e-4)"
 
-# --- against qbench itself: f32 perplexity equal to 1e-4 relative (needs bin/ppl)
+# --- against qbench itself (needs bin/ppl and bin/quantize): f32 perplexity equal to 1e-4
+# relative; llama.cpp on our q8_0 file within 0.1 % of ours on the same file
 if [ -x "$ROOT/bin/ppl" ]; then
-  "$ROOT/bin/ppl" -m "$MODEL" -f "$T/slice.txt" --ctx 128 --stride 48 -t 2 -o "$T/ours.tsv" 2>"$T/err"; rc=$?
+  "$ROOT/bin/ppl" -m "$MODEL" -f "$T/slice.txt" --ctx 128 --stride 48 -t 2 -q -o "$T/ours.tsv" 2>"$T/err"; rc=$?
   r=$(rel "$(col "$T/ours.tsv" ppl)" "$(col "$T/ppl.tsv" ppl)")
   [ $rc = 0 ] && [ "$(col "$T/ours.tsv" scored_tokens)" = "$(col "$T/ppl.tsv" scored_tokens)" ] && lt "$r" 1e-4
   ok $? "qbench ppl f32 $(col "$T/ours.tsv" ppl) = pytorch f32 $(col "$T/ppl.tsv" ppl) (rel. diff $r < 1e-4) $(tail -1 "$T/err")"
 else
-  skip "bin/ppl not built yet: qbench f32 perplexity = pytorch's to 1e-4"
+  skip "bin/ppl not built: qbench f32 perplexity = pytorch's to 1e-4"
+fi
+if [ -x "$ROOT/bin/ppl" ] && [ -x "$ROOT/bin/quantize" ]; then
+  "$ROOT/bin/quantize" "$MODEL" "$T/q8_0.gguf" --type q8_0 -q >/dev/null 2>"$T/err" &&
+  "$ROOT/bin/ppl" -m "$T/q8_0.gguf" -f "$T/slice.txt" --ctx 128 --stride 48 -t 2 -q -o "$T/ours8.tsv" 2>>"$T/err" &&
+  "$PY" "$PEER" ppl --system llama.cpp --variant q8_0 -m "$MODEL" --artifact "$T/q8_0.gguf" -f "$T/slice.txt" --ctx 128 --stride 48 \
+    -o "$T/llama8.tsv" 2>>"$T/err"; rc=$?
+  r=$(rel "$(col "$T/llama8.tsv" ppl)" "$(col "$T/ours8.tsv" ppl)")
+  [ $rc = 0 ] && lt "$r" 1e-3
+  ok $? "llama.cpp on our q8_0 file $(col "$T/llama8.tsv" ppl) = qbench's $(col "$T/ours8.tsv" ppl) (rel. diff $r < 1e-3) $(tail -1 "$T/err")"
+else
+  skip "bin/ppl or bin/quantize not built: llama.cpp on our q8_0 file within 0.1 % of qbench"
 fi
 
 # --- the GPU script, on the CPU with a tiny model
 "$PY" "$ROOT/pipeline/peers/gpu_bench.py" --device cpu --tiny --variants f32,bf16 -o "$T/gpu.tsv" 2>"$T/err"; rc=$?
 [ $rc = 0 ] && header "$T/gpu.tsv" | grep -q "^$GEN_HDR	repeat	warmup	gpu_peak_mb" &&
-  [ "$(grep -v '^#' "$T/gpu.tsv" | awk -F'\t' 'NR > 1 && $14 == 0' | wc -l)" = 4 ] && grep -q '^# machine:' "$T/gpu.tsv"
+  [ "$(grep -v '^#' "$T/gpu.tsv" | awk -F'\t' 'NR > 1 && $17 == 0' | wc -l)" = 4 ] && grep -q '^# machine:' "$T/gpu.tsv"
 ok $? "gpu_bench.py --device cpu --tiny: provenance, our columns, 2 variants x 2 token counts timed rows"
 
 echo "1..$n"
