@@ -6,7 +6,11 @@
 #   correct   GPU vs CPU on qb-gpt2-10m and a synthetic gpt2 124M (f32/f16/bf16
 #             checkpoints written here by transformers): logits, greedy tokens, PPL
 #   decode    the speed matrix (synthetic gpt2..gpt2-xl x types), cuda_decode
+#   gguf      GPU vs CPU on GGUF files of every quantized type (bin/quantize here,
+#             from qb-gpt2-10m and the synthetic gpt2 124M of 'correct', run first)
 #   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
+#   peers     pipeline/peers/gpu_bench.py (our protocol's rows: eager f32/f16/bf16,
+#             torch.compile, bitsandbytes where it imports), GPU_BENCH_ARGS
 # Logs and TSVs go to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -46,6 +50,25 @@ for s in $steps; do
         rm -f /tmp/g.tsv; timeout 60 ./bin/generate -m "$d" -p "The history of the city" -n 40 --ignore-eos -t $T -q --metrics /tmp/g.tsv --device cuda 2>>"$OUT/correct.err" && { [ -s "$OUT/generate.tsv" ] && tail -n +2 /tmp/g.tsv >>"$OUT/generate.tsv" || cat /tmp/g.tsv >>"$OUT/generate.tsv"; }
       done
       cut -f1-8 "$OUT/vs_cpu.tsv"; cut -f1,2,3,10,11,16,19 "$OUT/ppl.tsv" ;;
+    gguf)
+      M=/tmp/models; G=/tmp/gguf; mkdir -p $G
+      head -c 60000 data/wiki.test.raw >/tmp/wiki60k.txt; head -c 250000 data/wiki.test.raw >/tmp/wiki250k.txt
+      for d in models/qb-gpt2-10m $M/gpt2-f32; do
+        [ -d "$d" ] || { echo "missing $d (run correct first)"; continue; }
+        for ty in q8_0 q4_0 q4_1 q4_k q6_k iq4_nl; do
+          f=$G/$(basename "$d")-$ty.gguf
+          timeout 120 ./bin/quantize "$d" "$f" --type $ty --embed $ty -t $T -q --report /dev/null >/dev/null 2>>"$OUT/gguf.err" || { echo "quantize $d $ty failed"; continue; }
+          rm -f /tmp/vs.tsv; timeout 120 ./bin/cuda_vs_cpu -m "$f" -t $T >/tmp/vs.tsv 2>>"$OUT/gguf.err" || echo "cuda_vs_cpu $f failed"
+          awk -F'\t' -v OFS='\t' -v n="$(basename "$f" .gguf)" -v skip="$([ -s "$OUT/gguf_vs_cpu.tsv" ] && echo 1)" 'NR==1 { if (!skip) print; next } { $1 = n; print }' /tmp/vs.tsv >>"$OUT/gguf_vs_cpu.tsv"
+          case $d in *qb-gpt2-10m*) txt=/tmp/wiki250k.txt; ctx=512 ;; *) txt=/tmp/wiki60k.txt; ctx=1024 ;; esac
+          for dev in cpu cuda; do
+            rm -f /tmp/p.tsv; timeout 200 ./bin/ppl -m "$f" -f $txt --ctx $ctx -t $T --device $dev -q -o /tmp/p.tsv 2>>"$OUT/gguf.err" || echo "ppl $f $dev failed"
+            { [ -s "$OUT/gguf_ppl.tsv" ] && tail -n +2 /tmp/p.tsv || cat /tmp/p.tsv; } >>"$OUT/gguf_ppl.tsv"
+          done
+        done
+      done
+      cut -f1-8 "$OUT/gguf_vs_cpu.tsv"; cut -f1,2,3,10,11 "$OUT/gguf_ppl.tsv" ;;
+    peers) timeout ${PEERS_TIMEOUT:-400} python3 gpu_bench.py ${GPU_BENCH_ARGS:-} -o "$OUT/peers-transformers.tsv" 2>"$OUT/peers.err"; echo "gpu_bench rc=$?"; cut -f1-12 "$OUT/peers-transformers.tsv" | head -60; tail -5 "$OUT/peers.err" ;;
     decode) timeout ${DECODE_TIMEOUT:-330} ./bin/cuda_decode ${DECODE_ARGS:-} >"$OUT/decode.tsv" 2>"$OUT/decode.err"; echo "decode rc=$?"; cut -f1-2,6-7,9,14 "$OUT/decode.tsv"; tail -3 "$OUT/decode.err" ;;
     hf) timeout 400 python3 hf_speed.py ${HF_ARGS:-} >"$OUT/hf.tsv" 2>"$OUT/hf.err"; echo "hf rc=$?"; cat "$OUT/hf.tsv"; tail -3 "$OUT/hf.err" ;;
     *) echo "unknown step $s" ;;

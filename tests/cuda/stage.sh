@@ -12,7 +12,7 @@ work=${WORK:-/tmp/qb-cuda-stage}
 rm -rf "$work"/src; mkdir -p "$work"/src
 (cd "$src" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work"/src)
 work=$work/src
-targets=(build/tests/test_cuda build/bench/cuda_ceilings build/bench/cuda_decode build/bench/cuda_vs_cpu bin/generate bin/ppl ${EXTRA_TARGETS:-})
+targets=(build/tests/test_cuda build/bench/cuda_ceilings build/bench/cuda_decode build/bench/cuda_vs_cpu bin/generate bin/ppl bin/quantize ${EXTRA_TARGETS:-})
 CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$work" -j2 "${targets[@]}" >"$work/make.log" 2>&1 || { tail -30 "$work/make.log"; exit 1; }
 rm -rf "$dest"; mkdir -p "$dest/bin" "$dest/lib"
 for t in "${targets[@]}"; do cp "$work/$t" "$dest/bin/"; strip "$dest/bin/${t##*/}"; done
@@ -20,7 +20,7 @@ for t in "${targets[@]}"; do cp "$work/$t" "$dest/bin/"; strip "$dest/bin/${t##*
 for b in "$dest"/bin/*; do
   ldd "$b" | awk '/=> \//{print $3}' | grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux)[.-]' || true
 done | sort -u | while read -r l; do cp -L "$l" "$dest/lib/"; done
-cp "$src"/tests/cuda/run-device.sh "$src"/tests/cuda/*.py "$dest/"
+cp "$src"/tests/cuda/run-device.sh "$src"/tests/cuda/*.py "$src"/pipeline/peers/gpu_bench.py "$src"/pipeline/peers/protocol.py "$dest/"
 (cd "$src" && git rev-parse --short HEAD) >"$dest/COMMIT"
 # The real model and the text of the correctness run.
 mkdir -p "$dest/models" "$dest/data"
