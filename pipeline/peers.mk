@@ -110,7 +110,7 @@ peers: $(PEER_CELLS)
 peer_qcell = $(PEERS_RES)/quality/$(1)/$(2)/cpu/$(subst /,_,$(3)).tsv
 peer_qcmd  = $(PEERS_PY) pipeline/peers/peer.py ppl --system $(call peer_sys,$(2)) --variant $(call peer_var,$(2)) \
   -m $(call peer_model,$(1)) $(if $(call peer_art,$(1),$(2)),--artifact $(call peer_art,$(1),$(2))) --model-name $(1) \
-  -t $(NPROC) -f data/datasets/$(3) $(if $(filter-out 0,$(PPL_CTX)),--ctx $(PPL_CTX)) $(if $(filter-out 0,$(PPL_STRIDE)),--stride $(PPL_STRIDE),--stride-half)
+  -t $(NPROC) -f data/datasets/$(3) $(ppl_window_args)
 
 define peer_quality_rule
 $(call peer_qcell,$(1),$(2),$(3)): $(call peer_model,$(1))/config.json $(call peer_art,$(1),$(2)) data/datasets/$(3) $(PEERS_STAMP) $(PEERS_CODE) $(call peer_src,$(2))

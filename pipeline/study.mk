@@ -118,7 +118,7 @@ define quality_rule
 $(call quality_cell,$(1),$(2),$(3),$(4)): $(call gguf,$(1),$(2)) data/datasets/$(4) bin/ppl $(if $(filter-out f32,$(2)),$(call quality_cell,$(1),f32,$(3),$(4)))
 	@mkdir -p $$(@D)
 	$(LOCK) $(RUN) bin/ppl -m $(call gguf,$(1),$(2)) --model-name $(1) --device $(3) -t $(NPROC) -f data/datasets/$(4) \
-	  $(if $(filter-out 0,$(PPL_CTX)),--ctx $(PPL_CTX)) $(if $(filter-out 0,$(PPL_STRIDE)),--stride $(PPL_STRIDE),--stride-half) \
+	  $(ppl_window_args) \
 	  $(if $(filter f32,$(2)),--save-logits $(call base_logits,$(1),$(3),$(4)),--kl-base $(call base_logits,$(1),$(3),$(4))) \
 	  -o $$@.row
 	{ $(call provenance,ppl -m $(call gguf,$(1),$(2)) --device $(3) -f data/datasets/$(4)); \

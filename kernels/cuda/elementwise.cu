@@ -16,10 +16,37 @@ __device__ float block_sum(float v, float *red) {
     return s;
 }
 
+// Dequantises group g of row `row` of a matrix whose type is known only at run
+// time: the position embedding may be stored in any type (quantize --embed T),
+// and a lookup is one row per token, so a switch costs nothing that matters
+// and saves compiling every (wte, wpe) pair of types.
+__device__ void deq32_any(qb_type type, const uint8_t *w, const qb_planes &p, int row, int g, int n, float *out) {
+    switch (type) {
+    case QB_TYPE_F32: qb_deq32<QB_TYPE_F32>(w, p, row, g, n, out); break;
+    case QB_TYPE_F16: qb_deq32<QB_TYPE_F16>(w, p, row, g, n, out); break;
+    case QB_TYPE_BF16: qb_deq32<QB_TYPE_BF16>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q8_0: qb_deq32<QB_TYPE_Q8_0>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q4_0: qb_deq32<QB_TYPE_Q4_0>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q4_1: qb_deq32<QB_TYPE_Q4_1>(w, p, row, g, n, out); break;
+    case QB_TYPE_IQ4_NL: qb_deq32<QB_TYPE_IQ4_NL>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q4_K: qb_deq32<QB_TYPE_Q4_K>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q6_K: qb_deq32<QB_TYPE_Q6_K>(w, p, row, g, n, out); break;
+    default: for (int k = 0; k < 32; k++) out[k] = __int_as_float(0x7fc00000); // the host refuses other types
+    }
+}
+
+static bool embed_type_known(qb_type t) {
+    switch (t) {
+    case QB_TYPE_F32: case QB_TYPE_F16: case QB_TYPE_BF16: case QB_TYPE_Q8_0: case QB_TYPE_Q4_0:
+    case QB_TYPE_Q4_1: case QB_TYPE_IQ4_NL: case QB_TYPE_Q4_K: case QB_TYPE_Q6_K: return true;
+    default: return false;
+    }
+}
+
 // One thread per (token, group of 32): x[t] = wte[tok[t]] + wpe[pos0 + t].
-template <qb_type TE, qb_type TP>
-__global__ void k_embed(float *x, const int *tok, const uint8_t *wte, qb_planes pe, const uint8_t *wpe, qb_planes pp,
-                        int n, int pos0, const int *d_pos, int T, int n_vocab, int n_pos) {
+template <qb_type TE>
+__global__ void k_embed(float *x, const int *tok, const uint8_t *wte, qb_planes pe, qb_type tp, const uint8_t *wpe,
+                        qb_planes pp, int n, int pos0, const int *d_pos, int T, int n_vocab, int n_pos) {
     qb_grid_launch_dependents();
     qb_grid_wait();
     const int groups = (n + 31) / 32;
@@ -32,7 +59,7 @@ __global__ void k_embed(float *x, const int *tok, const uint8_t *wte, qb_planes 
     p = p >= n_pos ? n_pos - 1 : p;
     float a[32], b[32];
     qb_deq32<TE>(wte, pe, id, g, n, a);
-    qb_deq32<TP>(wpe, pp, p, g, n, b);
+    deq32_any(tp, wpe, pp, p, g, n, b);
     float *o = x + (size_t)t * n + g * 32;
     for (int k = 0; k < 32 && g * 32 + k < n; k++) o[k] = a[k] + b[k];
 }
@@ -41,19 +68,14 @@ template <qb_type TE>
 static void embed_p(qb_cuda *c, float *x, const int *tok, const qb_weight *wte, const qb_weight *wpe, int pos0, int T) {
     qb_planes pe, pp;
     qb_planes_of(wte->type, wte->n_in, wte->n_out, &pe);
+    if (!embed_type_known(wpe->type))
+        qb_die(QB_EXIT_DATA, "cuda: embed: position embedding type %d not supported", (int)wpe->type);
     if (!qb_planes_of(wpe->type, wpe->n_in, wpe->n_out, &pp)) qb_die(QB_EXIT_DATA, "cuda: embed: bad wpe");
     const int n = wte->n_in;
     const size_t work = (size_t)((n + 31) / 32) * T;
     const dim3 g(qb_blocks(work, 128)), b(128);
     const uint8_t *e = (const uint8_t *)wte->data, *p = (const uint8_t *)wpe->data;
-    const int *dp = c->d_pos;
-    switch (wpe->type) {
-    case QB_TYPE_F32: qb_launch(c, k_embed<TE, QB_TYPE_F32>, g, b, 0, x, tok, e, pe, p, pp, n, pos0, dp, T, wte->n_out, wpe->n_out); break;
-    case QB_TYPE_F16: qb_launch(c, k_embed<TE, QB_TYPE_F16>, g, b, 0, x, tok, e, pe, p, pp, n, pos0, dp, T, wte->n_out, wpe->n_out); break;
-    case QB_TYPE_BF16: qb_launch(c, k_embed<TE, QB_TYPE_BF16>, g, b, 0, x, tok, e, pe, p, pp, n, pos0, dp, T, wte->n_out, wpe->n_out); break;
-    case QB_TYPE_Q8_0: qb_launch(c, k_embed<TE, QB_TYPE_Q8_0>, g, b, 0, x, tok, e, pe, p, pp, n, pos0, dp, T, wte->n_out, wpe->n_out); break;
-    default: qb_die(QB_EXIT_DATA, "cuda: embed: position embedding type %d not supported", (int)wpe->type);
-    }
+    qb_launch(c, k_embed<TE>, g, b, 0, x, tok, e, pe, wpe->type, p, pp, n, pos0, c->d_pos, T, wte->n_out, wpe->n_out);
 }
 
 void qb_cuda_embed(qb_cuda *c, float *x, const int *tokens, const qb_weight *wte, const qb_weight *wpe, int pos0,

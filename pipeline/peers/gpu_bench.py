@@ -218,7 +218,7 @@ def run(args):
             except Skip as e:
                 sys.stderr.write(f"gpu_bench: {name} {variant}: skipped: {e}\n")
             except Exception as e:  # a peer that fails is reported, the others still run
-                if variant != "f16-compile" or not args.keep_going:
+                if variant in ("f32", "f16", "bf16") or not args.keep_going:
                     raise
                 sys.stderr.write(f"gpu_bench: {name} {variant}: failed, skipped: {type(e).__name__}: {e}\n")
     return rows
@@ -237,7 +237,7 @@ def main(argv):
     p.add_argument("--tokenizer", metavar="DIR", help="check PROMPT_IDS against vocab.json + merges.txt")
     p.add_argument("--tiny", action="store_true", help="a 2-layer model, 8 and 16 tokens, 1 repeat")
     p.add_argument("--strict", dest="keep_going", action="store_false",
-                   help="fail when torch.compile fails instead of skipping that variant")
+                   help="fail when torch.compile or bitsandbytes fails instead of skipping that variant")
     p.add_argument("-o", "--output", metavar="FILE")
     a = p.parse_args(argv)
     if a.tiny:

@@ -7,7 +7,7 @@
 #             checkpoints written here by transformers): logits, greedy tokens, PPL
 #   decode    the speed matrix (synthetic gpt2..gpt2-xl x types), cuda_decode
 #   gguf      GPU vs CPU on GGUF files of every quantized type (bin/quantize here,
-#             from qb-gpt2-10m and the synthetic gpt2 124M of 'correct', run first)
+#             from qb-gpt2-10m and the synthetic gpt2 124M that 'correct' writes)
 #   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
 #   peers     pipeline/peers/gpu_bench.py (our protocol's rows: eager f32/f16/bf16,
 #             torch.compile, bitsandbytes where it imports), GPU_BENCH_ARGS
@@ -51,10 +51,11 @@ for s in $steps; do
       done
       cut -f1-8 "$OUT/vs_cpu.tsv"; cut -f1,2,3,10,11,16,19 "$OUT/ppl.tsv" ;;
     gguf)
-      M=/tmp/models; G=/tmp/gguf; mkdir -p $G
+      M=/tmp/models; G=/tmp/gguf; mkdir -p $M $G
+      [ -d $M/gpt2-f32 ] || timeout 200 python3 make_models.py models/qb-gpt2-10m $M >"$OUT/make_models.log" 2>&1 || echo "make_models failed"
       head -c 60000 data/wiki.test.raw >/tmp/wiki60k.txt; head -c 250000 data/wiki.test.raw >/tmp/wiki250k.txt
       for d in models/qb-gpt2-10m $M/gpt2-f32; do
-        [ -d "$d" ] || { echo "missing $d (run correct first)"; continue; }
+        [ -d "$d" ] || { echo "missing $d"; continue; }
         for ty in q8_0 q4_0 q4_1 q4_k q6_k iq4_nl; do
           f=$G/$(basename "$d")-$ty.gguf
           timeout 120 ./bin/quantize "$d" "$f" --type $ty --embed $ty -t $T -q --report /dev/null >/dev/null 2>>"$OUT/gguf.err" || { echo "quantize $d $ty failed"; continue; }

@@ -395,30 +395,34 @@ static void test_elementwise(void) {
     qb_cuda_free(cu, dl), qb_cuda_free(cu, dout), qb_cuda_free(cu, dL), qb_cuda_free(cu, dtg), qb_cuda_free(cu, dn);
 }
 
-// Embedding rows for each type of wte (any type) and an F32 wpe.
+// Embedding rows for each type, with an F32 wpe and with a wpe of the same type
+// (what quantize --embed T writes).
 static void test_embed(void) {
     for (int ti = 0; ti < N_TYPES; ti++) {
         const type_info *t = &TYPES[ti];
         const int n = t->block == 256 ? 512 : 160, nv = 301, np = 40, T = 5, pos0 = 11;
         test_weight wte = make_weight(t, n, nv, QB_LAYOUT_OUT_IN);
-        test_weight wpe = make_weight(&TYPES[0], n, np, QB_LAYOUT_OUT_IN);
-        int tok[5];
-        for (int i = 0; i < T; i++) tok[i] = (int)(tap_uniform(&rng) * nv);
-        int *dt = qb_cuda_alloc(cu, sizeof tok);
-        qb_cuda_to_device(cu, dt, tok, sizeof tok);
-        float *dx = qb_cuda_alloc(cu, sizeof(float) * n * T);
-        qb_cuda_memset(cu, dx, 0xff, sizeof(float) * n * T);
-        qb_cuda_embed(cu, dx, dt, &wte.dev, &wpe.dev, pos0, T);
-        float *x = host_floats(dx, (size_t)n * T);
-        double *want = qb_malloc(sizeof(double) * n * T);
-        for (int i = 0; i < T; i++)
-            for (int k = 0; k < n; k++)
-                want[i * n + k] = wte.ref[(size_t)tok[i] * n + k] + wpe.ref[(size_t)(pos0 + i) * n + k];
-        double err = tap_rel_err(x, want, (size_t)n * T);
-        tap_ok(err < 1e-6, "embed wte %s: rel err %.1e", t->name, err);
-        free(x), free(want);
-        qb_cuda_free(cu, dt), qb_cuda_free(cu, dx);
-        free_weight(&wte), free_weight(&wpe);
+        for (int same = 0; same < 2; same++) {
+            test_weight wpe = make_weight(same ? t : &TYPES[0], n, np, QB_LAYOUT_OUT_IN);
+            int tok[5];
+            for (int i = 0; i < T; i++) tok[i] = (int)(tap_uniform(&rng) * nv);
+            int *dt = qb_cuda_alloc(cu, sizeof tok);
+            qb_cuda_to_device(cu, dt, tok, sizeof tok);
+            float *dx = qb_cuda_alloc(cu, sizeof(float) * n * T);
+            qb_cuda_memset(cu, dx, 0xff, sizeof(float) * n * T);
+            qb_cuda_embed(cu, dx, dt, &wte.dev, &wpe.dev, pos0, T);
+            float *x = host_floats(dx, (size_t)n * T);
+            double *want = qb_malloc(sizeof(double) * n * T);
+            for (int i = 0; i < T; i++)
+                for (int k = 0; k < n; k++)
+                    want[i * n + k] = wte.ref[(size_t)tok[i] * n + k] + wpe.ref[(size_t)(pos0 + i) * n + k];
+            double err = tap_rel_err(x, want, (size_t)n * T);
+            tap_ok(err < 1e-6, "embed wte %s, wpe %s: rel err %.1e", t->name, same ? t->name : "f32", err);
+            free(x), free(want);
+            qb_cuda_free(cu, dt), qb_cuda_free(cu, dx);
+            free_weight(&wpe);
+        }
+        free_weight(&wte);
     }
 }
 
