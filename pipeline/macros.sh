@@ -8,6 +8,10 @@
 #   ppl/MODEL/VARIANT/TEXT, kl/MODEL/VARIANT/TEXT, top1/..., pplrel/... (PPL over f32's, %)
 #   size/MODEL/VARIANT (MB), bpw/MODEL/VARIANT
 #   bw/read/THREADS (GB/s)
+#   gpu/MODEL/TYPE/{tok,frac,ttft,vshf,vscompile,stepgb,floorms}  committed H100 decode rows (gpu.tsv)
+#   peer/MODEL/SYSTEM/VARIANT/THREADS/{tok,ratio}  peer decode tok/s at NTOK and qbench / peer;
+#   peerppl/MODEL/SYSTEM/VARIANT/TEXT/{ppl,ratio}; \QBhavepeers is 1 when peer tables exist
+#   hf/MODEL/VARIANT (transformers on the H100, tok/s); \QBhavegpu is 1 when GPU rows exist
 set -euo pipefail
 tab=$1 membw=$2 commit=$3 ntok=$5
 def() { printf '\\expandafter\\def\\csname qb/%s\\endcsname{%s}\n' "$1" "$2"; }
@@ -17,6 +21,8 @@ printf '\\newcommand{\\QBdate}{%s}\n' "$(date -u +%Y-%m-%d)"
 printf '\\newcommand{\\QBntok}{%s}\n' "$ntok"
 printf '\\newcommand{\\QBcpu}{%s}\n' "$(sed -n 's/^# machine: cpu=\([^;]*\);.*/\1/p' "$membw" | head -1)"
 printf '\\newcommand{\\QBcores}{%s}\n' "$(nproc)"
+printf '\\newcommand{\\QBhavepeers}{%s}\n' "$([ -f "$tab/peers-vs-speed.tsv" ] && echo 1 || echo 0)"
+printf '\\newcommand{\\QBhavegpu}{%s}\n' "$([ "$(grep -v '^#' "$tab/gpu.tsv" 2>/dev/null | wc -l)" -gt 1 ] && echo 1 || echo 0)"
 # A table's rows as "key value" pairs: awk program over a header-named TSV.
 rows() { awk -F'\t' -v OFS='\t' -v ntok="$ntok" "
   /^#/ { next } !h++ { for (i = 1; i <= NF; i++) c[\$i] = i; next }
@@ -36,5 +42,16 @@ rows '{ t = v("text"); sub(/.*\//, "", t); sub(/\.[a-z]+$/, "", t); k = v("model
   END { for (k in pending) { split(k, p, "/"); b = base[p[1] "/" p[3]]
         if (b > 0) printf "pplrel/%s\t%+.2f\n", k, 100 * (pending[k] / b - 1) } }' "$tab/quality.tsv"
 rows '{ print "frac/" v("model") "/" v("variant") "/" v("device") "/" v("threads"), fmt(v("frac"), 2) }' "$tab/roofline.tsv"
+[ -f "$tab/gpu.tsv" ] && rows '{ k = v("model") "/" v("variant")
+  print "gpu/" k "/tok", fmt(v("decode_tok_s"), 4); print "gpu/" k "/frac", fmt(v("frac_floor"), 2)
+  print "gpu/" k "/ttft", fmt(v("ttft_ms"), 2); print "gpu/" k "/vshf", fmt(v("vs_hf_f16"), 3)
+  print "gpu/" k "/vscompile", fmt(v("vs_compile"), 3); print "gpu/" k "/stepgb", fmt(v("step_gb"), 2)
+  print "gpu/" k "/floorms", fmt(v("floor_ms"), 2) }' "$tab/gpu.tsv"
+[ -f "$tab/gpu-peers.tsv" ] && rows '{ print "hf/" v("model") "/" v("variant"), fmt(v("decode_tok_s_mean"), 3) }' "$tab/gpu-peers.tsv"
+[ -f "$tab/peers-vs-speed.tsv" ] && rows '$c["new_tokens"] == ntok { k = v("model") "/" v("system") "/" v("variant") "/" v("threads")
+  print "peer/" k "/tok", fmt(v("peer_tok_s"), 3); print "peer/" k "/ratio", fmt(v("tok_s_ratio"), 3) }' "$tab/peers-vs-speed.tsv"
+[ -f "$tab/peers-vs-quality.tsv" ] && rows '{ t = v("text"); sub(/.*\//, "", t); sub(/\.[a-z]+$/, "", t)
+  k = v("model") "/" v("system") "/" v("variant") "/" t
+  print "peerppl/" k "/ppl", fmt(v("peer_ppl"), 6); print "peerppl/" k "/ratio", fmt(v("ppl_ratio"), 6) }' "$tab/peers-vs-quality.tsv"
 rows '{ print "bw/" v("metric") "/" v("threads"), fmt(v("gbps"), 3) }' "$membw"
 } | while IFS=$'\t' read -r k val; do def "$k" "$val"; done

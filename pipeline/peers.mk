@@ -140,7 +140,24 @@ $(PEERS_TAB)/peers-quality.tsv: $(PEER_QCELLS) bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(PEER_QCELLS) --columns model,system,variant,text,ctx,stride,scored_tokens,ppl,seconds -o $@
 
-peers-tables: $(PEERS_TAB)/peers-speed.tsv $(PEERS_TAB)/peers-quality.tsv
+# qbench / peer ratios, row by row (pipeline/peers/compare.sh).
+$(PEERS_TAB)/peers-vs-speed.tsv: $(TAB)/speed.tsv $(PEERS_TAB)/peers-speed.tsv pipeline/peers/compare.sh
+	bash pipeline/peers/compare.sh speed $(TAB)/speed.tsv $(PEERS_TAB)/peers-speed.tsv > $@.tmp && mv $@.tmp $@
+$(PEERS_TAB)/peers-vs-quality.tsv: $(TAB)/quality.tsv $(PEERS_TAB)/peers-quality.tsv pipeline/peers/compare.sh
+	bash pipeline/peers/compare.sh quality $(PEERS_TAB)/peers-quality.tsv $(TAB)/quality.tsv > $@.tmp && mv $@.tmp $@
+
+PEERS_VS := $(PEERS_TAB)/peers-vs-speed.tsv $(PEERS_TAB)/peers-vs-quality.tsv
+peers-tables: $(PEERS_TAB)/peers-speed.tsv $(PEERS_TAB)/peers-quality.tsv $(PEERS_VS)
+
+# The report shows the peer tables that exist; with PEERS set, make all makes them first.
+paper/gen/tab-peers.tex: $(if $(PEERS_ON),$(PEERS_VS),$(wildcard $(PEERS_VS))) bin/tabulate
+	@mkdir -p $(@D)
+	if [ -f $(PEERS_TAB)/peers-vs-speed.tsv ]; then bin/tabulate $(PEERS_TAB)/peers-vs-speed.tsv \
+	  --where new_tokens=$(lastword $(NEW_TOKENS)) --sig 3 \
+	  --columns 'model=Model,variant=Variant,system=Peer,threads=Thr.,qbench_tok_s=qbench tok/s,peer_tok_s=Peer tok/s,tok_s_ratio=Ratio,ttft_ratio=TTFT ratio,rss_ratio=RSS ratio' \
+	  -f tex -o $@; else echo 'No peer runs in this build (make all PEERS=all runs them).' > $@; fi
+paper/gen/macros.tex paper/RESULTS.md: $(if $(PEERS_ON),$(PEERS_VS),$(wildcard $(PEERS_VS)))
+paper/paper.pdf: paper/gen/tab-peers.tex
 
 # make all runs the peers only when PEERS names some.
 all: $(if $(PEERS_ON),peers peers-quality peers-tables)

@@ -2,7 +2,10 @@
 # Tables live in $(TAB); each is rebuilt only when a row it reads (or tabulate) changed.
 
 TAB := $(RES)/tables
-H100 := $(wildcard data/results/h100/*.tsv)
+# Committed GPU runs (tests/cuda/run-device.sh on an H100): our decode matrix and the
+# transformers peers on the same shapes; absent files give empty tables.
+H100_DECODE := $(wildcard data/results/h100/decode.tsv)
+H100_PEERS  := $(wildcard data/results/h100/peers-transformers.tsv)
 FIG_NAMES := decode size quality latency memory memtime roofline scaling
 FIGS := $(foreach f,$(FIG_NAMES),figures/$(f).png figures/$(f).pdf)
 
@@ -57,10 +60,21 @@ $(TAB)/memtime.tsv: $(SPEED_CELLS)
 	mv $@.tmp $@
 
 # Scaling: speed-up over f32 by model size, from our CPU rows and the committed GPU rows.
-$(TAB)/scaling.tsv: $(TAB)/speed.tsv $(H100) pipeline/scaling.sh
-	bash pipeline/scaling.sh $(TAB)/speed.tsv $(lastword $(NEW_TOKENS)) $(H100) > $@.tmp && mv $@.tmp $@
+$(TAB)/scaling.tsv: $(TAB)/speed.tsv $(H100_DECODE) pipeline/scaling.sh
+	bash pipeline/scaling.sh $(TAB)/speed.tsv $(lastword $(NEW_TOKENS)) $(H100_DECODE) > $@.tmp && mv $@.tmp $@
 
-TABLES := $(TAB)/speed.tsv $(TAB)/size.tsv $(TAB)/quality.tsv $(TAB)/roofline.tsv $(TAB)/memtime.tsv $(TAB)/scaling.tsv
+# GPU: our CUDA decode per model x type beside transformers eager and compiled FP16.
+$(TAB)/gpu.tsv: $(H100_DECODE) $(H100_PEERS) pipeline/gpu-table.sh
+	@mkdir -p $(@D)
+	bash pipeline/gpu-table.sh data/results/h100/decode.tsv data/results/h100/peers-transformers.tsv > $@.tmp && mv $@.tmp $@
+$(TAB)/gpu-peers.tsv: $(H100_PEERS) bin/tabulate
+	@mkdir -p $(@D)
+	if [ -f data/results/h100/peers-transformers.tsv ]; then \
+	  bin/tabulate data/results/h100/peers-transformers.tsv --where warmup=0 --by model,variant \
+	    --agg mean,std decode_tok_s --agg mean ttft_s -o $@; else printf 'model\tvariant\n' > $@; fi
+
+TABLES := $(TAB)/speed.tsv $(TAB)/size.tsv $(TAB)/quality.tsv $(TAB)/roofline.tsv $(TAB)/memtime.tsv $(TAB)/scaling.tsv \
+  $(TAB)/gpu.tsv $(TAB)/gpu-peers.tsv
 tables: $(TABLES)
 
 # ---- figures --------------------------------------------------------------------
@@ -84,7 +98,7 @@ figures/%.pdf: figures/%.gp figures/style.gp $$(fig_input_$$*)
 figures: $(FIGS)
 
 # ---- paper ---------------------------------------------------------------------
-PAPER_GEN := paper/gen/macros.tex paper/gen/tab-speed.tex paper/gen/tab-quality.tex paper/gen/tab-size.tex
+PAPER_GEN := paper/gen/macros.tex paper/gen/tab-speed.tex paper/gen/tab-quality.tex paper/gen/tab-size.tex paper/gen/tab-gpu.tex
 
 paper/gen/macros.tex: $(TABLES) pipeline/macros.sh
 	@mkdir -p $(@D)
@@ -102,6 +116,13 @@ paper/gen/tab-quality.tex: $(TAB)/quality.tsv bin/tabulate
 paper/gen/tab-size.tex: $(TAB)/size.tsv bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $< --sig 3 --columns 'model=Model,variant=Variant,file_mb=Size (MB),bpw=Bits/weight' -f tex -o $@
+
+# Without committed GPU rows the table is one line saying so (the paper's text checks \QBhavegpu).
+paper/gen/tab-gpu.tex: $(TAB)/gpu.tsv bin/tabulate
+	@mkdir -p $(@D)
+	if [ $$(grep -vc '^#' $<) -gt 1 ]; then bin/tabulate $< --sig 3 \
+	  --columns 'model=Model,variant=Type,decode_tok_s=Decode (tok/s),frac_floor=Floor frac.,ttft_ms=TTFT (ms),prefill_tok_s=Prefill (tok/s),peak_vram_mb=VRAM (MiB),vs_hf_f16=vs HF f16,vs_compile=vs compile' \
+	  -f tex -o $@; else echo 'No GPU rows committed under data/results/h100/.' > $@; fi
 
 paper/paper.pdf: paper/paper.tex $(wildcard paper/*.tex) $(PAPER_GEN) $(foreach f,$(FIG_NAMES),figures/$(f).pdf)
 	cd paper && { latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet paper.tex >/dev/null || \

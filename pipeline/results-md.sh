@@ -25,5 +25,23 @@ $tabulate "$tab/quality.tsv" --sig 4 \
 printf '\n## Memory-bandwidth roofline (CPU decode, %s new tokens)\n\n' "$ntok"
 $tabulate "$tab/roofline.tsv" --sig 3 \
   --columns 'model=Model,variant=Variant,threads=Threads,step_bytes=Bytes/step,floor_tok_s=Floor tok/s,decode_tok_s=Measured tok/s,frac=Fraction' -f md
+if [ "$(grep -v '^#' "$tab/gpu.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
+  printf '\n## GPU (NVIDIA H100, committed rows under data/results/h100/): decode at batch 1, synthetic weights\n\n'
+  printf 'Ours: prompt 16 tokens, 256 new, median of 3. Floor frac.: bytes per step over the measured copy bandwidth.\n'
+  printf 'HF: transformers eager FP16 and torch.compile FP16 on the same shapes, 16 + 128 tokens, mean of 3.\n\n'
+  $tabulate "$tab/gpu.tsv" --sig 3 \
+    --columns 'model=Model,variant=Type,fallback=Fallback,decode_tok_s=Decode tok/s,frac_floor=Floor frac.,ttft_ms=TTFT (ms),prefill_tok_s=Prefill tok/s (512),peak_vram_mb=Peak VRAM (MiB),hf_f16_tok_s=HF f16 tok/s,vs_hf_f16=× HF f16,hf_compile_tok_s=HF compile tok/s,vs_compile=× compile' -f md
+  printf '\n### transformers on the same GPU (decode tok/s, mean ± std)\n\n'
+  $tabulate "$tab/gpu-peers.tsv" --cells pm --sig 3 --columns 'model=Model,variant=Variant,decode_tok_s_mean=Decode tok/s,decode_tok_s_std,ttft_s_mean=TTFT (s)' -f md
+fi
+if [ -f "$tab/peers-vs-speed.tsv" ]; then
+  printf '\n## Peers on this CPU, same harness (%s new tokens; ratio = qbench / peer)\n\n' "$ntok"
+  $tabulate "$tab/peers-vs-speed.tsv" --where new_tokens="$ntok" --sig 3 \
+    --columns 'model=Model,variant=Variant,system=Peer,threads=Threads,qbench_tok_s=qbench tok/s,peer_tok_s=Peer tok/s,tok_s_ratio=× peer,qbench_ttft_s=qbench TTFT (s),peer_ttft_s=Peer TTFT (s),qbench_rss_mb=qbench RSS (MiB),peer_rss_mb=Peer RSS (MiB)' -f md
+fi
+if [ -f "$tab/peers-vs-quality.tsv" ]; then
+  printf '\n### Peer perplexity on the same windows\n\n'
+  $tabulate "$tab/peers-vs-quality.tsv" --sig 6 --columns 'model=Model,variant=Variant,system=Peer,text=Text,qbench_ppl=qbench PPL,peer_ppl=Peer PPL,ppl_ratio=Ratio' -f md
+fi
 printf '\n## Figures\n\n'
 for f in decode size quality latency memory memtime roofline scaling; do printf '![%s](../figures/%s.png)\n\n' "$f" "$f"; done
