@@ -10,6 +10,8 @@
 ##                 the environment's install time); PEERS=all means PEERS_ALL:
 ##                 pytorch/{f32,bf16,int8-dyn,int8-static} onnxruntime/{f32,int8-all}
 ##                 llama.cpp/V for V in PEER_GGUF. make peers alone runs PEERS_ALL when PEERS is empty.
+##   PEER_MODELS, PEER_NEW_TOKENS, PEER_TEXTS  the peers' share of the matrix (default: MODELS,
+##                 NEW_TOKENS, QUALITY_TEXTS; THREADS and REPEATS are shared)
 ##   PEER_GGUF     our GGUF variants that llama.cpp runs (default: the plain ggml types of VARIANTS, and q8_0)
 ##
 # This file is read before study.mk (pipeline/*.mk in name order), so the few paths of study.mk
@@ -29,6 +31,9 @@ PEER_GGUF   ?= $(filter f32 f16 bf16 q4_0 q4_1 q4_k q6_k iq4_nl mixed,$(VARIANTS
 PEERS_ALL   := pytorch/f32 pytorch/bf16 pytorch/int8-dyn pytorch/int8-static onnxruntime/f32 \
                onnxruntime/int8-all $(addprefix llama.cpp/,$(PEER_GGUF))
 PEERS       ?=
+PEER_MODELS ?= $(MODELS)
+PEER_NEW_TOKENS ?= $(NEW_TOKENS)
+PEER_TEXTS  ?= $(QUALITY_TEXTS)
 PEERS_ON    := $(if $(filter all,$(PEERS)),$(PEERS_ALL),$(PEERS))
 PEERS_RUN   := $(or $(PEERS_ON),$(PEERS_ALL))
 PEERS_CODE  := pipeline/peers/peer.py pipeline/peers/protocol.py
@@ -77,7 +82,7 @@ data/gguf/$(1)/q8_0.gguf: $(call peer_model,$(1))/config.json bin/quantize
 	mv $$@.new.gguf $$@
 ))
 endef
-$(foreach m,$(sort $(MODELS) $(QUALITY_MODELS)),$(eval $(call peer_prepare_rule,$(m))))
+$(foreach m,$(sort $(MODELS) $(PEER_MODELS) $(QUALITY_MODELS)),$(eval $(call peer_prepare_rule,$(m))))
 
 # ---- speed: one row file per cell, as study.mk's speed cells ----------------------
 # model $(1), peer $(2) (SYSTEM/VARIANT), threads $(3), new tokens $(4), repeat $(5) (0 = warm-up)
@@ -99,8 +104,8 @@ $(call peer_cell,$(1),$(2),$(3),$(4),$(5)): $(call peer_model,$(1))/config.json 
 endef
 
 PEER_CELLS :=
-$(foreach m,$(MODELS),$(foreach p,$(PEERS_RUN),$(foreach t,$(THREADS),$(foreach n,$(NEW_TOKENS),\
-  $(foreach r,$(if $(filter $(firstword $(NEW_TOKENS)),$(n)),0) $(shell seq 1 $(REPEATS)),\
+$(foreach m,$(PEER_MODELS),$(foreach p,$(PEERS_RUN),$(foreach t,$(THREADS),$(foreach n,$(PEER_NEW_TOKENS),\
+  $(foreach r,$(if $(filter $(firstword $(PEER_NEW_TOKENS)),$(n)),0) $(shell seq 1 $(REPEATS)),\
     $(eval $(call peer_speed_rule,$(m),$(p),$(t),$(n),$(r)))\
     $(eval PEER_CELLS += $(call peer_cell,$(m),$(p),$(t),$(n),$(r))))))))
 
@@ -123,7 +128,7 @@ $(call peer_qcell,$(1),$(2),$(3)): $(call peer_model,$(1))/config.json $(call pe
 endef
 
 PEER_QCELLS :=
-$(foreach m,$(QUALITY_MODELS),$(foreach p,$(PEERS_RUN),$(foreach x,$(QUALITY_TEXTS),\
+$(foreach m,$(QUALITY_MODELS),$(foreach p,$(PEERS_RUN),$(foreach x,$(PEER_TEXTS),\
   $(eval $(call peer_quality_rule,$(m),$(p),$(x)))\
   $(eval PEER_QCELLS += $(call peer_qcell,$(m),$(p),$(x))))))
 
@@ -149,14 +154,15 @@ $(PEERS_TAB)/peers-vs-quality.tsv: $(TAB)/quality.tsv $(PEERS_TAB)/peers-quality
 PEERS_VS := $(PEERS_TAB)/peers-vs-speed.tsv $(PEERS_TAB)/peers-vs-quality.tsv
 peers-tables: $(PEERS_TAB)/peers-speed.tsv $(PEERS_TAB)/peers-quality.tsv $(PEERS_VS)
 
-# The report shows the peer tables that exist; with PEERS set, make all makes them first.
-paper/gen/tab-peers.tex: $(if $(PEERS_ON),$(PEERS_VS),$(wildcard $(PEERS_VS))) bin/tabulate
+# The report shows the peer tables that exist; with PEERS set, make all brings them up to date
+# first (without it they are read as they are, never remade: that would run every peer).
+paper/gen/tab-peers.tex: $(if $(PEERS_ON),$(PEERS_VS)) bin/tabulate
 	@mkdir -p $(@D)
 	if [ -f $(PEERS_TAB)/peers-vs-speed.tsv ]; then bin/tabulate $(PEERS_TAB)/peers-vs-speed.tsv \
 	  --where new_tokens=$(lastword $(NEW_TOKENS)) --sig 3 \
 	  --columns 'model=Model,variant=Variant,system=Peer,threads=Thr.,qbench_tok_s=qbench tok/s,peer_tok_s=Peer tok/s,tok_s_ratio=Ratio,ttft_ratio=TTFT ratio,rss_ratio=RSS ratio' \
 	  -f tex -o $@; else echo 'No peer runs in this build (make all PEERS=all runs them).' > $@; fi
-paper/gen/macros.tex paper/RESULTS.md: $(if $(PEERS_ON),$(PEERS_VS),$(wildcard $(PEERS_VS)))
+paper/gen/macros.tex paper/RESULTS.md: $(if $(PEERS_ON),$(PEERS_VS))
 paper/paper.pdf: paper/gen/tab-peers.tex
 
 # make all runs the peers only when PEERS names some.
