@@ -30,7 +30,8 @@ double qb_sum_exp_scalar(const float *x, int n, float mx, const uint8_t *skip) {
 
 // The difference xb - x is taken in double: KL is a small number left after
 // cancelling large ones, so every digit of the terms counts. A term of zero
-// weight adds nothing (0 log 0 = 0), even where xb is -inf.
+// weight adds nothing (0 log 0 = 0), even where xb is -inf. The sum is
+// qb_sum_exp_scalar's, term for term (a model against itself: KL exactly 0).
 double qb_sum_exp_diff_scalar(const float *xb, const float *x, int n, float mb, double *sum_exp) {
     double s = 0, acc = 0;
     for (int i = 0; i < n; i++) {

@@ -110,23 +110,36 @@ double qb_sum_exp_avx2(const float *x, int n, float mx, const uint8_t *skip) {
     return s + qb_sum_exp_scalar(x + i, n - i, mx, skip ? skip + i : NULL);
 }
 
+// The weighted terms of 8 entries, in double as in the scalar twin (see
+// softmax.c): a[k] += e (xb - x) per half; returns the 8 weights e.
+static inline __m256 diff8(const float *xb, const float *x, __m256 vmb, __m256d a[2]) {
+    __m256 b = _mm256_loadu_ps(xb), q = _mm256_loadu_ps(x);
+    const __m256 e = exp8_full(_mm256_sub_ps(b, vmb));
+    const __m256 live = _mm256_cmp_ps(e, _mm256_setzero_ps(), _CMP_NEQ_UQ); // zero weight: d = 0
+    b = _mm256_and_ps(b, live), q = _mm256_and_ps(q, live);
+    const __m128 b0 = _mm256_castps256_ps128(b), b1 = _mm256_extractf128_ps(b, 1);
+    const __m128 q0 = _mm256_castps256_ps128(q), q1 = _mm256_extractf128_ps(q, 1);
+    const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(b0), _mm256_cvtps_pd(q0));
+    const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(b1), _mm256_cvtps_pd(q1));
+    a[0] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(e)), d0, a[0]);
+    a[1] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)), d1, a[1]);
+    return e;
+}
+
+// The sum of the weights is formed exactly as qb_sum_exp_avx2 forms it (the
+// same blocks, folds and tail), so it equals qb_sum_exp(xb, n, mb, NULL) to
+// the bit: the KL of a model against itself comes out exactly 0.
 double qb_sum_exp_diff_avx2(const float *xb, const float *x, int n, float mb, double *sum_exp) {
-    // The weighted terms in double, as in the scalar twin (see softmax.c).
     const __m256 vmb = _mm256_set1_ps(mb);
-    __m256d s0 = _mm256_setzero_pd(), s1 = s0, a0 = s0, a1 = s0;
+    __m256d s[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()}, a[2] = {s[0], s[1]};
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 b = _mm256_loadu_ps(xb + i), q = _mm256_loadu_ps(x + i);
-        const __m256 e = exp8_full(_mm256_sub_ps(b, vmb));
-        const __m256 live = _mm256_cmp_ps(e, _mm256_setzero_ps(), _CMP_NEQ_UQ); // zero weight: d = 0
-        b = _mm256_and_ps(b, live), q = _mm256_and_ps(q, live);
-        const __m256d e0 = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), e1 = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
-        const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(b)), _mm256_cvtps_pd(_mm256_castps256_ps128(q)));
-        const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(q, 1)));
-        s0 = _mm256_add_pd(s0, e0), s1 = _mm256_add_pd(s1, e1);
-        a0 = _mm256_fmadd_pd(e0, d0, a0), a1 = _mm256_fmadd_pd(e1, d1, a1);
+    for (; i + 32 <= n; i += 32) {
+        const __m256 e0 = diff8(xb + i, x + i, vmb, a), e1 = diff8(xb + i + 8, x + i + 8, vmb, a);
+        const __m256 e2 = diff8(xb + i + 16, x + i + 16, vmb, a), e3 = diff8(xb + i + 24, x + i + 24, vmb, a);
+        fold8(s, _mm256_add_ps(_mm256_add_ps(e0, e1), _mm256_add_ps(e2, e3)));
     }
+    for (; i + 8 <= n; i += 8) fold8(s, diff8(xb + i, x + i, vmb, a));
     double ts, ta = qb_sum_exp_diff_scalar(xb + i, x + i, n - i, mb, &ts);
-    *sum_exp = hsum4d(_mm256_add_pd(s0, s1)) + ts;
-    return hsum4d(_mm256_add_pd(a0, a1)) + ta;
+    *sum_exp = hsum4d(_mm256_add_pd(s[0], s[1])) + ts;
+    return hsum4d(_mm256_add_pd(a[0], a[1])) + ta;
 }
