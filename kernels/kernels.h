@@ -99,6 +99,19 @@ void qb_gelu(float *x, size_t n);
 // y += x (the residual connection).
 void qb_add(float *y, const float *x, size_t n);
 
+// ---- softmax statistics of one row (scoring over a vocabulary) -------------
+// The lowest index of the largest of x[0..n-1] (n >= 1), as a strict > scan.
+int qb_argmax(const float *x, int n);
+// sum of exp(x[i] - mx) in double, over the i with skip[i] == 0 (all i when
+// skip is NULL). Terms below FLT_MIN's range round as expf does (to 0 at -inf).
+double qb_sum_exp(const float *x, int n, float mx, const uint8_t *skip);
+// For the exact KL(base || model): returns sum e_i (xb[i] - x[i]) and sets
+// *sum_exp = sum e_i, where e_i = exp(xb[i] - mb); terms with e_i = 0 add 0.
+double qb_sum_exp_diff(const float *xb, const float *x, int n, float mb, double *sum_exp);
+// All a log-softmax needs: argmax, max = x[argmax], sum of exp(x - max)
+// (log-sum-exp = max + log(sum_exp)). Within ~3e-7 relative of the FP64 sum.
+void qb_logsumexp_stats(const float *x, int n, int *argmax, float *max, double *sum_exp);
+
 // ---- attention -----------------------------------------------------------
 // Causal multi-head attention of T new tokens at positions pos0..pos0+T-1
 // against a cache holding positions 0..pos0+T-1 (the new tokens' K and V must

@@ -131,14 +131,6 @@ typedef struct {
     uint8_t *flags; // [nth][V], zero between uses
 } score_job;
 
-// Sum of exp(x[i] - mx) over the ids not flagged.
-static double rest_mass(const float *x, int V, float mx, const uint8_t *flags) {
-    double s = 0;
-    for (int i = 0; i < V; i++)
-        if (!flags[i]) s += expf(x[i] - mx);
-    return s;
-}
-
 static void score_rows(void *ctx, int ith, int nth) {
     score_job *j = ctx;
     const int V = j->V, k = j->k;
@@ -147,12 +139,11 @@ static void score_rows(void *ctx, int ith, int nth) {
     float *blps = j->base ? qb_malloc((size_t)j->base->h.top_k * sizeof(float)) : NULL;
     for (int r = ith; r < j->rows; r += nth) {
         const float *x = j->logits + (size_t)r * V;
-        int am = 0;
-        for (int i = 1; i < V; i++)
-            if (x[i] > x[am]) am = i;
-        const float mx = x[am];
-        double sum = 0;
-        for (int i = 0; i < V; i++) sum += expf(x[i] - mx);
+        // The passes over the vocabulary are the kernels' (kernels/cpu/softmax*.c).
+        int am;
+        float mx;
+        double sum;
+        qb_logsumexp_stats(x, V, &am, &mx, &sum);
         const double log_sum = log(sum), lse = mx + log_sum;
         j->nll[r] = lse - x[j->targets[r]];
         j->argmax[r] = am;
@@ -162,7 +153,7 @@ static void score_rows(void *ctx, int ith, int nth) {
             qb_top_k(x, V, k, ids);
             for (int i = 0; i < k; i++) lps[i] = (float)(x[ids[i]] - lse), flags[ids[i]] = 1;
             j->lp_target[r] = (float)(x[j->targets[r]] - lse);
-            j->lp_rest[r] = (float)(log(rest_mass(x, V, mx, flags)) - log_sum);
+            j->lp_rest[r] = (float)(log(qb_sum_exp(x, V, mx, flags)) - log_sum);
             for (int i = 0; i < k; i++) flags[ids[i]] = 0;
         }
         if (j->base) {
@@ -179,7 +170,7 @@ static void score_rows(void *ctx, int ith, int nth) {
             }
             const double p_rest = exp((double)lp_rest);
             if (p_rest > 0) {
-                const double lq_rest = log(rest_mass(x, V, mx, flags)) - log_sum;
+                const double lq_rest = log(qb_sum_exp(x, V, mx, flags)) - log_sum;
                 kl += p_rest * (lp_rest - lq_rest);
             }
             for (int i = 0; i < bk; i++) flags[bids[i]] = 0;
@@ -189,15 +180,9 @@ static void score_rows(void *ctx, int ith, int nth) {
         if (j->base_logits) {
             // Exact KL(base || this model) = sum_i p_i (xb_i - x_i) + lse - lse_b.
             const float *xb = j->base_logits + (size_t)r * V;
-            int bm = 0;
-            for (int i = 1; i < V; i++)
-                if (xb[i] > xb[bm]) bm = i;
-            double sb = 0, acc = 0;
-            for (int i = 0; i < V; i++) {
-                const double e = expf(xb[i] - xb[bm]);
-                sb += e;
-                acc += e * ((double)xb[i] - x[i]);
-            }
+            const int bm = qb_argmax(xb, V);
+            double sb;
+            const double acc = qb_sum_exp_diff(xb, x, V, xb[bm], &sb);
             j->kl[r] = acc / sb + lse - (xb[bm] + log(sb));
             j->agree[r] = am == bm;
         }

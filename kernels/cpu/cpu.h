@@ -67,3 +67,11 @@ void qb_attention_isa(qb_isa isa, qb_pool *pool, float *out, const float *q, con
 qb_isa qb_cpu_isa_cached(void);
 void qb_gelu_scalar(float *x, size_t n);
 void qb_gelu_avx2(float *x, size_t n);
+
+// ---- softmax statistics (softmax.c, softmax_avx2.c) ------------------------------
+int qb_argmax_scalar(const float *x, int n);
+int qb_argmax_avx2(const float *x, int n);
+double qb_sum_exp_scalar(const float *x, int n, float mx, const uint8_t *skip);
+double qb_sum_exp_avx2(const float *x, int n, float mx, const uint8_t *skip);
+double qb_sum_exp_diff_scalar(const float *xb, const float *x, int n, float mb, double *sum_exp);
+double qb_sum_exp_diff_avx2(const float *xb, const float *x, int n, float mb, double *sum_exp);

@@ -28,13 +28,6 @@ double qb_sampler_uniform(qb_sampler *s) {
     return (double)(z >> 11) * 0x1.0p-53;
 }
 
-int qb_argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 // Max-heap of ids keyed by prob; ties broken towards the lower id so the
 // order (and so the sample for a given seed) is fully determined.
 static inline int above(const float *p, int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); }

@@ -19,7 +19,8 @@ void qb_sampler_init(qb_sampler *s, float temp, int top_k, float top_p, uint64_t
 void qb_sampler_free(qb_sampler *s);
 // The next token id in [0, n_vocab).
 int qb_sample(qb_sampler *s, const float *logits, int n_vocab);
-// Index of the largest value (the first on ties).
+// Index of the largest value (the first on ties); kernels/cpu/softmax.c,
+// vectorized, declared in kernels.h too.
 int qb_argmax(const float *x, int n);
 // A uniform double in [0, 1) from the sampler's generator.
 double qb_sampler_uniform(qb_sampler *s);
