@@ -105,6 +105,7 @@ static void check(const qb_weight *w, int T) {
 typedef struct {
     qb_qmm_args a;
     qb_qmm_range_fn fn;
+    void (*quantize_act)(const float *x, qb_block_q8a *y, int n, float scale);
     int grain;
     float act_scale;
     qb_block_q8a *xq;
@@ -120,7 +121,7 @@ static void prep_worker(void *ctx, int ith, int nth) {
     for (int t = t0; t < t1; t++) {
         const float *x = job->a.x + (size_t)t * n;
         if (job->xq)
-            qb_quantize_act(x, job->xq + (size_t)t * nu, n, job->act_scale);
+            job->quantize_act(x, job->xq + (size_t)t * nu, n, job->act_scale);
         else
             for (int u = 0; u < nu; u++) {
                 float s = 0;
@@ -143,7 +144,9 @@ void qb_qmm(qb_isa isa, qb_act_mode act, float act_scale, qb_pool *pool, float *
     if (T == 0) return;
     if (act_scale > 0) act = QB_ACT_Q8;
     const size_t nu = (size_t)w->n_in / QB_UNIT;
-    qmm_job job = {.a = {y, x, w, bias, T, act, NULL, NULL}, .act_scale = act_scale};
+    qmm_job job = {.a = {y, x, w, bias, T, act, NULL, NULL},
+                   .act_scale = act_scale,
+                   .quantize_act = isa >= QB_ISA_AVX2 ? qb_quantize_act_avx2 : qb_quantize_act};
     if (act == QB_ACT_Q8)
         job.xq = qb_malloc(sizeof(qb_block_q8a) * nu * (size_t)T);
     else
@@ -175,7 +178,7 @@ void qb_qmm_ref(qb_act_mode act, float act_scale, float *y, const float *x, cons
     if (T == 0) return;
     if (act_scale > 0) act = QB_ACT_Q8;
     const size_t nu = (size_t)w->n_in / QB_UNIT;
-    qmm_job job = {.a = {y, x, w, bias, T, act, NULL, NULL}, .act_scale = act_scale};
+    qmm_job job = {.a = {y, x, w, bias, T, act, NULL, NULL}, .act_scale = act_scale, .quantize_act = qb_quantize_act};
     if (act == QB_ACT_Q8)
         job.xq = qb_malloc(sizeof(qb_block_q8a) * nu * (size_t)T);
     else

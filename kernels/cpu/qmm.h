@@ -31,6 +31,8 @@ int qb_qmm_type(qb_type t);
 // block's own scale amax/127 when scale <= 0 (dynamic), else with the fixed
 // scale (clipped to [-127, 127]). A block holding NaN or Inf gets d = NaN.
 void qb_quantize_act(const float *x, qb_block_q8a *y, int n, float scale);
+// The same with AVX2, bit for bit (tests/unit/test_qmatmul.c compares them).
+void qb_quantize_act_avx2(const float *x, qb_block_q8a *y, int n, float scale);
 
 // Everything a thread needs for its rows of one quantized matmul.
 typedef struct {

@@ -57,11 +57,56 @@ typedef struct {
     int stat; // static scale
 } mode;
 
+// The AVX2 activation quantizer against its scalar twin, bit for bit, on
+// fresh random blocks of every kind: dynamic scales over several magnitudes,
+// static scales with clipping, exact ties (k + 1/2 must round away from
+// zero) and the float just below 1/2 (where floor(v + 0.5) goes wrong),
+// and blocks holding NaN or Inf (d must become NaN).
+static void check_quantize_act(tap_rng *rng) {
+    enum { NB = 64, N = NB * 32 };
+    float *x = malloc(sizeof(float) * N);
+    qb_block_q8a *ref = malloc(sizeof *ref * NB), *simd = malloc(sizeof *simd * NB);
+    const float scales[] = {0, 0.5f, 1.0f, 0.0123f};
+    int ok = 1, ties = 0;
+    for (size_t si = 0; si < sizeof scales / sizeof *scales; si++) {
+        for (int i = 0; i < N; i++) {
+            const int b = i / 32;
+            double v = tap_normal(rng) * pow(10, (b % 7) - 3);
+            if (scales[si] >= 0.5f && b % 3 == 0) { // ties and near-ties in units of the scale
+                v = scales[si] * ((int)(tap_uniform(rng) * 400) - 200 + 0.5);
+                ties++;
+            }
+            if (b % 5 == 1 && i % 32 == 7) v = scales[si] > 0 ? scales[si] * nextafterf(0.5f, 0) : v;
+            x[i] = (float)v;
+        }
+        x[32 * 9 + 3] = NAN, x[32 * 10 + 31] = INFINITY, x[32 * 11] = -INFINITY;
+        for (int i = 32 * 12; i < 32 * 13; i++) x[i] = 0; // an all-zero block: d = 0
+        memset(ref, 0x5A, sizeof *ref * NB), memset(simd, 0xA5, sizeof *simd * NB);
+        qb_quantize_act(x, ref, N, scales[si]);
+        qb_quantize_act_avx2(x, simd, N, scales[si]);
+        for (int b = 0; b < NB; b++) {
+            int same = (isnan(ref[b].d) ? isnan(simd[b].d) : ref[b].d == simd[b].d) && ref[b].sum == simd[b].sum &&
+                       !memcmp(ref[b].qs, simd[b].qs, sizeof ref[b].qs);
+            if (!same && ok) tap_diag("block %d, scale %g: d %g/%g sum %d/%d", b, scales[si], ref[b].d, simd[b].d,
+                                      ref[b].sum, simd[b].sum);
+            ok &= same;
+        }
+        ok &= isnan(ref[9].d) && isnan(ref[10].d) && isnan(ref[11].d) && !isnan(ref[8].d);
+    }
+    tap_ok(ok && ties > 0, "quantize_act: AVX2 equals the scalar twin bit for bit (%d ties, clipping, NaN/Inf blocks)",
+           ties);
+    free(x), free(ref), free(simd);
+}
+
 int main(void) {
     tap_rng rng = tap_rng_new();
     unsetenv("QB_ISA");
     const qb_isa hw = qb_cpu_isa();
     tap_diag("this CPU runs %s", qb_isa_name(hw));
+    if (hw >= QB_ISA_AVX2)
+        check_quantize_act(&rng);
+    else
+        tap_ok(1, "# SKIP quantize_act AVX2 twin: this CPU has no AVX2");
     const shape shapes[] = {{800, 37}, {256, 9}, {768, 130}, {96, 1}};
     const int Ts[] = {1, 3, 17};
     const mode modes[] = {{"weight-only", QB_ACT_F32, 0}, {"w8a8", QB_ACT_Q8, 0}, {"w8a8-static", QB_ACT_Q8, 1}};
