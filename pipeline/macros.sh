@@ -12,6 +12,8 @@
 #   peer/MODEL/SYSTEM/VARIANT/THREADS/{tok,ratio}  peer decode tok/s at NTOK and qbench / peer;
 #   peerppl/MODEL/SYSTEM/VARIANT/TEXT/{ppl,ratio}; \QBhavepeers is 1 when peer tables exist
 #   hf/MODEL/VARIANT (transformers on the H100, tok/s); \QBhavegpu is 1 when GPU rows exist
+#   llama/MODEL/TYPE/{tok,qb,ratio}  llama.cpp (CUDA) on our GGUF file, ours, ours / llama.cpp;
+#   \QBhavellama is 1 when those rows exist
 set -euo pipefail
 tab=$1 membw=$2 commit=$3 ntok=$5
 def() { printf '\\expandafter\\def\\csname qb/%s\\endcsname{%s}\n' "$1" "$2"; }
@@ -22,6 +24,7 @@ printf '\\newcommand{\\QBntok}{%s}\n' "$ntok"
 printf '\\newcommand{\\QBcpu}{%s}\n' "$(sed -n 's/^# machine: cpu=\([^;]*\);.*/\1/p' "$membw" | head -1)"
 printf '\\newcommand{\\QBcores}{%s}\n' "$(nproc)"
 printf '\\newcommand{\\QBhavepeers}{%s}\n' "$([ -f "$tab/peers-vs-speed.tsv" ] && echo 1 || echo 0)"
+printf '\\newcommand{\\QBhavellama}{%s}\n' "$([ "$(grep -v '^#' "$tab/gpu-llamacpp.tsv" 2>/dev/null | wc -l)" -gt 1 ] && echo 1 || echo 0)"
 printf '\\newcommand{\\QBhavegpu}{%s}\n' "$([ "$(grep -v '^#' "$tab/gpu.tsv" 2>/dev/null | wc -l)" -gt 1 ] && echo 1 || echo 0)"
 # A table's rows as "key value" pairs: awk program over a header-named TSV.
 rows() { awk -F'\t' -v OFS='\t' -v ntok="$ntok" "
@@ -48,6 +51,9 @@ rows '{ print "frac/" v("model") "/" v("variant") "/" v("device") "/" v("threads
   print "gpu/" k "/vscompile", fmt(v("vs_compile"), 3); print "gpu/" k "/stepgb", fmt(v("step_gb"), 2)
   print "gpu/" k "/floorms", fmt(v("floor_ms"), 2) }' "$tab/gpu.tsv"
 [ -f "$tab/gpu-peers.tsv" ] && rows '{ print "hf/" v("model") "/" v("variant"), fmt(v("decode_tok_s_mean"), 3) }' "$tab/gpu-peers.tsv"
+[ -f "$tab/gpu-llamacpp.tsv" ] && rows '{ k = v("model") "/" v("type")
+  print "llama/" k "/tok", fmt(v("llamacpp_tok_s"), 4); print "llama/" k "/qb", fmt(v("qbench_tok_s"), 4)
+  print "llama/" k "/ratio", fmt(v("vs_llamacpp"), 3) }' "$tab/gpu-llamacpp.tsv"
 [ -f "$tab/peers-vs-speed.tsv" ] && rows '$c["new_tokens"] == ntok { k = v("model") "/" v("system") "/" v("variant") "/" v("threads")
   print "peer/" k "/tok", fmt(v("peer_tok_s"), 3); print "peer/" k "/ratio", fmt(v("tok_s_ratio"), 3) }' "$tab/peers-vs-speed.tsv"
 [ -f "$tab/peers-vs-quality.tsv" ] && rows '{ t = v("text"); sub(/.*\//, "", t); sub(/\.[a-z]+$/, "", t)

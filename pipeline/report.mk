@@ -6,6 +6,7 @@ TAB := $(RES)/tables
 # transformers peers on the same shapes; absent files give empty tables.
 H100_DECODE := $(wildcard data/results/h100/decode.tsv)
 H100_PEERS  := $(wildcard data/results/h100/peers-transformers.tsv)
+H100_LLAMA  := $(wildcard data/results/h100/peers-llamacpp.tsv)
 FIG_NAMES := decode size quality latency memory memtime roofline scaling
 FIGS := $(foreach f,$(FIG_NAMES),figures/$(f).png figures/$(f).pdf)
 
@@ -73,8 +74,13 @@ $(TAB)/gpu-peers.tsv: $(H100_PEERS) bin/tabulate
 	  bin/tabulate data/results/h100/peers-transformers.tsv --where warmup=0 --by model,variant \
 	    --agg mean,std decode_tok_s --agg mean ttft_s -o $@; else printf 'model\tvariant\n' > $@; fi
 
+# llama.cpp built with CUDA, on the same GGUF files as ours (tests/cuda/llamacpp-cuda.sh).
+$(TAB)/gpu-llamacpp.tsv: $(H100_LLAMA) pipeline/gpu-llamacpp.sh
+	@mkdir -p $(@D)
+	bash pipeline/gpu-llamacpp.sh $(H100_LLAMA) > $@.tmp && mv $@.tmp $@
+
 TABLES := $(TAB)/speed.tsv $(TAB)/size.tsv $(TAB)/quality.tsv $(TAB)/roofline.tsv $(TAB)/memtime.tsv $(TAB)/scaling.tsv \
-  $(TAB)/gpu.tsv $(TAB)/gpu-peers.tsv
+  $(TAB)/gpu.tsv $(TAB)/gpu-peers.tsv $(TAB)/gpu-llamacpp.tsv
 tables: $(TABLES)
 
 # ---- figures --------------------------------------------------------------------

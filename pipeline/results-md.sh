@@ -34,6 +34,13 @@ if [ "$(grep -v '^#' "$tab/gpu.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
   printf '\n### transformers on the same GPU (decode tok/s, mean ± std)\n\n'
   $tabulate "$tab/gpu-peers.tsv" --cells pm --sig 3 --columns 'model=Model,variant=Variant,decode_tok_s=Decode tok/s,ttft_s_mean=TTFT (s)' -f md
 fi
+if [ "$(grep -v '^#' "$tab/gpu-llamacpp.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
+  printf '\n### llama.cpp built with CUDA, on the same GGUF files (decode tok/s, mean of 3)\n\n'
+  printf 'Ours: generate --device cuda, the seed prompt and 256 new tokens; llama.cpp: llama-bench tg256, all layers\n'
+  printf 'on the GPU. T+e: embeddings and the tied output quantized too (quantize --embed T).\n\n'
+  $tabulate "$tab/gpu-llamacpp.tsv" --sig 4 \
+    --columns 'model=Model,type=File type,file_mb=File (MB),qbench_tok_s=qbench tok/s,llamacpp_tok_s=llama.cpp tok/s,vs_llamacpp=× llama.cpp' -f md
+fi
 if [ -f "$tab/peers-vs-speed.tsv" ]; then
   printf '\n## Peers on this CPU, same harness (%s new tokens; ratio = qbench / peer)\n\n' "$ntok"
   $tabulate "$tab/peers-vs-speed.tsv" --where new_tokens="$ntok" --sig 3 \
