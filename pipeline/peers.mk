@@ -14,10 +14,11 @@
 ##                 NEW_TOKENS, QUALITY_TEXTS; THREADS and REPEATS are shared)
 ##   PEER_GGUF     our GGUF variants that llama.cpp runs (default: the plain ggml types of VARIANTS, and q8_0)
 ##
-# This file is read before study.mk (pipeline/*.mk in name order), so the few paths of study.mk
-# that name targets here are spelled out: data/models/M, data/gguf/M/V.gguf, the prompt file and
-# the calibration slice are the very files study.mk makes. Recipes use study.mk's LOCK, RUN and
-# provenance, expanded when they run.
+# This file is read after matrix.mk, study.mk and report.mk (the Makefile includes those first),
+# so study.mk's speed_rule and quality_rule and report.mk's SPEED_AGG are used as they are; the
+# few paths of study.mk that name targets here are spelled out: data/models/M,
+# data/gguf/M/V.gguf, the prompt file and the calibration slice. Recipes use study.mk's LOCK, RUN
+# and provenance, expanded when they run.
 
 PEERS_VENV  := .venv-peers
 PEERS_PY    := $(PEERS_VENV)/bin/python
@@ -145,11 +146,31 @@ $(PEERS_TAB)/peers-quality.tsv: $(PEER_QCELLS) bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(PEER_QCELLS) --columns model,system,variant,text,ctx,stride,scored_tokens,ppl,seconds -o $@
 
+# ---- ours on the plain q8_0 file that llama.cpp runs ------------------------------------
+# q8_0 (weight-only, FP32 embeddings) is not a study variant; with the llama.cpp/q8_0 peer on,
+# ours is measured on that very file too, speed cells and perplexity, with study.mk's rules, so
+# the pair sits side by side (the issue's check: llama.cpp's perplexity within 0.1 % of ours).
+Q8_PAIR := $(if $(filter q8_0,$(VARIANTS)),,$(filter llama.cpp/q8_0,$(PEERS_ON)))
+Q8_SPEED_CELLS :=
+Q8_QUALITY_CELLS :=
+$(if $(Q8_PAIR),$(foreach m,$(PEER_MODELS),$(foreach t,$(THREADS),$(foreach n,$(PEER_NEW_TOKENS),\
+  $(foreach r,$(if $(filter $(firstword $(PEER_NEW_TOKENS)),$(n)),0) $(shell seq 1 $(REPEATS)),\
+    $(eval $(call speed_rule,$(m),q8_0,cpu,$(t),$(n),$(r)))\
+    $(eval Q8_SPEED_CELLS += $(call speed_cell,$(m),q8_0,cpu,$(t),$(n),$(r))))))))
+# (only texts the f32 run covers: its logits are the KL base)
+$(if $(Q8_PAIR),$(foreach m,$(QUALITY_MODELS),$(foreach x,$(filter $(QUALITY_TEXTS),$(PEER_TEXTS)),\
+  $(eval $(call quality_rule,$(m),q8_0,cpu,$(x)))\
+  $(eval Q8_QUALITY_CELLS += $(call quality_cell,$(m),q8_0,cpu,$(x))))))
+$(PEERS_TAB)/speed-q8_0.tsv: $(Q8_SPEED_CELLS) bin/tabulate
+	@mkdir -p $(@D)
+	bin/tabulate $(Q8_SPEED_CELLS) $(SPEED_AGG) -o $@
+Q8_OURS := $(if $(Q8_SPEED_CELLS),$(PEERS_TAB)/speed-q8_0.tsv)
+
 # qbench / peer ratios, row by row (pipeline/peers/compare.sh).
-$(PEERS_TAB)/peers-vs-speed.tsv: $(TAB)/speed.tsv $(PEERS_TAB)/peers-speed.tsv pipeline/peers/compare.sh
-	bash pipeline/peers/compare.sh speed $(TAB)/speed.tsv $(PEERS_TAB)/peers-speed.tsv > $@.tmp && mv $@.tmp $@
-$(PEERS_TAB)/peers-vs-quality.tsv: $(TAB)/quality.tsv $(PEERS_TAB)/peers-quality.tsv pipeline/peers/compare.sh
-	bash pipeline/peers/compare.sh quality $(PEERS_TAB)/peers-quality.tsv $(TAB)/quality.tsv > $@.tmp && mv $@.tmp $@
+$(PEERS_TAB)/peers-vs-speed.tsv: $(TAB)/speed.tsv $(Q8_OURS) $(PEERS_TAB)/peers-speed.tsv pipeline/peers/compare.sh
+	bash pipeline/peers/compare.sh speed $(TAB)/speed.tsv $(Q8_OURS) $(PEERS_TAB)/peers-speed.tsv > $@.tmp && mv $@.tmp $@
+$(PEERS_TAB)/peers-vs-quality.tsv: $(TAB)/quality.tsv $(Q8_QUALITY_CELLS) $(PEERS_TAB)/peers-quality.tsv pipeline/peers/compare.sh
+	bash pipeline/peers/compare.sh quality $(PEERS_TAB)/peers-quality.tsv $(TAB)/quality.tsv $(Q8_QUALITY_CELLS) > $@.tmp && mv $@.tmp $@
 
 PEERS_VS := $(PEERS_TAB)/peers-vs-speed.tsv $(PEERS_TAB)/peers-vs-quality.tsv
 peers-tables: $(PEERS_TAB)/peers-speed.tsv $(PEERS_TAB)/peers-quality.tsv $(PEERS_VS)
