@@ -186,6 +186,16 @@ paper/gen/tab-peers.tex: $(if $(PEERS_ON),$(PEERS_VS)) bin/tabulate
 paper/gen/macros.tex paper/RESULTS.md: $(if $(PEERS_ON),$(PEERS_VS))
 paper/paper.pdf: paper/gen/tab-peers.tex
 
+# The peers figure (figures/peers.gp), drawn where the peers' speed table exists; like the
+# tables, it is brought up to date only when PEERS is set.
+PEER_FIG_IN := $(PEERS_TAB)/peers-vs-speed.tsv
+PEER_FIGS := $(if $(or $(PEERS_ON),$(wildcard $(PEER_FIG_IN))),figures/peers.png figures/peers.pdf)
+figures/peers.png figures/peers.pdf: figures/peers.%: figures/peers.gp figures/style.gp $(if $(PEERS_ON),$(PEER_FIG_IN))
+	gnuplot -e "in='$(PEER_FIG_IN)'; out='figures/peers.tmp'; fmt='$*'; $(FIG_VARS)" $<
+	mv figures/peers.tmp.$* $@
+figures: $(PEER_FIGS)
+paper/paper.pdf paper/RESULTS.md: $(PEER_FIGS)
+
 # make all runs the peers only when PEERS names some.
 all: $(if $(PEERS_ON),peers peers-quality peers-tables)
 

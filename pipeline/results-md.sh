@@ -51,4 +51,7 @@ if [ -f "$tab/peers-vs-quality.tsv" ]; then
   $tabulate "$tab/peers-vs-quality.tsv" --sig 6 --columns 'model=Model,variant=Variant,system=Peer,text=Text,qbench_ppl=qbench PPL,peer_ppl=Peer PPL,ppl_ratio=Ratio' -f md
 fi
 printf '\n## Figures\n\n'
-for f in decode size quality latency memory memtime roofline scaling; do printf '![%s](../figures/%s.png)\n\n' "$f" "$f"; done
+for f in decode size quality latency memory memtime roofline scaling peers; do
+  [ "$f" = peers ] && [ ! -f figures/peers.png ] && continue
+  printf '![%s](../figures/%s.png)\n\n' "$f" "$f"
+done
