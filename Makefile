@@ -11,7 +11,6 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 .DELETE_ON_ERROR:
 .SUFFIXES:
-.SECONDARY:
 .SECONDEXPANSION:
 
 CC      ?= cc
@@ -75,6 +74,12 @@ build/obj/%_avx512.o: %_avx512.c
 build/obj/%.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+# Every object is named as a target, so none counts as an intermediate file of a pattern chain
+# that make would delete after linking. (A blanket .SECONDARY: did that job before, but it made every
+# target intermediate: a deleted result cell was then not re-measured while its table was newer.)
+ENTRY_OBJS := $(patsubst %.c,build/obj/%.o,$(wildcard tools/*.c tests/unit/*.c tests/helpers/*.c tests/bench/*.c))
+$(ENTRY_OBJS):
 
 build/libqb.a: $(LIB_OBJS)
 	@rm -f $@
