@@ -1,5 +1,5 @@
 # peers.gp: qbench beside the peers (PyTorch, ONNX Runtime, llama.cpp) on this CPU, measured by the
-# same harness in the same run: decode tokens/s of each peer variant next to ours on the variant it
+# same harness: decode tokens/s of each peer variant next to ours on the variant it
 # maps to, one panel per thread count, the ratio qbench / peer above each pair.
 # Input: the peers-vs-speed table (pipeline/peers/compare.sh); the largest token count in it is shown.
 load 'figures/style.gp'
@@ -16,7 +16,7 @@ set offsets 0.6, 0.6, 0, 0
 set ylabel "decode tokens/s"
 set key top right
 max(a, b) = a > b ? a : b
-set multiplot layout 1, words(threads) title sprintf("qbench (coloured) beside each peer (grey) on this CPU, %d new tokens, same run; label = qbench / peer", nmax)
+set multiplot layout 1, words(threads) title sprintf("qbench (coloured) beside each peer (grey) on this CPU, %d new tokens, same harness; label = qbench / peer", nmax)
 do for [t = 1:words(threads)] {
     th = word(threads, t)
     set title sprintf("%s thread%s", th, th eq "1" ? "" : "s")
