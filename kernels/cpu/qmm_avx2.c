@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "qmm_simd.h"
+#include "simd_avx2.h"
 
 QMM_DEFINE_RANGE(qb_qmm_range_avx2, 0)
 
@@ -39,9 +40,7 @@ void qb_quantize_act_avx2(const float *x, qb_block_q8a *y, int n, float scale) {
             o->sum = 0;
             continue;
         }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        const float am = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+        const float am = qb_hmax8(amax);
         float d, id;
         if (scale > 0)
             d = scale, id = 1.0f / scale;

@@ -3,23 +3,32 @@
 #pragma once
 #include <immintrin.h>
 
-// e^x for 8 floats, Cephes expf: x = n ln2 + r, |r| <= ln2/2, a degree-6
-// polynomial for e^r, 2^n put into the exponent bits. Within 2 ulp of the
-// true value for x in [-87, 88.3]; x is clamped to that range first, so
-// e^-inf = 1.6e-38 (harmless next to the 1 of a softmax's largest term).
-static inline __m256 qb_exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.3f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x); // ln2 split in two
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+// The core of Cephes expf for 8 floats, x already clamped by the caller:
+// x = n ln2 + r, |r| <= ln2/2; returns the degree-6 polynomial for e^r and
+// sets *n. The caller applies 2^n (qb_exp8 below; softmax_avx2.c in two
+// halves, to reach the subnormal range).
+static inline __m256 qb_exp8_reduced(__m256 x, __m256 *n) {
+    *n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(*n, _mm256_set1_ps(0.693359375f), x); // ln2 split in two
+    r = _mm256_fnmadd_ps(*n, _mm256_set1_ps(-2.12194440e-4f), r);
     __m256 p = _mm256_set1_ps(1.9875691500e-4f);
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    return _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+}
+
+// e^x for 8 floats, Cephes expf: 2^n put into the exponent bits of e^r.
+// Within 2 ulp of the true value for x in [-87, 88.3]; x is clamped to that
+// range first, so e^-inf = 1.6e-38 (harmless next to the 1 of a softmax's
+// largest term).
+static inline __m256 qb_exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.3f));
+    __m256 n;
+    const __m256 p = qb_exp8_reduced(x, &n);
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }

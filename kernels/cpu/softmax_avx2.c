@@ -9,24 +9,15 @@
 #include "cpu.h"
 #include "simd_avx2.h"
 
-// e^x for 8 floats x <= 88.3, like simd_avx2.h's qb_exp8 (Cephes: x = n ln2
-// + r, degree-6 polynomial for e^r, within 2 ulp) but without its floor at
+// e^x for 8 floats x <= 88.3, like simd_avx2.h's qb_exp8 (the same Cephes
+// core, qb_exp8_reduced, within 2 ulp) but without its floor at
 // -87: 2^n is applied in two halves, so results in the subnormal range come
 // out as expf gives them and e^-inf is 0. A sum over masked entries may be
 // that small. NaN stays NaN (max/min return their second operand on NaN).
 static inline __m256 exp8_full(__m256 x) {
     x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x); // ln2 split in two
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256 n;
+    const __m256 p = qb_exp8_reduced(x, &n);
     // n in [-150, 128]: each half is a normal power of two.
     const __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
     const __m256i bias = _mm256_set1_epi32(127);
