@@ -85,10 +85,8 @@ import json, sys
 for line in sys.stdin:
     r = json.loads(line)
     if r.get("n_gen"):
-        ts = r["samples_ts"]
-        m = sum(ts) / len(ts); s = (sum((t - m) ** 2 for t in ts) / len(ts)) ** 0.5
-        print(f"{m:.1f}\t{s:.1f}\t{len(ts)}")
-' | { read -r line; printf 'llama.cpp\t%s\t%s\t%.1f\t%s\n' "$m" "$ty" "$(du -m "$f" | cut -f1)" "$line"; } >>"$OUT/peers-llamacpp.tsv"
+        print(*r["samples_ts"], sep="\n")
+' | mean_std | { read -r line; printf 'llama.cpp\t%s\t%s\t%.1f\t%s\n' "$m" "$ty" "$(du -m "$f" | cut -f1)" "$line"; } >>"$OUT/peers-llamacpp.tsv"
   done
 done
 echo "== all done at $(( $(date +%s) - start )) s"; cat "$OUT/peers-llamacpp.tsv"
