@@ -6,7 +6,6 @@
 #include <math.h>
 
 #include "qmm_simd.h"
-#include "simd_avx2.h"
 
 QMM_DEFINE_RANGE(qb_qmm_range_avx2, 0)
 

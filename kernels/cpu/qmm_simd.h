@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "qmm.h"
+#include "simd_avx2.h"
 #include "util.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -27,13 +28,6 @@
 enum { RT = 4 }; // rows per tile
 
 INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 // Whether a type's codes are unsigned (0..15): they go straight into maddubs.
 // Q4_0 is taken as unsigned nibbles q with min -8 d (sum (q-8) x = sum q x -
@@ -183,7 +177,7 @@ INLINE void gemv4_q8(qb_type t, int vnni, const uint8_t *r0, const uint8_t *r1, 
         QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
 #undef QMM_ROW
     }
-    out[0] = hsum8(a0) + m0, out[1] = hsum8(a1) + m1, out[2] = hsum8(a2) + m2, out[3] = hsum8(a3) + m3;
+    out[0] = qb_hsum8(a0) + m0, out[1] = qb_hsum8(a1) + m1, out[2] = qb_hsum8(a2) + m2, out[3] = qb_hsum8(a3) + m3;
 }
 
 INLINE float gemv1_q8(qb_type t, int vnni, const uint8_t *r0, const qb_block_q8a *xq, int nu) {
@@ -198,7 +192,7 @@ INLINE float gemv1_q8(qb_type t, int vnni, const uint8_t *r0, const qb_block_q8a
         a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), scale_vec(t, s0 * dx, s1 * dx), a0);
         if (has_min(t)) m0 += m * dx * (float)xq[u].sum;
     }
-    return hsum8(a0) + m0;
+    return qb_hsum8(a0) + m0;
 }
 
 // The 32 codes of a unit as 4 x 8 floats.
@@ -239,7 +233,7 @@ INLINE void gemv4_f32(qb_type t, const uint8_t *r0, const uint8_t *r1, const uin
         QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
 #undef QMM_ROW
     }
-    out[0] = hsum8(a0) + m0, out[1] = hsum8(a1) + m1, out[2] = hsum8(a2) + m2, out[3] = hsum8(a3) + m3;
+    out[0] = qb_hsum8(a0) + m0, out[1] = qb_hsum8(a1) + m1, out[2] = qb_hsum8(a2) + m2, out[3] = qb_hsum8(a3) + m3;
 }
 
 INLINE float gemv1_f32(qb_type t, const uint8_t *r0, const float *x, const float *xsum, int nu) {
@@ -257,7 +251,7 @@ INLINE float gemv1_f32(qb_type t, const uint8_t *r0, const float *x, const float
         a0 = _mm256_fmadd_ps(hi, _mm256_set1_ps(s1), a0);
         if (has_min(t)) m0 += m * xsum[u];
     }
-    return hsum8(a0) + m0;
+    return qb_hsum8(a0) + m0;
 }
 
 // ---- prefill (T > 1): a tile of RT rows unpacked once, every token swept ------
@@ -313,10 +307,10 @@ INLINE void prefill_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr,
 #undef QMM_ROW
             }
             float *ya = a->y + (size_t)tok * n_out + o, *yb = ya + n_out;
-            ya[0] = hsum8(a0) + ma[0] + bias_at(a, o), ya[1] = hsum8(a1) + ma[1] + bias_at(a, o + 1);
-            ya[2] = hsum8(a2) + ma[2] + bias_at(a, o + 2), ya[3] = hsum8(a3) + ma[3] + bias_at(a, o + 3);
-            yb[0] = hsum8(b0) + mb[0] + bias_at(a, o), yb[1] = hsum8(b1) + mb[1] + bias_at(a, o + 1);
-            yb[2] = hsum8(b2) + mb[2] + bias_at(a, o + 2), yb[3] = hsum8(b3) + mb[3] + bias_at(a, o + 3);
+            ya[0] = qb_hsum8(a0) + ma[0] + bias_at(a, o), ya[1] = qb_hsum8(a1) + ma[1] + bias_at(a, o + 1);
+            ya[2] = qb_hsum8(a2) + ma[2] + bias_at(a, o + 2), ya[3] = qb_hsum8(a3) + ma[3] + bias_at(a, o + 3);
+            yb[0] = qb_hsum8(b0) + mb[0] + bias_at(a, o), yb[1] = qb_hsum8(b1) + mb[1] + bias_at(a, o + 1);
+            yb[2] = qb_hsum8(b2) + mb[2] + bias_at(a, o + 2), yb[3] = qb_hsum8(b3) + mb[3] + bias_at(a, o + 3);
         }
     for (; tok < T; tok++) {
         const qb_block_q8a *xa = a->xq + (size_t)tok * nu;
@@ -331,7 +325,7 @@ INLINE void prefill_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr,
                                       scale_vec(t, tl->s0[at] * xa[u].d, tl->s1[at] * xa[u].d), acc);
                 if (has_min(t)) mm += tl->m[at] * xa[u].d * (float)xa[u].sum;
             }
-            a->y[(size_t)tok * n_out + o + r] = hsum8(acc) + mm + bias_at(a, o + r);
+            a->y[(size_t)tok * n_out + o + r] = qb_hsum8(acc) + mm + bias_at(a, o + r);
         }
     }
 }
