@@ -7,7 +7,7 @@
 ##   VARIANTS      weight-type variants (see VARIANT_* below)
 ##   DEVICES       cpu, cuda (cuda only where a GPU answers)
 ##   THREADS       CPU thread counts                          (default: 1 and all cores)
-##   REPEATS       timed repeats per cell, after one warm-up  (default: 3)
+##   REPEATS       timed repeats per cell, after one warm-up  (default: 5)
 ##   NEW_TOKENS    generated tokens per run                   (default: 100 128 200 256)
 ##   PROMPT        the fixed prompt of the seed studies
 ##   RUN           prefix for every measured command (e.g. RUN='srun -N1 --exclusive')
@@ -21,7 +21,7 @@ VARIANTS   ?= f32 f16 bf16 int8-dyn int8-all int8-static q4_0 q4_k iq4_nl mixed
 HAVE_GPU   := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
 DEVICES    ?= cpu $(if $(HAVE_GPU),cuda)
 THREADS    ?= $(sort 1 $(NPROC))
-REPEATS    ?= 3
+REPEATS    ?= 5
 NEW_TOKENS ?= 100 128 200 256
 PROMPT     ?= Once upon a time, there was a magical forest
 RUN        ?=
@@ -44,11 +44,13 @@ VARIANT_q4_k        := --type q4_k --embed q4_k
 VARIANT_iq4_nl      := --type iq4_nl --embed iq4_nl
 VARIANT_mixed       := --preset q4_k_m
 
-# Quality: texts, context (0 = the model's own) and stride between windows: ctx (disjoint windows,
-# llama.cpp's protocol, the default: every token scored once at the cost of one pass), half (Hugging
-# Face's sliding window: more left context per scored token, twice the work) or a number of tokens.
+# Quality: texts, context (0 = the model's own) and stride between windows: half (Hugging Face's
+# sliding window, the default: every scored token has at least ctx/2 tokens of left context; the
+# transformer body runs twice per token but the output layer and softmax, which dominate a small
+# model, only on scored tokens, so it costs ~1.1-1.2x disjoint windows), ctx (disjoint windows,
+# llama.cpp's protocol) or a number of tokens.
 QUALITY_TEXTS ?= wikitext-2-raw-v1/wiki.test.raw qb-corpus/valid.txt
 PPL_CTX       ?= 0
-PPL_STRIDE    ?= ctx
+PPL_STRIDE    ?= half
 ppl_window_args = $(if $(filter-out 0,$(PPL_CTX)),--ctx $(PPL_CTX)) \
   $(if $(filter half,$(PPL_STRIDE)),--stride-half,$(if $(filter-out ctx 0,$(PPL_STRIDE)),--stride $(PPL_STRIDE)))

@@ -1,7 +1,10 @@
 // qmatmul: speed of the quantized matmul kernels at GPT-2 124M shapes, next
 // to F32 weights run the same way in the same process.
 //
-//   qmatmul [-t THREADS[,THREADS...]] [-T PREFILL_TOKENS] [--min-time S]
+//   qmatmul [-t THREADS[,THREADS...]] [-T PREFILL_TOKENS] [-s N_IN,N_OUT] [--min-time S]
+//
+// -s replaces the three GPT-2 124M shapes by one (e.g. -s 160,50257: the
+// tied output matrix of qb-gpt2-10m, which dominates ppl's time).
 //
 // decode (T = 1): microseconds per call and GB/s of weight bytes streamed;
 // the weights are rotated over enough copies (>= 256 MiB) that each call
@@ -45,20 +48,30 @@ int main(int argc, char **argv) {
     const char *tlist = "1,2";
     int Tp = 128;
     double min_time = 0.3;
+    int one_shape[2] = {0, 0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: qmatmul [-t THREADS[,THREADS...]] [-T PREFILL_TOKENS] [--min-time S]\n");
+            printf("usage: qmatmul [-t THREADS[,THREADS...]] [-T PREFILL_TOKENS] [-s N_IN,N_OUT] [--min-time S]\n");
             return 0;
         } else if (!strcmp(argv[i], "-t") && i + 1 < argc)
             tlist = argv[++i];
         else if (!strcmp(argv[i], "-T") && i + 1 < argc)
             Tp = (int)qb_parse_long("-T", argv[++i], 2, 4096);
-        else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
+        else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
+            char *comma = strchr(argv[++i], ',');
+            if (!comma) qb_die(QB_EXIT_USAGE, "-s wants N_IN,N_OUT, got %s", argv[i]);
+            *comma = 0;
+            one_shape[0] = (int)qb_parse_long("-s N_IN", argv[i], 32, 1 << 20);
+            one_shape[1] = (int)qb_parse_long("-s N_OUT", comma + 1, 1, 1 << 24);
+            if (one_shape[0] % 32) qb_die(QB_EXIT_USAGE, "-s: N_IN %d is not a multiple of 32", one_shape[0]);
+        } else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
             min_time = qb_parse_double("--min-time", argv[++i], 0, 100);
         else
             qb_die(QB_EXIT_USAGE, "bad argument %s (try --help)", argv[i]);
     }
-    const int shapes[][2] = {{768, 2304}, {768, 3072}, {3072, 768}};
+    int shapes[][2] = {{768, 2304}, {768, 3072}, {3072, 768}};
+    size_t n_shapes = sizeof shapes / sizeof *shapes;
+    if (one_shape[0]) shapes[0][0] = one_shape[0], shapes[0][1] = one_shape[1], n_shapes = 1;
     const qb_type types[] = {QB_TYPE_F32, QB_TYPE_Q8_0, QB_TYPE_Q6_K, QB_TYPE_Q4_K, QB_TYPE_Q4_1, QB_TYPE_Q4_0, QB_TYPE_IQ4_NL};
     const qb_isa isa = qb_cpu_isa();
     printf("case\ttype\tact\tn_in\tn_out\tT\tthreads\tisa\tus\tvalue\tunit\tratio_vs_f32\n");
@@ -67,7 +80,7 @@ int main(int argc, char **argv) {
     for (char *tok = strtok(tl, ","); tok; tok = strtok(NULL, ",")) {
         int nth = (int)qb_parse_long("-t", tok, 1, 256);
         qb_pool *pool = qb_pool_new(nth);
-        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        for (size_t s = 0; s < n_shapes; s++) {
             const int n_in = shapes[s][0], n_out = shapes[s][1];
             float *x = qb_aligned_alloc(sizeof(float) * (size_t)Tp * n_in);
             float *y = qb_aligned_alloc(sizeof(float) * (size_t)Tp * n_out);
@@ -77,6 +90,7 @@ int main(int argc, char **argv) {
             double f32_us[2] = {0, 0};
             for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
                 const qb_type t = types[ti];
+                if (n_in % qb_type_block(t)) continue; // e.g. the K-quants on a 160-wide matrix
                 const size_t bytes = qb_row_bytes(t, n_in) * n_out;
                 int n_copies = (int)((256u << 20) / bytes) + 1;
                 void **copies = qb_malloc(sizeof(void *) * n_copies);
