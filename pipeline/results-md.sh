@@ -52,6 +52,7 @@ if [ -f "$tab/peers-vs-quality.tsv" ]; then
 fi
 printf '\n## Figures\n\n'
 for f in decode size quality latency memory memtime roofline scaling peers; do
-  [ "$f" = peers ] && [ ! -f figures/peers.png ] && continue
+  # peers.png only beside peer rows of this run (make all PEERS=...), not a figure left from another run
+  [ "$f" = peers ] && { [ -f "$tab/peers-vs-speed.tsv" ] && [ -f figures/peers.png ] || continue; }
   printf '![%s](../figures/%s.png)\n\n' "$f" "$f"
 done
