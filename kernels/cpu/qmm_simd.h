@@ -13,8 +13,9 @@
 // T == 1 (decode) unpacks the codes straight from the weights. T > 1
 // (prefill), weight-only: chunks of 64 rows are dequantized to float32 and
 // multiplied by the float kernels' blocked GEMM (FLOAT_RANGE, set by the
-// including file); W8A8: a tile of four rows is unpacked once into an L1
-// scratch of int8 codes and scales and every token swept over it, two at a time.
+// including file); W8A8: a tile of eight rows is unpacked once, transposed,
+// into an L1 scratch of int8 codes and scales and every token swept over it,
+// two at a time.
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,7 +255,7 @@ INLINE float gemv1_f32(qb_type t, const uint8_t *r0, const float *x, const float
     return qb_hsum8(a0) + m0;
 }
 
-// ---- prefill (T > 1): a tile of RT rows unpacked once, every token swept ------
+// ---- prefill (T > 1): a tile of rows unpacked once, every token swept ----------
 
 // Weight-only: rows dequantized to a float32 panel (then the float GEMM).
 INLINE void panel_f32(qb_type t, const uint8_t *row, int nu, float *p) {
@@ -271,76 +272,18 @@ INLINE void panel_f32(qb_type t, const uint8_t *row, int nu, float *p) {
     }
 }
 
-// W8A8: the tile's codes (int8) and scales in a scratch; two tokens at a time.
-typedef struct {
-    const int8_t *codes; // RT rows of nu units of 32 codes
-    const float *s0, *s1, *m; // RT rows of nu
-} tile;
-
-INLINE void prefill_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr, const tile *tl) {
-    const int nu = a->w->n_in / QB_UNIT, n_out = a->w->n_out, T = a->T;
-    int tok = 0;
-    if (nr == RT)
-        for (; tok + 2 <= T; tok += 2) {
-            const qb_block_q8a *xa = a->xq + (size_t)tok * nu, *xb = xa + nu;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            float ma[RT] = {0}, mb[RT] = {0};
-            for (int u = 0; u < nu; u++) {
-                const __m256i va = _mm256_loadu_si256((const __m256i *)xa[u].qs);
-                const __m256i vb = _mm256_loadu_si256((const __m256i *)xb[u].qs);
-                const float da = xa[u].d, db = xb[u].d;
-#define QMM_ROW(k)                                                                                                     \
-    {                                                                                                                  \
-        const size_t at = (size_t)k * nu + u;                                                                          \
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(tl->codes + at * QB_UNIT));                             \
-        const float s0 = tl->s0[at], s1 = tl->s1[at];                                                                  \
-        a##k = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, va, codes_unsigned(t), vnni)),                             \
-                               scale_vec(t, s0 * da, s1 * da), a##k);                                                  \
-        b##k = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, vb, codes_unsigned(t), vnni)),                             \
-                               scale_vec(t, s0 * db, s1 * db), b##k);                                                  \
-        if (has_min(t)) {                                                                                              \
-            ma[k] += tl->m[at] * da * (float)xa[u].sum;                                                                \
-            mb[k] += tl->m[at] * db * (float)xb[u].sum;                                                                \
-        }                                                                                                              \
-    }
-                QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
-#undef QMM_ROW
-            }
-            float *ya = a->y + (size_t)tok * n_out + o, *yb = ya + n_out;
-            ya[0] = qb_hsum8(a0) + ma[0] + bias_at(a, o), ya[1] = qb_hsum8(a1) + ma[1] + bias_at(a, o + 1);
-            ya[2] = qb_hsum8(a2) + ma[2] + bias_at(a, o + 2), ya[3] = qb_hsum8(a3) + ma[3] + bias_at(a, o + 3);
-            yb[0] = qb_hsum8(b0) + mb[0] + bias_at(a, o), yb[1] = qb_hsum8(b1) + mb[1] + bias_at(a, o + 1);
-            yb[2] = qb_hsum8(b2) + mb[2] + bias_at(a, o + 2), yb[3] = qb_hsum8(b3) + mb[3] + bias_at(a, o + 3);
-        }
-    for (; tok < T; tok++) {
-        const qb_block_q8a *xa = a->xq + (size_t)tok * nu;
-        for (int r = 0; r < nr; r++) {
-            __m256 acc = _mm256_setzero_ps();
-            float mm = 0;
-            for (int u = 0; u < nu; u++) {
-                const size_t at = (size_t)r * nu + u;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(tl->codes + at * QB_UNIT));
-                const __m256i va = _mm256_loadu_si256((const __m256i *)xa[u].qs);
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, va, codes_unsigned(t), vnni)),
-                                      scale_vec(t, tl->s0[at] * xa[u].d, tl->s1[at] * xa[u].d), acc);
-                if (has_min(t)) mm += tl->m[at] * xa[u].d * (float)xa[u].sum;
-            }
-            a->y[(size_t)tok * n_out + o + r] = qb_hsum8(acc) + mm + bias_at(a, o + r);
-        }
-    }
-}
-
 // W8A8 on tiles of eight rows, transposed: vector k of unit u holds, in lane
 // r, row r's codes 4k..4k+3. Against the token's activation bytes 4k..4k+3
 // broadcast to every lane, maddubs + madd give the eight rows' partial dots
 // in the eight lanes, so a unit ends in one vector of eight row sums: one
 // convert and one FMA with the eight rows' scales, no horizontal sums, and
 // the outputs are stored as one vector. About half the instructions of the
-// four-row tile (the ppl pass of an int8 model ran W8A8 slower than f32).
+// four-row tile it replaced (with it the ppl pass of an int8 model ran W8A8
+// slower than f32).
 enum { RT8 = 8 };
 typedef struct {
-    const __m256i *codes;     // [nu][8] transposed code vectors
-    const float *s0, *s1, *m; // [nu][8]: the eight rows' scales and mins per unit
+    __m256i *codes;     // [nu][8] transposed code vectors
+    float *s0, *s1, *m; // [nu][8]: the eight rows' scales and mins per unit
 } tile8;
 
 // out[k] lane r = in[r] lane k (32-bit lanes).
@@ -362,30 +305,30 @@ INLINE void transpose8x8_epi32(__m256i v[8]) {
     }
 }
 
-INLINE void unpack_tile8(qb_type t, const uint8_t *W, size_t rb, int o, int nu, __m256i *codes, float *s0, float *s1,
-                         float *m) {
+// Rows o.. of the tile; a short last tile (nr < 8 rows) repeats its last row,
+// whose extra outputs are not stored.
+INLINE void unpack_tile8(qb_type t, const uint8_t *W, size_t rb, int o, int nr, int nu, const tile8 *tl) {
     for (int u = 0; u < nu; u++) {
         __m256i v[RT8];
         for (int r = 0; r < RT8; r++) {
-            const uint8_t *row = W + (size_t)(o + r) * rb;
+            const uint8_t *row = W + (size_t)(o + (r < nr ? r : nr - 1)) * rb;
+            const int k = u * RT8 + r;
             v[r] = unit_codes(t, row, u);
-            unit_scales(t, row, u, &s0[u * RT8 + r], &s1[u * RT8 + r], &m[u * RT8 + r]);
+            unit_scales(t, row, u, &tl->s0[k], &tl->s1[k], &tl->m[k]);
         }
         transpose8x8_epi32(v);
-        for (int k = 0; k < 8; k++) codes[u * 8 + k] = v[k];
+        for (int k = 0; k < 8; k++) tl->codes[u * 8 + k] = v[k];
     }
 }
 
-// 4-bit codes (0..15) times int8 activations: a maddubs pair is at most
-// 2 * 15 * 127, so the eight chunks of a unit add up in int16 and one madd
-// widens them; other types widen each chunk.
-INLINE int codes_4bit(qb_type t) { return codes_unsigned(t); }
-
 // One unit of one token against the tile: the eight rows' int32 dot products
 // (lo: codes 0-15, hi: 16-31; for single-scale types only lo + hi is used).
+// The unsigned codes are 4-bit (0..15): a maddubs pair is at most 2 * 15 *
+// 127, so the unit's eight chunks add up in int16 and one madd widens them;
+// other types widen each chunk.
 INLINE void unit_dots8(qb_type t, int vnni, const __m256i *q, const int32_t *xw, __m256i *lo, __m256i *hi) {
     const __m256i ones = _mm256_set1_epi16(1);
-    if (codes_4bit(t) && !vnni) {
+    if (codes_unsigned(t) && !vnni) {
         __m256i p = _mm256_maddubs_epi16(q[0], _mm256_set1_epi32(xw[0]));
         for (int k = 1; k < 8; k++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[k], _mm256_set1_epi32(xw[k])));
         *lo = _mm256_madd_epi16(p, ones);
@@ -414,9 +357,25 @@ INLINE __m256 unit_acc8(qb_type t, const tile8 *tl, int u, __m256i lo, __m256i h
     return acc;
 }
 
-INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, const tile8 *tl) {
+// The tile's nr rows of output for one token: a whole vector, or its first nr lanes.
+INLINE void store_rows8(float *y, int nr, __m256 v) {
+    if (nr == RT8) {
+        _mm256_storeu_ps(y, v);
+        return;
+    }
+    float out[RT8];
+    _mm256_storeu_ps(out, v);
+    memcpy(y, out, sizeof(float) * nr);
+}
+
+INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr, const tile8 *tl) {
     const int nu = a->w->n_in / QB_UNIT, n_out = a->w->n_out, T = a->T;
-    const __m256 bias = a->bias ? _mm256_loadu_ps(a->bias + o) : _mm256_setzero_ps();
+    __m256 bias = _mm256_setzero_ps();
+    if (a->bias) {
+        float b[RT8] = {0};
+        memcpy(b, a->bias + o, sizeof(float) * nr);
+        bias = _mm256_loadu_ps(b);
+    }
     int tok = 0;
     for (; tok + 2 <= T; tok += 2) { // two tokens share each code vector's load
         const qb_block_q8a *xa = a->xq + (size_t)tok * nu, *xb = xa + nu;
@@ -428,8 +387,8 @@ INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, const 
             fa = unit_acc8(t, tl, u, la, ha, &xa[u], fa);
             fb = unit_acc8(t, tl, u, lb, hb, &xb[u], fb);
         }
-        _mm256_storeu_ps(a->y + (size_t)tok * n_out + o, _mm256_add_ps(fa, bias));
-        _mm256_storeu_ps(a->y + (size_t)(tok + 1) * n_out + o, _mm256_add_ps(fb, bias));
+        store_rows8(a->y + (size_t)tok * n_out + o, nr, _mm256_add_ps(fa, bias));
+        store_rows8(a->y + (size_t)(tok + 1) * n_out + o, nr, _mm256_add_ps(fb, bias));
     }
     for (; tok < T; tok++) {
         const qb_block_q8a *xa = a->xq + (size_t)tok * nu;
@@ -439,7 +398,7 @@ INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, const 
             unit_dots8(t, vnni, tl->codes + u * 8, (const int32_t *)xa[u].qs, &la, &ha);
             fa = unit_acc8(t, tl, u, la, ha, &xa[u], fa);
         }
-        _mm256_storeu_ps(a->y + (size_t)tok * n_out + o, _mm256_add_ps(fa, bias));
+        store_rows8(a->y + (size_t)tok * n_out + o, nr, _mm256_add_ps(fa, bias));
     }
 }
 
@@ -488,34 +447,14 @@ INLINE void qmm_range(const qb_qmm_args *a, int o0, int o1, qb_type t, int vnni)
         free(yt);
         return;
     }
-    // Whole tiles of eight rows, then the rest in tiles of four.
-    int o = o0;
-    if (o1 - o0 >= RT8) {
-        __m256i *codes8 = qb_aligned_alloc(sizeof(__m256i) * 8 * (size_t)nu);
-        float *sc8 = qb_malloc(sizeof(float) * 3 * RT8 * (size_t)nu);
-        const tile8 tl8 = {codes8, sc8, sc8 + RT8 * nu, sc8 + 2 * RT8 * nu};
-        for (; o + RT8 <= o1; o += RT8) {
-            unpack_tile8(t, W, rb, o, nu, codes8, sc8, sc8 + RT8 * nu, sc8 + 2 * RT8 * nu);
-            prefill8_q8(a, t, vnni, o, &tl8);
-        }
-        free(codes8);
-        free(sc8);
-    }
-    if (o == o1) return;
-    int8_t *codes = qb_aligned_alloc((size_t)RT * n);
-    float *sc = qb_malloc(sizeof(float) * 3 * RT * (size_t)nu);
-    tile tl = {codes, sc, sc + RT * nu, sc + 2 * RT * nu};
-    for (; o < o1; o += RT) {
-        const int nr = o1 - o < RT ? o1 - o : RT;
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *row = W + (size_t)(o + r) * rb;
-            for (int u = 0; u < nu; u++) {
-                const size_t k = (size_t)r * nu + u;
-                _mm256_storeu_si256((__m256i *)(codes + k * QB_UNIT), unit_codes(t, row, u));
-                unit_scales(t, row, u, &sc[k], &sc[RT * nu + k], &sc[2 * RT * nu + k]);
-            }
-        }
-        prefill_q8(a, t, vnni, o, nr, &tl);
+    // W8A8: tiles of eight rows (the last one may be short).
+    __m256i *codes = qb_aligned_alloc(sizeof(__m256i) * 8 * (size_t)nu);
+    float *sc = qb_malloc(sizeof(float) * 3 * RT8 * (size_t)nu);
+    const tile8 tl = {codes, sc, sc + RT8 * nu, sc + 2 * RT8 * nu};
+    for (int o = o0; o < o1; o += RT8) {
+        const int nr = o1 - o < RT8 ? o1 - o : RT8;
+        unpack_tile8(t, W, rb, o, nr, nu, &tl);
+        prefill8_q8(a, t, vnni, o, nr, &tl);
     }
     free(codes);
     free(sc);
