@@ -17,6 +17,7 @@
 // into an L1 scratch of int8 codes and scales and every token swept over it,
 // two at a time.
 #include <immintrin.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,9 @@
 #include "util.h"
 
 #define INLINE static inline __attribute__((always_inline))
+// Fully unroll a loop over the rows or vectors of a tile: at -O2 GCC keeps
+// such loops and spills their arrays of vectors to the stack.
+#define UNROLL _Pragma("GCC unroll 8")
 
 enum { RT = 4 }; // rows per tile
 
@@ -143,12 +147,12 @@ typedef struct {
     int lines_per_unit;  // cache lines issued per unit of the loop
 } prefetch_plan;
 
-INLINE prefetch_plan plan_prefetch(const uint8_t *W, size_t rb, int o, int o1, int nu) {
+INLINE prefetch_plan plan_prefetch(const uint8_t *W, size_t rb, int rt, int o, int o1, int nu) {
     prefetch_plan p = {NULL, 0};
-    const int ahead = o + RT * QMM_PF_TILES;
-    if (ahead + RT > o1) return p; // past this thread's rows: nothing worth fetching
+    const int ahead = o + rt * QMM_PF_TILES;
+    if (ahead + rt > o1) return p; // past this thread's rows: nothing worth fetching
     p.base = W + (size_t)ahead * rb;
-    p.lines_per_unit = (int)((RT * rb + 64 * (size_t)nu - 1) / (64 * (size_t)nu));
+    p.lines_per_unit = (int)((rt * rb + 64 * (size_t)nu - 1) / (64 * (size_t)nu));
     return p;
 }
 
@@ -289,17 +293,17 @@ typedef struct {
 // out[k] lane r = in[r] lane k (32-bit lanes).
 INLINE void transpose8x8_epi32(__m256i v[8]) {
     __m256i t[8], u[8];
-    for (int i = 0; i < 4; i++) {
+    UNROLL for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
         t[2 * i + 1] = _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
     }
-    for (int i = 0; i < 2; i++) {
+    UNROLL for (int i = 0; i < 2; i++) {
         u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
         u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
         u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
         u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
     }
-    for (int k = 0; k < 4; k++) {
+    UNROLL for (int k = 0; k < 4; k++) {
         v[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
         v[4 + k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
     }
@@ -330,14 +334,14 @@ INLINE void unit_dots8(qb_type t, int vnni, const __m256i *q, const int32_t *xw,
     const __m256i ones = _mm256_set1_epi16(1);
     if (codes_unsigned(t) && !vnni) {
         __m256i p = _mm256_maddubs_epi16(q[0], _mm256_set1_epi32(xw[0]));
-        for (int k = 1; k < 8; k++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[k], _mm256_set1_epi32(xw[k])));
+        UNROLL for (int k = 1; k < 8; k++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[k], _mm256_set1_epi32(xw[k])));
         *lo = _mm256_madd_epi16(p, ones);
         *hi = _mm256_setzero_si256();
         return;
     }
     __m256i l = dot_i8(q[0], _mm256_set1_epi32(xw[0]), codes_unsigned(t), vnni);
     __m256i h = dot_i8(q[4], _mm256_set1_epi32(xw[4]), codes_unsigned(t), vnni);
-    for (int k = 1; k < 4; k++) {
+    UNROLL for (int k = 1; k < 4; k++) {
         l = _mm256_add_epi32(l, dot_i8(q[k], _mm256_set1_epi32(xw[k]), codes_unsigned(t), vnni));
         h = _mm256_add_epi32(h, dot_i8(q[4 + k], _mm256_set1_epi32(xw[4 + k]), codes_unsigned(t), vnni));
     }
@@ -402,16 +406,194 @@ INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr
     }
 }
 
+// ---- decode (T == 1), W8A8: eight rows transposed in registers ----------------
+
+// The tile8 layout (vector k: lane r holds row r's codes 4k..4k+3) built per
+// unit straight from the weights, so unit_dots8 gives the eight rows' dots in
+// one vector and a unit costs one convert and one FMA for all eight rows, not
+// a scale broadcast, a convert, an FMA and a scalar min term per row and
+// horizontal sums at the end (the four-row gemv4_q8). For the 4-bit types
+// the 16 packed bytes are transposed before the nibbles are split: 4 vectors
+// to shuffle instead of 8. About a third of gemv4_q8's instructions per
+// weight for Q4_0; the other types keep gemv4_q8.
+INLINE int decode8_type(qb_type t) {
+    return t == QB_TYPE_Q8_0 || t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL;
+}
+
+// Bytes of one unit's block and where its scale, min and codes lie in it.
+typedef struct {
+    size_t block, d, m, qs;
+} block_fmt;
+
+INLINE block_fmt fmt_of(qb_type t) {
+    switch (t) {
+    case QB_TYPE_Q8_0: return (block_fmt){sizeof(qb_block_q8_0), 0, 0, offsetof(qb_block_q8_0, qs)};
+    case QB_TYPE_Q4_0: return (block_fmt){sizeof(qb_block_q4_0), 0, 0, offsetof(qb_block_q4_0, qs)};
+    case QB_TYPE_Q4_1:
+        return (block_fmt){sizeof(qb_block_q4_1), offsetof(qb_block_q4_1, d), offsetof(qb_block_q4_1, m),
+                           offsetof(qb_block_q4_1, qs)};
+    default: return (block_fmt){sizeof(qb_block_iq4_nl), 0, 0, offsetof(qb_block_iq4_nl, qs)};
+    }
+}
+
+// 128 bits of rows r and r + 4 in the two halves of one vector.
+INLINE __m256i load_pair(const uint8_t *lo, const uint8_t *hi) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
+                                   _mm_loadu_si128((const __m128i *)hi), 1);
+}
+
+// The 16 bytes at rows[r] + off of eight rows, transposed: lane r of p[k]
+// holds row r's bytes 4k..4k+3 (a 4x4 transpose of 32-bit lanes per half).
+INLINE void transpose16x8(const uint8_t *const *rows, size_t off, __m256i p[4]) {
+    __m256i v[4];
+    UNROLL for (int r = 0; r < 4; r++) v[r] = load_pair(rows[r] + off, rows[r + 4] + off);
+    const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+    p[0] = _mm256_unpacklo_epi64(t0, t2), p[1] = _mm256_unpackhi_epi64(t0, t2);
+    p[2] = _mm256_unpacklo_epi64(t1, t3), p[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+// The eight rows' codes of unit u in the tile8 layout. Packed nibbles: byte
+// j holds codes j and j + 16, so the low nibbles of p[k] are codes 4k..4k+3
+// and the high ones 16+4k..16+4k+3.
+INLINE void codes8(qb_type t, const uint8_t *const *rows, size_t off, __m256i q[8]) {
+    if (t == QB_TYPE_Q8_0) {
+        UNROLL for (int r = 0; r < RT8; r++) q[r] = _mm256_loadu_si256((const __m256i *)(rows[r] + off));
+        transpose8x8_epi32(q);
+        return;
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i p[4];
+    transpose16x8(rows, off, p);
+    UNROLL for (int k = 0; k < 4; k++) {
+        q[k] = _mm256_and_si256(p[k], m4);
+        q[4 + k] = _mm256_and_si256(_mm256_srli_epi16(p[k], 4), m4);
+    }
+    if (t == QB_TYPE_IQ4_NL) {
+        const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl));
+        UNROLL for (int k = 0; k < 8; k++) q[k] = _mm256_shuffle_epi8(kv, q[k]);
+    }
+}
+
+// The half-precision field at rows[r] + off of the eight rows, as floats.
+// Gathered in two 64-bit integers: eight 16-bit stores read back as one
+// vector would miss store-to-load forwarding.
+INLINE __m256 halves8(const uint8_t *const *rows, size_t off) {
+    uint64_t h[2] = {0, 0};
+    UNROLL for (int r = 0; r < RT8; r++) {
+        uint16_t v;
+        memcpy(&v, rows[r] + off, sizeof v);
+        h[r / 4] |= (uint64_t)v << (16 * (r % 4));
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
+}
+
+// The eight rows' dot products with one token's int8 activations. Q4_0's
+// codes are taken unsigned (codes_unsigned); its -8 is subtracted from the
+// integer dot as 8 sum(xq), exactly.
+INLINE __m256 gemv8_q8(qb_type t, int vnni, const uint8_t *const *rows, const qb_block_q8a *xq, int nu,
+                       const prefetch_plan *pf) {
+    const block_fmt f = fmt_of(t);
+    __m256 acc = _mm256_setzero_ps();
+    for (int u = 0; u < nu; u++) {
+        prefetch_step(pf, u);
+        const size_t b = (size_t)u * f.block;
+        __m256i q[8], lo, hi;
+        codes8(t, rows, b + f.qs, q);
+        unit_dots8(t, vnni, q, (const int32_t *)xq[u].qs, &lo, &hi);
+        __m256i dot = _mm256_add_epi32(lo, hi);
+        if (t == QB_TYPE_Q4_0) dot = _mm256_sub_epi32(dot, _mm256_set1_epi32(8 * xq[u].sum));
+        const __m256 dx = _mm256_set1_ps(xq[u].d);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(halves8(rows, b + f.d), dx), acc);
+        if (t == QB_TYPE_Q4_1)
+            acc = _mm256_fmadd_ps(halves8(rows, b + f.m), _mm256_mul_ps(dx, _mm256_set1_ps((float)xq[u].sum)), acc);
+    }
+    return acc;
+}
+
+// ---- decode (T == 1), weight-only: the same transposed bytes, in float -------
+
+// Byte j of lane r of p[k] (transpose16x8) holds row r's codes 4k+j (low
+// nibble) and 16+4k+j (high nibble). One shuffle brings byte j down to the
+// low byte of each 32-bit lane, an and and a shift split it, and each half is
+// converted and FMA'd with its activation broadcast: eight rows times eight
+// codes in ~3.5 instructions (gemv4_f32 needs ~6: unpack, widen, convert,
+// FMA), and the unit's scales cost one FMA for all eight rows.
+INLINE int decode8_f32_type(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1; }
+
+// sum over the unit's 32 codes of code * x, for the eight rows (unsigned codes).
+// Four partial sums: a single chain of 32 dependent FMAs would stall.
+INLINE __m256 unit_f32x8(const __m256i p[4], const float *x) {
+    const __m256i m4 = _mm256_set1_epi32(0x0F);
+    __m256 s[4];
+    UNROLL for (int j = 0; j < 4; j++) {
+        // Byte j of each 32-bit lane to its low byte, zeros above (0x80).
+        const __m256i sel = _mm256_add_epi32(_mm256_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12), _mm256_set1_epi32((int)0x80808000u + j));
+        s[j] = _mm256_setzero_ps();
+        UNROLL for (int k = 0; k < 4; k++) {
+            const __m256i b = _mm256_shuffle_epi8(p[k], sel);
+            s[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, m4)), _mm256_broadcast_ss(x + 4 * k + j), s[j]);
+            s[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), _mm256_broadcast_ss(x + 16 + 4 * k + j), s[j]);
+        }
+    }
+    return _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+}
+
+// The eight rows' dot products with one float token; as in gemv4_f32 the
+// codes are unsigned and Q4_0's -8 (Q4_1's min) goes through sum(x) per unit.
+INLINE __m256 gemv8_f32(qb_type t, const uint8_t *const *rows, const float *x, const float *xsum, int nu,
+                        const prefetch_plan *pf) {
+    const block_fmt f = fmt_of(t);
+    __m256 acc = _mm256_setzero_ps();
+    for (int u = 0; u < nu; u++) {
+        prefetch_step(pf, u);
+        const size_t b = (size_t)u * f.block;
+        __m256i p[4];
+        transpose16x8(rows, b + f.qs, p);
+        __m256 sum = unit_f32x8(p, x + (size_t)u * QB_UNIT);
+        if (t == QB_TYPE_Q4_0) sum = _mm256_sub_ps(sum, _mm256_set1_ps(8 * xsum[u]));
+        acc = _mm256_fmadd_ps(sum, halves8(rows, b + f.d), acc);
+        if (t == QB_TYPE_Q4_1) acc = _mm256_fmadd_ps(halves8(rows, b + f.m), _mm256_set1_ps(xsum[u]), acc);
+    }
+    return acc;
+}
+
+// Whether the decode of type t in activation mode act runs on eight rows.
+INLINE int decode8(qb_type t, qb_act_mode act) { return act == QB_ACT_Q8 ? decode8_type(t) : decode8_f32_type(t); }
+
+// Rows o0..o1 of a decode matmul in tiles of eight; a short last tile
+// repeats its last row, whose extra outputs are not stored.
+INLINE void decode8_range(const qb_qmm_args *a, int o0, int o1, qb_type t, int vnni) {
+    const int nu = a->w->n_in / QB_UNIT;
+    const size_t rb = qb_row_bytes(t, a->w->n_in);
+    const uint8_t *W = a->w->data;
+    for (int o = o0; o < o1; o += RT8) {
+        const int nr = o1 - o < RT8 ? o1 - o : RT8;
+        const uint8_t *rows[RT8];
+        for (int r = 0; r < RT8; r++) rows[r] = W + (size_t)(o + (r < nr ? r : nr - 1)) * rb;
+        const prefetch_plan pf = plan_prefetch(W, rb, RT8, o, o1, nu);
+        const __m256 y = a->act == QB_ACT_Q8 ? gemv8_q8(t, vnni, rows, a->xq, nu, &pf)
+                                             : gemv8_f32(t, rows, a->x, a->xsum, nu, &pf);
+        float b[RT8] = {0};
+        if (a->bias) memcpy(b, a->bias + o, sizeof(float) * nr);
+        store_rows8(a->y + o, nr, _mm256_add_ps(y, _mm256_loadu_ps(b)));
+    }
+}
+
 INLINE void qmm_range(const qb_qmm_args *a, int o0, int o1, qb_type t, int vnni) {
     const int n = a->w->n_in, nu = n / QB_UNIT, n_out = a->w->n_out;
     const size_t rb = qb_row_bytes(t, n);
     const uint8_t *W = a->w->data;
+    if (a->T == 1 && decode8(t, a->act)) {
+        decode8_range(a, o0, o1, t, vnni);
+        return;
+    }
     if (a->T == 1) {
         int o = o0;
         float out[RT];
         for (; o + RT <= o1; o += RT) {
             const uint8_t *r0 = W + (size_t)o * rb, *r1 = r0 + rb, *r2 = r1 + rb, *r3 = r2 + rb;
-            const prefetch_plan pf = plan_prefetch(W, rb, o, o1, nu);
+            const prefetch_plan pf = plan_prefetch(W, rb, RT, o, o1, nu);
             if (a->act == QB_ACT_Q8)
                 gemv4_q8(t, vnni, r0, r1, r2, r3, a->xq, nu, &pf, out);
             else
