@@ -157,12 +157,13 @@ void qb_qmm(qb_isa isa, qb_act_mode act, float act_scale, qb_pool *pool, float *
         prep_worker(&job, 0, 1);
     job.a.xq = job.xq;
     job.a.xsum = job.xsum;
+    // The SIMD kernels walk tiles of eight rows: whole tiles per thread.
     if (isa >= QB_ISA_AVX512) {
         job.fn = qb_qmm_range_avx512;
-        job.grain = 4;
+        job.grain = 8;
     } else if (isa >= QB_ISA_AVX2) {
         job.fn = qb_qmm_range_avx2;
-        job.grain = 4;
+        job.grain = 8;
     } else {
         job.fn = qb_qmm_range_scalar;
         job.grain = 4;
