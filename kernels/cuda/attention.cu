@@ -28,9 +28,20 @@ __global__ void __launch_bounds__(ATT_THREADS)
     __shared__ bool last;
     const int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z, tid = threadIdx.x;
     const int E = n_head * D;
-    qb_grid_wait();
-    const int n_keys = qb_pos(pos0, d_pos) + t + 1;
+    // The position was set before the launch (by the host), and the K and V
+    // rows of earlier positions by earlier steps: only q and the new tokens'
+    // rows come from the kernel before this one. So the old rows of this
+    // block's keys are sent on their way to L2 before waiting for it (from
+    // DRAM they were the longest waits of this short, latency-bound kernel).
+    const int first_new = qb_pos(pos0, d_pos), n_keys = first_new + t + 1;
     const int k0 = s * CH, k1 = min(k0 + CH, n_keys);
+    {
+        const int j = k0 + tid / 2, lines = (D * 2 + 127) / 128;
+        const __half *row = (tid % 2 ? vc : kc) + (size_t)j * E + h * D;
+        if (j < min(k1, first_new))
+            for (int i = 0; i < lines; i++) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + 64 * i));
+    }
+    qb_grid_wait();
     float *pp = part + ((size_t)(t * n_head + h) * S + s) * (D + 2);
     if (k0 >= n_keys) {
         if (tid == 0) pp[0] = -INFINITY, pp[1] = 0.0f;
@@ -44,6 +55,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
             float dot = 0;
             if (j < k1) {
                 const __half *kr = kc + (size_t)j * E + h * D + half * HD;
+#pragma unroll 4 // the loads of a 64-wide head's half at once
                 for (int d = 0; d < HD; d += 8) {
                     uint4 u = *(const uint4 *)(kr + d);
                     const __half2 *h2 = (const __half2 *)&u;

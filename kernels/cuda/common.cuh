@@ -148,6 +148,49 @@ __device__ __forceinline__ float qb_warp_max(float v) {
     return v;
 }
 
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread
+// gets it. red: 32 floats of shared memory.
+__device__ __forceinline__ float qb_block_sum(float v, float *red) {
+    v = qb_warp_sum(v);
+    __syncthreads(); // red may still be read from a previous call
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float s = 0;
+    for (int i = 0; i < (int)(blockDim.x >> 5); i++) s += red[i];
+    return s;
+}
+
+// y = layernorm(x) g + b over n <= MAXV * blockDim.x values, by one block
+// (the same two passes as the CPU reference: mean, then the variance of the
+// centred values, in float32). x is read once, all of a thread's loads in
+// flight together, and kept in registers: on one decode vector this latency
+// is the cost, and a loop of dependent rounds through L2 tripled it.
+template <int MAXV>
+__device__ __forceinline__ void qb_layernorm_regs(float *y, const float *x, const float *g, const float *b, int n,
+                                                  float eps, float *red) {
+    float v[MAXV];
+    float s = 0;
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        v[k] = i < n ? x[i] : 0.0f;
+        s += v[k];
+    }
+    const float mean = qb_block_sum(s, red) / n;
+    float q = 0;
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const float d = threadIdx.x + k * blockDim.x < n ? v[k] - mean : 0.0f;
+        q += d * d;
+    }
+    const float rstd = rsqrtf(qb_block_sum(q, red) / n + eps);
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        if (i < n) y[i] = (v[k] - mean) * rstd * g[i] + b[i];
+    }
+}
+
 // ---- launches ---------------------------------------------------------------------------
 // Every kernel starts with qb_grid_wait() before it touches what an earlier
 // kernel wrote, and may do independent work (loading weights) before it.
@@ -160,6 +203,8 @@ __device__ __forceinline__ void qb_grid_launch_dependents() { asm volatile("grid
 
 int qb_cuda_pdl(qb_cuda *c);
 #define QB_CUDA_COUNTERS 8192
+// The longest vector a GEMV block normalises itself (16 values a thread).
+#define QB_LN_FUSE_MAX 2048
 
 template <typename... KArgs, typename... Args>
 static void qb_launch(qb_cuda *c, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, Args... args) {

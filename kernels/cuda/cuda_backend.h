@@ -90,8 +90,9 @@ void qb_cuda_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const qb_weight 
                         uint16_t *k_cache, uint16_t *v_cache, int pos0);
 // The same with y = layernorm(x) W^T + b (gain ln_g, bias ln_b, over n_in
 // values). At T == 1 with ln_fuse on (qb_cuda_set_ln_fuse, QB_CUDA_LN_FUSE=1)
-// every GEMV block normalises x itself (no separate kernel); otherwise a
-// layernorm kernel runs first. Either way the result is the same function.
+// and n_in <= QB_LN_FUSE_MAX (2048) every GEMV block normalises x itself (no
+// separate kernel); otherwise a layernorm kernel runs first. Either way the
+// result is the same function.
 void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
                        const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi);
 void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,

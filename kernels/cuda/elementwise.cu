@@ -5,17 +5,6 @@
 #include "common.cuh"
 #include "dequant.cuh"
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
-__device__ float block_sum(float v, float *red) {
-    v = qb_warp_sum(v);
-    __syncthreads(); // red may still be read from a previous call
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    float s = 0;
-    for (int i = 0; i < (int)(blockDim.x >> 5); i++) s += red[i];
-    return s;
-}
-
 // Dequantises group g of row `row` of a matrix whose type is known only at run
 // time: the position embedding may be stored in any type (quantize --embed T),
 // and a lookup is one row per token, so a switch costs nothing that matters
@@ -108,20 +97,31 @@ __global__ void k_layernorm(float *y, const float *x, const float *g, const floa
     float *yr = y + (size_t)blockIdx.x * n;
     float s = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) s += xr[i];
-    const float mean = block_sum(s, red) / n;
+    const float mean = qb_block_sum(s, red) / n;
     float v = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         const float d = xr[i] - mean;
         v += d * d;
     }
-    const float rstd = rsqrtf(block_sum(v, red) / n + eps);
+    const float rstd = rsqrtf(qb_block_sum(v, red) / n + eps);
     for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = (xr[i] - mean) * rstd * g[i] + b[i];
+}
+
+// The same for rows of at most 4 values a thread, held in registers.
+__global__ void k_layernorm_regs(float *y, const float *x, const float *g, const float *b, int n, float eps) {
+    qb_grid_launch_dependents();
+    __shared__ float red[32];
+    qb_grid_wait();
+    qb_layernorm_regs<4>(y + (size_t)blockIdx.x * n, x + (size_t)blockIdx.x * n, g, b, n, eps, red);
 }
 
 void qb_cuda_layernorm(qb_cuda *c, float *y, const float *x, const float *g, const float *b, int n, int T,
                        float eps) {
+    if (T <= 0) return;
     // One block per row; a wide block for a single row (decode), whose latency is the cost.
-    if (T > 0) qb_launch(c, k_layernorm, dim3(T), dim3(T < 8 && n >= 1024 ? 512 : 256), 0, y, x, g, b, n, eps);
+    const int threads = T < 8 && n > 1024 ? 512 : 256;
+    if (n <= 4 * threads) qb_launch(c, k_layernorm_regs, dim3(T), dim3(threads), 0, y, x, g, b, n, eps);
+    else qb_launch(c, k_layernorm, dim3(T), dim3(threads), 0, y, x, g, b, n, eps);
 }
 
 __global__ void k_gelu(float *x, size_t n) {
@@ -153,6 +153,21 @@ __device__ __forceinline__ void am_merge(float &v, int &i, float v2, int i2) {
     if (v2 > v || (v2 == v && i2 < i) || (v != v && v2 == v2)) v = v2, i = i2; // NaN loses
 }
 
+// (v, i) merged with the other lanes' of the warp.
+__device__ __forceinline__ void am_warp(float &v, int &i) {
+    for (int o = 16; o > 0; o >>= 1) am_merge(v, i, __shfl_xor_sync(~0u, v, o), __shfl_xor_sync(~0u, i, o));
+}
+
+// The block's best (v, i), in thread 0.
+__device__ void am_block(float &v, int &i, float *sv, int *si) {
+    am_warp(v, i);
+    __syncthreads(); // sv may still be read from a previous call
+    if ((threadIdx.x & 31) == 0) sv[threadIdx.x >> 5] = v, si[threadIdx.x >> 5] = i;
+    __syncthreads();
+    if (threadIdx.x == 0)
+        for (int w = 1; w < (int)(blockDim.x >> 5); w++) am_merge(v, i, sv[w], si[w]);
+}
+
 __global__ void k_argmax(int *out, const float *x, int n, float *pv, int *pi, unsigned *ctr) {
     qb_grid_launch_dependents();
     __shared__ float sv[32];
@@ -162,21 +177,22 @@ __global__ void k_argmax(int *out, const float *x, int n, float *pv, int *pi, un
     float v = -INFINITY;
     int idx = n; // beyond any index: loses ties
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) am_merge(v, idx, x[i], i);
-    for (int o = 16; o > 0; o >>= 1) am_merge(v, idx, __shfl_xor_sync(~0u, v, o), __shfl_xor_sync(~0u, idx, o));
-    if ((threadIdx.x & 31) == 0) sv[threadIdx.x >> 5] = v, si[threadIdx.x >> 5] = idx;
-    __syncthreads();
+    am_block(v, idx, sv, si);
     if (threadIdx.x == 0) {
-        for (int w = 1; w < (int)(blockDim.x >> 5); w++) am_merge(v, idx, sv[w], si[w]);
         pv[blockIdx.x] = v, pi[blockIdx.x] = idx;
         __threadfence();
         last = atomicAdd(ctr, 1u) == gridDim.x - 1;
-        if (last) {
-            *ctr = 0;
-            __threadfence();
-            for (int b = 0; b < (int)gridDim.x; b++) am_merge(v, idx, __ldcg(pv + b), __ldcg(pi + b));
-            *out = idx < n ? idx : 0;
-        }
+        if (last) *ctr = 0;
     }
+    __syncthreads();
+    if (!last) return;
+    // The blocks' partials, one per thread, loaded at once (one thread
+    // reading them in turn waited on 64 L2 round trips).
+    __threadfence();
+    v = -INFINITY, idx = n;
+    if (threadIdx.x < gridDim.x) v = __ldcg(pv + threadIdx.x), idx = __ldcg(pi + threadIdx.x);
+    am_block(v, idx, sv, si);
+    if (threadIdx.x == 0) *out = idx < n ? idx : 0;
 }
 
 void qb_cuda_argmax(qb_cuda *c, int *out, const float *x, int n) {
@@ -204,7 +220,7 @@ __global__ void k_nll(float *nll, const float *logits, const int *targets, int n
     for (int i = 0; i < (int)(blockDim.x >> 5); i++) m = fmaxf(m, red[i]);
     float s = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) s += expf(l[i] - m);
-    s = block_sum(s, red);
+    s = qb_block_sum(s, red);
     if (threadIdx.x == 0) {
         const int tg = targets[blockIdx.x];
         nll[blockIdx.x] = (tg >= 0 && tg < n) ? logf(s) + m - l[tg] : NAN;

@@ -169,7 +169,8 @@ static const float *ln_rows(qb_cuda *c, const float *x, const float *g, const fl
 void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
                        const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi) {
     if (T <= 0) return;
-    if (T == 1 && c->ln_fuse) qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, ln_g, ln_b, eps);
+    if (T == 1 && c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX)
+        qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, ln_g, ln_b, eps);
     else if (T == 1) qb_cuda_gemv_full(c, y, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, 1), w, bias, epi, 0, NULL, NULL, 0, NULL, NULL, 0);
     else matmul_gemm(c, y, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, epi);
 }
@@ -179,7 +180,7 @@ void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *
                            int pos0) {
     if (T <= 0) return;
     if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
-    if (T == 1 && c->ln_fuse)
+    if (T == 1 && c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX)
         qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, ln_g, ln_b, eps);
     else qb_cuda_matmul_qkv(c, qkv, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, k_cache, v_cache, pos0);
 }

@@ -324,43 +324,13 @@ struct gemv_args {
     float ln_eps;
 };
 
-// The block's copy of layernorm(x) in shared memory (two passes, float32,
-// like the layernorm kernel); every block computes it, x being small and in L2.
+// The block's copy of layernorm(x) in shared memory (x in registers: n_in
+// <= QB_LN_FUSE_MAX); every block computes it, x being small and in L2.
 __device__ void ln_to_smem(float *xs, const gemv_args &a) {
-    __shared__ float red[KS];
-    __shared__ float stat[2];
-    const int n = a.n_in;
-    float s = 0;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) s += a.x[i];
-    s = qb_warp_sum(s);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = s;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float t = 0;
-        for (int k = 0; k < KS; k++) t += red[k];
-        stat[0] = t / n;
-    }
-    __syncthreads();
-    const float mean = stat[0];
-    float v = 0;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const float d = a.x[i] - mean;
-        v += d * d;
-    }
-    v = qb_warp_sum(v);
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float t = 0;
-        for (int k = 0; k < KS; k++) t += red[k];
-        stat[1] = rsqrtf(t / n + a.ln_eps);
-    }
-    __syncthreads();
-    const float rstd = stat[1];
-    for (int i = threadIdx.x; i < n; i += blockDim.x) xs[i] = (a.x[i] - mean) * rstd * a.ln_g[i] + a.ln_b[i];
+    __shared__ float red[32];
+    qb_layernorm_regs<QB_LN_FUSE_MAX / (32 * KS)>(xs, a.x, a.ln_g, a.ln_b, a.n_in, a.ln_eps, red);
     __syncthreads();
 }
-
 
 template <class TT, int R>
 __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
@@ -444,7 +414,8 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
 template <class TT, int R>
 static void launch_t(qb_cuda *c, const gemv_args &a) {
     const size_t smem = a.ln_g ? ((size_t)a.n_in + 4) * sizeof(float) : 0;
-    if (smem > 48 * 1024) qb_die(QB_EXIT_DATA, "cuda: gemv: layernorm of %d values does not fit shared memory", a.n_in);
+    if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
+        qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
     qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), smem, a);
 }
 

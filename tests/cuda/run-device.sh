@@ -9,6 +9,8 @@
 #   gguf      GPU vs CPU on GGUF files of every quantized type (bin/quantize here,
 #             from qb-gpt2-10m and the synthetic gpt2 124M that 'correct' writes)
 #   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
+#   profile   Nsight Compute: every kernel's isolated duration and DRAM bytes in
+#             a short cuda_decode run (PROFILE_ARGS, default gpt2 f16), CSV
 #   peers     pipeline/peers/gpu_bench.py (our protocol's rows: eager f32/f16/bf16,
 #             torch.compile, bitsandbytes where it imports), GPU_BENCH_ARGS
 # Logs and TSVs go to $OUT.
@@ -71,6 +73,16 @@ for s in $steps; do
       cut -f1-8 "$OUT/gguf_vs_cpu.tsv"; cut -f1,2,3,10,11 "$OUT/gguf_ppl.tsv" ;;
     peers) timeout ${PEERS_TIMEOUT:-400} python3 gpu_bench.py ${GPU_BENCH_ARGS:-} -o "$OUT/peers-transformers.tsv" 2>"$OUT/peers.err"; echo "gpu_bench rc=$?"; cut -f1-12 "$OUT/peers-transformers.tsv" | head -60; tail -5 "$OUT/peers.err" ;;
     decode) timeout ${DECODE_TIMEOUT:-330} ./bin/cuda_decode ${DECODE_ARGS:-} >"$OUT/decode.tsv" 2>"$OUT/decode.err"; echo "decode rc=$?"; cut -f1-2,6-7,9,14 "$OUT/decode.tsv"; tail -3 "$OUT/decode.err" ;;
+    profile)
+      ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+      [ -n "$ncu" ] || { echo "no ncu"; continue; }
+      for a in ${PROFILE_ARGS:-gpt2:f16}; do
+        m=${a%%:*}; w=${a#*:}
+        timeout ${PROFILE_TIMEOUT:-200} "$ncu" --clock-control none --cache-control all --csv --page raw \
+          --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__grid_size,launch__block_size,launch__registers_per_thread \
+          ./bin/cuda_decode -m "$m" -w "$w" -p 16 -n 4 -P 16 -r 1 >"$OUT/ncu-$m-$w.csv" 2>"$OUT/ncu-$m-$w.err"
+        echo "ncu $m $w rc=$? $(wc -l <"$OUT/ncu-$m-$w.csv") lines"; tail -2 "$OUT/ncu-$m-$w.err"
+      done ;;
     hf) timeout 400 python3 hf_speed.py ${HF_ARGS:-} >"$OUT/hf.tsv" 2>"$OUT/hf.err"; echo "hf rc=$?"; cat "$OUT/hf.tsv"; tail -3 "$OUT/hf.err" ;;
     *) echo "unknown step $s" ;;
   esac
