@@ -8,7 +8,9 @@
 //     rounding bound. W8A8: the activation quantization error is added,
 //     bounded per element by sum over blocks of (d_b / 2) sum_b |w_i| (d_b
 //     the block's activation scale), plus clipping for static scales.
-// NaN in an input row makes that row's outputs NaN (never silently finite).
+// NaN in an input row makes that row's outputs NaN (never silently finite),
+// in a batch (prefill) and alone (decode). The shapes' odd row counts leave
+// short last tiles (of the eight-row decode and prefill kernels) per thread.
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -193,6 +195,9 @@ int main(void) {
                     int nan_ok = 1;
                     for (int tok = 0; tok < 3; tok++)
                         for (int o = 0; o < n_out; o++) nan_ok &= (tok == 1) == !!isnan(y[tok * n_out + o]);
+                    // The NaN token alone: the decode (T = 1) kernels.
+                    qb_matmul_isa((qb_isa)isa, pools[1], y, x + n_in, &w, bias, 1);
+                    for (int o = 0; o < n_out; o++) nan_ok &= !!isnan(y[o]);
                     if (!nan_ok || si == 0)
                         tap_ok(nan_ok, "%s %s %s %dx%d: a NaN input makes exactly its row's outputs NaN",
                                qb_isa_name((qb_isa)isa), qb_type_name(t), modes[mi].name, n_out, n_in);
