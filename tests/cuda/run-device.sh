@@ -10,7 +10,11 @@
 #             from qb-gpt2-10m and the synthetic gpt2 124M that 'correct' writes)
 #   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
 #   profile   Nsight Compute: every kernel's isolated duration and DRAM bytes in
-#             a short cuda_decode run (PROFILE_ARGS, default gpt2 f16), CSV
+#             a short cuda_decode run (PROFILE_ARGS, default gpt2:f16), CSV; about
+#             3 min for gpt2 (every warm-up and tuning launch is profiled too;
+#             gpt2-xl needs more than 200 s). Isolated, cache-flushed times
+#             overstate what a kernel costs inside the PDL chain: use them to
+#             rank kernels, and cuda_decode A/B runs to decide.
 #   peers     pipeline/peers/gpu_bench.py (our protocol's rows: eager f32/f16/bf16,
 #             torch.compile, bitsandbytes where it imports), GPU_BENCH_ARGS
 # Logs and TSVs go to $OUT.
