@@ -2,9 +2,12 @@
 // to F32 weights run the same way in the same process.
 //
 //   qmatmul [-t THREADS[,THREADS...]] [-T PREFILL_TOKENS] [-s N_IN,N_OUT] [--min-time S]
+//           [--types T[,T...]] [--decode-only]
 //
 // -s replaces the three GPT-2 124M shapes by one (e.g. -s 160,50257: the
-// tied output matrix of qb-gpt2-10m, which dominates ppl's time).
+// tied output matrix of qb-gpt2-10m, which dominates ppl's time). --types
+// limits the quantized types (F32 always runs: the ratios need it) and
+// --decode-only skips prefill, for quick old/new comparisons of one kernel.
 //
 // decode (T = 1): microseconds per call and GB/s of weight bytes streamed;
 // the weights are rotated over enough copies (>= 256 MiB) that each call
@@ -44,14 +47,28 @@ static double time_mm(qb_isa isa, qb_pool *pool, float *y, const float *x, qb_we
     return times[n / 2];
 }
 
+// Whether name is one of the comma-separated list (a NULL list holds every name).
+static int in_list(const char *list, const char *name) {
+    if (!list) return 1;
+    const size_t n = strlen(name);
+    for (const char *p = list; p; p = strchr(p, ',')) {
+        if (*p == ',') p++;
+        if (!strncmp(p, name, n) && (p[n] == ',' || !p[n])) return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *tlist = "1,2";
     int Tp = 128;
     double min_time = 0.3;
     int one_shape[2] = {0, 0};
+    const char *only_types = NULL;
+    int decode_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: qmatmul [-t THREADS[,THREADS...]] [-T PREFILL_TOKENS] [-s N_IN,N_OUT] [--min-time S]\n");
+            printf("usage: qmatmul [-t THREADS[,THREADS...]] [-T PREFILL_TOKENS] [-s N_IN,N_OUT] [--min-time S]\n"
+                   "               [--types T[,T...]] [--decode-only]\n");
             return 0;
         } else if (!strcmp(argv[i], "-t") && i + 1 < argc)
             tlist = argv[++i];
@@ -66,6 +83,10 @@ int main(int argc, char **argv) {
             if (one_shape[0] % 32) qb_die(QB_EXIT_USAGE, "-s: N_IN %d is not a multiple of 32", one_shape[0]);
         } else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
             min_time = qb_parse_double("--min-time", argv[++i], 0, 100);
+        else if (!strcmp(argv[i], "--types") && i + 1 < argc)
+            only_types = argv[++i];
+        else if (!strcmp(argv[i], "--decode-only"))
+            decode_only = 1;
         else
             qb_die(QB_EXIT_USAGE, "bad argument %s (try --help)", argv[i]);
     }
@@ -91,6 +112,7 @@ int main(int argc, char **argv) {
             for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
                 const qb_type t = types[ti];
                 if (n_in % qb_type_block(t)) continue; // e.g. the K-quants on a 160-wide matrix
+                if (t != QB_TYPE_F32 && !in_list(only_types, qb_type_name(t))) continue;
                 const size_t bytes = qb_row_bytes(t, n_in) * n_out;
                 int n_copies = (int)((256u << 20) / bytes) + 1;
                 void **copies = qb_malloc(sizeof(void *) * n_copies);
@@ -101,7 +123,7 @@ int main(int argc, char **argv) {
                 qb_weight w = {t, QB_LAYOUT_OUT_IN, n_in, n_out, copies[0]};
                 for (int act = 0; act < (t == QB_TYPE_F32 ? 1 : 2); act++) {
                     qb_pool_set_act(pool, (qb_act_mode)act);
-                    for (int c = 0; c < 2; c++) {
+                    for (int c = 0; c < (decode_only ? 1 : 2); c++) {
                         int T = c == 0 ? 1 : Tp;
                         double sec = time_mm(isa, pool, y, x, &w, copies, c == 0 ? n_copies : 1, T, min_time);
                         if (t == QB_TYPE_F32) f32_us[c] = sec * 1e6;
