@@ -10,7 +10,7 @@
 //   Weight-only: the codes become 4 x 8 floats, FMA'd with x, scaled per half;
 //   the min term is m * sum(x) (sums precomputed per unit).
 // T == 1 (decode) unpacks the codes straight from the weights: Q8_0, Q4_0,
-// Q4_1, IQ4_NL (W8A8) and Q4_0, Q4_1 (weight-only) on eight rows transposed
+// Q4_1, IQ4_NL (W8A8) and Q4_0, Q4_1, IQ4_NL (weight-only) on eight rows transposed
 // in registers, so a unit ends in one vector of eight row sums (decode8_range);
 // the others on four rows side by side, each activation load serving four
 // rows, with horizontal sums at the end (gemv4_*). T > 1
@@ -521,8 +521,10 @@ INLINE __m256 gemv8_q8(qb_type t, int vnni, const uint8_t *const *rows, const qb
 // low byte of each 32-bit lane, an and and a shift split it, and each half is
 // converted and FMA'd with its activation broadcast: eight rows times eight
 // codes in ~3.5 instructions (gemv4_f32 needs ~6: unpack, widen, convert,
-// FMA), and the unit's scales cost one FMA for all eight rows.
-INLINE int decode8_f32_type(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1; }
+// FMA), and the unit's scales cost one FMA for all eight rows. IQ4_NL's
+// codebook values are looked up on the packed bytes first (codes8) and
+// sign-extended per byte instead.
+INLINE int decode8_f32_type(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL; }
 
 // sum over the unit's 32 codes of code * x, for the eight rows (unsigned codes).
 // Eight partial sums, four FMAs deep: with fewer the FMA latency chains, not
@@ -544,8 +546,26 @@ INLINE __m256 unit_f32x8(const __m256i p[4], const float *x) {
     return _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
 }
 
-// The eight rows' dot products with one float token; as in gemv4_f32 the
-// codes are unsigned and Q4_0's -8 (Q4_1's min) goes through sum(x) per unit.
+// The same for signed int8 codes in the tile8 layout (codes8: lane r of q[k]
+// holds row r's codes 4k..4k+3): byte j is shifted to the top of its 32-bit
+// lane and arithmetically back down, which sign-extends it (byte 3 needs the
+// right shift only).
+INLINE __m256 unit_f32x8_i8(const __m256i q[8], const float *x) {
+    __m256 s[8];
+    UNROLL for (int k = 0; k < 8; k++) s[k] = _mm256_setzero_ps();
+    UNROLL for (int j = 0; j < 4; j++) {
+        UNROLL for (int k = 0; k < 8; k++) {
+            const __m256i c = _mm256_srai_epi32(j == 3 ? q[k] : _mm256_slli_epi32(q[k], 24 - 8 * j), 24);
+            s[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c), _mm256_broadcast_ss(x + 4 * k + j), s[k]);
+        }
+    }
+    UNROLL for (int k = 0; k < 4; k++) s[k] = _mm256_add_ps(s[k], s[4 + k]);
+    return _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+}
+
+// The eight rows' dot products with one float token; as in gemv4_f32 Q4_0's
+// and Q4_1's codes are unsigned and the -8 (the min) goes through sum(x) per
+// unit; IQ4_NL's are the signed codebook values, with no min.
 INLINE __m256 gemv8_f32(qb_type t, const uint8_t *const *rows, const float *x, const float *xsum, int nu,
                         const prefetch_plan *pf) {
     const block_fmt f = fmt_of(t);
@@ -553,9 +573,16 @@ INLINE __m256 gemv8_f32(qb_type t, const uint8_t *const *rows, const float *x, c
     for (int u = 0; u < nu; u++) {
         prefetch_step(pf, u);
         const size_t b = (size_t)u * f.block;
-        __m256i p[4];
-        transpose16x8(rows, b + f.qs, p);
-        __m256 sum = unit_f32x8(p, x + (size_t)u * QB_UNIT);
+        __m256 sum;
+        if (t == QB_TYPE_IQ4_NL) {
+            __m256i q[8];
+            codes8(t, rows, b + f.qs, q);
+            sum = unit_f32x8_i8(q, x + (size_t)u * QB_UNIT);
+        } else {
+            __m256i p[4];
+            transpose16x8(rows, b + f.qs, p);
+            sum = unit_f32x8(p, x + (size_t)u * QB_UNIT);
+        }
         if (t == QB_TYPE_Q4_0) sum = _mm256_sub_ps(sum, _mm256_set1_ps(8 * xsum[u]));
         acc = _mm256_fmadd_ps(sum, halves8(rows, b + f.d), acc);
         if (t == QB_TYPE_Q4_1) acc = _mm256_fmadd_ps(halves8(rows, b + f.m), _mm256_set1_ps(xsum[u]), acc);
