@@ -10,10 +10,11 @@
 //   Weight-only: the codes become 4 x 8 floats, FMA'd with x, scaled per half;
 //   the min term is m * sum(x) (sums precomputed per unit).
 // T == 1 (decode) unpacks the codes straight from the weights: Q8_0, Q4_0,
-// Q4_1, IQ4_NL (W8A8) and Q4_0, Q4_1, IQ4_NL (weight-only) on eight rows transposed
-// in registers, so a unit ends in one vector of eight row sums (decode8_range);
-// the others on four rows side by side, each activation load serving four
-// rows, with horizontal sums at the end (gemv4_*). T > 1
+// Q4_1, IQ4_NL, Q4_K (W8A8) and Q4_0, Q4_1, IQ4_NL, Q4_K (weight-only) on
+// eight rows transposed in registers, so a unit ends in one vector of eight
+// row sums (decode8_range); the others on four rows side by side, each
+// activation load serving four rows, with horizontal sums at the end
+// (gemv4_*). T > 1
 // (prefill), weight-only: chunks of 64 rows are dequantized to float32 and
 // multiplied by the float kernels' blocked GEMM (FLOAT_RANGE, set by the
 // including file); W8A8: a tile of eight rows is unpacked once, transposed,
@@ -418,9 +419,10 @@ INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr
 // horizontal sums at the end (the four-row gemv4_q8). For the 4-bit types
 // the 16 packed bytes are transposed before the nibbles are split: 4 vectors
 // to shuffle instead of 8. About a third of gemv4_q8's instructions per
-// weight for Q4_0; the other types keep gemv4_q8.
+// weight for Q4_0. Q4_K has its own loop over super-blocks (gemv8_q8_q4k);
+// the other types keep gemv4_q8.
 INLINE int decode8_type(qb_type t) {
-    return t == QB_TYPE_Q8_0 || t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL;
+    return t == QB_TYPE_Q8_0 || t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q4_K;
 }
 
 // Bytes of one unit's block and where its scale, min and codes lie in it.
@@ -524,26 +526,43 @@ INLINE __m256 gemv8_q8(qb_type t, int vnni, const uint8_t *const *rows, const qb
 // FMA), and the unit's scales cost one FMA for all eight rows. IQ4_NL's
 // codebook values are looked up on the packed bytes first (codes8) and
 // sign-extended per byte instead.
-INLINE int decode8_f32_type(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL; }
+INLINE int decode8_f32_type(qb_type t) {
+    return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q4_K;
+}
 
-// sum over the unit's 32 codes of code * x, for the eight rows (unsigned codes).
-// Eight partial sums, four FMAs deep: with fewer the FMA latency chains, not
-// the instruction count, set the pace (four sums of eight: 1.1x slower).
-INLINE __m256 unit_f32x8(const __m256i p[4], const float *x) {
+// The shuffle control that brings byte j of each 32-bit lane down to its low
+// byte, zeros above (0x80).
+INLINE __m256i byte_of_lanes(int j) {
+    return _mm256_add_epi32(_mm256_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12), _mm256_set1_epi32((int)0x80808000u + j));
+}
+
+// For the eight rows, sums over the 16 bytes of p[0..3] (transpose16x8) of
+// low nibble of byte 4k+j times xlo[4k+j] (lo) and high nibble times
+// xhi[4k+j] (hi). Eight partial sums, four FMAs deep: with fewer the FMA
+// latency chains, not the instruction count, set the pace (four sums of
+// eight: 1.1x slower).
+INLINE void nibble_sums8(const __m256i p[4], const float *xlo, const float *xhi, __m256 *lo, __m256 *hi) {
     const __m256i m4 = _mm256_set1_epi32(0x0F);
     __m256 s[8];
     UNROLL for (int j = 0; j < 4; j++) {
-        // Byte j of each 32-bit lane to its low byte, zeros above (0x80).
-        const __m256i sel = _mm256_add_epi32(_mm256_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12), _mm256_set1_epi32((int)0x80808000u + j));
+        const __m256i sel = byte_of_lanes(j);
         s[j] = s[4 + j] = _mm256_setzero_ps();
         UNROLL for (int k = 0; k < 4; k++) {
             const __m256i b = _mm256_shuffle_epi8(p[k], sel);
-            s[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, m4)), _mm256_broadcast_ss(x + 4 * k + j), s[j]);
-            s[4 + j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), _mm256_broadcast_ss(x + 16 + 4 * k + j), s[4 + j]);
+            s[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(b, m4)), _mm256_broadcast_ss(xlo + 4 * k + j), s[j]);
+            s[4 + j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4)), _mm256_broadcast_ss(xhi + 4 * k + j), s[4 + j]);
         }
     }
-    UNROLL for (int j = 0; j < 4; j++) s[j] = _mm256_add_ps(s[j], s[4 + j]);
-    return _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+    *lo = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+    *hi = _mm256_add_ps(_mm256_add_ps(s[4], s[5]), _mm256_add_ps(s[6], s[7]));
+}
+
+// sum over the unit's 32 codes of code * x, for the eight rows (unsigned
+// codes; byte j holds codes j and 16 + j).
+INLINE __m256 unit_f32x8(const __m256i p[4], const float *x) {
+    __m256 lo, hi;
+    nibble_sums8(p, x, x + 16, &lo, &hi);
+    return _mm256_add_ps(lo, hi);
 }
 
 // The same for signed int8 codes in the tile8 layout (codes8: lane r of q[k]
@@ -590,8 +609,118 @@ INLINE __m256 gemv8_f32(qb_type t, const uint8_t *const *rows, const float *x, c
     return acc;
 }
 
+// ---- decode (T == 1), Q4_K: a super-block's two units per chunk ------------
+
+// Unit u of a row is sub-block u % 8 of super-block u / 8: the low (even u)
+// or high (odd u) nibbles of the 32-byte chunk (u % 8) / 2, so the two units
+// of a chunk share one transpose (two of transpose16x8: lane r of p[k] holds
+// row r's bytes 4k..4k+3, k < 8). Each row has its own 6-bit scale and min
+// per sub-block: the 12 packed bytes of the eight rows are transposed once
+// per super-block as 32-bit words w0..w2 (like the codes), so the bit fields
+// of qb_q4_K_scale_min unpack for all eight rows and four sub-blocks at
+// once, and a unit's scales and mins are one byte shuffle and convert each.
+typedef struct {
+    __m256 d, dmin;
+    __m256i sc[2], mn[2]; // byte j of lane r: row r's scale (min) of sub-block 4i + j
+} q4k_scales8;
+
+INLINE q4k_scales8 q4k_scales(const uint8_t *const *rows, size_t b) {
+    const __m256i m6 = _mm256_set1_epi8(0x3F), m4 = _mm256_set1_epi8(0x0F), top2 = _mm256_set1_epi8(0x30);
+    __m256i w[4]; // w[3]: the first codes, unused
+    transpose16x8(rows, b + offsetof(qb_block_q4_K, scales), w);
+    q4k_scales8 s;
+    s.d = halves8(rows, b + offsetof(qb_block_q4_K, d));
+    s.dmin = halves8(rows, b + offsetof(qb_block_q4_K, dmin));
+    s.sc[0] = _mm256_and_si256(w[0], m6);
+    s.mn[0] = _mm256_and_si256(w[1], m6);
+    // Sub-blocks 4-7: low (high) nibble of w2 and, as bits 4-5, the top two bits of w0 (w1).
+    s.sc[1] = _mm256_or_si256(_mm256_and_si256(w[2], m4), _mm256_and_si256(_mm256_srli_epi32(w[0], 2), top2));
+    s.mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w[2], 4), m4),
+                              _mm256_and_si256(_mm256_srli_epi32(w[1], 2), top2));
+    return s;
+}
+
+// The eight rows' scale d * sc and min dmin * mn (to be subtracted) of sub-block j.
+INLINE void q4k_unit_scales(const q4k_scales8 *s, int j, __m256 *scale, __m256 *min) {
+    const __m256i sel = byte_of_lanes(j % 4);
+    *scale = _mm256_mul_ps(s->d, _mm256_cvtepi32_ps(_mm256_shuffle_epi8(s->sc[j / 4], sel)));
+    *min = _mm256_mul_ps(s->dmin, _mm256_cvtepi32_ps(_mm256_shuffle_epi8(s->mn[j / 4], sel)));
+}
+
+// The 32 bytes of chunk c of the super-block at b, transposed.
+INLINE void q4k_chunk(const uint8_t *const *rows, size_t b, int c, __m256i p[8]) {
+    const size_t off = b + offsetof(qb_block_q4_K, qs) + 32 * (size_t)c;
+    transpose16x8(rows, off, p);
+    transpose16x8(rows, off + 16, p + 4);
+}
+
+// W8A8: the codes are unsigned 4-bit, so unit_dots8 adds them up in int16.
+INLINE __m256 gemv8_q8_q4k(int vnni, const uint8_t *const *rows, const qb_block_q8a *xq, int nu,
+                           const prefetch_plan *pf) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    for (int sb = 0; sb < nu / 8; sb++) {
+        const size_t b = (size_t)sb * sizeof(qb_block_q4_K);
+        const q4k_scales8 s = q4k_scales(rows, b);
+        for (int c = 0; c < 4; c++) {
+            __m256i p[8];
+            q4k_chunk(rows, b, c, p);
+            UNROLL for (int h = 0; h < 2; h++) {
+                const int u = 8 * sb + 2 * c + h;
+                prefetch_step(pf, u);
+                __m256i q[8], lo, hi;
+                UNROLL for (int k = 0; k < 8; k++) q[k] = _mm256_and_si256(h ? _mm256_srli_epi16(p[k], 4) : p[k], m4);
+                unit_dots8(QB_TYPE_Q4_K, vnni, q, (const int32_t *)xq[u].qs, &lo, &hi);
+                __m256 scale, min;
+                q4k_unit_scales(&s, 2 * c + h, &scale, &min);
+                const __m256 dx = _mm256_set1_ps(xq[u].d);
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi)), _mm256_mul_ps(scale, dx), acc);
+                acc = _mm256_fnmadd_ps(min, _mm256_set1_ps(xq[u].d * (float)xq[u].sum), acc);
+            }
+        }
+    }
+    return acc;
+}
+
+// Weight-only: the chunk's low nibbles against unit 2c's x, the high ones
+// against unit 2c + 1's, in two halves of 16 bytes.
+INLINE __m256 gemv8_f32_q4k(const uint8_t *const *rows, const float *x, const float *xsum, int nu,
+                            const prefetch_plan *pf) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int sb = 0; sb < nu / 8; sb++) {
+        const size_t b = (size_t)sb * sizeof(qb_block_q4_K);
+        const q4k_scales8 s = q4k_scales(rows, b);
+        for (int c = 0; c < 4; c++) {
+            const int u = 8 * sb + 2 * c;
+            prefetch_step(pf, u);
+            prefetch_step(pf, u + 1);
+            __m256i p[8];
+            q4k_chunk(rows, b, c, p);
+            const float *xa = x + (size_t)u * QB_UNIT, *xb = xa + QB_UNIT;
+            __m256 sum[2], lo, hi, scale, min;
+            nibble_sums8(p, xa, xb, &sum[0], &sum[1]);
+            nibble_sums8(p + 4, xa + 16, xb + 16, &lo, &hi);
+            sum[0] = _mm256_add_ps(sum[0], lo), sum[1] = _mm256_add_ps(sum[1], hi);
+            UNROLL for (int h = 0; h < 2; h++) {
+                q4k_unit_scales(&s, 2 * c + h, &scale, &min);
+                acc = _mm256_fmadd_ps(sum[h], scale, acc);
+                acc = _mm256_fnmadd_ps(min, _mm256_set1_ps(xsum[u + h]), acc);
+            }
+        }
+    }
+    return acc;
+}
+
 // Whether the decode of type t in activation mode act runs on eight rows.
 INLINE int decode8(qb_type t, qb_act_mode act) { return act == QB_ACT_Q8 ? decode8_type(t) : decode8_f32_type(t); }
+
+// The eight rows' dot products with the token, in the type's kernel.
+INLINE __m256 gemv8(const qb_qmm_args *a, qb_type t, int vnni, const uint8_t *const *rows, int nu,
+                    const prefetch_plan *pf) {
+    if (a->act == QB_ACT_Q8)
+        return t == QB_TYPE_Q4_K ? gemv8_q8_q4k(vnni, rows, a->xq, nu, pf) : gemv8_q8(t, vnni, rows, a->xq, nu, pf);
+    return t == QB_TYPE_Q4_K ? gemv8_f32_q4k(rows, a->x, a->xsum, nu, pf) : gemv8_f32(t, rows, a->x, a->xsum, nu, pf);
+}
 
 // Rows o0..o1 of a decode matmul in tiles of eight; a short last tile
 // repeats its last row, whose extra outputs are not stored.
@@ -604,8 +733,7 @@ INLINE void decode8_range(const qb_qmm_args *a, int o0, int o1, qb_type t, int v
         const uint8_t *rows[RT8];
         for (int r = 0; r < RT8; r++) rows[r] = W + (size_t)(o + (r < nr ? r : nr - 1)) * rb;
         const prefetch_plan pf = plan_prefetch(W, rb, RT8, o, o1, nu);
-        const __m256 y = a->act == QB_ACT_Q8 ? gemv8_q8(t, vnni, rows, a->xq, nu, &pf)
-                                             : gemv8_f32(t, rows, a->x, a->xsum, nu, &pf);
+        const __m256 y = gemv8(a, t, vnni, rows, nu, &pf);
         float b[RT8] = {0};
         if (a->bias) memcpy(b, a->bias + o, sizeof(float) * nr);
         store_rows8(a->y + o, nr, _mm256_add_ps(y, _mm256_loadu_ps(b)));
