@@ -9,12 +9,12 @@
 //   [s0 x4, s1 x4] * dx in one FMA; the min term is m * dx * sum(xq).
 //   Weight-only: the codes become 4 x 8 floats, FMA'd with x, scaled per half;
 //   the min term is m * sum(x) (sums precomputed per unit).
-// T == 1 (decode) unpacks the codes straight from the weights: Q8_0, Q4_0,
-// Q4_1, IQ4_NL, Q4_K (W8A8) and Q4_0, Q4_1, IQ4_NL, Q4_K (weight-only) on
-// eight rows transposed in registers, so a unit ends in one vector of eight
-// row sums (decode8_range); the others on four rows side by side, each
-// activation load serving four rows, with horizontal sums at the end
-// (gemv4_*). T > 1
+// T == 1 (decode) unpacks the codes straight from the weights: every type
+// in both modes but Q8_0 weight-only on eight rows transposed in registers,
+// so a unit ends in one vector of eight row sums (decode8_range; the
+// K-quants in their own loops over super-blocks); Q8_0 weight-only on four
+// rows side by side, each activation load serving four rows, with
+// horizontal sums at the end (gemv4_f32). T > 1
 // (prefill), weight-only: chunks of 64 rows are dequantized to float32 and
 // multiplied by the float kernels' blocked GEMM (FLOAT_RANGE, set by the
 // including file); W8A8: a tile of eight rows is unpacked once, transposed,
@@ -419,10 +419,11 @@ INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr
 // horizontal sums at the end (the four-row gemv4_q8). For the 4-bit types
 // the 16 packed bytes are transposed before the nibbles are split: 4 vectors
 // to shuffle instead of 8. About a third of gemv4_q8's instructions per
-// weight for Q4_0. Q4_K has its own loop over super-blocks (gemv8_q8_q4k);
-// the other types keep gemv4_q8.
+// weight for Q4_0. Q4_K and Q6_K have their own loops over super-blocks
+// (gemv8_q8_q4k, gemv8_q6k).
 INLINE int decode8_type(qb_type t) {
-    return t == QB_TYPE_Q8_0 || t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q4_K;
+    return t == QB_TYPE_Q8_0 || t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q4_K ||
+           t == QB_TYPE_Q6_K;
 }
 
 // Bytes of one unit's block and where its scale, min and codes lie in it.
@@ -527,7 +528,7 @@ INLINE __m256 gemv8_q8(qb_type t, int vnni, const uint8_t *const *rows, const qb
 // codebook values are looked up on the packed bytes first (codes8) and
 // sign-extended per byte instead.
 INLINE int decode8_f32_type(qb_type t) {
-    return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q4_K;
+    return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q4_K || t == QB_TYPE_Q6_K;
 }
 
 // The shuffle control that brings byte j of each 32-bit lane down to its low
@@ -565,21 +566,30 @@ INLINE __m256 unit_f32x8(const __m256i p[4], const float *x) {
     return _mm256_add_ps(lo, hi);
 }
 
-// The same for signed int8 codes in the tile8 layout (codes8: lane r of q[k]
-// holds row r's codes 4k..4k+3): byte j is shifted to the top of its 32-bit
-// lane and arithmetically back down, which sign-extends it (byte 3 needs the
-// right shift only).
-INLINE __m256 unit_f32x8_i8(const __m256i q[8], const float *x) {
+// Signed byte j of each 32-bit lane of v, as floats: shifted to the top of
+// the lane and arithmetically back down, which sign-extends it (byte 3 needs
+// the right shift only).
+INLINE __m256 sbyte_of_lanes_f32(__m256i v, int j) {
+    return _mm256_cvtepi32_ps(_mm256_srai_epi32(j == 3 ? v : _mm256_slli_epi32(v, 24 - 8 * j), 24));
+}
+
+// The same sums for signed int8 codes in the tile8 layout (codes8: lane r of
+// q[k] holds row r's codes 4k..4k+3), over codes 0-15 (lo) and 16-31 (hi).
+INLINE void i8_sums8(const __m256i q[8], const float *x, __m256 *lo, __m256 *hi) {
     __m256 s[8];
     UNROLL for (int k = 0; k < 8; k++) s[k] = _mm256_setzero_ps();
     UNROLL for (int j = 0; j < 4; j++) {
-        UNROLL for (int k = 0; k < 8; k++) {
-            const __m256i c = _mm256_srai_epi32(j == 3 ? q[k] : _mm256_slli_epi32(q[k], 24 - 8 * j), 24);
-            s[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(c), _mm256_broadcast_ss(x + 4 * k + j), s[k]);
-        }
+        UNROLL for (int k = 0; k < 8; k++)
+            s[k] = _mm256_fmadd_ps(sbyte_of_lanes_f32(q[k], j), _mm256_broadcast_ss(x + 4 * k + j), s[k]);
     }
-    UNROLL for (int k = 0; k < 4; k++) s[k] = _mm256_add_ps(s[k], s[4 + k]);
-    return _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+    *lo = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+    *hi = _mm256_add_ps(_mm256_add_ps(s[4], s[5]), _mm256_add_ps(s[6], s[7]));
+}
+
+INLINE __m256 unit_f32x8_i8(const __m256i q[8], const float *x) {
+    __m256 lo, hi;
+    i8_sums8(q, x, &lo, &hi);
+    return _mm256_add_ps(lo, hi);
 }
 
 // The eight rows' dot products with one float token; as in gemv4_f32 Q4_0's
@@ -711,15 +721,99 @@ INLINE __m256 gemv8_f32_q4k(const uint8_t *const *rows, const float *x, const fl
     return acc;
 }
 
+// ---- decode (T == 1), Q6_K: units in pairs that share their bytes ---------
+
+// Unit s = 4h + k of a super-block: the low (k < 2) or high nibbles of ql's
+// 32 bytes at 64h + 32(k % 2), bits 2k..2k+1 of qh's 32 bytes at 32h as bits
+// 4-5, less 32; two scales (int8, times d) for its codes 0-15 and 16-31.
+// Units k and k + 2 share their ql and qh bytes: one transpose of each for
+// both. The sixteen int8 scales of the eight rows are transposed once per
+// super-block (lane r of w[i] holds row r's scales 4i..4i+3).
+
+// The codes of units 4h + k and 4h + k + 2 (k = 0, 1) in the tile8 layout.
+INLINE void q6k_codes(const uint8_t *const *rows, size_t b, int h, int k, __m256i qa[8], __m256i qc[8]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m45 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
+    UNROLL for (int i = 0; i < 2; i++) {
+        __m256i pl[4], ph[4];
+        transpose16x8(rows, b + offsetof(qb_block_q6_K, ql) + 64 * (size_t)h + 32 * (size_t)k + 16 * (size_t)i, pl);
+        transpose16x8(rows, b + offsetof(qb_block_q6_K, qh) + 32 * (size_t)h + 16 * (size_t)i, ph);
+        UNROLL for (int v = 0; v < 4; v++) {
+            // Bits 2k..2k+1 (2k+4..2k+5) of qh to bits 4-5; shifts in 16-bit lanes, masked per byte.
+            const __m256i ha = _mm256_and_si256(_mm256_slli_epi16(ph[v], 4 - 2 * k), m45);
+            const __m256i hc = _mm256_and_si256(_mm256_srli_epi16(ph[v], 2 * k), m45);
+            qa[4 * i + v] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(pl[v], m4), ha), bias);
+            qc[4 * i + v] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(pl[v], 4), m4), hc), bias);
+        }
+    }
+}
+
+typedef struct {
+    __m256 d;
+    __m256i w[4];
+} q6k_scales8;
+
+INLINE q6k_scales8 q6k_scales(const uint8_t *const *rows, size_t b) {
+    q6k_scales8 s;
+    s.d = halves8(rows, b + offsetof(qb_block_q6_K, d));
+    transpose16x8(rows, b + offsetof(qb_block_q6_K, scales), s.w);
+    return s;
+}
+
+// The eight rows' scale i (0..15: sub-block of 16) of the super-block.
+INLINE __m256 q6k_scale(const q6k_scales8 *s, int i) { return _mm256_mul_ps(s->d, sbyte_of_lanes_f32(s->w[i / 4], i % 4)); }
+
+// acc plus one unit's sums over codes 0-15 and 16-31 times the eight rows'
+// scales s0 and s1. act is a constant at each call site: W8A8 takes the
+// signed codes' integer dots (unit_dots8), weight-only their float sums.
+// Only the activations of the mode are read (the other pointer may be NULL).
+INLINE __m256 q6k_unit(qb_act_mode act, int vnni, const __m256i q[8], const qb_block_q8a *xq, const float *x, int u,
+                       __m256 s0, __m256 s1, __m256 acc) {
+    if (act == QB_ACT_Q8) {
+        __m256i lo, hi;
+        unit_dots8(QB_TYPE_Q6_K, vnni, q, (const int32_t *)xq[u].qs, &lo, &hi);
+        const __m256 dx = _mm256_set1_ps(xq[u].d);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(s0, dx), acc);
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(s1, dx), acc);
+    }
+    __m256 lo, hi;
+    i8_sums8(q, x + (size_t)u * QB_UNIT, &lo, &hi);
+    return _mm256_fmadd_ps(hi, s1, _mm256_fmadd_ps(lo, s0, acc));
+}
+
+INLINE __m256 gemv8_q6k(qb_act_mode act, int vnni, const uint8_t *const *rows, const qb_block_q8a *xq, const float *x,
+                        int nu, const prefetch_plan *pf) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int sb = 0; sb < nu / 8; sb++) {
+        const size_t b = (size_t)sb * sizeof(qb_block_q6_K);
+        const q6k_scales8 s = q6k_scales(rows, b);
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 2; k++) {
+                __m256i q[2][8];
+                q6k_codes(rows, b, h, k, q[0], q[1]);
+                UNROLL for (int e = 0; e < 2; e++) {
+                    const int su = 4 * h + k + 2 * e, u = 8 * sb + su;
+                    prefetch_step(pf, u);
+                    acc = q6k_unit(act, vnni, q[e], xq, x, u, q6k_scale(&s, 2 * su), q6k_scale(&s, 2 * su + 1), acc);
+                }
+            }
+    }
+    return acc;
+}
+
 // Whether the decode of type t in activation mode act runs on eight rows.
 INLINE int decode8(qb_type t, qb_act_mode act) { return act == QB_ACT_Q8 ? decode8_type(t) : decode8_f32_type(t); }
 
 // The eight rows' dot products with the token, in the type's kernel.
 INLINE __m256 gemv8(const qb_qmm_args *a, qb_type t, int vnni, const uint8_t *const *rows, int nu,
                     const prefetch_plan *pf) {
-    if (a->act == QB_ACT_Q8)
-        return t == QB_TYPE_Q4_K ? gemv8_q8_q4k(vnni, rows, a->xq, nu, pf) : gemv8_q8(t, vnni, rows, a->xq, nu, pf);
-    return t == QB_TYPE_Q4_K ? gemv8_f32_q4k(rows, a->x, a->xsum, nu, pf) : gemv8_f32(t, rows, a->x, a->xsum, nu, pf);
+    if (a->act == QB_ACT_Q8) {
+        if (t == QB_TYPE_Q4_K) return gemv8_q8_q4k(vnni, rows, a->xq, nu, pf);
+        if (t == QB_TYPE_Q6_K) return gemv8_q6k(QB_ACT_Q8, vnni, rows, a->xq, NULL, nu, pf);
+        return gemv8_q8(t, vnni, rows, a->xq, nu, pf);
+    }
+    if (t == QB_TYPE_Q4_K) return gemv8_f32_q4k(rows, a->x, a->xsum, nu, pf);
+    if (t == QB_TYPE_Q6_K) return gemv8_q6k(QB_ACT_F32, vnni, rows, NULL, a->x, nu, pf);
+    return gemv8_f32(t, rows, a->x, a->xsum, nu, pf);
 }
 
 // Rows o0..o1 of a decode matmul in tiles of eight; a short last tile
