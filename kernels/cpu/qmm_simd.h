@@ -6,7 +6,7 @@
 // vector of int8 and multiplied with the activations:
 //   W8A8: with int8 activations, maddubs + madd (or vpdpbusd) give 8 int32
 //   partial sums, lanes 0-3 over weights 0-15 and 4-7 over 16-31, scaled by
-//   [s0 x4, s1 x4] * dx in one FMA; the min term is m * dx * sum(xq).
+//   s0 * dx and s1 * dx; the min term is m * dx * sum(xq).
 //   Weight-only: the codes become 4 x 8 floats, FMA'd with x, scaled per half;
 //   the min term is m * sum(x) (sums precomputed per unit).
 // T == 1 (decode) unpacks the codes straight from the weights: every type
@@ -130,10 +130,6 @@ INLINE __m256i dot_i8(__m256i q, __m256i x, int is_unsigned, int vnni) {
 
 INLINE int has_min(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K; }
 INLINE int two_scales(qb_type t) { return t == QB_TYPE_Q6_K; }
-// [a x4, b x4]: the scales of weights 0-15 and 16-31 against the 8 lanes of dot_i8.
-INLINE __m256 scale_vec(qb_type t, float a, float b) {
-    return two_scales(t) ? _mm256_set_m128(_mm_set1_ps(b), _mm_set1_ps(a)) : _mm256_set1_ps(a);
-}
 INLINE float bias_at(const qb_qmm_args *a, int o) { return a->bias ? a->bias[o] : 0.0f; }
 
 // ---- decode (T == 1): codes unpacked straight from the weights -----------------
@@ -164,44 +160,6 @@ INLINE void prefetch_step(const prefetch_plan *p, int u) {
     if (!p->base) return;
     for (int i = 0; i < p->lines_per_unit; i++)
         _mm_prefetch((const char *)p->base + ((size_t)u * p->lines_per_unit + i) * 64, _MM_HINT_T0);
-}
-
-// W8A8, four rows r0..r3 against one token's int8 activations.
-INLINE void gemv4_q8(qb_type t, int vnni, const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
-                     const qb_block_q8a *xq, int nu, const prefetch_plan *pf, float *out) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    float m0 = 0, m1 = 0, m2 = 0, m3 = 0;
-    for (int u = 0; u < nu; u++) {
-        prefetch_step(pf, u);
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)xq[u].qs);
-        const float dx = xq[u].d, xs = dx * (float)xq[u].sum;
-#define QMM_ROW(k)                                                                                                     \
-    {                                                                                                                  \
-        float s0, s1, m;                                                                                               \
-        unit_scales(t, r##k, u, &s0, &s1, &m);                                                                         \
-        __m256i d = dot_i8(unit_codes(t, r##k, u), xv, codes_unsigned(t), vnni);                                       \
-        a##k = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), scale_vec(t, s0 * dx, s1 * dx), a##k);                           \
-        if (has_min(t)) m##k += m * xs;                                                                                \
-    }
-        QMM_ROW(0) QMM_ROW(1) QMM_ROW(2) QMM_ROW(3)
-#undef QMM_ROW
-    }
-    out[0] = qb_hsum8(a0) + m0, out[1] = qb_hsum8(a1) + m1, out[2] = qb_hsum8(a2) + m2, out[3] = qb_hsum8(a3) + m3;
-}
-
-INLINE float gemv1_q8(qb_type t, int vnni, const uint8_t *r0, const qb_block_q8a *xq, int nu) {
-    __m256 a0 = _mm256_setzero_ps();
-    float m0 = 0;
-    for (int u = 0; u < nu; u++) {
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)xq[u].qs);
-        const float dx = xq[u].d;
-        float s0, s1, m;
-        unit_scales(t, r0, u, &s0, &s1, &m);
-        __m256i d = dot_i8(unit_codes(t, r0, u), xv, codes_unsigned(t), vnni);
-        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), scale_vec(t, s0 * dx, s1 * dx), a0);
-        if (has_min(t)) m0 += m * dx * (float)xq[u].sum;
-    }
-    return qb_hsum8(a0) + m0;
 }
 
 // The 32 codes of a unit as 4 x 8 floats.
@@ -416,15 +374,11 @@ INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr
 // unit straight from the weights, so unit_dots8 gives the eight rows' dots in
 // one vector and a unit costs one convert and one FMA for all eight rows, not
 // a scale broadcast, a convert, an FMA and a scalar min term per row and
-// horizontal sums at the end (the four-row gemv4_q8). For the 4-bit types
-// the 16 packed bytes are transposed before the nibbles are split: 4 vectors
-// to shuffle instead of 8. About a third of gemv4_q8's instructions per
-// weight for Q4_0. Q4_K and Q6_K have their own loops over super-blocks
-// (gemv8_q8_q4k, gemv8_q6k).
-INLINE int decode8_type(qb_type t) {
-    return t == QB_TYPE_Q8_0 || t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q4_K ||
-           t == QB_TYPE_Q6_K;
-}
+// horizontal sums at the end (the four-row gemv4_q8 it replaced for every
+// type). For the 4-bit types the 16 packed bytes are transposed before the
+// nibbles are split: 4 vectors to shuffle instead of 8. About a third of
+// gemv4_q8's instructions per weight for Q4_0. Q4_K and Q6_K have their own
+// loops over super-blocks (gemv8_q8_q4k, gemv8_q6k).
 
 // Bytes of one unit's block and where its scale, min and codes lie in it.
 typedef struct {
@@ -800,8 +754,9 @@ INLINE __m256 gemv8_q6k(qb_act_mode act, int vnni, const uint8_t *const *rows, c
     return acc;
 }
 
-// Whether the decode of type t in activation mode act runs on eight rows.
-INLINE int decode8(qb_type t, qb_act_mode act) { return act == QB_ACT_Q8 ? decode8_type(t) : decode8_f32_type(t); }
+// Whether the decode of type t in activation mode act runs on eight rows
+// (W8A8: every type).
+INLINE int decode8(qb_type t, qb_act_mode act) { return act == QB_ACT_Q8 || decode8_f32_type(t); }
 
 // The eight rows' dot products with the token, in the type's kernel.
 INLINE __m256 gemv8(const qb_qmm_args *a, qb_type t, int vnni, const uint8_t *const *rows, int nu,
@@ -842,23 +797,16 @@ INLINE void qmm_range(const qb_qmm_args *a, int o0, int o1, qb_type t, int vnni)
         decode8_range(a, o0, o1, t, vnni);
         return;
     }
-    if (a->T == 1) {
+    if (a->T == 1) { // weight-only Q8_0: four rows side by side
         int o = o0;
         float out[RT];
         for (; o + RT <= o1; o += RT) {
             const uint8_t *r0 = W + (size_t)o * rb, *r1 = r0 + rb, *r2 = r1 + rb, *r3 = r2 + rb;
             const prefetch_plan pf = plan_prefetch(W, rb, RT, o, o1, nu);
-            if (a->act == QB_ACT_Q8)
-                gemv4_q8(t, vnni, r0, r1, r2, r3, a->xq, nu, &pf, out);
-            else
-                gemv4_f32(t, r0, r1, r2, r3, a->x, a->xsum, nu, &pf, out);
+            gemv4_f32(t, r0, r1, r2, r3, a->x, a->xsum, nu, &pf, out);
             for (int r = 0; r < RT; r++) a->y[o + r] = out[r] + bias_at(a, o + r);
         }
-        for (; o < o1; o++) {
-            const uint8_t *r0 = W + (size_t)o * rb;
-            float v = a->act == QB_ACT_Q8 ? gemv1_q8(t, vnni, r0, a->xq, nu) : gemv1_f32(t, r0, a->x, a->xsum, nu);
-            a->y[o] = v + bias_at(a, o);
-        }
+        for (; o < o1; o++) a->y[o] = gemv1_f32(t, W + (size_t)o * rb, a->x, a->xsum, nu) + bias_at(a, o);
         (void)n_out;
         return;
     }
