@@ -12,6 +12,7 @@ pkgs=(
   python3 python3-venv                     # test oracles' virtual environment
   gnuplot-nox                              # figures
   latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
+  lmodern                                  # the paper's fonts (lmodern.sty; only Recommended by the texlive packages)
   poppler-utils                            # pdftoppm: look at the paper's pages
   time                                     # /usr/bin/time -v: the reference for sample-res's peak RSS (make bench)
 )
