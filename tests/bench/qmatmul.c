@@ -13,6 +13,8 @@
 // the weights are rotated over enough copies (>= 256 MiB) that each call
 // reads them from DRAM, as a decode step over a whole model does. ratio =
 // F32 time / this time (the decode speed-up the weight type buys).
+// --rotate MIB sets that rotation's size (0: one copy, read from cache
+// where it fits: the kernel's compute speed, without DRAM).
 // prefill (T tokens): GFLOP/s = 2 T n_in n_out / time, ratio likewise.
 // TSV: case type act n_in n_out T threads isa us value unit ratio_vs_f32
 #include <math.h>
@@ -65,10 +67,11 @@ int main(int argc, char **argv) {
     int one_shape[2] = {0, 0};
     const char *only_types = NULL;
     int decode_only = 0;
+    long rotate_mib = 256;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: qmatmul [-t THREADS[,THREADS...]] [-T PREFILL_TOKENS] [-s N_IN,N_OUT] [--min-time S]\n"
-                   "               [--types T[,T...]] [--decode-only]\n");
+                   "               [--types T[,T...]] [--decode-only] [--rotate MIB]\n");
             return 0;
         } else if (!strcmp(argv[i], "-t") && i + 1 < argc)
             tlist = argv[++i];
@@ -85,6 +88,8 @@ int main(int argc, char **argv) {
             min_time = qb_parse_double("--min-time", argv[++i], 0, 100);
         else if (!strcmp(argv[i], "--types") && i + 1 < argc)
             only_types = argv[++i];
+        else if (!strcmp(argv[i], "--rotate") && i + 1 < argc)
+            rotate_mib = qb_parse_long("--rotate", argv[++i], 0, 4096);
         else if (!strcmp(argv[i], "--decode-only"))
             decode_only = 1;
         else
@@ -114,7 +119,7 @@ int main(int argc, char **argv) {
                 if (n_in % qb_type_block(t)) continue; // e.g. the K-quants on a 160-wide matrix
                 if (t != QB_TYPE_F32 && !in_list(only_types, qb_type_name(t))) continue;
                 const size_t bytes = qb_row_bytes(t, n_in) * n_out;
-                int n_copies = (int)((256u << 20) / bytes) + 1;
+                int n_copies = (int)(((size_t)rotate_mib << 20) / bytes) + 1;
                 void **copies = qb_malloc(sizeof(void *) * n_copies);
                 copies[0] = qb_aligned_alloc(bytes);
                 for (int o = 0; o < n_out; o++)
