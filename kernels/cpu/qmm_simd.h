@@ -291,8 +291,12 @@ INLINE void unpack_tile8(qb_type t, const uint8_t *W, size_t rb, int o, int nr, 
 // (lo: codes 0-15, hi: 16-31; for single-scale types only lo + hi is used).
 // The unsigned codes are 4-bit (0..15): a maddubs pair is at most 2 * 15 *
 // 127, so the unit's eight chunks add up in int16 and one madd widens them;
-// other types widen each chunk.
-INLINE void unit_dots8(qb_type t, int vnni, const __m256i *q, const int32_t *xw, __m256i *lo, __m256i *hi) {
+// other types widen each chunk. Signed codes of single-scale types with VNNI:
+// vpdpbusd's first operand is unsigned, so the codes go in offset by 128 (one
+// xor) and 128 sum(xq) comes off the total, instead of two vpsignb per vector
+// (the sum is the unit's, so not for two-scale types, whose halves differ).
+INLINE void unit_dots8(qb_type t, int vnni, const __m256i *q, const qb_block_q8a *xb, __m256i *lo, __m256i *hi) {
+    const int32_t *xw = (const int32_t *)xb->qs;
     const __m256i ones = _mm256_set1_epi16(1);
     if (codes_unsigned(t) && !vnni) {
         __m256i p = _mm256_maddubs_epi16(q[0], _mm256_set1_epi32(xw[0]));
@@ -301,6 +305,18 @@ INLINE void unit_dots8(qb_type t, int vnni, const __m256i *q, const int32_t *xw,
         *hi = _mm256_setzero_si256();
         return;
     }
+#ifdef __AVX512VNNI__
+    if (vnni && !codes_unsigned(t) && !two_scales(t)) {
+        const __m256i off = _mm256_set1_epi8((char)0x80);
+        __m256i l = _mm256_set1_epi32(-128 * xb->sum), h = _mm256_setzero_si256();
+        UNROLL for (int k = 0; k < 4; k++) {
+            l = _mm256_dpbusd_epi32(l, _mm256_xor_si256(q[k], off), _mm256_set1_epi32(xw[k]));
+            h = _mm256_dpbusd_epi32(h, _mm256_xor_si256(q[4 + k], off), _mm256_set1_epi32(xw[4 + k]));
+        }
+        *lo = l, *hi = h;
+        return;
+    }
+#endif
     __m256i l = dot_i8(q[0], _mm256_set1_epi32(xw[0]), codes_unsigned(t), vnni);
     __m256i h = dot_i8(q[4], _mm256_set1_epi32(xw[4]), codes_unsigned(t), vnni);
     UNROLL for (int k = 1; k < 4; k++) {
@@ -348,8 +364,8 @@ INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr
         __m256 fa = _mm256_setzero_ps(), fb = fa;
         for (int u = 0; u < nu; u++) {
             __m256i la, ha, lb, hb;
-            unit_dots8(t, vnni, tl->codes + u * 8, (const int32_t *)xa[u].qs, &la, &ha);
-            unit_dots8(t, vnni, tl->codes + u * 8, (const int32_t *)xb[u].qs, &lb, &hb);
+            unit_dots8(t, vnni, tl->codes + u * 8, &xa[u], &la, &ha);
+            unit_dots8(t, vnni, tl->codes + u * 8, &xb[u], &lb, &hb);
             fa = unit_acc8(t, tl, u, la, ha, &xa[u], fa);
             fb = unit_acc8(t, tl, u, lb, hb, &xb[u], fb);
         }
@@ -361,7 +377,7 @@ INLINE void prefill8_q8(const qb_qmm_args *a, qb_type t, int vnni, int o, int nr
         __m256 fa = _mm256_setzero_ps();
         for (int u = 0; u < nu; u++) {
             __m256i la, ha;
-            unit_dots8(t, vnni, tl->codes + u * 8, (const int32_t *)xa[u].qs, &la, &ha);
+            unit_dots8(t, vnni, tl->codes + u * 8, &xa[u], &la, &ha);
             fa = unit_acc8(t, tl, u, la, ha, &xa[u], fa);
         }
         store_rows8(a->y + (size_t)tok * n_out + o, nr, _mm256_add_ps(fa, bias));
@@ -460,7 +476,7 @@ INLINE __m256 gemv8_q8(qb_type t, int vnni, const uint8_t *const *rows, const qb
         const size_t b = (size_t)u * f.block;
         __m256i q[8], lo, hi;
         codes8(t, rows, b + f.qs, q);
-        unit_dots8(t, vnni, q, (const int32_t *)xq[u].qs, &lo, &hi);
+        unit_dots8(t, vnni, q, &xq[u], &lo, &hi);
         __m256i dot = _mm256_add_epi32(lo, hi);
         if (t == QB_TYPE_Q4_0) dot = _mm256_sub_epi32(dot, _mm256_set1_epi32(8 * xq[u].sum));
         const __m256 dx = _mm256_set1_ps(xq[u].d);
@@ -634,7 +650,7 @@ INLINE __m256 gemv8_q8_q4k(int vnni, const uint8_t *const *rows, const qb_block_
                 prefetch_step(pf, u);
                 __m256i q[8], lo, hi;
                 UNROLL for (int k = 0; k < 8; k++) q[k] = _mm256_and_si256(h ? _mm256_srli_epi16(p[k], 4) : p[k], m4);
-                unit_dots8(QB_TYPE_Q4_K, vnni, q, (const int32_t *)xq[u].qs, &lo, &hi);
+                unit_dots8(QB_TYPE_Q4_K, vnni, q, &xq[u], &lo, &hi);
                 __m256 scale, min;
                 q4k_unit_scales(&s, 2 * c + h, &scale, &min);
                 const __m256 dx = _mm256_set1_ps(xq[u].d);
@@ -724,7 +740,7 @@ INLINE __m256 q6k_unit(qb_act_mode act, int vnni, const __m256i q[8], const qb_b
                        __m256 s0, __m256 s1, __m256 acc) {
     if (act == QB_ACT_Q8) {
         __m256i lo, hi;
-        unit_dots8(QB_TYPE_Q6_K, vnni, q, (const int32_t *)xq[u].qs, &lo, &hi);
+        unit_dots8(QB_TYPE_Q6_K, vnni, q, &xq[u], &lo, &hi);
         const __m256 dx = _mm256_set1_ps(xq[u].d);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(s0, dx), acc);
         return _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(s1, dx), acc);
