@@ -1,7 +1,9 @@
 // qmm_avx512.c: quantized matmul compiled for AVX-512 (the code is
 // qmm_simd.h): where the CPU has AVX512-VNNI the int8 dot products use
 // vpdpbusd (one instruction instead of maddubs + madd), else the AVX2
-// sequence. The vectors stay 256 bits wide: a unit is 32 int8 codes.
+// sequence. The vectors stay 256 bits wide (a unit is 32 int8 codes), but
+// for the decode kernels that run sixteen rows in 512-bit vectors.
+#define QMM_AVX512 1
 #define FLOAT_RANGE qb_mm_range_float_avx512
 #include "qmm_simd.h"
 
