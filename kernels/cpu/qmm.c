@@ -157,6 +157,12 @@ void qb_qmm(qb_isa isa, qb_act_mode act, float act_scale, qb_pool *pool, float *
         prep_worker(&job, 0, 1);
     job.a.xq = job.xq;
     job.a.xsum = job.xsum;
+    qb_block_x3 *x3 = NULL;
+    if (isa >= QB_ISA_AVX512 && act == QB_ACT_F32 && T == 1 && qb_qmm_x3_avx512(w->type)) {
+        x3 = qb_malloc(sizeof(qb_block_x3) * nu);
+        qb_quantize_x3_avx512(x, x3, w->n_in);
+        job.a.x3 = x3;
+    }
     // The SIMD kernels walk tiles of eight rows: whole tiles per thread.
     if (isa >= QB_ISA_AVX512) {
         job.fn = qb_qmm_range_avx512;
@@ -171,6 +177,7 @@ void qb_qmm(qb_isa isa, qb_act_mode act, float act_scale, qb_pool *pool, float *
     qb_pool_run(pool, mm_worker, &job);
     free(job.xq);
     free(job.xsum);
+    free(x3);
 }
 
 void qb_qmm_ref(qb_act_mode act, float act_scale, float *y, const float *x, const qb_weight *w, const float *bias,

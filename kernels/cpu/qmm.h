@@ -24,6 +24,17 @@ typedef struct {
     int8_t qs[QB_UNIT];
 } qb_block_q8a;
 
+// Weight-only decode of 4-bit codes on AVX-512 VNNI: x as three int8 limbs
+// per block of 32, x[i] ~ d (qs[0][i] + qs[1][i] / 128 + qs[2][i] / 16384),
+// d = amax/127, within amax * 2^-21 (float32 rounds x itself to x *
+// 2^-24): the codes' dot with x is then three integer dots (vpdpbusd),
+// combined exactly in int32, to about the float kernel's precision.
+typedef struct {
+    float d;     // NaN where the block holds NaN or Inf
+    int32_t sum; // sum over i of qs[0][i] * 16384 + qs[1][i] * 128 + qs[2][i]
+    int8_t qs[3][QB_UNIT];
+} qb_block_x3;
+
 // Whether t is a block-quantized type the kernels handle.
 int qb_qmm_type(qb_type t);
 
@@ -33,6 +44,12 @@ int qb_qmm_type(qb_type t);
 void qb_quantize_act(const float *x, qb_block_q8a *y, int n, float scale);
 // The same with AVX2, bit for bit (tests/unit/test_qmatmul.c compares them).
 void qb_quantize_act_avx2(const float *x, qb_block_q8a *y, int n, float scale);
+
+// x (n a multiple of 32) into n/32 blocks of three limbs (AVX-512).
+void qb_quantize_x3_avx512(const float *x, qb_block_x3 *y, int n);
+// Whether qb_qmm_range_avx512 decodes weight type t weight-only from three
+// limbs on this CPU (it has AVX512-VNNI; Q4_0, Q4_1).
+int qb_qmm_x3_avx512(qb_type t);
 
 // Everything a thread needs for its rows of one quantized matmul.
 typedef struct {
@@ -44,6 +61,7 @@ typedef struct {
     qb_act_mode act;
     const qb_block_q8a *xq; // W8A8: T rows of n_in/32 blocks
     const float *xsum;      // weight-only: T rows of n_in/32 sums of x over each unit
+    const qb_block_x3 *x3;  // weight-only decode where qb_qmm_x3_avx512 says so, else NULL
 } qb_qmm_args;
 typedef void (*qb_qmm_range_fn)(const qb_qmm_args *a, int o0, int o1);
 

@@ -8,7 +8,8 @@
 //     rounding bound. W8A8: the activation quantization error is added,
 //     bounded per element by sum over blocks of (d_b / 2) sum_b |w_i| (d_b
 //     the block's activation scale), plus clipping for static scales.
-// NaN in an input row makes that row's outputs NaN (never silently finite),
+// The AVX-512 three-limb activations of weight-only decode against their
+// definition. NaN in an input row makes that row's outputs NaN (never silently finite),
 // in a batch (prefill) and alone (decode). The shapes' odd row counts leave
 // short last tiles (of the eight-row decode and prefill kernels) per thread.
 #include <float.h>
@@ -100,6 +101,39 @@ static void check_quantize_act(tap_rng *rng) {
     free(x), free(ref), free(simd);
 }
 
+// The AVX-512 three-limb activations (weight-only decode, qmm.h): on blocks
+// of magnitudes 1e-3..1e3 and an all-zero block, every value is rebuilt
+// within amax * 2^-21, limbs 1 and 2 lie in [-64, 64], sum is theirs; a block
+// holding NaN or Inf gets d = NaN.
+static void check_quantize_x3(tap_rng *rng) {
+    enum { NB = 64, N = NB * 32 };
+    float *x = malloc(sizeof(float) * N);
+    qb_block_x3 *y = malloc(sizeof *y * NB);
+    for (int i = 0; i < N; i++) x[i] = (float)(tap_normal(rng) * pow(10, (i / 32) % 7 - 3) * (1 + 9 * (i % 11 == 0)));
+    x[32 * 9 + 3] = NAN, x[32 * 10 + 31] = INFINITY, x[32 * 11] = -INFINITY;
+    for (int i = 32 * 12; i < 32 * 13; i++) x[i] = 0;
+    qb_quantize_x3_avx512(x, y, N);
+    int ok = isnan(y[9].d) && isnan(y[10].d) && isnan(y[11].d) && y[12].d == 0;
+    double worst = 0;
+    for (int b = 0; b < NB; b++) {
+        if (b >= 9 && b <= 11) continue;
+        double amax = 0;
+        int32_t sum = 0;
+        for (int i = 0; i < 32; i++) amax = fmax(amax, fabs(x[32 * b + i]));
+        for (int i = 0; i < 32; i++) {
+            const int8_t *q0 = y[b].qs[0], *q1 = y[b].qs[1], *q2 = y[b].qs[2];
+            double v = (double)y[b].d * (q0[i] + q1[i] / 128.0 + q2[i] / 16384.0), e = fabs(v - x[32 * b + i]);
+            ok &= e <= amax * ldexp(1, -21) && abs(q1[i]) <= 64 && abs(q2[i]) <= 64;
+            if (amax > 0 && e / amax > worst) worst = e / amax;
+            sum += q0[i] * 16384 + q1[i] * 128 + q2[i];
+        }
+        ok &= sum == y[b].sum;
+    }
+    tap_ok(ok, "quantize_x3 (AVX-512): values within amax * 2^-21 (worst %.2g * amax), limbs in range, sums, NaN/Inf blocks",
+           worst);
+    free(x), free(y);
+}
+
 int main(void) {
     tap_rng rng = tap_rng_new();
     unsetenv("QB_ISA");
@@ -109,6 +143,10 @@ int main(void) {
         check_quantize_act(&rng);
     else
         tap_ok(1, "# SKIP quantize_act AVX2 twin: this CPU has no AVX2");
+    if (hw >= QB_ISA_AVX512)
+        check_quantize_x3(&rng);
+    else
+        tap_ok(1, "# SKIP quantize_x3: this CPU has no AVX-512");
     const shape shapes[] = {{800, 37}, {256, 9}, {768, 130}, {96, 1}};
     const int Ts[] = {1, 3, 17};
     const mode modes[] = {{"weight-only", QB_ACT_F32, 0}, {"w8a8", QB_ACT_Q8, 0}, {"w8a8-static", QB_ACT_Q8, 1}};
