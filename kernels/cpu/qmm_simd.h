@@ -676,8 +676,28 @@ INLINE __m256 gemv8_q8_q4k(int vnni, const uint8_t *const *rows, const qb_block_
 
 // Weight-only: the chunk's low nibbles against unit 2c's x, the high ones
 // against unit 2c + 1's, in two halves of 16 bytes.
-INLINE __m256 gemv8_f32_q4k(const uint8_t *const *rows, const float *x, const float *xsum, int nu,
-                            const prefetch_plan *pf) {
+#ifdef QMM_AVX512
+// The dot of unsigned codes in the tile8 layout (eight rows) with x in three
+// limbs (qb_block_x3), as gemv16_x3 does on sixteen rows: int32, times d/16384.
+INLINE __m256 dot8_x3(const __m256i q[8], const qb_block_x3 *xb) {
+    __m256i l[3];
+    UNROLL for (int i = 0; i < 3; i++) {
+        const int32_t *xw = (const int32_t *)xb->qs[i];
+        l[i] = _mm256_setzero_si256();
+        UNROLL for (int k = 0; k < 8; k++) l[i] = _mm256_dpbusd_epi32(l[i], q[k], _mm256_set1_epi32(xw[k]));
+    }
+    const __m256i dot = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(l[0], 14), _mm256_slli_epi32(l[1], 7)), l[2]);
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xb->d * (1.0f / 16384)));
+}
+#endif
+
+// x3: x in three limbs where qb_qmm_x3_avx512 says so (else NULL): the
+// chunk's two units are dot8_x3 on its low and high nibbles.
+INLINE __m256 gemv8_f32_q4k(const uint8_t *const *rows, const float *x, const float *xsum, const qb_block_x3 *x3,
+                            int nu, const prefetch_plan *pf) {
+#ifndef QMM_AVX512
+    (void)x3; // always NULL here
+#endif
     __m256 acc = _mm256_setzero_ps();
     for (int sb = 0; sb < nu / 8; sb++) {
         const size_t b = (size_t)sb * sizeof(qb_block_q4_K);
@@ -690,9 +710,21 @@ INLINE __m256 gemv8_f32_q4k(const uint8_t *const *rows, const float *x, const fl
             q4k_chunk(rows, b, c, p);
             const float *xa = x + (size_t)u * QB_UNIT, *xb = xa + QB_UNIT;
             __m256 sum[2], lo, hi, scale, min;
-            nibble_sums8(p, xa, xb, &sum[0], &sum[1]);
-            nibble_sums8(p + 4, xa + 16, xb + 16, &lo, &hi);
-            sum[0] = _mm256_add_ps(sum[0], lo), sum[1] = _mm256_add_ps(sum[1], hi);
+#ifdef QMM_AVX512
+            if (x3) {
+                const __m256i m4 = _mm256_set1_epi8(0x0F);
+                UNROLL for (int h = 0; h < 2; h++) {
+                    __m256i q[8];
+                    UNROLL for (int k = 0; k < 8; k++) q[k] = _mm256_and_si256(h ? _mm256_srli_epi16(p[k], 4) : p[k], m4);
+                    sum[h] = dot8_x3(q, &x3[u + h]);
+                }
+            } else
+#endif
+            {
+                nibble_sums8(p, xa, xb, &sum[0], &sum[1]);
+                nibble_sums8(p + 4, xa + 16, xb + 16, &lo, &hi);
+                sum[0] = _mm256_add_ps(sum[0], lo), sum[1] = _mm256_add_ps(sum[1], hi);
+            }
             UNROLL for (int h = 0; h < 2; h++) {
                 q4k_unit_scales(&s, 2 * c + h, &scale, &min);
                 acc = _mm256_fmadd_ps(sum[h], scale, acc);
@@ -973,7 +1005,7 @@ INLINE __m256 gemv8(const qb_qmm_args *a, qb_type t, int vnni, const uint8_t *co
         if (t == QB_TYPE_Q6_K) return gemv8_q6k(QB_ACT_Q8, vnni, rows, a->xq, NULL, nu, pf);
         return gemv8_q8(t, vnni, rows, a->xq, nu, pf);
     }
-    if (t == QB_TYPE_Q4_K) return gemv8_f32_q4k(rows, a->x, a->xsum, nu, pf);
+    if (t == QB_TYPE_Q4_K) return gemv8_f32_q4k(rows, a->x, a->xsum, a->x3, nu, pf);
     if (t == QB_TYPE_Q6_K) return gemv8_q6k(QB_ACT_F32, vnni, rows, NULL, a->x, nu, pf);
     return gemv8_f32(t, rows, a->x, a->xsum, nu, pf);
 }
