@@ -20,7 +20,8 @@ void qb_qmm_range_avx512(const qb_qmm_args *a, int o0, int o1) {
 }
 
 int qb_qmm_x3_avx512(qb_type t) {
-    return (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K) && __builtin_cpu_supports("avx512vnni");
+    return (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K || t == QB_TYPE_IQ4_NL) &&
+           __builtin_cpu_supports("avx512vnni");
 }
 
 // Limb k + 1 is the rounding remainder of limb k times 128 (|remainder| <=
@@ -37,22 +38,24 @@ void qb_quantize_x3_avx512(const float *x, qb_block_x3 *y, int n) {
         if (bad) {
             o->d = NAN;
             memset(o->qs, 0, sizeof o->qs);
-            o->sum = 0;
+            o->sum = o->sum0 = 0;
             continue;
         }
         const float am = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1])));
         const float d = am / 127, id = d > 0 ? 1.0f / d : 0.0f;
         o->d = d;
-        __m512i sum = _mm512_setzero_si512();
+        __m512i sum = _mm512_setzero_si512(), sum0 = sum;
         for (int h = 0; h < 2; h++) {
             __m512 a = _mm512_mul_ps(v[h], _mm512_set1_ps(id));
             for (int k = 0; k < 3; k++) {
                 const __m512i r = _mm512_cvtps_epi32(a);
                 _mm_storeu_si128((__m128i *)(o->qs[k] + 16 * h), _mm512_cvtepi32_epi8(r));
                 sum = _mm512_add_epi32(sum, _mm512_slli_epi32(r, (unsigned)(14 - 7 * k)));
+                if (k == 0) sum0 = _mm512_add_epi32(sum0, r);
                 a = _mm512_mul_ps(_mm512_sub_ps(a, _mm512_cvtepi32_ps(r)), _mm512_set1_ps(128.0f));
             }
         }
         o->sum = _mm512_reduce_add_epi32(sum);
+        o->sum0 = _mm512_reduce_add_epi32(sum0);
     }
 }

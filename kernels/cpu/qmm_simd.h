@@ -940,30 +940,42 @@ INLINE __m512 gemv16_q8(qb_type t, const uint8_t *const *rows, const qb_block_q8
     return acc;
 }
 
-// Weight-only Q4_0 and Q4_1 with x in three limbs (qb_block_x3, where
-// qb_qmm_x3_avx512 says so): gemv16_q8's integer dots three times, one per
-// limb, combined exactly in int32 (limb 0's dot is at most 32 * 15 * 127, so
-// times 16384 it stays under 2^30), then one convert and one FMA. Per unit
-// 24 vpdpbusd replace 28 shifts, 32 vpermps and 32 FMAs of gemv16_f32.
+// Weight-only Q4_0, Q4_1 and IQ4_NL with x in three limbs (qb_block_x3,
+// where qb_qmm_x3_avx512 says so): gemv16_q8's integer dots three times, one
+// per limb, then one convert and one FMA. Q4_0 and Q4_1 combine the limbs
+// exactly in int32 (limb 0's dot is at most 32 * 15 * 127, so times 16384 it
+// stays under 2^30). IQ4_NL's codes go in as value + 128 (up to 241, too big
+// for that): limb 0 (less 128 sum0) and limbs 1-2 (less 128 times theirs)
+// are converted apart, both exact in int32. Per unit 24 vpdpbusd replace 28
+// shifts, 32 vpermps and 32 FMAs of gemv16_f32.
 INLINE __m512 gemv16_x3(qb_type t, const uint8_t *const *rows, const qb_block_x3 *x3, const float *xsum, int nu,
                         const prefetch_plan *pf) {
     const block_fmt f = fmt_of(t);
-    const int off = t == QB_TYPE_Q4_0 ? 8 : 0;
+    const int off = t == QB_TYPE_Q4_0 ? 8 : t == QB_TYPE_IQ4_NL ? 128 : 0;
+    const __m512i kv = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl)),
+                                        _mm512_set1_epi8((char)0x80));
     __m512 acc = _mm512_setzero_ps();
     for (int u = 0; u < nu; u++) {
         prefetch_step(pf, u);
         const size_t b = (size_t)u * f.block;
         __m512i q[8];
         nibbles16(rows, b + f.qs, q);
+        if (t == QB_TYPE_IQ4_NL) UNROLL for (int k = 0; k < 8; k++) q[k] = _mm512_shuffle_epi8(kv, q[k]);
+        const int32_t s0 = x3[u].sum0, s12 = x3[u].sum - 16384 * s0;
         __m512i l[3];
         UNROLL for (int i = 0; i < 3; i++) {
             const int32_t *xw = (const int32_t *)x3[u].qs[i];
-            l[i] = i == 2 ? _mm512_set1_epi32(-off * x3[u].sum) : _mm512_setzero_si512();
+            l[i] = _mm512_setzero_si512();
+            if (t == QB_TYPE_IQ4_NL && i == 0) l[0] = _mm512_set1_epi32(-off * s0);
+            if (i == 2) l[2] = _mm512_set1_epi32(t == QB_TYPE_IQ4_NL ? -off * s12 : -off * x3[u].sum);
             UNROLL for (int k = 0; k < 8; k++) l[i] = _mm512_dpbusd_epi32(l[i], q[k], _mm512_set1_epi32(xw[k]));
         }
-        const __m512i dot = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(l[0], 14), _mm512_slli_epi32(l[1], 7)), l[2]);
+        const __m512i l12 = _mm512_add_epi32(_mm512_slli_epi32(l[1], 7), l[2]);
+        const __m512 dot = t == QB_TYPE_IQ4_NL
+                               ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(l[0]), _mm512_set1_ps(16384.0f), _mm512_cvtepi32_ps(l12))
+                               : _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(l[0], 14), l12));
         const __m512 dx = _mm512_set1_ps(x3[u].d * (1.0f / 16384));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(halves16(rows, b + f.d), dx), acc);
+        acc = _mm512_fmadd_ps(dot, _mm512_mul_ps(halves16(rows, b + f.d), dx), acc);
         if (t == QB_TYPE_Q4_1) acc = _mm512_fmadd_ps(halves16(rows, b + f.m), _mm512_set1_ps(xsum[u]), acc);
     }
     return acc;
