@@ -33,6 +33,7 @@ typedef struct {
     float d;     // NaN where the block holds NaN or Inf
     int32_t sum;  // sum over i of qs[0][i] * 16384 + qs[1][i] * 128 + qs[2][i]
     int32_t sum0; // sum over i of qs[0][i]
+    int32_t sum_lo; // sum as above over i < 16
     int8_t qs[3][QB_UNIT];
 } qb_block_x3;
 
@@ -49,7 +50,7 @@ void qb_quantize_act_avx2(const float *x, qb_block_q8a *y, int n, float scale);
 // x (n a multiple of 32) into n/32 blocks of three limbs (AVX-512).
 void qb_quantize_x3_avx512(const float *x, qb_block_x3 *y, int n);
 // Whether qb_qmm_range_avx512 decodes weight type t weight-only from three
-// limbs on this CPU (it has AVX512-VNNI; Q4_0, Q4_1, Q4_K, IQ4_NL).
+// limbs on this CPU (it has AVX512-VNNI; Q4_0, Q4_1, Q4_K, Q6_K, IQ4_NL).
 int qb_qmm_x3_avx512(qb_type t);
 
 // Everything a thread needs for its rows of one quantized matmul.

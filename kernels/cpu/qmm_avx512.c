@@ -20,7 +20,8 @@ void qb_qmm_range_avx512(const qb_qmm_args *a, int o0, int o1) {
 }
 
 int qb_qmm_x3_avx512(qb_type t) {
-    return (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K || t == QB_TYPE_IQ4_NL) &&
+    return (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K || t == QB_TYPE_Q6_K ||
+            t == QB_TYPE_IQ4_NL) &&
            __builtin_cpu_supports("avx512vnni");
 }
 
@@ -38,7 +39,7 @@ void qb_quantize_x3_avx512(const float *x, qb_block_x3 *y, int n) {
         if (bad) {
             o->d = NAN;
             memset(o->qs, 0, sizeof o->qs);
-            o->sum = o->sum0 = 0;
+            o->sum = o->sum0 = o->sum_lo = 0;
             continue;
         }
         const float am = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1])));
@@ -54,6 +55,7 @@ void qb_quantize_x3_avx512(const float *x, qb_block_x3 *y, int n) {
                 if (k == 0) sum0 = _mm512_add_epi32(sum0, r);
                 a = _mm512_mul_ps(_mm512_sub_ps(a, _mm512_cvtepi32_ps(r)), _mm512_set1_ps(128.0f));
             }
+            if (h == 0) o->sum_lo = _mm512_reduce_add_epi32(sum);
         }
         o->sum = _mm512_reduce_add_epi32(sum);
         o->sum0 = _mm512_reduce_add_epi32(sum0);

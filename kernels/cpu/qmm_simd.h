@@ -677,17 +677,29 @@ INLINE __m256 gemv8_q8_q4k(int vnni, const uint8_t *const *rows, const qb_block_
 // Weight-only: the chunk's low nibbles against unit 2c's x, the high ones
 // against unit 2c + 1's, in two halves of 16 bytes.
 #ifdef QMM_AVX512
-// The dot of unsigned codes in the tile8 layout (eight rows) with x in three
-// limbs (qb_block_x3), as gemv16_x3 does on sixteen rows: int32, times d/16384.
-INLINE __m256 dot8_x3(const __m256i q[8], const qb_block_x3 *xb) {
+// Vectors k0..k0+nk-1 of q against the limbs, plus init, times d/16384.
+INLINE __m256 x3_chains8(const __m256i *q, const qb_block_x3 *xb, int k0, int nk, int init) {
     __m256i l[3];
     UNROLL for (int i = 0; i < 3; i++) {
         const int32_t *xw = (const int32_t *)xb->qs[i];
-        l[i] = _mm256_setzero_si256();
-        UNROLL for (int k = 0; k < 8; k++) l[i] = _mm256_dpbusd_epi32(l[i], q[k], _mm256_set1_epi32(xw[k]));
+        l[i] = i == 2 ? _mm256_set1_epi32(init) : _mm256_setzero_si256();
+        UNROLL for (int k = k0; k < k0 + nk; k++) l[i] = _mm256_dpbusd_epi32(l[i], q[k], _mm256_set1_epi32(xw[k]));
     }
     const __m256i dot = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(l[0], 14), _mm256_slli_epi32(l[1], 7)), l[2]);
     return _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xb->d * (1.0f / 16384)));
+}
+
+// The dot of unsigned codes in the tile8 layout (eight rows) with x in three
+// limbs (qb_block_x3), less off times sum(x), as gemv16_x3 does on sixteen
+// rows: int32 (wrapping: the result fits, whatever the partial sums do),
+// times d/16384. halves (a constant): over codes 0-15 (lo) and 16-31 (hi)
+// apart, else all in lo.
+INLINE void dot8_x3(const __m256i q[8], const qb_block_x3 *xb, int off, int halves, __m256 *lo, __m256 *hi) {
+    if (halves) {
+        *lo = x3_chains8(q, xb, 0, 4, -off * xb->sum_lo);
+        *hi = x3_chains8(q, xb, 4, 4, -off * (xb->sum - xb->sum_lo));
+    } else
+        *lo = x3_chains8(q, xb, 0, 8, -off * xb->sum);
 }
 #endif
 
@@ -716,7 +728,7 @@ INLINE __m256 gemv8_f32_q4k(const uint8_t *const *rows, const float *x, const fl
                 UNROLL for (int h = 0; h < 2; h++) {
                     __m256i q[8];
                     UNROLL for (int k = 0; k < 8; k++) q[k] = _mm256_and_si256(h ? _mm256_srli_epi16(p[k], 4) : p[k], m4);
-                    sum[h] = dot8_x3(q, &x3[u + h]);
+                    dot8_x3(q, &x3[u + h], 0, 0, &sum[h], &hi);
                 }
             } else
 #endif
@@ -744,8 +756,9 @@ INLINE __m256 gemv8_f32_q4k(const uint8_t *const *rows, const float *x, const fl
 // both. The sixteen int8 scales of the eight rows are transposed once per
 // super-block (lane r of w[i] holds row r's scales 4i..4i+3).
 
-// The codes of units 4h + k and 4h + k + 2 (k = 0, 1) in the tile8 layout.
-INLINE void q6k_codes(const uint8_t *const *rows, size_t b, int h, int k, __m256i qa[8], __m256i qc[8]) {
+// The codes of units 4h + k and 4h + k + 2 (k = 0, 1) in the tile8 layout;
+// unsigned (0..63, without the less 32) where sub is 0.
+INLINE void q6k_codes(const uint8_t *const *rows, size_t b, int h, int k, int sub, __m256i qa[8], __m256i qc[8]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m45 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
     UNROLL for (int i = 0; i < 2; i++) {
         __m256i pl[4], ph[4];
@@ -755,8 +768,12 @@ INLINE void q6k_codes(const uint8_t *const *rows, size_t b, int h, int k, __m256
             // Bits 2k..2k+1 (2k+4..2k+5) of qh to bits 4-5; shifts in 16-bit lanes, masked per byte.
             const __m256i ha = _mm256_and_si256(_mm256_slli_epi16(ph[v], 4 - 2 * k), m45);
             const __m256i hc = _mm256_and_si256(_mm256_srli_epi16(ph[v], 2 * k), m45);
-            qa[4 * i + v] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(pl[v], m4), ha), bias);
-            qc[4 * i + v] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(pl[v], 4), m4), hc), bias);
+            qa[4 * i + v] = _mm256_or_si256(_mm256_and_si256(pl[v], m4), ha);
+            qc[4 * i + v] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(pl[v], 4), m4), hc);
+            if (sub) {
+                qa[4 * i + v] = _mm256_sub_epi8(qa[4 * i + v], bias);
+                qc[4 * i + v] = _mm256_sub_epi8(qc[4 * i + v], bias);
+            }
         }
     }
 }
@@ -780,8 +797,10 @@ INLINE __m256 q6k_scale(const q6k_scales8 *s, int i) { return _mm256_mul_ps(s->d
 // scales s0 and s1. act is a constant at each call site: W8A8 takes the
 // signed codes' integer dots (unit_dots8), weight-only their float sums.
 // Only the activations of the mode are read (the other pointer may be NULL).
-INLINE __m256 q6k_unit(qb_act_mode act, int vnni, const __m256i q[8], const qb_block_q8a *xq, const float *x, int u,
-                       __m256 s0, __m256 s1, __m256 acc) {
+// Weight-only with x3 (three limbs, where qb_qmm_x3_avx512 says so; else
+// NULL): the unsigned codes' dots per half (dot8_x3), less 32 sum(x).
+INLINE __m256 q6k_unit(qb_act_mode act, int vnni, const __m256i q[8], const qb_block_q8a *xq, const float *x,
+                       const qb_block_x3 *x3, int u, __m256 s0, __m256 s1, __m256 acc) {
     if (act == QB_ACT_Q8) {
         __m256i lo, hi;
         unit_dots8(QB_TYPE_Q6_K, vnni, q, &xq[u], &lo, &hi);
@@ -790,12 +809,19 @@ INLINE __m256 q6k_unit(qb_act_mode act, int vnni, const __m256i q[8], const qb_b
         return _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(s1, dx), acc);
     }
     __m256 lo, hi;
-    i8_sums8(q, x + (size_t)u * QB_UNIT, &lo, &hi);
+#ifdef QMM_AVX512
+    if (x3)
+        dot8_x3(q, &x3[u], 32, 1, &lo, &hi);
+    else
+#else
+    (void)x3; // always NULL here
+#endif
+        i8_sums8(q, x + (size_t)u * QB_UNIT, &lo, &hi);
     return _mm256_fmadd_ps(hi, s1, _mm256_fmadd_ps(lo, s0, acc));
 }
 
 INLINE __m256 gemv8_q6k(qb_act_mode act, int vnni, const uint8_t *const *rows, const qb_block_q8a *xq, const float *x,
-                        int nu, const prefetch_plan *pf) {
+                        const qb_block_x3 *x3, int nu, const prefetch_plan *pf) {
     __m256 acc = _mm256_setzero_ps();
     for (int sb = 0; sb < nu / 8; sb++) {
         const size_t b = (size_t)sb * sizeof(qb_block_q6_K);
@@ -803,11 +829,12 @@ INLINE __m256 gemv8_q6k(qb_act_mode act, int vnni, const uint8_t *const *rows, c
         for (int h = 0; h < 2; h++)
             for (int k = 0; k < 2; k++) {
                 __m256i q[2][8];
-                q6k_codes(rows, b, h, k, q[0], q[1]);
+                q6k_codes(rows, b, h, k, !x3, q[0], q[1]);
                 UNROLL for (int e = 0; e < 2; e++) {
                     const int su = 4 * h + k + 2 * e, u = 8 * sb + su;
                     prefetch_step(pf, u);
-                    acc = q6k_unit(act, vnni, q[e], xq, x, u, q6k_scale(&s, 2 * su), q6k_scale(&s, 2 * su + 1), acc);
+                    acc = q6k_unit(act, vnni, q[e], xq, x, x3, u, q6k_scale(&s, 2 * su), q6k_scale(&s, 2 * su + 1),
+                                   acc);
                 }
             }
     }
@@ -1014,11 +1041,11 @@ INLINE __m256 gemv8(const qb_qmm_args *a, qb_type t, int vnni, const uint8_t *co
                     const prefetch_plan *pf) {
     if (a->act == QB_ACT_Q8) {
         if (t == QB_TYPE_Q4_K) return gemv8_q8_q4k(vnni, rows, a->xq, nu, pf);
-        if (t == QB_TYPE_Q6_K) return gemv8_q6k(QB_ACT_Q8, vnni, rows, a->xq, NULL, nu, pf);
+        if (t == QB_TYPE_Q6_K) return gemv8_q6k(QB_ACT_Q8, vnni, rows, a->xq, NULL, NULL, nu, pf);
         return gemv8_q8(t, vnni, rows, a->xq, nu, pf);
     }
     if (t == QB_TYPE_Q4_K) return gemv8_f32_q4k(rows, a->x, a->xsum, a->x3, nu, pf);
-    if (t == QB_TYPE_Q6_K) return gemv8_q6k(QB_ACT_F32, vnni, rows, NULL, a->x, nu, pf);
+    if (t == QB_TYPE_Q6_K) return gemv8_q6k(QB_ACT_F32, vnni, rows, NULL, a->x, a->x3, nu, pf);
     return gemv8_f32(t, rows, a->x, a->xsum, nu, pf);
 }
 
