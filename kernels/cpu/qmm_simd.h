@@ -21,7 +21,10 @@
 // into an L1 scratch of int8 codes and scales and every token swept over it,
 // two at a time. On AVX-512 (QMM_AVX512, set by qmm_avx512.c: not
 // __AVX512F__, which -march=native defines in the AVX2 file too) Q4_0,
-// Q4_1 and IQ4_NL decode on sixteen rows in 512-bit vectors (decode16_range).
+// Q4_1 and IQ4_NL decode on sixteen rows in 512-bit vectors (decode16_range),
+// and with VNNI the weight-only decode of the 4- and 6-bit types takes x as
+// three int8 limbs (qb_block_x3, qmm.h): integer dots like W8A8's, to about
+// float precision (gemv16_x3, dot8_x3).
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdlib.h>
