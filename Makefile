@@ -21,9 +21,11 @@ LDLIBS  += -lcurl -larchive -lpcre2-8 -ljansson -lcrypto -lpthread -ldl -lm
 PYTHON  ?= python3
 VENV    := .venv
 
-# SIMD kernels are compiled for their own ISA and picked at run time, so the
-# binaries run on any x86-64 whatever -march says.
-AVX2_FLAGS   := -mavx2 -mfma -mf16c
+# SIMD kernels are compiled for their own ISA and picked at run time. The
+# AVX2 files say -mno-avx512f so that -march=native on an AVX-512 machine
+# cannot slip AVX-512 instructions into them: QB_ISA=avx2 then tests what an
+# AVX2-only CPU runs.
+AVX2_FLAGS   := -mavx2 -mfma -mf16c -mno-avx512f
 AVX512_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
 
 LIB_SRCS  := $(wildcard tools/lib/*.c) $(wildcard kernels/cpu/*.c)
