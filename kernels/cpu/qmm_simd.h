@@ -936,6 +936,20 @@ INLINE void nibbles16(const uint8_t *const *rows, size_t off, __m512i q[8]) {
     }
 }
 
+// The 4-bit codes of sixteen rows as unsigned bytes for vpdpbusd, each
+// ucode_offset(t) above the code's value: Q4_0's c is c - 8 (offset 8),
+// Q4_1's c is itself, IQ4_NL's codebook is looked up in kv
+// (iq4nl_table16_plus128: the values plus 128, offset 128).
+INLINE int ucode_offset(qb_type t) { return t == QB_TYPE_Q4_0 ? 8 : t == QB_TYPE_IQ4_NL ? 128 : 0; }
+INLINE __m512i iq4nl_table16_plus128(void) {
+    return _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl)),
+                            _mm512_set1_epi8((char)0x80));
+}
+INLINE void ucodes16(qb_type t, const uint8_t *const *rows, size_t off, __m512i kv, __m512i q[8]) {
+    nibbles16(rows, off, q);
+    if (t == QB_TYPE_IQ4_NL) UNROLL for (int k = 0; k < 8; k++) q[k] = _mm512_shuffle_epi8(kv, q[k]);
+}
+
 // W8A8 with VNNI: the eight-row gemv8_q8 on sixteen rows, for the 4-bit
 // types. The codes go into vpdpbusd unsigned and off * sum(xq) comes off the
 // dot: Q4_0's codes c are taken as c - 8 (off 8), IQ4_NL's table holds its
@@ -945,18 +959,15 @@ INLINE void nibbles16(const uint8_t *const *rows, size_t off, __m512i q[8]) {
 INLINE __m512 gemv16_q8(qb_type t, const uint8_t *const *rows, const qb_block_q8a *xq, int nu,
                         const prefetch_plan *pf) {
     const block_fmt f = fmt_of(t);
-    const __m512i x80 = _mm512_set1_epi8((char)0x80);
-    const __m512i kv = _mm512_xor_si512(
-        _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl)), x80);
-    const int off = t == QB_TYPE_Q4_0 ? 8 : t == QB_TYPE_IQ4_NL ? 128 : 0;
+    const __m512i kv = iq4nl_table16_plus128();
+    const int off = ucode_offset(t);
     __m512 acc = _mm512_setzero_ps();
     for (int u = 0; u < nu; u++) {
         prefetch_step(pf, u);
         const size_t b = (size_t)u * f.block;
         const int32_t *xw = (const int32_t *)xq[u].qs;
         __m512i q[8];
-        nibbles16(rows, b + f.qs, q);
-        if (t == QB_TYPE_IQ4_NL) UNROLL for (int k = 0; k < 8; k++) q[k] = _mm512_shuffle_epi8(kv, q[k]);
+        ucodes16(t, rows, b + f.qs, kv, q);
         __m512i l = _mm512_set1_epi32(-off * xq[u].sum), h = _mm512_setzero_si512();
         UNROLL for (int k = 0; k < 4; k++) {
             l = _mm512_dpbusd_epi32(l, q[k], _mm512_set1_epi32(xw[k]));
@@ -981,16 +992,14 @@ INLINE __m512 gemv16_q8(qb_type t, const uint8_t *const *rows, const qb_block_q8
 INLINE __m512 gemv16_x3(qb_type t, const uint8_t *const *rows, const qb_block_x3 *x3, const float *xsum, int nu,
                         const prefetch_plan *pf) {
     const block_fmt f = fmt_of(t);
-    const int off = t == QB_TYPE_Q4_0 ? 8 : t == QB_TYPE_IQ4_NL ? 128 : 0;
-    const __m512i kv = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl)),
-                                        _mm512_set1_epi8((char)0x80));
+    const int off = ucode_offset(t);
+    const __m512i kv = iq4nl_table16_plus128();
     __m512 acc = _mm512_setzero_ps();
     for (int u = 0; u < nu; u++) {
         prefetch_step(pf, u);
         const size_t b = (size_t)u * f.block;
         __m512i q[8];
-        nibbles16(rows, b + f.qs, q);
-        if (t == QB_TYPE_IQ4_NL) UNROLL for (int k = 0; k < 8; k++) q[k] = _mm512_shuffle_epi8(kv, q[k]);
+        ucodes16(t, rows, b + f.qs, kv, q);
         const int32_t s0 = x3[u].sum0, s12 = x3[u].sum - 16384 * s0;
         __m512i l[3];
         UNROLL for (int i = 0; i < 3; i++) {
