@@ -37,6 +37,7 @@ static int fail(cursor *c, uint64_t at, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     snprintf(c->err, c->errlen, "%s: byte %llu: %s", c->name, (unsigned long long)at, msg);
+    qb_one_line(c->err); // key and tensor names come from the file
     return -1;
 }
 

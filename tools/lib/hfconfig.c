@@ -22,6 +22,7 @@ enum {
 #define FAIL(...)                                                                                                      \
     do {                                                                                                               \
         snprintf(err, errlen, __VA_ARGS__);                                                                            \
+        qb_one_line(err); /* jansson's error text quotes the file */                                                   \
         goto fail;                                                                                                     \
     } while (0)
 

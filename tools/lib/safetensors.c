@@ -63,6 +63,7 @@ static int get_uint(const json_t *v, uint64_t max, uint64_t *out) {
 #define FAIL(...)                                                                                                      \
     do {                                                                                                               \
         snprintf(err, errlen, __VA_ARGS__);                                                                            \
+        qb_one_line(err); /* jansson's error text quotes the file */                                                   \
         goto fail;                                                                                                     \
     } while (0)
 

@@ -35,10 +35,13 @@ static void remove_open_outputs(void) {
 static void vmessage(const char *prefix, const char *fmt, va_list ap) {
     char line[4096];
     vsnprintf(line, sizeof line, fmt, ap);
-    // One line, always: messages that quote file content must not break it.
-    for (char *c = line; *c; c++)
-        if (*c == '\n' || *c == '\r') *c = ' ';
+    qb_one_line(line); // messages that quote file content must not break the line
     fprintf(stderr, "%s: %s%s\n", program_invocation_short_name, prefix, line);
+}
+
+void qb_one_line(char *s) {
+    for (; *s; s++)
+        if (*s == '\n' || *s == '\r') *s = ' ';
 }
 
 void qb_die(int code, const char *fmt, ...) {

@@ -22,6 +22,9 @@ enum {
 _Noreturn void qb_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Same, without exiting: for warnings ("PROG: warning: ...").
 void qb_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Makes a message one line in place: newlines and carriage returns become
+// spaces. For messages that quote file content (a parser's error text).
+void qb_one_line(char *s);
 
 void *qb_malloc(size_t n);                 // dies (exit 2) when out of memory
 void *qb_calloc(size_t n, size_t size);
