@@ -6,7 +6,8 @@
 //
 // -s replaces the three GPT-2 124M shapes by one (e.g. -s 160,50257: the
 // tied output matrix of qb-gpt2-10m, which dominates ppl's time). --types
-// limits the quantized types (F32 always runs: the ratios need it) and
+// limits the other types (F16, BF16 and the quantized ones; F32 always
+// runs: the ratios need it) and
 // --decode-only skips prefill, for quick old/new comparisons of one kernel.
 //
 // decode (T = 1): microseconds per call and GB/s of weight bytes streamed;
@@ -98,7 +99,7 @@ int main(int argc, char **argv) {
     int shapes[][2] = {{768, 2304}, {768, 3072}, {3072, 768}};
     size_t n_shapes = sizeof shapes / sizeof *shapes;
     if (one_shape[0]) shapes[0][0] = one_shape[0], shapes[0][1] = one_shape[1], n_shapes = 1;
-    const qb_type types[] = {QB_TYPE_F32, QB_TYPE_Q8_0, QB_TYPE_Q6_K, QB_TYPE_Q4_K, QB_TYPE_Q4_1, QB_TYPE_Q4_0, QB_TYPE_IQ4_NL};
+    const qb_type types[] = {QB_TYPE_F32, QB_TYPE_F16, QB_TYPE_BF16, QB_TYPE_Q8_0, QB_TYPE_Q6_K, QB_TYPE_Q4_K, QB_TYPE_Q4_1, QB_TYPE_Q4_0, QB_TYPE_IQ4_NL};
     const qb_isa isa = qb_cpu_isa();
     printf("case\ttype\tact\tn_in\tn_out\tT\tthreads\tisa\tus\tvalue\tunit\tratio_vs_f32\n");
     char tl[64];
@@ -126,7 +127,8 @@ int main(int argc, char **argv) {
                     qb_quantize_row(t, wf + (size_t)o * n_in, (char *)copies[0] + o * qb_row_bytes(t, n_in), n_in);
                 for (int c = 1; c < n_copies; c++) copies[c] = memcpy(qb_aligned_alloc(bytes), copies[0], bytes);
                 qb_weight w = {t, QB_LAYOUT_OUT_IN, n_in, n_out, copies[0]};
-                for (int act = 0; act < (t == QB_TYPE_F32 ? 1 : 2); act++) {
+                const int float_type = t == QB_TYPE_F32 || t == QB_TYPE_F16 || t == QB_TYPE_BF16;
+                for (int act = 0; act < (float_type ? 1 : 2); act++) {
                     qb_pool_set_act(pool, (qb_act_mode)act);
                     for (int c = 0; c < (decode_only ? 1 : 2); c++) {
                         int T = c == 0 ? 1 : Tp;
