@@ -21,7 +21,8 @@
 // into an L1 scratch of int8 codes and scales and every token swept over it,
 // two at a time. On AVX-512 (QMM_AVX512, set by qmm_avx512.c: not
 // __AVX512F__, which -march=native defines in the AVX2 file too) Q4_0,
-// Q4_1 and IQ4_NL decode on sixteen rows in 512-bit vectors (decode16_range),
+// Q4_1 and IQ4_NL decode on sixteen rows in 512-bit vectors (decode16_range;
+// Q4_K too, weight-only with the limbs below: gemv16_x3_q4k),
 // and with VNNI the weight-only decode of the 4- and 6-bit types takes x as
 // three int8 limbs (qb_block_x3, qmm.h): integer dots like W8A8's, to about
 // float precision (gemv16_x3, dot8_x3).
@@ -1036,13 +1037,84 @@ INLINE __m512 gemv16_x3(qb_type t, const uint8_t *const *rows, const qb_block_x3
     return acc;
 }
 
-INLINE int decode16(qb_type t, qb_act_mode act, int vnni) {
-    return (act == QB_ACT_F32 || vnni) && (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL);
+// Weight-only Q4_K with x in three limbs on sixteen rows: gemv8_f32_q4k's
+// plan (a chunk's 32 bytes transposed once for its two units, the rows'
+// packed 6-bit scales and mins transposed once per super-block) with
+// gemv16_x3's integer dots. Codes 0..15, so the limbs combine exactly in
+// int32 as for Q4_0.
+typedef struct {
+    __m512 d, dmin;
+    __m512i sc[2], mn[2]; // byte j of lane r: row r's scale (min) of sub-block 4i + j
+} q4k_scales16;
+
+INLINE q4k_scales16 q4k_scales_x16(const uint8_t *const *rows, size_t b) {
+    const __m512i m6 = _mm512_set1_epi8(0x3F), m4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
+    __m512i w[4]; // w[3]: the first codes, unused
+    transpose16x16(rows, b + offsetof(qb_block_q4_K, scales), w);
+    q4k_scales16 s;
+    s.d = halves16(rows, b + offsetof(qb_block_q4_K, d));
+    s.dmin = halves16(rows, b + offsetof(qb_block_q4_K, dmin));
+    s.sc[0] = _mm512_and_si512(w[0], m6);
+    s.mn[0] = _mm512_and_si512(w[1], m6);
+    s.sc[1] = _mm512_or_si512(_mm512_and_si512(w[2], m4), _mm512_and_si512(_mm512_srli_epi32(w[0], 2), top2));
+    s.mn[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w[2], 4), m4),
+                              _mm512_and_si512(_mm512_srli_epi32(w[1], 2), top2));
+    return s;
+}
+
+// Byte j of each 32-bit lane of v (unsigned), as floats.
+INLINE __m512 ubyte_of_lanes_f32x16(__m512i v, int j) {
+    return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, (unsigned)(8 * j)), _mm512_set1_epi32(0xFF)));
+}
+
+INLINE __m512 gemv16_x3_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, const float *xsum, int nu,
+                            const prefetch_plan *pf) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc = _mm512_setzero_ps();
+    for (int sb = 0; sb < nu / 8; sb++) {
+        const size_t b = (size_t)sb * sizeof(qb_block_q4_K);
+        const q4k_scales16 s = q4k_scales_x16(rows, b);
+        for (int c = 0; c < 4; c++) {
+            const int u0 = 8 * sb + 2 * c;
+            prefetch_step(pf, u0);
+            prefetch_step(pf, u0 + 1);
+            const size_t off = b + offsetof(qb_block_q4_K, qs) + 32 * (size_t)c;
+            __m512i p[8];
+            transpose16x16(rows, off, p);
+            transpose16x16(rows, off + 16, p + 4);
+            UNROLL for (int h = 0; h < 2; h++) {
+                const int u = u0 + h, j = 2 * c + h;
+                __m512i l[3];
+                UNROLL for (int i = 0; i < 3; i++) {
+                    const int32_t *xw = (const int32_t *)x3[u].qs[i];
+                    l[i] = _mm512_setzero_si512();
+                    UNROLL for (int k = 0; k < 8; k++) {
+                        const __m512i q = _mm512_and_si512(h ? _mm512_srli_epi16(p[k], 4) : p[k], m4);
+                        l[i] = _mm512_dpbusd_epi32(l[i], q, _mm512_set1_epi32(xw[k]));
+                    }
+                }
+                const __m512i dot = _mm512_add_epi32(
+                    _mm512_add_epi32(_mm512_slli_epi32(l[0], 14), _mm512_slli_epi32(l[1], 7)), l[2]);
+                const __m512 sum = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(x3[u].d * (1.0f / 16384)));
+                const __m512 scale = _mm512_mul_ps(s.d, ubyte_of_lanes_f32x16(s.sc[j / 4], j % 4));
+                const __m512 min = _mm512_mul_ps(s.dmin, ubyte_of_lanes_f32x16(s.mn[j / 4], j % 4));
+                acc = _mm512_fmadd_ps(sum, scale, acc);
+                acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(xsum[u]), acc);
+            }
+        }
+    }
+    return acc;
+}
+
+// Q4_K on sixteen rows only weight-only with the limbs (x3).
+INLINE int decode16(const qb_qmm_args *a, qb_type t, int vnni) {
+    if (t == QB_TYPE_Q4_K) return a->act == QB_ACT_F32 && a->x3;
+    return (a->act == QB_ACT_F32 || vnni) && (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL);
 }
 
 // Rows o.. in whole tiles of sixteen while they last; returns the first row left.
 INLINE int decode16_range(const qb_qmm_args *a, int o, int o1, qb_type t, int vnni) {
-    if (!decode16(t, a->act, vnni)) return o;
+    if (!decode16(a, t, vnni)) return o;
     const int nu = a->w->n_in / QB_UNIT;
     const size_t rb = qb_row_bytes(t, a->w->n_in);
     const uint8_t *W = a->w->data;
@@ -1050,9 +1122,10 @@ INLINE int decode16_range(const qb_qmm_args *a, int o, int o1, qb_type t, int vn
         const uint8_t *rows[RT16];
         for (int r = 0; r < RT16; r++) rows[r] = W + (size_t)(o + r) * rb;
         const prefetch_plan pf = plan_prefetch(W, rb, RT16, o, o1, nu);
-        __m512 y = a->act == QB_ACT_Q8 ? gemv16_q8(t, rows, a->xq, nu, &pf)
-                   : a->x3             ? gemv16_x3(t, rows, a->x3, a->xsum, nu, &pf)
-                                       : gemv16_f32(t, rows, a->x, a->xsum, nu, &pf);
+        __m512 y = t == QB_TYPE_Q4_K      ? gemv16_x3_q4k(rows, a->x3, a->xsum, nu, &pf)
+                   : a->act == QB_ACT_Q8 ? gemv16_q8(t, rows, a->xq, nu, &pf)
+                   : a->x3               ? gemv16_x3(t, rows, a->x3, a->xsum, nu, &pf)
+                                         : gemv16_f32(t, rows, a->x, a->xsum, nu, &pf);
         if (a->bias) y = _mm512_add_ps(y, _mm512_loadu_ps(a->bias + o));
         _mm512_storeu_ps(a->y + o, y);
     }
