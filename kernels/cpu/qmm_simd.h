@@ -22,7 +22,8 @@
 // two at a time. On AVX-512 (QMM_AVX512, set by qmm_avx512.c: not
 // __AVX512F__, which -march=native defines in the AVX2 file too) Q4_0,
 // Q4_1 and IQ4_NL decode on sixteen rows in 512-bit vectors (decode16_range;
-// Q4_K too, weight-only with the limbs below: gemv16_x3_q4k),
+// Q4_K and Q6_K too, weight-only with the limbs below: gemv16_x3_q4k,
+// gemv16_x3_q6k),
 // and with VNNI the weight-only decode of the 4- and 6-bit types takes x as
 // three int8 limbs (qb_block_x3, qmm.h): integer dots like W8A8's, to about
 // float precision (gemv16_x3, dot8_x3).
@@ -1106,9 +1107,74 @@ INLINE __m512 gemv16_x3_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, c
     return acc;
 }
 
-// Q4_K on sixteen rows only weight-only with the limbs (x3).
+// Weight-only Q6_K with the limbs on sixteen rows: gemv8_q6k's plan (units
+// k and k + 2 share one transpose of their ql and qh bytes; the rows' sixteen
+// int8 scales transposed once per super-block) with dot8_x3's two halves,
+// each less 32 times its part of sum(x).
+
+// Vectors k0..k0+nk-1 of q against the limbs, plus init, times d/16384
+// (x3_chains8 on sixteen rows).
+INLINE __m512 x3_chains16(const __m512i *q, const qb_block_x3 *xb, int k0, int nk, int init) {
+    __m512i l[3];
+    UNROLL for (int i = 0; i < 3; i++) {
+        const int32_t *xw = (const int32_t *)xb->qs[i];
+        l[i] = i == 2 ? _mm512_set1_epi32(init) : _mm512_setzero_si512();
+        UNROLL for (int k = k0; k < k0 + nk; k++) l[i] = _mm512_dpbusd_epi32(l[i], q[k], _mm512_set1_epi32(xw[k]));
+    }
+    const __m512i dot = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(l[0], 14), _mm512_slli_epi32(l[1], 7)), l[2]);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(xb->d * (1.0f / 16384)));
+}
+
+// q6k_codes on sixteen rows, unsigned (0..63).
+INLINE void q6k_codes16(const uint8_t *const *rows, size_t b, int h, int k, __m512i qa[8], __m512i qc[8]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m45 = _mm512_set1_epi8(0x30);
+    UNROLL for (int i = 0; i < 2; i++) {
+        __m512i pl[4], ph[4];
+        transpose16x16(rows, b + offsetof(qb_block_q6_K, ql) + 64 * (size_t)h + 32 * (size_t)k + 16 * (size_t)i, pl);
+        transpose16x16(rows, b + offsetof(qb_block_q6_K, qh) + 32 * (size_t)h + 16 * (size_t)i, ph);
+        UNROLL for (int v = 0; v < 4; v++) {
+            const __m512i ha = _mm512_and_si512(_mm512_slli_epi16(ph[v], 4 - 2 * k), m45);
+            const __m512i hc = _mm512_and_si512(_mm512_srli_epi16(ph[v], 2 * k), m45);
+            qa[4 * i + v] = _mm512_or_si512(_mm512_and_si512(pl[v], m4), ha);
+            qc[4 * i + v] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(pl[v], 4), m4), hc);
+        }
+    }
+}
+
+// Signed byte j of each 32-bit lane of v, as floats.
+INLINE __m512 sbyte_of_lanes_f32x16(__m512i v, int j) {
+    return _mm512_cvtepi32_ps(_mm512_srai_epi32(j == 3 ? v : _mm512_slli_epi32(v, (unsigned)(24 - 8 * j)), 24));
+}
+
+INLINE __m512 gemv16_x3_q6k(const uint8_t *const *rows, const qb_block_x3 *x3, int nu, const prefetch_plan *pf) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int sb = 0; sb < nu / 8; sb++) {
+        const size_t b = (size_t)sb * sizeof(qb_block_q6_K);
+        const __m512 d = halves16(rows, b + offsetof(qb_block_q6_K, d));
+        __m512i w[4]; // lane r of w[i]: row r's scales 4i..4i+3
+        transpose16x16(rows, b + offsetof(qb_block_q6_K, scales), w);
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 2; k++) {
+                __m512i q[2][8];
+                q6k_codes16(rows, b, h, k, q[0], q[1]);
+                UNROLL for (int e = 0; e < 2; e++) {
+                    const int su = 4 * h + k + 2 * e, u = 8 * sb + su;
+                    prefetch_step(pf, u);
+                    const qb_block_x3 *xb = &x3[u];
+                    const __m512 lo = x3_chains16(q[e], xb, 0, 4, -32 * xb->sum_lo);
+                    const __m512 hi = x3_chains16(q[e], xb, 4, 4, -32 * (xb->sum - xb->sum_lo));
+                    const __m512 s0 = _mm512_mul_ps(d, sbyte_of_lanes_f32x16(w[su / 2], (2 * su) % 4));
+                    const __m512 s1 = _mm512_mul_ps(d, sbyte_of_lanes_f32x16(w[su / 2], (2 * su + 1) % 4));
+                    acc = _mm512_fmadd_ps(hi, s1, _mm512_fmadd_ps(lo, s0, acc));
+                }
+            }
+    }
+    return acc;
+}
+
+// Q4_K and Q6_K on sixteen rows only weight-only with the limbs (x3).
 INLINE int decode16(const qb_qmm_args *a, qb_type t, int vnni) {
-    if (t == QB_TYPE_Q4_K) return a->act == QB_ACT_F32 && a->x3;
+    if (t == QB_TYPE_Q4_K || t == QB_TYPE_Q6_K) return a->act == QB_ACT_F32 && a->x3;
     return (a->act == QB_ACT_F32 || vnni) && (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL);
 }
 
@@ -1123,6 +1189,7 @@ INLINE int decode16_range(const qb_qmm_args *a, int o, int o1, qb_type t, int vn
         for (int r = 0; r < RT16; r++) rows[r] = W + (size_t)(o + r) * rb;
         const prefetch_plan pf = plan_prefetch(W, rb, RT16, o, o1, nu);
         __m512 y = t == QB_TYPE_Q4_K      ? gemv16_x3_q4k(rows, a->x3, a->xsum, nu, &pf)
+                   : t == QB_TYPE_Q6_K   ? gemv16_x3_q6k(rows, a->x3, nu, &pf)
                    : a->act == QB_ACT_Q8 ? gemv16_q8(t, rows, a->xq, nu, &pf)
                    : a->x3               ? gemv16_x3(t, rows, a->x3, a->xsum, nu, &pf)
                                          : gemv16_f32(t, rows, a->x, a->xsum, nu, &pf);
