@@ -7,7 +7,8 @@
 ##   VARIANTS      weight-type variants (see VARIANT_* below)
 ##   DEVICES       cpu, cuda (cuda only where a GPU answers)
 ##   THREADS       CPU thread counts                          (default: 1 and all cores)
-##   REPEATS       timed repeats per cell, after one warm-up  (default: 5)
+##   REPEATS       timed repeats per cell, after one warm-up  (default: 5; run in rounds,
+##                 each round one pass over the whole matrix)
 ##   NEW_TOKENS    generated tokens per run                   (default: 100 128 200 256)
 ##   PROMPT        the fixed prompt of the seed studies
 ##   RUN           prefix for every measured command (e.g. RUN='srun -N1 --exclusive')

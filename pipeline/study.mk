@@ -102,9 +102,14 @@ $(call speed_cell,$(1),$(2),$(3),$(4),$(5),$(6)): $(call gguf,$(1),$(2)) $(RES)/
 endef
 
 threads_for = $(if $(filter cpu,$(1)),$(THREADS),1)
+# The cells in the order make runs them (serially, under the lock): round by round, each round
+# one pass over the whole matrix (round 0: the warm-ups, first token count only), so a machine
+# whose speed drifts over the run (memory bandwidth on a shared VM: 2x within an hour seen here)
+# shifts every variant alike instead of whichever ran its repeats back to back at the time; the
+# ratios to f32 are what the study reports.
 SPEED_CELLS :=
-$(foreach m,$(MODELS),$(foreach v,$(VARIANTS),$(foreach d,$(DEVICES),$(foreach t,$(call threads_for,$(d)),\
-  $(foreach n,$(NEW_TOKENS),$(foreach r,$(if $(filter $(firstword $(NEW_TOKENS)),$(n)),0) $(shell seq 1 $(REPEATS)),\
+$(foreach r,0 $(shell seq 1 $(REPEATS)),$(foreach m,$(MODELS),$(foreach v,$(VARIANTS),$(foreach d,$(DEVICES),\
+  $(foreach t,$(call threads_for,$(d)),$(foreach n,$(if $(filter 0,$(r)),$(firstword $(NEW_TOKENS)),$(NEW_TOKENS)),\
     $(eval $(call speed_rule,$(m),$(v),$(d),$(t),$(n),$(r)))\
     $(eval SPEED_CELLS += $(call speed_cell,$(m),$(v),$(d),$(t),$(n),$(r)))))))))
 

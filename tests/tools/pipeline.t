@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # pipeline.t: `make all` end to end on two tiny synthetic models in a temporary copy of the
-# checkout (1 repeat, 2 token counts, 3 variants): every table, figure and the PDF appear; a
-# second make has nothing to do; touching one model's file makes exactly its descendants
-# stale (make -n); killing make in the middle leaves no half-written result, and the next
-# make finishes the job.
+# checkout (1 repeat, 2 token counts, 3 variants): timed runs go round by round; every table,
+# figure and the PDF appear; a second make has nothing to do; touching one model's file makes
+# exactly its descendants stale (make -n); killing make in the middle leaves no half-written
+# result, and the next make finishes the job.
 set -uo pipefail
 root=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 n=0 failed=0
@@ -34,6 +34,10 @@ knobs=(MODELS='tinyA tinyB' QUALITY_MODELS='tinyA tinyB' MODEL_SRC_tinyA="$tmp/s
   VARIANTS='f32 int8-dyn q4_0' THREADS=1 REPEATS=1 NEW_TOKENS='4 8' DEVICES=cpu
   QUALITY_TEXTS=tiny/text.txt CALIB_SOURCE=tiny/text.txt MEMBW_MIB=32 PROMPT='Once upon a time')
 mk() { make -C "$repo" --no-print-directory "${knobs[@]}" "$@"; }
+
+# Timed runs go in rounds: every warm-up, then repeat 1 of every cell, then repeat 2, ...
+order=$(mk -n speed REPEATS=2 2>/dev/null | grep -o -- '--metrics [^ ]*' | sed -E 's/.*-r([0-9]+)\.tsv\.gen$/\1/' | uniq | tr '\n' ' ')
+ok "$([ "$order" = "0 1 2 " ]; echo $?)" "timed runs go round by round over the matrix (repeat order: $order)"
 
 mk all > "$tmp/all.log" 2>&1
 ok $? "make all succeeds" "$(tail -5 "$tmp/all.log" | tr '\n' ' ')"
