@@ -9,7 +9,7 @@
 // A dot product with x is then, per unit, s0*sum(q*x)[0:16] + s1*sum(q*x)[16:32]
 // + m*sum(x): the weights are dequantized in registers, never in memory.
 //   Weight-only mode: x stays float32 (f32 FMA over the codes); on AVX-512
-//   VNNI the decode of the 4- and 6-bit types takes x as three int8 limbs
+//   VNNI the decode of every block-quantized type takes x as three int8 limbs
 //   per block (qb_block_x3 below: about float precision, integer dots).
 //   W8A8 mode: x is first quantized per block of 32 (qb_block_q8a: a float
 //   scale, int8 codes and their sum), and sum(q*x) becomes an integer dot.

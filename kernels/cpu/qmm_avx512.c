@@ -21,7 +21,7 @@ void qb_qmm_range_avx512(const qb_qmm_args *a, int o0, int o1) {
 
 int qb_qmm_x3_avx512(qb_type t) {
     return (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q4_K || t == QB_TYPE_Q6_K ||
-            t == QB_TYPE_IQ4_NL) &&
+            t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q8_0) &&
            __builtin_cpu_supports("avx512vnni");
 }
 

@@ -21,12 +21,12 @@
 // into an L1 scratch of int8 codes and scales and every token swept over it,
 // two at a time. On AVX-512 (QMM_AVX512, set by qmm_avx512.c: not
 // __AVX512F__, which -march=native defines in the AVX2 file too) Q4_0,
-// Q4_1 and IQ4_NL decode on sixteen rows in 512-bit vectors (decode16_range;
-// Q4_K and Q6_K too, weight-only with the limbs below: gemv16_x3_q4k,
-// gemv16_x3_q6k),
-// and with VNNI the weight-only decode of the 4- and 6-bit types takes x as
-// three int8 limbs (qb_block_x3, qmm.h): integer dots like W8A8's, to about
-// float precision (gemv16_x3, dot8_x3).
+// Q4_1 and IQ4_NL decode on sixteen rows in 512-bit vectors (decode16_range),
+// and with VNNI the weight-only decode of every type takes x as three int8
+// limbs (qb_block_x3, qmm.h): integer dots like W8A8's, to about float
+// precision (gemv16_x3, dot8_x3), on sixteen rows for every type
+// (gemv16_x3_q4k, gemv16_x3_q6k; Q8_0 in gemv16_x3) but where fewer than
+// sixteen rows are left.
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -958,12 +958,18 @@ INLINE void nibbles16(const uint8_t *const *rows, size_t off, __m512i q[8]) {
 // ucode_offset(t) above the code's value: Q4_0's c is c - 8 (offset 8),
 // Q4_1's c is itself, IQ4_NL's codebook is looked up in kv
 // (iq4nl_table16_plus128: the values plus 128, offset 128).
-INLINE int ucode_offset(qb_type t) { return t == QB_TYPE_Q4_0 ? 8 : t == QB_TYPE_IQ4_NL ? 128 : 0; }
+INLINE int ucode_offset(qb_type t) { return t == QB_TYPE_Q4_0 ? 8 : t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q8_0 ? 128 : 0; }
 INLINE __m512i iq4nl_table16_plus128(void) {
     return _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl)),
                             _mm512_set1_epi8((char)0x80));
 }
 INLINE void ucodes16(qb_type t, const uint8_t *const *rows, size_t off, __m512i kv, __m512i q[8]) {
+    if (t == QB_TYPE_Q8_0) { // 32 int8 codes: two transposes, then the 128 offset (one xor)
+        transpose16x16(rows, off, q);
+        transpose16x16(rows, off + 16, q + 4);
+        UNROLL for (int k = 0; k < 8; k++) q[k] = _mm512_xor_si512(q[k], _mm512_set1_epi8((char)0x80));
+        return;
+    }
     nibbles16(rows, off, q);
     if (t == QB_TYPE_IQ4_NL) UNROLL for (int k = 0; k < 8; k++) q[k] = _mm512_shuffle_epi8(kv, q[k]);
 }
@@ -999,19 +1005,23 @@ INLINE __m512 gemv16_q8(qb_type t, const uint8_t *const *rows, const qb_block_q8
     return acc;
 }
 
-// Weight-only Q4_0, Q4_1 and IQ4_NL with x in three limbs (qb_block_x3,
-// where qb_qmm_x3_avx512 says so): gemv16_q8's integer dots three times, one
-// per limb, then one convert and one FMA. Q4_0 and Q4_1 combine the limbs
-// exactly in int32 (limb 0's dot is at most 32 * 15 * 127, so times 16384 it
-// stays under 2^30). IQ4_NL's codes go in as value + 128 (up to 241, too big
-// for that): limb 0 (less 128 sum0) and limbs 1-2 (less 128 times theirs)
-// are converted apart, both exact in int32. Per unit 24 vpdpbusd replace 28
-// shifts, 32 vpermps and 32 FMAs of gemv16_f32.
+// Weight-only Q4_0, Q4_1, IQ4_NL and Q8_0 with x in three limbs
+// (qb_block_x3, where qb_qmm_x3_avx512 says so): gemv16_q8's integer dots
+// three times, one per limb, then one convert and one FMA. Q4_0 and Q4_1
+// combine the limbs exactly in int32 (limb 0's dot is at most 32 * 15 * 127,
+// so times 16384 it stays under 2^30). IQ4_NL's and Q8_0's codes go in as
+// value + 128 (up to 241 and 255, too big for that): limb 0 (less 128 sum0)
+// and limbs 1-2 (less 128 times theirs) are converted apart, both exact in
+// int32 (the second rounds to float's 24 bits where Q8_0's passes 2^24: 2^-24
+// of a term 128 times smaller than limb 0's). Per unit 24 vpdpbusd replace 28
+// shifts, 32 vpermps and 32 FMAs of gemv16_f32 (Q8_0: the 32 converts and
+// FMAs per row of gemv4_f32, four rows side by side).
 INLINE __m512 gemv16_x3(qb_type t, const uint8_t *const *rows, const qb_block_x3 *x3, const float *xsum, int nu,
                         const prefetch_plan *pf) {
     const block_fmt f = fmt_of(t);
     const int off = ucode_offset(t);
     const __m512i kv = iq4nl_table16_plus128();
+    const int wide = t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q8_0; // limb 0 converted apart
     __m512 acc = _mm512_setzero_ps();
     for (int u = 0; u < nu; u++) {
         prefetch_step(pf, u);
@@ -1023,12 +1033,12 @@ INLINE __m512 gemv16_x3(qb_type t, const uint8_t *const *rows, const qb_block_x3
         UNROLL for (int i = 0; i < 3; i++) {
             const int32_t *xw = (const int32_t *)x3[u].qs[i];
             l[i] = _mm512_setzero_si512();
-            if (t == QB_TYPE_IQ4_NL && i == 0) l[0] = _mm512_set1_epi32(-off * s0);
-            if (i == 2) l[2] = _mm512_set1_epi32(t == QB_TYPE_IQ4_NL ? -off * s12 : -off * x3[u].sum);
+            if (wide && i == 0) l[0] = _mm512_set1_epi32(-off * s0);
+            if (i == 2) l[2] = _mm512_set1_epi32(wide ? -off * s12 : -off * x3[u].sum);
             UNROLL for (int k = 0; k < 8; k++) l[i] = _mm512_dpbusd_epi32(l[i], q[k], _mm512_set1_epi32(xw[k]));
         }
         const __m512i l12 = _mm512_add_epi32(_mm512_slli_epi32(l[1], 7), l[2]);
-        const __m512 dot = t == QB_TYPE_IQ4_NL
+        const __m512 dot = wide
                                ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(l[0]), _mm512_set1_ps(16384.0f), _mm512_cvtepi32_ps(l12))
                                : _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(l[0], 14), l12));
         const __m512 dx = _mm512_set1_ps(x3[u].d * (1.0f / 16384));
@@ -1172,9 +1182,9 @@ INLINE __m512 gemv16_x3_q6k(const uint8_t *const *rows, const qb_block_x3 *x3, i
     return acc;
 }
 
-// Q4_K and Q6_K on sixteen rows only weight-only with the limbs (x3).
+// Q4_K, Q6_K and Q8_0 on sixteen rows only weight-only with the limbs (x3).
 INLINE int decode16(const qb_qmm_args *a, qb_type t, int vnni) {
-    if (t == QB_TYPE_Q4_K || t == QB_TYPE_Q6_K) return a->act == QB_ACT_F32 && a->x3;
+    if (t == QB_TYPE_Q4_K || t == QB_TYPE_Q6_K || t == QB_TYPE_Q8_0) return a->act == QB_ACT_F32 && a->x3;
     return (a->act == QB_ACT_F32 || vnni) && (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL);
 }
 
@@ -1246,8 +1256,11 @@ INLINE void qmm_range(const qb_qmm_args *a, int o0, int o1, qb_type t, int vnni)
         decode8_range(a, o0, o1, t, vnni);
         return;
     }
-    if (a->T == 1) { // weight-only Q8_0: four rows side by side
+    if (a->T == 1) { // weight-only Q8_0: sixteen rows with the limbs, else four rows side by side
         int o = o0;
+#ifdef QMM_AVX512
+        o = decode16_range(a, o, o1, t, vnni);
+#endif
         float out[RT];
         for (; o + RT <= o1; o += RT) {
             const uint8_t *r0 = W + (size_t)o * rb, *r1 = r0 + rb, *r2 = r1 + rb, *r3 = r2 + rb;
