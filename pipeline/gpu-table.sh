@@ -3,14 +3,20 @@
 # weight type: our decode tok/s, its fraction of the bandwidth floor, TTFT, prefill rate, peak
 # VRAM, the bytes one step reads (GB) and the floor's time per step (ms) (tests/bench/cuda_decode), beside Hugging Face transformers on the same shapes
 # (pipeline/peers/gpu_bench.py: eager FP16 and torch.compile FP16, mean over the timed repeats)
-# and the ratios ours / theirs. Prints only the header when DECODE.tsv does not exist.
+# and the ratios ours / theirs. Prints only the header when DECODE.tsv does not exist; else a
+# first comment line names the GPU (from the rows' machine line) and where the rows are.
 set -euo pipefail
 dec=$1 peers=${2:-/dev/null}
+if [ -f "$dec" ]; then
+  gpu=$(sed -n 's/^# machine: .*gpu=\([^,;]*\).*/\1/p' "$dec" | head -1)
+  printf '# gpu: %s; rows: %s\n' "${gpu:-unknown GPU}" "$(dirname "$dec")"
+fi
 printf 'model\tvariant\tfallback\tparams_m\tdecode_tok_s\tfrac_floor\tttft_ms\tprefill_tok_s\tpeak_vram_mb\tstep_gb\tfloor_ms\thf_f16_tok_s\tvs_hf_f16\thf_compile_tok_s\tvs_compile\n'
 [ -f "$dec" ] || exit 0
 [ -f "$peers" ] || peers=/dev/null
 awk -F'\t' -v OFS='\t' '
-  FNR == 1 { file++; delete c; hdr = 0 }
+  FNR == 1 { delete c; hdr = 0 }
+  { file = FILENAME == ARGV[1] ? 1 : 2 } # by name: an empty peers file has no first line
   /^#/ { next }
   !hdr { hdr = 1; for (i = 1; i <= NF; i++) c[$i] = i; next }
   function v(n) { return (n in c) ? $c[n] : "" }

@@ -14,6 +14,8 @@
 ##   RUN           prefix for every measured command (e.g. RUN='srun -N1 --exclusive')
 ##   LOCK          serialises timed runs on one machine (default: flock on data/results/local/.lock;
 ##                 set LOCK= when RUN spreads runs over a cluster)
+##   GPU_RESULTS   committed GPU rows to report (default: data/results/h100; e.g. data/results/h200
+##                 for tests/cuda/run-device.sh's output from another card)
 
 NPROC      := $(shell nproc 2>/dev/null || echo 1)
 MODELS     ?= qb-gpt2-10m synth-gpt2

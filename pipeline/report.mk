@@ -2,11 +2,14 @@
 # Tables live in $(TAB); each is rebuilt only when a row it reads (or tabulate) changed.
 
 TAB := $(RES)/tables
-# Committed GPU runs (tests/cuda/run-device.sh on an H100): our decode matrix and the
-# transformers peers on the same shapes; absent files give empty tables.
-H100_DECODE := $(wildcard data/results/h100/decode.tsv)
-H100_PEERS  := $(wildcard data/results/h100/peers-transformers.tsv)
-H100_LLAMA  := $(wildcard data/results/h100/peers-llamacpp.tsv)
+# Committed GPU runs (tests/cuda/run-device.sh on one GPU machine, GPU_RESULTS: the H100's by
+# default, e.g. GPU_RESULTS=data/results/h200 for another card's): our decode matrix and the
+# transformers peers on the same shapes; absent files give empty tables. The GPU's name comes
+# from the rows' machine line.
+GPU_RESULTS ?= data/results/h100
+GPU_DECODE  := $(wildcard $(GPU_RESULTS)/decode.tsv)
+GPU_PEERS   := $(wildcard $(GPU_RESULTS)/peers-transformers.tsv)
+GPU_LLAMA   := $(wildcard $(GPU_RESULTS)/peers-llamacpp.tsv)
 FIG_NAMES := decode size quality latency memory memtime roofline scaling
 FIGS := $(foreach f,$(FIG_NAMES),figures/$(f).png figures/$(f).pdf)
 
@@ -61,23 +64,23 @@ $(TAB)/memtime.tsv: $(SPEED_CELLS)
 	mv $@.tmp $@
 
 # Scaling: speed-up over f32 by model size, from our CPU rows and the committed GPU rows.
-$(TAB)/scaling.tsv: $(TAB)/speed.tsv $(H100_DECODE) pipeline/scaling.sh
-	bash pipeline/scaling.sh $(TAB)/speed.tsv $(lastword $(NEW_TOKENS)) $(H100_DECODE) > $@.tmp && mv $@.tmp $@
+$(TAB)/scaling.tsv: $(TAB)/speed.tsv $(GPU_DECODE) pipeline/scaling.sh
+	bash pipeline/scaling.sh $(TAB)/speed.tsv $(lastword $(NEW_TOKENS)) $(GPU_DECODE) > $@.tmp && mv $@.tmp $@
 
 # GPU: our CUDA decode per model x type beside transformers eager and compiled FP16.
-$(TAB)/gpu.tsv: $(H100_DECODE) $(H100_PEERS) pipeline/gpu-table.sh
+$(TAB)/gpu.tsv: $(GPU_DECODE) $(GPU_PEERS) pipeline/gpu-table.sh
 	@mkdir -p $(@D)
-	bash pipeline/gpu-table.sh data/results/h100/decode.tsv data/results/h100/peers-transformers.tsv > $@.tmp && mv $@.tmp $@
-$(TAB)/gpu-peers.tsv: $(H100_PEERS) bin/tabulate
+	bash pipeline/gpu-table.sh $(GPU_RESULTS)/decode.tsv $(GPU_RESULTS)/peers-transformers.tsv > $@.tmp && mv $@.tmp $@
+$(TAB)/gpu-peers.tsv: $(GPU_PEERS) bin/tabulate
 	@mkdir -p $(@D)
-	if [ -f data/results/h100/peers-transformers.tsv ]; then \
-	  bin/tabulate data/results/h100/peers-transformers.tsv --where warmup=0 --by model,variant \
+	if [ -f $(GPU_RESULTS)/peers-transformers.tsv ]; then \
+	  bin/tabulate $(GPU_RESULTS)/peers-transformers.tsv --where warmup=0 --by model,variant \
 	    --agg mean,std decode_tok_s --agg mean ttft_s -o $@; else printf 'model\tvariant\n' > $@; fi
 
 # llama.cpp built with CUDA, on the same GGUF files as ours (tests/cuda/llamacpp-cuda.sh).
-$(TAB)/gpu-llamacpp.tsv: $(H100_LLAMA) pipeline/gpu-llamacpp.sh
+$(TAB)/gpu-llamacpp.tsv: $(GPU_LLAMA) pipeline/gpu-llamacpp.sh
 	@mkdir -p $(@D)
-	bash pipeline/gpu-llamacpp.sh $(H100_LLAMA) > $@.tmp && mv $@.tmp $@
+	bash pipeline/gpu-llamacpp.sh $(GPU_LLAMA) > $@.tmp && mv $@.tmp $@
 
 TABLES := $(TAB)/speed.tsv $(TAB)/size.tsv $(TAB)/quality.tsv $(TAB)/roofline.tsv $(TAB)/memtime.tsv $(TAB)/scaling.tsv \
   $(TAB)/gpu.tsv $(TAB)/gpu-peers.tsv $(TAB)/gpu-llamacpp.tsv
@@ -108,7 +111,7 @@ PAPER_GEN := paper/gen/macros.tex paper/gen/tab-speed.tex paper/gen/tab-quality.
 
 paper/gen/macros.tex: $(TABLES) pipeline/macros.sh
 	@mkdir -p $(@D)
-	bash pipeline/macros.sh $(TAB) $(RES)/membw.tsv $(COMMIT) "$(MODELS)" $(lastword $(NEW_TOKENS)) > $@.tmp && mv $@.tmp $@
+	bash pipeline/macros.sh $(TAB) $(RES)/membw.tsv $(COMMIT) "$(MODELS)" $(lastword $(NEW_TOKENS)) $(GPU_RESULTS) > $@.tmp && mv $@.tmp $@
 
 paper/gen/tab-speed.tex: $(TAB)/speed.tsv bin/tabulate
 	@mkdir -p $(@D)
@@ -128,7 +131,7 @@ paper/gen/tab-gpu.tex: $(TAB)/gpu.tsv bin/tabulate
 	@mkdir -p $(@D)
 	if [ $$(grep -vc '^#' $<) -gt 1 ]; then bin/tabulate $< --sig 3 \
 	  --columns 'model=Model,variant=Type,decode_tok_s=Decode (tok/s),frac_floor=Floor frac.,ttft_ms=TTFT (ms),prefill_tok_s=Prefill (tok/s),peak_vram_mb=VRAM (MiB),vs_hf_f16=vs HF f16,vs_compile=vs compile' \
-	  -f tex -o $@; else echo 'No GPU rows committed under data/results/h100/.' > $@; fi
+	  -f tex -o $@; else echo 'No GPU rows committed under \texttt{$(GPU_RESULTS)/}.' > $@; fi
 
 paper/paper.pdf: paper/paper.tex $(wildcard paper/*.tex) $(PAPER_GEN) $(foreach f,$(FIG_NAMES),figures/$(f).pdf)
 	cd paper && { latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet paper.tex >/dev/null || \
@@ -136,6 +139,6 @@ paper/paper.pdf: paper/paper.tex $(wildcard paper/*.tex) $(PAPER_GEN) $(foreach 
 	touch $@
 
 paper/RESULTS.md: $(TABLES) bin/tabulate pipeline/results-md.sh
-	bash pipeline/results-md.sh $(TAB) $(lastword $(NEW_TOKENS)) > $@.tmp && mv $@.tmp $@
+	bash pipeline/results-md.sh $(TAB) $(lastword $(NEW_TOKENS)) $(GPU_RESULTS) > $@.tmp && mv $@.tmp $@
 
 paper: paper/paper.pdf paper/RESULTS.md

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# results-md.sh TABLEDIR NTOK: paper/RESULTS.md, the main tables in Markdown (linked from the
+# results-md.sh TABLEDIR NTOK [GPU_RESULTS]: paper/RESULTS.md, the main tables in Markdown (linked from the
 # README), generated from the same tables as the paper.
 set -euo pipefail
-tab=$1 ntok=$2
+tab=$1 ntok=$2 gpudir=${3:-data/results/h100}
+gpu=$(sed -n 's/^# gpu: \([^;]*\);.*/\1/p' "$tab/gpu.tsv" 2>/dev/null | head -1)
 tabulate=bin/tabulate
 cat <<HDR
 # qbench results
@@ -26,7 +27,7 @@ printf '\n## Memory-bandwidth roofline (CPU decode, %s new tokens)\n\n' "$ntok"
 $tabulate "$tab/roofline.tsv" --sig 3 \
   --columns 'model=Model,variant=Variant,threads=Threads,step_bytes=Bytes/step,floor_tok_s=Floor tok/s,decode_tok_s=Measured tok/s,frac=Fraction' -f md
 if [ "$(grep -v '^#' "$tab/gpu.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
-  printf '\n## GPU (NVIDIA H100, committed rows under data/results/h100/): decode at batch 1, synthetic weights\n\n'
+  printf '\n## GPU (%s, committed rows under %s/): decode at batch 1, synthetic weights\n\n' "$gpu" "$gpudir"
   printf 'Ours: prompt 16 tokens, 256 new, median of 3. Floor frac.: bytes per step over the measured copy bandwidth.\n'
   printf 'HF: transformers eager FP16 and torch.compile FP16 on the same shapes, 16 + 128 tokens, mean of 3.\n\n'
   $tabulate "$tab/gpu.tsv" --sig 3 \

@@ -59,6 +59,20 @@ ok "$([ "${pages:-0}" -ge 4 ]; echo $?)" "the paper has $pages pages"
 out=$(mk -n all 2>&1 | grep -v '^make\[' | grep -vE '^(echo|qbench:)' | head -5)
 ok "$([ -z "$out" ]; echo $?)" "a second make all has nothing to rebuild" "$out"
 
+# Another card's committed rows (GPU_RESULTS): the report names that GPU and its directory.
+if [ -f "$repo/data/results/h100/decode.tsv" ]; then
+  mkdir -p "$repo/data/results/h200"
+  sed 's/gpu=NVIDIA H100 80GB HBM3/gpu=NVIDIA H200/' "$repo/data/results/h100/decode.tsv" > "$repo/data/results/h200/decode.tsv"
+  mk paper/RESULTS.md paper/gen/macros.tex GPU_RESULTS=data/results/h200 > "$tmp/h200.log" 2>&1
+  ok "$(grep -q '^## GPU (NVIDIA H200, committed rows under data/results/h200/)' "$repo/paper/RESULTS.md" &&
+        grep -q 'QBgpu}{NVIDIA H200}' "$repo/paper/gen/macros.tex"; echo $?)" \
+    "GPU_RESULTS=data/results/h200: RESULTS.md and the paper's macros name the H200 and its rows" "$(tail -3 "$tmp/h200.log")"
+  rm -rf "$repo/data/results/h200"
+  mk paper/RESULTS.md paper/gen/macros.tex > /dev/null 2>&1
+else
+  ok 0 "# SKIP no committed GPU rows to relabel"
+fi
+
 # Touch one model: its descendants (GGUF files, runs, quality) are stale, the other model's not.
 touch "$repo/data/models/tinyA/model.safetensors" "$repo/data/models/tinyA/config.json"
 plan=$(mk -n all 2>&1)
