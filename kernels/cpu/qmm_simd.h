@@ -1081,6 +1081,20 @@ INLINE __m512 ubyte_of_lanes_f32x16(__m512i v, int j) {
     return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, (unsigned)(8 * j)), _mm512_set1_epi32(0xFF)));
 }
 
+// The sixteen rows' scale d * sc and min dmin * mn (to be subtracted) of sub-block j.
+INLINE void q4k_unit_scales16(const q4k_scales16 *s, int j, __m512 *scale, __m512 *min) {
+    *scale = _mm512_mul_ps(s->d, ubyte_of_lanes_f32x16(s->sc[j / 4], j % 4));
+    *min = _mm512_mul_ps(s->dmin, ubyte_of_lanes_f32x16(s->mn[j / 4], j % 4));
+}
+
+// A super-block's chunk c (32 bytes: units 2c and 2c + 1 in its low and high
+// nibbles) of the sixteen rows, transposed.
+INLINE void q4k_chunk16(const uint8_t *const *rows, size_t b, int c, __m512i p[8]) {
+    const size_t off = b + offsetof(qb_block_q4_K, qs) + 32 * (size_t)c;
+    transpose16x16(rows, off, p);
+    transpose16x16(rows, off + 16, p + 4);
+}
+
 INLINE __m512 gemv16_x3_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, const float *xsum, int nu,
                             const prefetch_plan *pf) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -1092,10 +1106,8 @@ INLINE __m512 gemv16_x3_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, c
             const int u0 = 8 * sb + 2 * c;
             prefetch_step(pf, u0);
             prefetch_step(pf, u0 + 1);
-            const size_t off = b + offsetof(qb_block_q4_K, qs) + 32 * (size_t)c;
             __m512i p[8];
-            transpose16x16(rows, off, p);
-            transpose16x16(rows, off + 16, p + 4);
+            q4k_chunk16(rows, b, c, p);
             UNROLL for (int h = 0; h < 2; h++) {
                 const int u = u0 + h, j = 2 * c + h;
                 __m512i l[3];
@@ -1110,10 +1122,45 @@ INLINE __m512 gemv16_x3_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, c
                 const __m512i dot = _mm512_add_epi32(
                     _mm512_add_epi32(_mm512_slli_epi32(l[0], 14), _mm512_slli_epi32(l[1], 7)), l[2]);
                 const __m512 sum = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(x3[u].d * (1.0f / 16384)));
-                const __m512 scale = _mm512_mul_ps(s.d, ubyte_of_lanes_f32x16(s.sc[j / 4], j % 4));
-                const __m512 min = _mm512_mul_ps(s.dmin, ubyte_of_lanes_f32x16(s.mn[j / 4], j % 4));
+                __m512 scale, min;
+                q4k_unit_scales16(&s, j, &scale, &min);
                 acc = _mm512_fmadd_ps(sum, scale, acc);
                 acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(xsum[u]), acc);
+            }
+        }
+    }
+    return acc;
+}
+
+// W8A8 Q4_K on sixteen rows (gemv8_q8_q4k's plan at 512 bits; with VNNI):
+// the unsigned 4-bit codes' dot with the int8 activations, two chains.
+INLINE __m512 gemv16_q8_q4k(const uint8_t *const *rows, const qb_block_q8a *xq, int nu, const prefetch_plan *pf) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc = _mm512_setzero_ps();
+    for (int sb = 0; sb < nu / 8; sb++) {
+        const size_t b = (size_t)sb * sizeof(qb_block_q4_K);
+        const q4k_scales16 s = q4k_scales_x16(rows, b);
+        for (int c = 0; c < 4; c++) {
+            const int u0 = 8 * sb + 2 * c;
+            prefetch_step(pf, u0);
+            prefetch_step(pf, u0 + 1);
+            __m512i p[8];
+            q4k_chunk16(rows, b, c, p);
+            UNROLL for (int h = 0; h < 2; h++) {
+                const int u = u0 + h;
+                const int32_t *xw = (const int32_t *)xq[u].qs;
+                __m512i l = _mm512_setzero_si512(), e = l;
+                UNROLL for (int k = 0; k < 8; k += 2) {
+                    l = _mm512_dpbusd_epi32(l, _mm512_and_si512(h ? _mm512_srli_epi16(p[k], 4) : p[k], m4),
+                                            _mm512_set1_epi32(xw[k]));
+                    e = _mm512_dpbusd_epi32(e, _mm512_and_si512(h ? _mm512_srli_epi16(p[k + 1], 4) : p[k + 1], m4),
+                                            _mm512_set1_epi32(xw[k + 1]));
+                }
+                __m512 scale, min;
+                q4k_unit_scales16(&s, 2 * c + h, &scale, &min);
+                const __m512 dx = _mm512_set1_ps(xq[u].d);
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(l, e)), _mm512_mul_ps(scale, dx), acc);
+                acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(xq[u].d * (float)xq[u].sum), acc);
             }
         }
     }
@@ -1185,10 +1232,10 @@ INLINE __m512 gemv16_x3_q6k(const uint8_t *const *rows, const qb_block_x3 *x3, i
     return acc;
 }
 
-// Q4_K and Q6_K on sixteen rows only weight-only with the limbs (x3), Q8_0 with
-// the limbs or W8A8 (with VNNI).
+// Q6_K on sixteen rows only weight-only with the limbs (x3); Q4_K and Q8_0
+// with the limbs or W8A8 (with VNNI).
 INLINE int decode16(const qb_qmm_args *a, qb_type t, int vnni) {
-    if (t == QB_TYPE_Q8_0 && a->act == QB_ACT_Q8) return vnni;
+    if ((t == QB_TYPE_Q8_0 || t == QB_TYPE_Q4_K) && a->act == QB_ACT_Q8) return vnni;
     if (t == QB_TYPE_Q4_K || t == QB_TYPE_Q6_K || t == QB_TYPE_Q8_0) return a->act == QB_ACT_F32 && a->x3;
     return (a->act == QB_ACT_F32 || vnni) && (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL);
 }
@@ -1203,7 +1250,8 @@ INLINE int decode16_range(const qb_qmm_args *a, int o, int o1, qb_type t, int vn
         const uint8_t *rows[RT16];
         for (int r = 0; r < RT16; r++) rows[r] = W + (size_t)(o + r) * rb;
         const prefetch_plan pf = plan_prefetch(W, rb, RT16, o, o1, nu);
-        __m512 y = t == QB_TYPE_Q4_K      ? gemv16_x3_q4k(rows, a->x3, a->xsum, nu, &pf)
+        __m512 y = t == QB_TYPE_Q4_K      ? (a->act == QB_ACT_Q8 ? gemv16_q8_q4k(rows, a->xq, nu, &pf)
+                                                               : gemv16_x3_q4k(rows, a->x3, a->xsum, nu, &pf))
                    : t == QB_TYPE_Q6_K   ? gemv16_x3_q6k(rows, a->x3, nu, &pf)
                    : a->act == QB_ACT_Q8 ? gemv16_q8(t, rows, a->xq, nu, &pf)
                    : a->x3               ? gemv16_x3(t, rows, a->x3, a->xsum, nu, &pf)
