@@ -22,7 +22,7 @@
 // two at a time. On AVX-512 (QMM_AVX512, set by qmm_avx512.c: not
 // __AVX512F__, which -march=native defines in the AVX2 file too) Q4_0,
 // Q4_1 and IQ4_NL decode on sixteen rows in 512-bit vectors (decode16_range;
-// Q8_0 too in W8A8 with VNNI),
+// Q8_0 and Q4_K too in W8A8 with VNNI),
 // and with VNNI the weight-only decode of every type takes x as three int8
 // limbs (qb_block_x3, qmm.h): integer dots like W8A8's, to about float
 // precision (gemv16_x3, dot8_x3), on sixteen rows for every type
