@@ -1051,6 +1051,19 @@ INLINE __m512 gemv16_x3(qb_type t, const uint8_t *const *rows, const qb_block_x3
     return acc;
 }
 
+// Vectors k0..k0+nk-1 of q against the limbs, plus init, times d/16384
+// (x3_chains8 on sixteen rows).
+INLINE __m512 x3_chains16(const __m512i *q, const qb_block_x3 *xb, int k0, int nk, int init) {
+    __m512i l[3];
+    UNROLL for (int i = 0; i < 3; i++) {
+        const int32_t *xw = (const int32_t *)xb->qs[i];
+        l[i] = i == 2 ? _mm512_set1_epi32(init) : _mm512_setzero_si512();
+        UNROLL for (int k = k0; k < k0 + nk; k++) l[i] = _mm512_dpbusd_epi32(l[i], q[k], _mm512_set1_epi32(xw[k]));
+    }
+    const __m512i dot = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(l[0], 14), _mm512_slli_epi32(l[1], 7)), l[2]);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(xb->d * (1.0f / 16384)));
+}
+
 // Weight-only Q4_K with x in three limbs on sixteen rows: gemv8_f32_q4k's
 // plan (a chunk's 32 bytes transposed once for its two units, the rows'
 // packed 6-bit scales and mins transposed once per super-block) with
@@ -1110,18 +1123,9 @@ INLINE __m512 gemv16_x3_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, c
             q4k_chunk16(rows, b, c, p);
             UNROLL for (int h = 0; h < 2; h++) {
                 const int u = u0 + h, j = 2 * c + h;
-                __m512i l[3];
-                UNROLL for (int i = 0; i < 3; i++) {
-                    const int32_t *xw = (const int32_t *)x3[u].qs[i];
-                    l[i] = _mm512_setzero_si512();
-                    UNROLL for (int k = 0; k < 8; k++) {
-                        const __m512i q = _mm512_and_si512(h ? _mm512_srli_epi16(p[k], 4) : p[k], m4);
-                        l[i] = _mm512_dpbusd_epi32(l[i], q, _mm512_set1_epi32(xw[k]));
-                    }
-                }
-                const __m512i dot = _mm512_add_epi32(
-                    _mm512_add_epi32(_mm512_slli_epi32(l[0], 14), _mm512_slli_epi32(l[1], 7)), l[2]);
-                const __m512 sum = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(x3[u].d * (1.0f / 16384)));
+                __m512i q[8];
+                UNROLL for (int k = 0; k < 8; k++) q[k] = _mm512_and_si512(h ? _mm512_srli_epi16(p[k], 4) : p[k], m4);
+                const __m512 sum = x3_chains16(q, &x3[u], 0, 8, 0);
                 __m512 scale, min;
                 q4k_unit_scales16(&s, j, &scale, &min);
                 acc = _mm512_fmadd_ps(sum, scale, acc);
@@ -1171,19 +1175,6 @@ INLINE __m512 gemv16_q8_q4k(const uint8_t *const *rows, const qb_block_q8a *xq, 
 // k and k + 2 share one transpose of their ql and qh bytes; the rows' sixteen
 // int8 scales transposed once per super-block) with dot8_x3's two halves,
 // each less 32 times its part of sum(x).
-
-// Vectors k0..k0+nk-1 of q against the limbs, plus init, times d/16384
-// (x3_chains8 on sixteen rows).
-INLINE __m512 x3_chains16(const __m512i *q, const qb_block_x3 *xb, int k0, int nk, int init) {
-    __m512i l[3];
-    UNROLL for (int i = 0; i < 3; i++) {
-        const int32_t *xw = (const int32_t *)xb->qs[i];
-        l[i] = i == 2 ? _mm512_set1_epi32(init) : _mm512_setzero_si512();
-        UNROLL for (int k = k0; k < k0 + nk; k++) l[i] = _mm512_dpbusd_epi32(l[i], q[k], _mm512_set1_epi32(xw[k]));
-    }
-    const __m512i dot = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(l[0], 14), _mm512_slli_epi32(l[1], 7)), l[2]);
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(xb->d * (1.0f / 16384)));
-}
 
 // q6k_codes on sixteen rows, unsigned (0..63).
 INLINE void q6k_codes16(const uint8_t *const *rows, size_t b, int h, int k, __m512i qa[8], __m512i qc[8]) {
