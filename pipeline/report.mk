@@ -7,6 +7,10 @@ TAB := $(RES)/tables
 # transformers peers on the same shapes; absent files give empty tables. The GPU's name comes
 # from the rows' machine line.
 GPU_RESULTS ?= data/results/h100
+# Its value as a file (study.mk's stamp), so that pointing it elsewhere rebuilds what reads the
+# GPU rows even where the other directory's files are older than the tables.
+GPU_STAMP   := $(RES)/gpu-results.txt
+$(call stamp,$(GPU_STAMP),$(GPU_RESULTS))
 GPU_DECODE  := $(wildcard $(GPU_RESULTS)/decode.tsv)
 GPU_PEERS   := $(wildcard $(GPU_RESULTS)/peers-transformers.tsv)
 GPU_LLAMA   := $(wildcard $(GPU_RESULTS)/peers-llamacpp.tsv)
@@ -64,21 +68,21 @@ $(TAB)/memtime.tsv: $(SPEED_CELLS)
 	mv $@.tmp $@
 
 # Scaling: speed-up over f32 by model size, from our CPU rows and the committed GPU rows.
-$(TAB)/scaling.tsv: $(TAB)/speed.tsv $(GPU_DECODE) pipeline/scaling.sh
+$(TAB)/scaling.tsv: $(TAB)/speed.tsv $(GPU_DECODE) $(GPU_STAMP) pipeline/scaling.sh
 	bash pipeline/scaling.sh $(TAB)/speed.tsv $(lastword $(NEW_TOKENS)) $(GPU_DECODE) > $@.tmp && mv $@.tmp $@
 
 # GPU: our CUDA decode per model x type beside transformers eager and compiled FP16.
-$(TAB)/gpu.tsv: $(GPU_DECODE) $(GPU_PEERS) pipeline/gpu-table.sh
+$(TAB)/gpu.tsv: $(GPU_DECODE) $(GPU_PEERS) $(GPU_STAMP) pipeline/gpu-table.sh
 	@mkdir -p $(@D)
 	bash pipeline/gpu-table.sh $(GPU_RESULTS)/decode.tsv $(GPU_RESULTS)/peers-transformers.tsv > $@.tmp && mv $@.tmp $@
-$(TAB)/gpu-peers.tsv: $(GPU_PEERS) bin/tabulate
+$(TAB)/gpu-peers.tsv: $(GPU_PEERS) $(GPU_STAMP) bin/tabulate
 	@mkdir -p $(@D)
 	if [ -f $(GPU_RESULTS)/peers-transformers.tsv ]; then \
 	  bin/tabulate $(GPU_RESULTS)/peers-transformers.tsv --where warmup=0 --by model,variant \
 	    --agg mean,std decode_tok_s --agg mean ttft_s -o $@; else printf 'model\tvariant\n' > $@; fi
 
 # llama.cpp built with CUDA, on the same GGUF files as ours (tests/cuda/llamacpp-cuda.sh).
-$(TAB)/gpu-llamacpp.tsv: $(GPU_LLAMA) pipeline/gpu-llamacpp.sh
+$(TAB)/gpu-llamacpp.tsv: $(GPU_LLAMA) $(GPU_STAMP) pipeline/gpu-llamacpp.sh
 	@mkdir -p $(@D)
 	bash pipeline/gpu-llamacpp.sh $(GPU_LLAMA) > $@.tmp && mv $@.tmp $@
 

@@ -32,8 +32,10 @@ if [ "$(grep -v '^#' "$tab/gpu.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
   printf 'HF: transformers eager FP16 and torch.compile FP16 on the same shapes, 16 + 128 tokens, mean of 3.\n\n'
   $tabulate "$tab/gpu.tsv" --sig 3 \
     --columns 'model=Model,variant=Type,fallback=Fallback,decode_tok_s=Decode tok/s,frac_floor=Floor frac.,ttft_ms=TTFT (ms),prefill_tok_s=Prefill tok/s (512),peak_vram_mb=Peak VRAM (MiB),hf_f16_tok_s=HF f16 tok/s,vs_hf_f16=× HF f16,hf_compile_tok_s=HF compile tok/s,vs_compile=× compile' -f md
-  printf '\n### transformers on the same GPU (decode tok/s, mean ± std)\n\n'
-  $tabulate "$tab/gpu-peers.tsv" --cells pm --sig 3 --columns 'model=Model,variant=Variant,decode_tok_s=Decode tok/s,ttft_s_mean=TTFT (s)' -f md
+  if [ "$(grep -v '^#' "$tab/gpu-peers.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
+    printf '\n### transformers on the same GPU (decode tok/s, mean ± std)\n\n'
+    $tabulate "$tab/gpu-peers.tsv" --cells pm --sig 3 --columns 'model=Model,variant=Variant,decode_tok_s=Decode tok/s,ttft_s_mean=TTFT (s)' -f md
+  fi
 fi
 if [ "$(grep -v '^#' "$tab/gpu-llamacpp.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
   printf '\n### llama.cpp built with CUDA, on the same GGUF files (decode tok/s, mean of 3)\n\n'

@@ -68,7 +68,9 @@ if [ -f "$repo/data/results/h100/decode.tsv" ]; then
         grep -q 'QBgpu}{NVIDIA H200}' "$repo/paper/gen/macros.tex"; echo $?)" \
     "GPU_RESULTS=data/results/h200: RESULTS.md and the paper's macros name the H200 and its rows" "$(tail -3 "$tmp/h200.log")"
   rm -rf "$repo/data/results/h200"
-  mk paper/RESULTS.md paper/gen/macros.tex > /dev/null 2>&1
+  mk paper/RESULTS.md paper/gen/macros.tex > "$tmp/h100.log" 2>&1
+  ok "$(grep -q '^## GPU (NVIDIA H100 80GB HBM3, committed rows under data/results/h100/)' "$repo/paper/RESULTS.md"; echo $?)" \
+    "back to the default GPU_RESULTS, the report names the H100 again (its older rows are reread)" "$(tail -3 "$tmp/h100.log")"
 else
   ok 0 "# SKIP no committed GPU rows to relabel"
 fi
