@@ -12,139 +12,16 @@
 // parts as in gemm.cu so the products keep float32 accuracy.
 #include <math.h>
 
+#include "attention.cuh"
 #include "common.cuh"
 
-#define CH 64        // keys per block
-#define ATT_THREADS 128
-
-// Partials of block (s, h, t): m, l, then acc[D].
+// Block (s, h, t): chunk s of head h for token t.
 __global__ void __launch_bounds__(ATT_THREADS)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
                  const int *d_pos, int n_head, int D, int S, float *part, unsigned *counters) {
     qb_grid_launch_dependents();
-    __shared__ float qs[256];
-    __shared__ float sc[CH];
-    __shared__ float accs[ATT_THREADS * 2];
-    __shared__ bool last;
-    const int s = blockIdx.x, h = blockIdx.y, t = blockIdx.z, tid = threadIdx.x;
-    const int E = n_head * D;
-    // The position was set before the launch (by the host), and the K and V
-    // rows of earlier positions by earlier steps: only q and the new tokens'
-    // rows come from the kernel before this one. So the old rows of this
-    // block's keys are sent on their way to L2 before waiting for it (from
-    // DRAM they were the longest waits of this short, latency-bound kernel).
-    const int first_new = qb_pos(pos0, d_pos), n_keys = first_new + t + 1;
-    const int k0 = s * CH, k1 = min(k0 + CH, n_keys);
-    {
-        const int j = k0 + tid / 2, lines = (D * 2 + 127) / 128;
-        const __half *row = (tid % 2 ? vc : kc) + (size_t)j * E + h * D;
-        if (j < min(k1, first_new))
-            for (int i = 0; i < lines; i++) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + 64 * i));
-    }
-    qb_grid_wait();
-    float *pp = part + ((size_t)(t * n_head + h) * S + s) * (D + 2);
-    if (k0 >= n_keys) {
-        if (tid == 0) pp[0] = -INFINITY, pp[1] = 0.0f;
-    } else {
-        const float scale = rsqrtf((float)D);
-        for (int d = tid; d < D; d += ATT_THREADS) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
-        __syncthreads();
-        // Scores: two threads per key, each half of the dimensions, 16-byte loads.
-        {
-            const int j = k0 + tid / 2, half = tid % 2, HD = D / 2;
-            float dot = 0;
-            if (j < k1) {
-                const __half *kr = kc + (size_t)j * E + h * D + half * HD;
-#pragma unroll 4 // the loads of a 64-wide head's half at once
-                for (int d = 0; d < HD; d += 8) {
-                    uint4 u = *(const uint4 *)(kr + d);
-                    const __half2 *h2 = (const __half2 *)&u;
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        float2 f = __half22float2(h2[e]);
-                        dot = fmaf(f.x, qs[half * HD + d + 2 * e], dot);
-                        dot = fmaf(f.y, qs[half * HD + d + 2 * e + 1], dot);
-                    }
-                }
-            }
-            dot += __shfl_xor_sync(0xffffffffu, dot, 1);
-            if (half == 0 && tid / 2 < CH) sc[tid / 2] = j < k1 ? dot : -INFINITY;
-        }
-        __syncthreads();
-        // Max and sum over the chunk (CH = 64: two values per lane of warp 0).
-        if (tid < 32) {
-            float a = sc[tid], b = sc[tid + 32];
-            const float m = qb_warp_max(fmaxf(a, b));
-            a = a == -INFINITY ? 0.0f : __expf(a - m);
-            b = b == -INFINITY ? 0.0f : __expf(b - m);
-            sc[tid] = a, sc[tid + 32] = b;
-            const float l = qb_warp_sum(a + b);
-            if (tid == 0) pp[0] = m, pp[1] = l;
-        }
-        __syncthreads();
-        // Values: thread = (group g, dimension pair dp); groups split the keys.
-        const int P = D / 2, G = ATT_THREADS / P, dp = tid % P, g = tid / P;
-        float2 acc = make_float2(0.0f, 0.0f);
-        if (g < G)
-            for (int j = k0 + g; j < k1; j += G) {
-                const float w = sc[j - k0];
-                const float2 v = __half22float2(*(const __half2 *)(vc + (size_t)j * E + h * D + 2 * dp));
-                acc.x = fmaf(w, v.x, acc.x);
-                acc.y = fmaf(w, v.y, acc.y);
-            }
-        if (g < G) accs[2 * (g * P + dp)] = acc.x, accs[2 * (g * P + dp) + 1] = acc.y;
-        __syncthreads();
-        for (int d = tid; d < D; d += ATT_THREADS) {
-            float v = 0;
-            for (int gg = 0; gg < G; gg++) v += accs[2 * gg * P + d];
-            pp[2 + d] = v;
-        }
-    }
-    // The last block of (h, t) merges the S partials.
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) {
-        unsigned *ctr = counters + t * n_head + h;
-        last = atomicAdd(ctr, 1u) == (unsigned)S - 1;
-        if (last) *ctr = 0; // ready for the next launch
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    // The merge, its loads issued in parallel: the S maxima at once, then
-    // every dimension's S partial sums (a serial chain of L2 loads here cost
-    // more than the whole split before).
-    __shared__ float fw[256]; // exp(m_i - M) per chunk (0: empty)
-    __shared__ float den;
-    const float *base = part + (size_t)(t * n_head + h) * S * (D + 2);
-    for (int i = tid; i < S; i += ATT_THREADS) fw[i] = __ldcg(base + (size_t)i * (D + 2));
-    __syncthreads();
-    if (tid < 32) {
-        float M = -INFINITY;
-        for (int i = tid; i < S; i += 32) M = fmaxf(M, fw[i]);
-        M = qb_warp_max(M);
-        float l = 0;
-        for (int i = tid; i < S; i += 32) {
-            const float m = fw[i];
-            const float f = m == -INFINITY ? 0.0f : __expf(m - M);
-            fw[i] = f;
-            if (f != 0.0f) l += f * __ldcg(base + (size_t)i * (D + 2) + 1);
-        }
-        l = qb_warp_sum(l);
-        if (tid == 0) den = l;
-    }
-    __syncthreads();
-    const float inv = 1.0f / den;
-    for (int d = tid; d < D; d += ATT_THREADS) {
-        float num = 0;
-#pragma unroll 8
-        for (int i = 0; i < S; i++) {
-            const float f = fw[i];
-            const float v = f != 0.0f ? __ldcg(base + (size_t)i * (D + 2) + 2 + d) : 0.0f;
-            num = fmaf(f, v, num);
-        }
-        out[(size_t)t * E + h * D + d] = num * inv;
-    }
+    qb_attn_chunk(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, blockIdx.x, blockIdx.y,
+                  blockIdx.z, [] { qb_grid_wait(); });
 }
 
 static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *kc,

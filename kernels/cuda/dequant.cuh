@@ -2,7 +2,7 @@
 // float32, for every type (the slow, general path: embedding rows and GEMM
 // tiles; the GEMV decodes in registers with its own lane layout).
 #pragma once
-#include "common.cuh"
+#include "device.cuh"
 
 template <typename T> __device__ __forceinline__ T qb_cvt(float v);
 template <> __device__ __forceinline__ float qb_cvt<float>(float v) { return v; }
@@ -65,5 +65,24 @@ __device__ __forceinline__ void qb_deq32(const uint8_t *w, const qb_planes &p, i
             const int q6 = lo | (((qh[l] >> (2 * qq)) & 3) << 4);
             v[l] = d * sc[l / 16 + 2 * qq] * (q6 - 32);
         }
+    }
+}
+
+// Dequantises group g of row `row` of a matrix whose type is known only at run
+// time: the position embedding may be stored in any type (quantize --embed T),
+// and a lookup is one row per token, so a switch costs nothing that matters
+// and saves compiling every (wte, wpe) pair of types.
+__device__ inline void qb_deq32_any(qb_type type, const uint8_t *w, const qb_planes &p, int row, int g, int n, float *out) {
+    switch (type) {
+    case QB_TYPE_F32: qb_deq32<QB_TYPE_F32>(w, p, row, g, n, out); break;
+    case QB_TYPE_F16: qb_deq32<QB_TYPE_F16>(w, p, row, g, n, out); break;
+    case QB_TYPE_BF16: qb_deq32<QB_TYPE_BF16>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q8_0: qb_deq32<QB_TYPE_Q8_0>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q4_0: qb_deq32<QB_TYPE_Q4_0>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q4_1: qb_deq32<QB_TYPE_Q4_1>(w, p, row, g, n, out); break;
+    case QB_TYPE_IQ4_NL: qb_deq32<QB_TYPE_IQ4_NL>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q4_K: qb_deq32<QB_TYPE_Q4_K>(w, p, row, g, n, out); break;
+    case QB_TYPE_Q6_K: qb_deq32<QB_TYPE_Q6_K>(w, p, row, g, n, out); break;
+    default: for (int k = 0; k < 32; k++) out[k] = __int_as_float(0x7fc00000); // the host refuses other types
     }
 }

@@ -5,25 +5,6 @@
 #include "common.cuh"
 #include "dequant.cuh"
 
-// Dequantises group g of row `row` of a matrix whose type is known only at run
-// time: the position embedding may be stored in any type (quantize --embed T),
-// and a lookup is one row per token, so a switch costs nothing that matters
-// and saves compiling every (wte, wpe) pair of types.
-__device__ void deq32_any(qb_type type, const uint8_t *w, const qb_planes &p, int row, int g, int n, float *out) {
-    switch (type) {
-    case QB_TYPE_F32: qb_deq32<QB_TYPE_F32>(w, p, row, g, n, out); break;
-    case QB_TYPE_F16: qb_deq32<QB_TYPE_F16>(w, p, row, g, n, out); break;
-    case QB_TYPE_BF16: qb_deq32<QB_TYPE_BF16>(w, p, row, g, n, out); break;
-    case QB_TYPE_Q8_0: qb_deq32<QB_TYPE_Q8_0>(w, p, row, g, n, out); break;
-    case QB_TYPE_Q4_0: qb_deq32<QB_TYPE_Q4_0>(w, p, row, g, n, out); break;
-    case QB_TYPE_Q4_1: qb_deq32<QB_TYPE_Q4_1>(w, p, row, g, n, out); break;
-    case QB_TYPE_IQ4_NL: qb_deq32<QB_TYPE_IQ4_NL>(w, p, row, g, n, out); break;
-    case QB_TYPE_Q4_K: qb_deq32<QB_TYPE_Q4_K>(w, p, row, g, n, out); break;
-    case QB_TYPE_Q6_K: qb_deq32<QB_TYPE_Q6_K>(w, p, row, g, n, out); break;
-    default: for (int k = 0; k < 32; k++) out[k] = __int_as_float(0x7fc00000); // the host refuses other types
-    }
-}
-
 static bool embed_type_known(qb_type t) {
     switch (t) {
     case QB_TYPE_F32: case QB_TYPE_F16: case QB_TYPE_BF16: case QB_TYPE_Q8_0: case QB_TYPE_Q4_0:
@@ -48,7 +29,7 @@ __global__ void k_embed(float *x, const int *tok, const uint8_t *wte, qb_planes 
     p = p >= n_pos ? n_pos - 1 : p;
     float a[32], b[32];
     qb_deq32<TE>(wte, pe, id, g, n, a);
-    deq32_any(tp, wpe, pp, p, g, n, b);
+    qb_deq32_any(tp, wpe, pp, p, g, n, b);
     float *o = x + (size_t)t * n + g * 32;
     for (int k = 0; k < 32 && g * 32 + k < n; k++) o[k] = a[k] + b[k];
 }

@@ -4,64 +4,6 @@
 #include "common.cuh"
 #include "dequant.cuh"
 
-// Where each ggml block keeps its scale bytes and its quant bytes.
-struct blk_split {
-    int block;
-    int ggml_blk;  // bytes per block in the file
-    int s_first;   // 1: [scales][quants]; 0: [quants][scales]
-    int sblk;      // scale bytes
-};
-
-static int split_of(qb_type t, blk_split *s) {
-    switch (t) {
-    case QB_TYPE_Q8_0: *s = {32, 34, 1, 2}; return 1;
-    case QB_TYPE_Q4_0: *s = {32, 18, 1, 2}; return 1;
-    case QB_TYPE_Q4_1: *s = {32, 20, 1, 4}; return 1;
-    case QB_TYPE_IQ4_NL: *s = {32, 18, 1, 2}; return 1;
-    case QB_TYPE_Q4_K: *s = {256, 144, 1, 16}; return 1;
-    case QB_TYPE_Q6_K: *s = {256, 210, 0, 18}; return 1;
-    default: return 0;
-    }
-}
-
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
-
-static int float_size(qb_type t) {
-    switch (t) {
-    case QB_TYPE_F32: return 4;
-    case QB_TYPE_F16:
-    case QB_TYPE_BF16: return 2;
-    default: return 0;
-    }
-}
-
-int qb_planes_of(qb_type t, int n_in, int n_out, qb_planes *p) {
-    *p = {};
-    if (n_in <= 0 || n_out <= 0) return 0;
-    int fs = float_size(t);
-    if (fs) {
-        p->block = 1;
-        p->ggml_blk = (size_t)fs;
-        p->qblk = (size_t)fs;
-        p->qrow = align16((size_t)n_in * fs); // rows padded with zeros to 16 bytes
-        p->total = p->qrow * (size_t)n_out;
-        p->scales_off = p->total;
-        return 1;
-    }
-    blk_split s;
-    if (!split_of(t, &s) || n_in % s.block) return 0;
-    size_t nb = (size_t)(n_in / s.block);
-    p->block = s.block;
-    p->ggml_blk = (size_t)s.ggml_blk;
-    p->sblk = (size_t)s.sblk;
-    p->qblk = (size_t)(s.ggml_blk - s.sblk);
-    p->qrow = align16(nb * p->qblk);
-    p->srow = align16(nb * p->sblk);
-    p->scales_off = p->qrow * (size_t)n_out;
-    p->total = p->scales_off + p->srow * (size_t)n_out;
-    return 1;
-}
-
 size_t qb_cuda_weight_bytes(qb_type t, int n_in, int n_out) {
     qb_planes p;
     if (!qb_planes_of(t, n_in, n_out, &p)) return 0;
@@ -75,35 +17,16 @@ int qb_cuda_type_ok(qb_type t, int n_in) {
 
 // ---- repacking on the device ------------------------------------------------------------
 
-// One thread per (row, block): copies the block's scale and quant bytes to
-// their planes (two bytes at a time: every part is of even size and offset).
+// One thread per (row, block), or per float element (qb_repack_block, qb_float_element).
 __global__ void k_repack(uint8_t *dst, const uint8_t *src, int nb, int n_out, qb_planes p, int s_first) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t)nb * n_out) return;
-    size_t row = i / nb, b = i % nb;
-    const uint16_t *s = (const uint16_t *)(src + i * p.ggml_blk);
-    const uint16_t *sc = s_first ? s : s + p.qblk / 2;
-    const uint16_t *qs = s_first ? s + p.sblk / 2 : s;
-    uint16_t *dq = (uint16_t *)(dst + row * p.qrow + b * p.qblk);
-    uint16_t *ds = (uint16_t *)(dst + p.scales_off + row * p.srow + b * p.sblk);
-    for (size_t k = 0; k < p.qblk / 2; k++) dq[k] = qs[k];
-    for (size_t k = 0; k < p.sblk / 2; k++) ds[k] = sc[k];
+    if (i < (size_t)nb * n_out) qb_repack_block(dst, src, nb, p, s_first, i);
 }
 
-// Float types: [n_out][n_in] rows copied to padded rows; IN_OUT transposed.
 template <typename E>
 __global__ void k_float_rows(uint8_t *dst, const E *src, int n_in, int n_out, size_t qrow, int transposed) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t)n_in * n_out) return;
-    size_t o, k;
-    if (transposed) { // src is [n_in][n_out]: i walks it in order (coalesced reads)
-        k = i / n_out;
-        o = i % n_out;
-    } else {
-        o = i / n_in;
-        k = i % n_in;
-    }
-    ((E *)(dst + o * qrow))[k] = src[i];
+    if (i < (size_t)n_in * n_out) qb_float_element(dst, src, n_in, n_out, qrow, transposed, i);
 }
 
 qb_weight qb_cuda_weight_upload(qb_cuda *c, const qb_weight *h) {

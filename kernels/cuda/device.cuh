@@ -1,0 +1,110 @@
+// device.cuh: the device helpers every kernel file shares: warp and block
+// reductions, layernorm, GELU, the block types' scale decoding, positions and
+// the programmatic-dependent-launch instructions. Device code only, so the
+// host compiler can build it too for the CPU emulator (tests/sim/simt.h, which
+// defines QB_SIMT; the few inline-PTX helpers have a host branch there).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "planes.cuh"
+
+// The longest vector a GEMV block normalises itself (16 values a thread).
+#define QB_LN_FUSE_MAX 2048
+
+// A position argument: given, or read from the device slot.
+__device__ __forceinline__ int qb_pos(int pos0, const int *d_pos) { return pos0 >= 0 ? pos0 : *d_pos; }
+
+// IQ4_NL's codebook (ggml kvalues_iq4nl).
+__device__ __constant__ static const int8_t qb_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                                    1,    13,   25,  38,  53,  69,  89,  113};
+
+// Q4_K's 6-bit scale and min of sub-block j (ggml get_scale_min_k4).
+__device__ __forceinline__ void qb_q4k_scale_min(int j, const uint8_t *q, float *sc, float *m) {
+    if (j < 4) {
+        *sc = (float)(q[j] & 63);
+        *m = (float)(q[j + 4] & 63);
+    } else {
+        *sc = (float)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (float)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+__device__ __forceinline__ float qb_gelu_new(float x) {
+    const float k = 0.7978845608028654f; // sqrt(2/pi)
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+// Warp-wide sum.
+__device__ __forceinline__ float qb_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float qb_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread
+// gets it. red: 32 floats of shared memory.
+__device__ __forceinline__ float qb_block_sum(float v, float *red) {
+    v = qb_warp_sum(v);
+    __syncthreads(); // red may still be read from a previous call
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float s = 0;
+    for (int i = 0; i < (int)(blockDim.x >> 5); i++) s += red[i];
+    return s;
+}
+
+// y = layernorm(x) g + b over n <= MAXV * blockDim.x values, by one block
+// (the same two passes as the CPU reference: mean, then the variance of the
+// centred values, in float32). x is read once, all of a thread's loads in
+// flight together, and kept in registers: on one decode vector this latency
+// is the cost, and a loop of dependent rounds through L2 tripled it.
+template <int MAXV>
+__device__ __forceinline__ void qb_layernorm_regs(float *y, const float *x, const float *g, const float *b, int n,
+                                                  float eps, float *red) {
+    float v[MAXV];
+    float s = 0;
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        v[k] = i < n ? x[i] : 0.0f;
+        s += v[k];
+    }
+    const float mean = qb_block_sum(s, red) / n;
+    float q = 0;
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const float d = threadIdx.x + k * blockDim.x < n ? v[k] - mean : 0.0f;
+        q += d * d;
+    }
+    const float rstd = rsqrtf(qb_block_sum(q, red) / n + eps);
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        if (i < n) y[i] = (v[k] - mean) * rstd * g[i] + b[i];
+    }
+}
+
+// Sends the 128-byte line at p towards L2 (no register waits for it).
+__device__ __forceinline__ void qb_prefetch_l2(const void *p) {
+#ifdef QB_SIMT
+    (void)p;
+#else
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#endif
+}
+
+// Programmatic dependent launch: see qb_launch (common.cuh). Every kernel
+// starts with qb_grid_wait() before it touches what an earlier kernel wrote,
+// and may do independent work (loading weights) before it.
+#ifdef QB_SIMT
+__device__ __forceinline__ void qb_grid_wait() {}
+__device__ __forceinline__ void qb_grid_launch_dependents() {}
+#else
+__device__ __forceinline__ void qb_grid_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void qb_grid_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;"); }
+#endif

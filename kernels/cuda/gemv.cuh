@@ -1,0 +1,430 @@
+// gemv.cuh: the batch-1 decode matmul's device code: how each weight type's
+// lanes load and multiply (the T* structs) and one block's rows
+// (qb_gemv_rows), shared by the GEMV kernel (gemv.cu) and the persistent
+// decode step (decode_step.cuh). See gemv.cu for the scheme.
+#pragma once
+#include <string.h>
+
+#include "cuda_backend.h"
+#include "device.cuh"
+
+#ifdef QB_SIMT // the CPU emulator: plain loads
+__device__ __forceinline__ uint4 ldw16(const uint8_t *p) {
+    uint4 v;
+    memcpy(&v, p, 16);
+    return v;
+}
+__device__ __forceinline__ uint2 ldw8(const uint8_t *p) {
+    uint2 v;
+    memcpy(&v, p, 8);
+    return v;
+}
+__device__ __forceinline__ uint32_t ldw4(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+__device__ __forceinline__ uint32_t ldw2(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+#else
+__device__ __forceinline__ uint4 ldw16(const uint8_t *p) {
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(p));
+    return v;
+}
+__device__ __forceinline__ uint2 ldw8(const uint8_t *p) {
+    uint2 v;
+    asm("ld.global.nc.L1::no_allocate.v2.u32 {%0,%1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+    return v;
+}
+__device__ __forceinline__ uint32_t ldw4(const uint8_t *p) {
+    uint32_t v;
+    asm("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(v) : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ uint32_t ldw2(const uint8_t *p) {
+    unsigned short v;
+    asm("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
+    return v;
+}
+#endif
+// The float16 in the low half of u.
+__device__ __forceinline__ float h2f(uint32_t u) { return __half2float(__ushort_as_half((unsigned short)(u & 0xffffu))); }
+
+// 2^23 + byte k of u, as a float.
+__device__ __forceinline__ float bytef(uint32_t u, int k) { return __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7650 + k)); }
+#define MAGIC 8388608.0f
+
+// x from global memory (L1-cached) or, with a fused layernorm, from shared memory.
+__device__ __forceinline__ float4 ldx4(const float *x, int i) { return *(const float4 *)(x + i); }
+
+// ---- the types: one step of one lane ----------------------------------------------------------
+// NW: 32-bit words a lane loads per step; NX: x values it uses; UNROLL:
+// steps whose loads are in flight together. load() reads
+// the lane's words of a row; xs() its x values (xv[k] for the k-th value in
+// the type's own order); dot() the row's contribution from them.
+
+// F32: 4 weights per lane (16 bytes), x contiguous.
+struct TF32 {
+    static constexpr int NW = 4, NX = 4, PER_STEP = 128;
+    static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
+    static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
+    static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 4 < n_in; }
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
+        (void)sc;
+        uint4 v = ldw16(q + ((size_t)s * PER_STEP + lane * 4) * 4);
+        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+    }
+    static __device__ void xs(const float *x, int n_in, int s, int lane, float *xv) {
+        const int i = s * PER_STEP + lane * 4;
+        if (i + 4 <= n_in) {
+            float4 a = ldx4(x, i);
+            xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
+        } else
+            for (int k = 0; k < 4; k++) xv[k] = i + k < n_in ? x[i + k] : 0.0f;
+    }
+    static __device__ float dot(int, const uint32_t *w, const float *xv) {
+        float a = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) a = fmaf(__uint_as_float(w[k]), xv[k], a);
+        return a;
+    }
+};
+
+// F16 and BF16: 8 weights per lane (16 bytes).
+template <bool BF>
+struct THalf {
+    static constexpr int NW = 4, NX = 8, PER_STEP = 256;
+    static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
+    static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
+    static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 8 < n_in; }
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
+        (void)sc;
+        uint4 v = ldw16(q + ((size_t)s * PER_STEP + lane * 8) * 2);
+        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+    }
+    static __device__ void xs(const float *x, int n_in, int s, int lane, float *xv) {
+        const int i = s * PER_STEP + lane * 8;
+        if (i + 8 <= n_in) {
+            float4 a = ldx4(x, i), b = ldx4(x, i + 4);
+            xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
+            xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
+        } else
+            for (int k = 0; k < 8; k++) xv[k] = i + k < n_in ? x[i + k] : 0.0f;
+    }
+    static __device__ float dot(int, const uint32_t *w, const float *xv) {
+        float a = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            float lo, hi;
+            if (BF) {
+                lo = __uint_as_float(w[k] << 16);
+                hi = __uint_as_float(w[k] & 0xffff0000u);
+            } else {
+                float2 f = __half22float2(*(const __half2 *)&w[k]);
+                lo = f.x, hi = f.y;
+            }
+            a = fmaf(lo, xv[2 * k], a);
+            a = fmaf(hi, xv[2 * k + 1], a);
+        }
+        return a;
+    }
+};
+
+// Q8_0: 8 weights per lane (8 bytes); 4 lanes share a block of 32.
+struct TQ8_0 {
+    static constexpr int NW = 3, NX = 8, PER_STEP = 256;
+    static constexpr int UNROLL = 2; // steps in flight: 16 bytes a lane a row (32: xl q8_0 3.5% slower)
+    static __device__ int steps(int n_in) { return n_in / PER_STEP + (n_in % PER_STEP != 0); }
+    static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 8 < n_in; }
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
+        uint2 v = ldw8(q + (size_t)s * PER_STEP + lane * 8);
+        w[0] = v.x, w[1] = v.y;
+        w[2] = ldw2(sc + (size_t)(s * 8 + lane / 4) * 2);
+    }
+    static __device__ void xs(const float *x, int, int s, int lane, float *xv) {
+        const int i = s * PER_STEP + lane * 8;
+        float4 a = ldx4(x, i), b = ldx4(x, i + 4);
+        xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
+        xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
+    }
+    static __device__ float dot(int lane, const uint32_t *w, const float *xv) {
+        const float d = h2f(w[2]);
+        float a = 0;
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+            const uint32_t u = w[k] ^ 0x80808080u; // int8 -> uint8 biased by 128
+#pragma unroll
+            for (int j = 0; j < 4; j++) a = fmaf(bytef(u, j) - (MAGIC + 128.0f), xv[4 * k + j], a);
+        }
+        return d * a;
+    }
+};
+
+// IQ4_NL: four codebook indices (one per byte, 0..15) to their int8 values
+// biased by 128 (one per byte). The 16 entries sit in four words; a byte
+// permute picks among 8 bytes, so entries 0-7 and 8-15 are looked up apart
+// and merged by the indices' bit 3.
+__device__ __forceinline__ uint32_t iq4nl_lookup(uint32_t n) {
+    const uint32_t y = n | (n >> 4);
+    const uint32_t sel = ((y & 0xffu) | ((y >> 8) & 0xff00u)) & 0x7777u;
+    const uint32_t lo = __byte_perm(0x3f2d1801u, 0x766a5d4fu, sel); // entries 0..7  (+128)
+    const uint32_t hi = __byte_perm(0xa6998d81u, 0xf1d9c5b5u, sel); // entries 8..15 (+128)
+    const uint32_t m = ((n >> 3) & 0x01010101u) * 0xffu;
+    return (hi & m) | (lo & ~m);
+}
+
+// Q4_0, Q4_1, IQ4_NL: 4 bytes per lane = weights j..j+3 (low nibbles) and
+// j+16..j+19 (high nibbles) of a block; 4 lanes share a block of 32.
+template <qb_type T>
+struct TQ4 {
+    static constexpr int NW = 2, NX = 8, PER_STEP = 256;
+    // Steps in flight: 16 bytes a lane a row. 8 (32 bytes) held 115 registers a
+    // thread at two rows, a quarter of the SM's warps: xl q4_0 -1%, iq4_nl -5%.
+    static constexpr int UNROLL = 4;
+    static constexpr int SB = T == QB_TYPE_Q4_1 ? 4 : 2; // scale bytes per block
+    static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
+    static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + (lane / 4) * 32 < n_in; }
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
+        w[0] = ldw4(q + (size_t)s * 128 + lane * 4);
+        const uint8_t *sp = sc + (size_t)(s * 8 + lane / 4) * SB;
+        w[1] = SB == 4 ? ldw4(sp) : ldw2(sp);
+    }
+    static __device__ void xs(const float *x, int, int s, int lane, float *xv) {
+        const int i = s * PER_STEP + (lane / 4) * 32 + (lane % 4) * 4;
+        float4 a = ldx4(x, i), b = ldx4(x, i + 16);
+        xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
+        xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
+    }
+    static __device__ float dot(int lane, const uint32_t *w, const float *xv) {
+        const float d = h2f(w[1]);
+        const uint32_t lo = w[0] & 0x0f0f0f0fu, hi = (w[0] >> 4) & 0x0f0f0f0fu;
+        float a = 0;
+        if constexpr (T == QB_TYPE_Q4_0) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                a = fmaf(bytef(lo, j) - (MAGIC + 8.0f), xv[j], a);
+                a = fmaf(bytef(hi, j) - (MAGIC + 8.0f), xv[4 + j], a);
+            }
+            return d * a;
+        } else if constexpr (T == QB_TYPE_Q4_1) {
+            float sx = 0;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                a = fmaf(bytef(lo, j) - MAGIC, xv[j], a);
+                a = fmaf(bytef(hi, j) - MAGIC, xv[4 + j], a);
+                sx += xv[j] + xv[4 + j];
+            }
+            return d * a + h2f(w[1] >> 16) * sx;
+        } else { // IQ4_NL: the codebook looked up with byte permutes
+            const uint32_t l = iq4nl_lookup(lo), h = iq4nl_lookup(hi);
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                a = fmaf(bytef(l, j) - (MAGIC + 128.0f), xv[j], a);
+                a = fmaf(bytef(h, j) - (MAGIC + 128.0f), xv[4 + j], a);
+            }
+            return d * a;
+        }
+    }
+};
+
+// Q4_K: one step is one super-block (128 quant bytes, 256 weights); lane l
+// reads 4 bytes of the 32-byte chunk c = l/8: weights 64c + j..j+3 (low
+// nibbles, sub-block 2c) and 64c + 32 + j..j+3 (high nibbles, sub-block 2c+1).
+struct TQ4_K {
+    static constexpr int NW = 5, NX = 8, PER_STEP = 256;
+    static constexpr int UNROLL = 8; // steps in flight: 32 bytes a lane a row
+    static __device__ int steps(int n_in) { return n_in / PER_STEP; }
+    static __device__ bool live(int, int, int) { return true; }
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
+        w[0] = ldw4(q + (size_t)s * 128 + lane * 4);
+        uint4 v = ldw16(sc + (size_t)s * 16); // d, dmin, scales[12]: the same for the whole warp
+        w[1] = v.x, w[2] = v.y, w[3] = v.z, w[4] = v.w;
+    }
+    static __device__ void xs(const float *x, int, int s, int lane, float *xv) {
+        const int i = s * PER_STEP + (lane / 8) * 64 + (lane % 8) * 4;
+        float4 a = ldx4(x, i), b = ldx4(x, i + 32);
+        xv[0] = a.x, xv[1] = a.y, xv[2] = a.z, xv[3] = a.w;
+        xv[4] = b.x, xv[5] = b.y, xv[6] = b.z, xv[7] = b.w;
+    }
+    static __device__ float dot(int lane, const uint32_t *w, const float *xv) {
+        const float d = h2f(w[1]), dmin = h2f(w[1] >> 16);
+        const uint8_t *sp = (const uint8_t *)&w[2];
+        const int c = lane / 8;
+        float s1, m1, s2, m2;
+        qb_q4k_scale_min(2 * c, sp, &s1, &m1);
+        qb_q4k_scale_min(2 * c + 1, sp, &s2, &m2);
+        const uint32_t lo = w[0] & 0x0f0f0f0fu, hi = (w[0] >> 4) & 0x0f0f0f0fu;
+        float a1 = 0, a2 = 0, x1 = 0, x2 = 0;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            a1 = fmaf(bytef(lo, j) - MAGIC, xv[j], a1);
+            a2 = fmaf(bytef(hi, j) - MAGIC, xv[4 + j], a2);
+            x1 += xv[j];
+            x2 += xv[4 + j];
+        }
+        return d * (s1 * a1 + s2 * a2) - dmin * (m1 * x1 + m2 * x2);
+    }
+};
+
+// Q6_K: a step is two super-blocks (384 quant bytes); lane l works in
+// super-block l/16, half n = (l/8)%2, positions j = 4(l%8)..+3 of that half:
+// ql words at 64n + j and 64n + 32 + j, the qh word at 128 + 32n + j give the
+// weights j, j+32, j+64, j+96 (+ 128n) with scales sc[8n + j/16 + 2q].
+struct TQ6_K {
+    static constexpr int NW = 8, NX = 16, PER_STEP = 512;
+    static constexpr int UNROLL = 3; // steps in flight: 36 bytes a lane a row
+    static __device__ int steps(int n_in) { return (n_in / 256 + 1) / 2; }
+    static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + (lane / 16) * 256 < n_in; }
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
+        const uint8_t *b = q + (size_t)(s * 2 + lane / 16) * 192;
+        const int n = (lane / 8) % 2, j = (lane % 8) * 4;
+        w[0] = ldw4(b + 64 * n + j);
+        w[1] = ldw4(b + 64 * n + 32 + j);
+        w[2] = ldw4(b + 128 + 32 * n + j);
+        // Scales sc[8n + j/16 + 2q] (q < 4) sit in the 16-bit words 4n + q; d after them.
+        const uint8_t *sp = sc + (size_t)(s * 2 + lane / 16) * 18;
+#pragma unroll
+        for (int k = 0; k < 4; k++) w[3 + k] = ldw2(sp + 8 * n + 2 * k);
+        w[7] = ldw2(sp + 16);
+    }
+    static __device__ void xs(const float *x, int, int s, int lane, float *xv) {
+        const int i = s * PER_STEP + (lane / 16) * 256 + ((lane / 8) % 2) * 128 + (lane % 8) * 4;
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            float4 a = ldx4(x, i + 32 * q);
+            xv[4 * q] = a.x, xv[4 * q + 1] = a.y, xv[4 * q + 2] = a.z, xv[4 * q + 3] = a.w;
+        }
+    }
+    static __device__ float dot(int lane, const uint32_t *w, const float *xv) {
+        const int is = (lane % 8) / 4; // j / 16
+        const float d = h2f(w[7]);
+        const uint32_t h = w[2];
+        uint32_t q6[4];
+        q6[0] = (w[0] & 0x0f0f0f0fu) | ((h << 4) & 0x30303030u);
+        q6[1] = (w[1] & 0x0f0f0f0fu) | ((h << 2) & 0x30303030u);
+        q6[2] = ((w[0] >> 4) & 0x0f0f0f0fu) | (h & 0x30303030u);
+        q6[3] = ((w[1] >> 4) & 0x0f0f0f0fu) | ((h >> 2) & 0x30303030u);
+        float r = 0;
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            float a = 0;
+#pragma unroll
+            for (int k = 0; k < 4; k++) a = fmaf(bytef(q6[q], k) - (MAGIC + 32.0f), xv[4 * q + k], a);
+            r = fmaf((float)(int8_t)(w[3 + q] >> (8 * is)), a, r);
+        }
+        return d * r;
+    }
+};
+
+// ---- the kernel ------------------------------------------------------------------------------
+
+// KS warps of a block share its R rows, each taking every KS-th step, so
+// even a short, wide matrix (1600 rows of 6400) has warps enough in flight.
+#define KS 4
+
+struct gemv_args {
+    float *y;
+    const float *x;
+    const uint8_t *w;
+    size_t qrow, srow, scales_off;
+    int n_in, n_out;
+    const float *bias;
+    int epi;
+    // Fused K/V store (the QKV projection): rows [E, 3E) also go to the caches.
+    __half *k_cache, *v_cache;
+    int pos0;
+    const int *d_pos;
+    // Fused layernorm of x (n_in values) before the product, when ln_g is set.
+    const float *ln_g, *ln_b;
+    float ln_eps;
+};
+
+// The block's copy of layernorm(x) in shared memory (x in registers: n_in
+// <= QB_LN_FUSE_MAX); every block computes it, x being small and in L2.
+__device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
+    __shared__ float red[32];
+    qb_layernorm_regs<QB_LN_FUSE_MAX / (32 * KS)>(xs, a.x, a.ln_g, a.ln_b, a.n_in, a.ln_eps, red);
+    __syncthreads();
+}
+
+// Rows row0 .. row0+R-1 (those below row_end) of y = W x + b, by one block
+// of KS warps. ready() is called once the first steps' weights are in
+// flight (they depend on nothing that runs before) and returns x: where the
+// caller waits for x's producer and, with a fused layernorm, normalises it.
+template <class TT, int R, class Ready>
+__device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int row_end, Ready ready) {
+    __shared__ float part[KS][R];
+    const int lane = threadIdx.x & 31, wk = threadIdx.x >> 5;
+    const uint8_t *q[R];
+    const uint8_t *sc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int row = min(row0 + r, row_end - 1); // a short last group recomputes the last row
+        q[r] = a.w + (size_t)row * a.qrow;
+        sc[r] = a.w + a.scales_off + (size_t)row * a.srow;
+    }
+    // Loads in flight per lane: UNROLL steps x R rows; more rows, fewer steps ahead.
+    constexpr int UNROLL = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
+    const int steps = TT::steps(a.n_in);
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0;
+    uint32_t w[UNROLL][R][TT::NW];
+    // The first steps' weights depend on no earlier kernel: load them before waiting.
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) {
+        const int s = wk + KS * u;
+        if (s < steps && TT::live(a.n_in, s, lane))
+#pragma unroll
+            for (int r = 0; r < R; r++) TT::load(q[r], sc[r], s, lane, w[u][r]);
+    }
+    const float *x = ready();
+    for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            const int s = s0 + KS * u;
+            if (s < steps && TT::live(a.n_in, s, lane)) {
+                float xv[TT::NX];
+                TT::xs(x, a.n_in, s, lane, xv);
+#pragma unroll
+                for (int r = 0; r < R; r++) acc[r] += TT::dot(lane, w[u][r], xv);
+            }
+            // Refill this slot with this warp's step UNROLL ahead.
+            const int sn = s + KS * UNROLL;
+            if (sn < steps && TT::live(a.n_in, sn, lane))
+#pragma unroll
+                for (int r = 0; r < R; r++) TT::load(q[r], sc[r], sn, lane, w[u][r]);
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        acc[r] = qb_warp_sum(acc[r]);
+        if (lane == 0) part[wk][r] = acc[r];
+    }
+    __syncthreads();
+    if (threadIdx.x < R) {
+        const int r = threadIdx.x, row = row0 + r;
+        float v = 0;
+#pragma unroll
+        for (int k = 0; k < KS; k++) v += part[k][r];
+        if (row < row_end) {
+            if (a.bias) v += a.bias[row];
+            if (a.epi == QB_CUDA_GELU) v = qb_gelu_new(v);
+            if (a.epi == QB_CUDA_ACCUM) a.y[row] += v;
+            else a.y[row] = v;
+            if (a.k_cache) {
+                const int E = a.n_out / 3;
+                const size_t p = (size_t)qb_pos(a.pos0, a.d_pos);
+                if (row >= 2 * E) a.v_cache[p * E + row - 2 * E] = __float2half_rn(v);
+                else if (row >= E) a.k_cache[p * E + row - E] = __float2half_rn(v);
+            }
+        }
+    }
+}
