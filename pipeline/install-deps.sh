@@ -4,7 +4,7 @@
 # sudo when something is missing.
 set -euo pipefail
 pkgs=(
-  build-essential pkg-config perl          # cc, make, prove (TAP harness)
+  build-essential pkg-config perl          # cc, g++ (tests/sim), make, prove (TAP harness)
   libcurl4-openssl-dev libssl-dev          # fetch: transfers; sha256 (libcrypto)
   libarchive-dev                           # fetch: zip/tar extraction
   libpcre2-dev                             # tokenizer: GPT-2 pre-tokenizer regex

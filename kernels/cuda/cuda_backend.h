@@ -144,6 +144,32 @@ void qb_cuda_attention_path(qb_cuda *c, float *out, const float *q, int q_stride
                             const uint16_t *v_cache, int pos0, int T, int n_head, int head_dim, int n_ctx,
                             int path);
 
+// ---- the decode step as one persistent kernel (decode_step.cu) ----------------------------
+// The greedy decode step described once, op by op, in the order the forward
+// pass calls them (embed; per layer ln+QKV with the K/V store, attention,
+// proj+residual, ln+fc+GELU, mlp-proj+residual; ln_f+lm_head; argmax), then
+// run as one kernel a step: every block resident, a grid barrier between
+// ops, each op prefetching the next one's weights into L2. The token slot
+// (qb_cuda_token_slot) holds the step's token before and the argmax after.
+// Pointers are device pointers; the op list is fixed at qb_cuda_step_ready.
+typedef struct qb_cuda_step qb_cuda_step;
+qb_cuda_step *qb_cuda_step_new(qb_cuda *c);
+void qb_cuda_step_embed(qb_cuda_step *s, float *x, const qb_weight *wte, const qb_weight *wpe);
+void qb_cuda_step_matmul(qb_cuda_step *s, float *y, const float *x, const qb_weight *w, const float *bias,
+                         qb_cuda_epilogue epi);
+// y = layernorm(x) W^T + b (n_in <= QB_LN_FUSE_MAX); K/V thirds of the result
+// also to the caches at the step's position when k_cache is set.
+void qb_cuda_step_ln_matmul(qb_cuda_step *s, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
+                            const qb_weight *w, const float *bias, qb_cuda_epilogue epi, uint16_t *k_cache,
+                            uint16_t *v_cache);
+void qb_cuda_step_attention(qb_cuda_step *s, float *out, const float *q, int q_stride, const uint16_t *k_cache,
+                            const uint16_t *v_cache, int n_head, int head_dim, int n_ctx);
+void qb_cuda_step_argmax(qb_cuda_step *s, float *logits, int n);
+void qb_cuda_step_ready(qb_cuda_step *s);        // uploads the ops, sizes the grid
+void qb_cuda_step_run(qb_cuda_step *s, int pos); // one step at position pos, on the stream
+int qb_cuda_step_blocks(const qb_cuda_step *s);  // the grid it runs
+void qb_cuda_step_free(qb_cuda_step *s);
+
 // ---- CUDA graphs: capture a sequence of calls once, replay it ------------------------------
 void qb_cuda_graph_begin(qb_cuda *c); // starts capturing the stream
 void qb_cuda_graph_end(qb_cuda *c);   // ends capture, instantiates (replaces any previous graph)

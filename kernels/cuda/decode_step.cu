@@ -1,0 +1,160 @@
+// decode_step.cu: the persistent decode step's host side (see
+// decode_step.cuh): the op list built by the forward pass's calls, uploaded
+// once, and one cooperative launch a step.
+//
+// Knobs, read at qb_cuda_step_ready (for the benchmark's sweeps):
+//   QB_CUDA_STEP_BPS  blocks per SM (default: as many as fit, at most 4; more
+//                     than fit is lowered to what fits, with a note)
+//   QB_CUDA_STEP_R    rows per GEMV group, 1, 2 or 4 (default 2)
+//   QB_CUDA_STEP_PF   megabytes of the next op's weights prefetched to L2
+//                     (default half the L2; 0 turns the prefetch off)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.cuh"
+#include "decode_step.cuh"
+
+struct qb_cuda_step {
+    qb_cuda *c;
+    qb_step_op *ops; // host copy while building
+    int n_ops, cap;
+    qb_step_op *d_ops;
+    qb_step_ctl ctl;
+    void *d_ctl_mem; // bar[2] + amax
+    float *part;
+    unsigned *counters;
+    int max_heads, max_S, max_D;
+    int R, blocks;
+};
+
+__global__ void __launch_bounds__(QB_STEP_THREADS) k_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl,
+                                                                  int pos) {
+    qb_decode_step(ops, n_ops, ctl, pos);
+}
+
+static int env_int(const char *name, int def) {
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : def;
+}
+
+qb_cuda_step *qb_cuda_step_new(qb_cuda *c) {
+    qb_cuda_step *s = (qb_cuda_step *)qb_calloc(1, sizeof *s);
+    s->c = c;
+    s->R = env_int("QB_CUDA_STEP_R", 2);
+    if (s->R != 1 && s->R != 2 && s->R != 4) qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_R: 1, 2 or 4, not %d", s->R);
+    return s;
+}
+
+static void push(qb_cuda_step *s, const qb_step_op &o) {
+    if (s->d_ops) qb_die(QB_EXIT_DATA, "cuda: decode step: op added after qb_cuda_step_ready");
+    if (s->n_ops == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->ops = (qb_step_op *)qb_realloc(s->ops, (size_t)s->cap * sizeof *s->ops);
+    }
+    s->ops[s->n_ops++] = o;
+}
+
+void qb_cuda_step_embed(qb_cuda_step *s, float *x, const qb_weight *wte, const qb_weight *wpe) {
+    if (wte->n_in != wpe->n_in) qb_die(QB_EXIT_DATA, "cuda: decode step: wte and wpe widths differ");
+    push(s, qb_step_op_embed(x, wte, wpe));
+}
+
+static void check_gemv(const qb_weight *w, const float *x, const float *ln_g) {
+    if (!qb_cuda_type_ok(w->type, w->n_in))
+        qb_die(QB_EXIT_DATA, "cuda: decode step: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
+    if ((uintptr_t)x % 16) qb_die(QB_EXIT_DATA, "cuda: decode step: x must be 16-byte aligned");
+    if (ln_g && w->n_in > QB_LN_FUSE_MAX)
+        qb_die(QB_EXIT_DATA, "cuda: decode step: a layernorm over %d values exceeds %d", w->n_in, QB_LN_FUSE_MAX);
+}
+
+void qb_cuda_step_matmul(qb_cuda_step *s, float *y, const float *x, const qb_weight *w, const float *bias,
+                         qb_cuda_epilogue epi) {
+    check_gemv(w, x, NULL);
+    push(s, qb_step_op_gemv(y, x, w, bias, (int)epi, NULL, NULL, 0.0f, NULL, NULL, s->R));
+}
+
+void qb_cuda_step_ln_matmul(qb_cuda_step *s, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
+                            const qb_weight *w, const float *bias, qb_cuda_epilogue epi, uint16_t *k_cache,
+                            uint16_t *v_cache) {
+    check_gemv(w, x, ln_g);
+    push(s, qb_step_op_gemv(y, x, w, bias, (int)epi, ln_g, ln_b, eps, (__half *)k_cache, (__half *)v_cache, s->R));
+}
+
+void qb_cuda_step_attention(qb_cuda_step *s, float *out, const float *q, int q_stride, const uint16_t *k_cache,
+                            const uint16_t *v_cache, int n_head, int head_dim, int n_ctx) {
+    const int S = (n_ctx + CH - 1) / CH;
+    if (S > 256) qb_die(QB_EXIT_DATA, "cuda: decode step: context of %d positions exceeds 16384", n_ctx);
+    if (head_dim > 256 || head_dim % 2) qb_die(QB_EXIT_DATA, "cuda: decode step: head size %d", head_dim);
+    s->max_heads = n_head > s->max_heads ? n_head : s->max_heads;
+    s->max_S = S > s->max_S ? S : s->max_S;
+    s->max_D = head_dim > s->max_D ? head_dim : s->max_D;
+    // part and counters are set at qb_cuda_step_ready, when their sizes are known.
+    push(s, qb_step_op_attn(out, q, q_stride, (const __half *)k_cache, (const __half *)v_cache, n_head, head_dim,
+                            NULL, NULL));
+}
+
+void qb_cuda_step_argmax(qb_cuda_step *s, float *logits, int n) {
+    if (n <= 0) qb_die(QB_EXIT_DATA, "cuda: decode step: argmax of nothing");
+    push(s, qb_step_op_argmax(logits, n));
+}
+
+void qb_cuda_step_ready(qb_cuda_step *s) {
+    qb_cuda *c = s->c;
+    if (!s->n_ops || s->ops[s->n_ops - 1].kind != QB_OP_ARGMAX)
+        qb_die(QB_EXIT_DATA, "cuda: decode step: the op list must end with the argmax");
+    if (s->max_heads) {
+        s->part = (float *)qb_cuda_alloc(c, (size_t)s->max_heads * s->max_S * (s->max_D + 2) * sizeof(float));
+        s->counters = (unsigned *)qb_cuda_alloc(c, (size_t)s->max_heads * sizeof(unsigned));
+        qb_cuda_memset(c, s->counters, 0, (size_t)s->max_heads * sizeof(unsigned));
+    }
+    for (int i = 0; i < s->n_ops; i++)
+        if (s->ops[i].kind == QB_OP_ATTN) s->ops[i].part = s->part, s->ops[i].counters = s->counters;
+    const int pf_mb = env_int("QB_CUDA_STEP_PF", c->prop.l2CacheSize / 2 >> 20);
+    qb_step_link_prefetch(s->ops, s->n_ops, (size_t)(pf_mb < 0 ? 0 : pf_mb) << 20);
+    s->d_ops = (qb_step_op *)qb_cuda_alloc(c, (size_t)s->n_ops * sizeof *s->d_ops);
+    qb_cuda_to_device(c, s->d_ops, s->ops, (size_t)s->n_ops * sizeof *s->d_ops);
+    s->d_ctl_mem = qb_cuda_alloc(c, 32);
+    qb_cuda_memset(c, s->d_ctl_mem, 0, 32);
+    s->ctl.bar = (unsigned *)s->d_ctl_mem;
+    s->ctl.amax = (unsigned long long *)((char *)s->d_ctl_mem + 16);
+    s->ctl.token = qb_cuda_token_slot(c);
+    // Every block must be resident at once (the barriers wait for all of them):
+    // the cooperative launch refuses a grid that is not.
+    int fit = 0;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, k_decode_step, QB_STEP_THREADS, 0));
+    if (fit < 1) qb_die(QB_EXIT_DATA, "cuda: decode step: the kernel fits no SM of %s", c->prop.name);
+    int bps = env_int("QB_CUDA_STEP_BPS", fit < 4 ? fit : 4);
+    if (bps < 1) qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_BPS=%d: at least 1 block per SM", bps);
+    if (bps > fit) {
+        fprintf(stderr, "cuda: decode step: QB_CUDA_STEP_BPS=%d, but %d blocks per SM fit on %s: using %d\n", bps, fit,
+                c->prop.name, fit);
+        bps = fit;
+    }
+    s->blocks = bps * c->prop.multiProcessorCount;
+    qb_cuda_sync(c);
+}
+
+void qb_cuda_step_run(qb_cuda_step *s, int pos) {
+    if (!s->d_ops) qb_die(QB_EXIT_DATA, "cuda: decode step run before qb_cuda_step_ready");
+    const qb_step_op *ops = s->d_ops;
+    int n = s->n_ops;
+    qb_step_ctl ctl = s->ctl;
+    void *args[] = {(void *)&ops, (void *)&n, (void *)&ctl, (void *)&pos};
+    CK(cudaLaunchCooperativeKernel((const void *)k_decode_step, dim3(s->blocks), dim3(QB_STEP_THREADS), args, 0,
+                                   s->c->stream));
+}
+
+int qb_cuda_step_blocks(const qb_cuda_step *s) { return s->blocks; }
+
+void qb_cuda_step_free(qb_cuda_step *s) {
+    if (!s) return;
+    qb_cuda *c = s->c;
+    qb_cuda_sync(c);
+    if (s->d_ops) qb_cuda_free(c, s->d_ops);
+    if (s->d_ctl_mem) qb_cuda_free(c, s->d_ctl_mem);
+    if (s->part) qb_cuda_free(c, s->part);
+    if (s->counters) qb_cuda_free(c, s->counters);
+    free(s->ops);
+    free(s);
+}

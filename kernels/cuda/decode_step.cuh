@@ -1,0 +1,294 @@
+// decode_step.cuh: the whole greedy decode step as ONE persistent kernel.
+//
+// Why: a step launched as kernels is 5 dependent kernels a layer (~240 on
+// gpt2-xl), and each costs microseconds of ramp-up and tail that the
+// bandwidth floor does not count (H100, session 5: xl f16 2.2 ms a step where
+// the floor is 1.04; q4_0 1.9 ms where it is 0.29). Here every block stays
+// resident for the step and walks the same list of ops (embed, then per layer
+// QKV, attention, proj, fc, mlp-proj, then lm_head and argmax), a grid-wide
+// barrier between consecutive ops. Weights depend on nothing computed, so
+// while op i runs each block sends its share of op i+1's weights towards L2
+// (one bulk prefetch, no registers held): DRAM keeps streaming through the
+// barriers and the ops' own loads mostly hit L2.
+//
+// The op list is built once by the host (qb_step_op_* below, filled in
+// decode_step.cu) and lives in device memory; only the position changes
+// from step to step (a kernel argument). The token slot is read by the embed
+// op and receives the argmax.
+//
+// Shared by the CUDA build and the CPU emulator (tests/sim): the test runs
+// this very code over a small model and compares it with the CPU forward pass.
+#pragma once
+#include "attention.cuh"
+#include "dequant.cuh"
+#include "gemv.cuh"
+
+enum { QB_OP_EMBED = 1, QB_OP_GEMV = 2, QB_OP_ATTN = 3, QB_OP_ARGMAX = 4 };
+
+// Threads per block of the step kernel: the GEMV's KS warps and the
+// attention's ATT_THREADS are both 128.
+#define QB_STEP_THREADS 128
+
+struct qb_step_op {
+    int kind;
+    // GEMV: y = (layernorm(x) when g.ln_g) W^T + b, epilogue g.epi, K/V store
+    // when g.k_cache; R rows a group (1, 2 or 4), groups dealt round robin.
+    qb_type type;
+    int R;
+    gemv_args g;
+    // EMBED: x[0..n) = wte[token] + wpe[pos] (any types).
+    const uint8_t *wte, *wpe;
+    qb_planes pe, pp;
+    qb_type wpe_type;
+    int n_vocab, n_pos;
+    // ATTN: out = attention of the new token's q against the cache of one layer.
+    float *out;
+    const float *q;
+    const __half *kc, *vc;
+    int q_stride, n_head, D;
+    float *part;        // partials: n_head x ceil(n_ctx / CH) x (D + 2)
+    unsigned *counters; // n_head, zero between steps
+    // ARGMAX (and EMBED's width): over x[0..n) / logits[0..n).
+    float *x;
+    int n;
+    // Sent towards L2 while this op runs: the next op's weights.
+    const uint8_t *pf;
+    size_t pf_bytes;
+};
+
+// What every step shares besides the ops.
+struct qb_step_ctl {
+    int *token;               // in: this step's token; out: the next (greedy)
+    unsigned *bar;            // grid barrier: [0] arrivals, [1] generation (zero at first)
+    unsigned long long *amax; // argmax key of the step (zero between steps)
+};
+
+// ---- the ops' makers (host) ------------------------------------------------------------
+
+static inline qb_step_op qb_step_op_gemv(float *y, const float *x, const qb_weight *w, const float *bias, int epi,
+                                         const float *ln_g, const float *ln_b, float eps, __half *k_cache,
+                                         __half *v_cache, int R) {
+    qb_step_op o = {};
+    qb_planes p;
+    qb_planes_of(w->type, w->n_in, w->n_out, &p);
+    o.kind = QB_OP_GEMV;
+    o.type = w->type;
+    o.R = R == 1 || R == 4 ? R : 2;
+    o.g = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, epi,
+           k_cache, v_cache, 0, NULL, ln_g, ln_b, eps};
+    return o;
+}
+
+static inline qb_step_op qb_step_op_embed(float *x, const qb_weight *wte, const qb_weight *wpe) {
+    qb_step_op o = {};
+    o.kind = QB_OP_EMBED;
+    o.type = wte->type;
+    o.wte = (const uint8_t *)wte->data, o.wpe = (const uint8_t *)wpe->data;
+    qb_planes_of(wte->type, wte->n_in, wte->n_out, &o.pe);
+    qb_planes_of(wpe->type, wpe->n_in, wpe->n_out, &o.pp);
+    o.wpe_type = wpe->type;
+    o.n_vocab = wte->n_out, o.n_pos = wpe->n_out;
+    o.x = x, o.n = wte->n_in;
+    return o;
+}
+
+static inline qb_step_op qb_step_op_attn(float *out, const float *q, int q_stride, const __half *kc,
+                                         const __half *vc, int n_head, int D, float *part, unsigned *counters) {
+    qb_step_op o = {};
+    o.kind = QB_OP_ATTN;
+    o.out = out, o.q = q, o.q_stride = q_stride, o.kc = kc, o.vc = vc;
+    o.n_head = n_head, o.D = D, o.part = part, o.counters = counters;
+    return o;
+}
+
+static inline qb_step_op qb_step_op_argmax(float *logits, int n) {
+    qb_step_op o = {};
+    o.kind = QB_OP_ARGMAX;
+    o.x = logits, o.n = n;
+    return o;
+}
+
+// Each op prefetches the next one's weights (the first pf_max bytes of them:
+// two ops' weights must fit in L2 together, or the prefetch evicts what the
+// running op is about to read).
+static inline void qb_step_link_prefetch(qb_step_op *ops, int n_ops, size_t pf_max) {
+    for (int i = 0; i + 1 < n_ops; i++) {
+        const qb_step_op &nx = ops[i + 1];
+        if (nx.kind != QB_OP_GEMV) continue;
+        qb_planes p;
+        qb_planes_of(nx.type, nx.g.n_in, nx.g.n_out, &p);
+        ops[i].pf = nx.g.w;
+        ops[i].pf_bytes = (p.total < pf_max ? p.total : pf_max) & ~(size_t)15;
+    }
+}
+
+// ---- the device side -----------------------------------------------------------------------
+
+__device__ __forceinline__ unsigned qb_ld_relaxed(const unsigned *p) {
+#ifdef QB_SIMT
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+#else
+    return *(const volatile unsigned *)p;
+#endif
+}
+
+__device__ __forceinline__ void qb_spin_pause() {
+#ifdef QB_SIMT
+    qb_simt_pause();
+#endif
+}
+
+// Every block of the grid arrives before any leaves; what a block wrote before
+// is visible to every block after (the fences; cooperative groups' grid sync
+// works the same way). Reusable: the arrivals return to zero, the generation
+// only grows.
+__device__ __forceinline__ void qb_grid_sync(unsigned *bar) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const unsigned gen = qb_ld_relaxed(bar + 1); // read before arriving: it cannot move until we do
+        __threadfence();
+        if (atomicAdd(bar, 1u) == gridDim.x - 1) {
+            atomicExch(bar, 0u);
+            __threadfence();
+            atomicAdd(bar + 1, 1u);
+        } else {
+            while (qb_ld_relaxed(bar + 1) == gen) qb_spin_pause();
+        }
+        __threadfence();
+    }
+    __syncthreads();
+}
+
+// This block's share of [p, p + bytes) towards L2: an even split over the
+// grid, in pieces of at most 16 KiB issued by the lanes of warp 0.
+__device__ __forceinline__ void qb_step_prefetch(const uint8_t *p, size_t bytes) {
+    if (!bytes || threadIdx.x >= 32) return;
+    const size_t share = ((bytes / gridDim.x) + 15) & ~(size_t)15;
+    const size_t b0 = share * blockIdx.x, b1 = b0 + share < bytes ? b0 + share : bytes;
+    const size_t piece = 16384;
+    for (size_t o = b0 + threadIdx.x * piece; o < b1; o += 32 * piece) {
+        const unsigned n = (unsigned)(b1 - o < piece ? b1 - o : piece);
+#ifdef QB_SIMT
+        (void)n;
+#else
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p + o), "r"(n) : "memory");
+#endif
+    }
+}
+
+template <class TT, int R>
+__device__ __noinline__ void qb_step_gemv_rows(const gemv_args &a, const float *x) {
+    const int groups = (a.n_out + R - 1) / R;
+    for (int grp = blockIdx.x; grp < groups; grp += gridDim.x) {
+        qb_gemv_rows<TT, R>(a, grp * R, a.n_out, [&] { return x; });
+        __syncthreads(); // the group's partial sums are read before the next group writes them
+    }
+}
+
+template <class TT>
+__device__ __forceinline__ void qb_step_gemv_t(const gemv_args &a, int R, const float *x) {
+    switch (R) {
+    case 1: qb_step_gemv_rows<TT, 1>(a, x); break;
+    case 4: qb_step_gemv_rows<TT, 4>(a, x); break;
+    default: qb_step_gemv_rows<TT, 2>(a, x); break;
+    }
+}
+
+__device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int pos, float *xln) {
+    gemv_args a = op.g;
+    a.pos0 = pos; // where the QKV op stores this token's K and V
+    if ((int)blockIdx.x * op.R >= a.n_out) return; // no rows here
+    const float *x = a.x;
+    if (a.ln_g) {
+        ln_to_smem(xln, a);
+        x = xln;
+    }
+    switch (op.type) {
+    case QB_TYPE_F32: qb_step_gemv_t<TF32>(a, op.R, x); break;
+    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(a, op.R, x); break;
+    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(a, op.R, x); break;
+    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(a, op.R, x); break;
+    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(a, op.R, x); break;
+    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(a, op.R, x); break;
+    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(a, op.R, x); break;
+    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(a, op.R, x); break;
+    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(a, op.R, x); break;
+    default: break; // the host builds GEMV ops only for these
+    }
+}
+
+__device__ __noinline__ void qb_step_embed(const qb_step_op &op, int token, int pos) {
+    const int groups = (op.n + 31) / 32;
+    const int id = token < 0 ? 0 : token >= op.n_vocab ? op.n_vocab - 1 : token; // the host validates
+    const int p = pos >= op.n_pos ? op.n_pos - 1 : pos;
+    for (int g = blockIdx.x * blockDim.x + threadIdx.x; g < groups; g += gridDim.x * blockDim.x) {
+        float a[32], b[32];
+        qb_deq32_any(op.type, op.wte, op.pe, id, g, op.n, a);
+        qb_deq32_any(op.wpe_type, op.wpe, op.pp, p, g, op.n, b);
+        for (int k = 0; k < 32 && g * 32 + k < op.n; k++) op.x[g * 32 + k] = a[k] + b[k];
+    }
+}
+
+__device__ __noinline__ void qb_step_attn(const qb_step_op &op, int pos) {
+    const int S = (pos + 1 + CH - 1) / CH; // chunks of keys 0..pos
+    const int items = op.n_head * S;
+    for (int it = blockIdx.x; it < items; it += gridDim.x) {
+        qb_attn_chunk(op.out, op.q, op.q_stride, op.kc, op.vc, pos, (const int *)NULL, op.n_head, op.D, S, op.part,
+                      op.counters, it % S, it / S, 0, [] {});
+        __syncthreads(); // the chunk's shared arrays are done with before the next chunk
+    }
+}
+
+// The largest value's key: its bits made order-preserving as unsigned, then
+// the complement of its index, so that atomicMax keeps the first of equals.
+__device__ __forceinline__ unsigned long long qb_argmax_key(float v, int i) {
+    uint32_t u = __float_as_uint(v);
+    u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
+    return ((unsigned long long)u << 32) | (0xffffffffu - (uint32_t)i);
+}
+
+__device__ __noinline__ void qb_step_argmax(const qb_step_op &op, unsigned long long *amax) {
+    __shared__ unsigned long long best[QB_STEP_THREADS / 32];
+    unsigned long long k = 0;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < op.n; i += gridDim.x * blockDim.x) {
+        const unsigned long long ki = qb_argmax_key(op.x[i], i);
+        k = ki > k ? ki : k;
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        const unsigned hi = __shfl_xor_sync(0xffffffffu, (unsigned)(k >> 32), o);
+        const unsigned lo = __shfl_xor_sync(0xffffffffu, (unsigned)k, o);
+        const unsigned long long ko = ((unsigned long long)hi << 32) | lo;
+        k = ko > k ? ko : k;
+    }
+    if ((threadIdx.x & 31) == 0) best[threadIdx.x >> 5] = k;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int)(blockDim.x >> 5); w++) k = best[w] > k ? best[w] : k;
+        if (k) atomicMax(amax, k);
+    }
+}
+
+// The step: every block runs every op's share, a grid barrier after each.
+__device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl, int pos) {
+    __shared__ float4 xln4[QB_LN_FUSE_MAX / 4]; // a GEMV's normalised input (16-byte loads)
+    float *xln = (float *)xln4;
+    const int token = *ctl.token;
+    for (int i = 0; i < n_ops; i++) {
+        const qb_step_op &op = ops[i];
+        qb_step_prefetch(op.pf, op.pf_bytes);
+        switch (op.kind) {
+        case QB_OP_EMBED: qb_step_embed(op, token, pos); break;
+        case QB_OP_GEMV: qb_step_gemv(op, pos, xln); break;
+        case QB_OP_ATTN: qb_step_attn(op, pos); break;
+        case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
+        default: break;
+        }
+        qb_grid_sync(ctl.bar);
+    }
+    // Every block's key is in: the winner to the token slot, the key reset for the next step.
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        const unsigned long long k = *(volatile unsigned long long *)ctl.amax;
+        *ctl.token = (int)(0xffffffffu - (uint32_t)k);
+        *ctl.amax = 0;
+    }
+}

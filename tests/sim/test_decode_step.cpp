@@ -1,0 +1,298 @@
+// test_decode_step.cpp: the persistent decode step (kernels/cuda/decode_step.cuh)
+// run by the CPU emulator of the CUDA execution model (simt.h) over small
+// random GPT-2 models of every weight type and a mixed one, against the CPU
+// forward pass (forward.c) on the very same quantized weights.
+//
+// It checks what a GPU run cannot show cheaply and CI (no GPU) could not show
+// at all: that the op list computes the model, that the grid barriers, the
+// attention's last-block merge and the argmax are right for odd grids, rows
+// per group and positions spanning one to three key chunks, and that every
+// counter is back to zero for the next step (two steps a case). Outputs are
+// poisoned with NaN before each step; a NaN fails. Timing and the GPU's
+// memory ordering are the device's to check (tests/cuda/run-device.sh).
+#define _Noreturn [[noreturn]] // the C11 spellings in the C headers
+#define _Static_assert static_assert
+extern "C" {
+#include "forward.h"
+#include "kernels.h"
+#include "model.h"
+#include "quant.h"
+#include "util.h"
+}
+#undef _Noreturn
+#undef _Static_assert
+#include <stdlib.h>
+#include <vector>
+
+#include "../tap.h"
+#include "cuda/decode_step.cuh"
+
+// The test model: K-quant rows need n_in % 256 == 0; three key chunks at n_ctx 160.
+static const int E = 256, H = 4, NL = 2, V = 384, NCTX = 160, NI = 4 * E;
+
+static tap_rng rng;
+static std::vector<void *> owned; // everything allocated for one case
+
+static void *alloc(size_t n) {
+    void *p = aligned_alloc(64, (n + 63) / 64 * 64);
+    if (!p) qb_die(QB_EXIT_DATA, "test: out of memory");
+    memset(p, 0, n);
+    owned.push_back(p);
+    return p;
+}
+static void free_all() {
+    for (void *p : owned) free(p);
+    owned.clear();
+}
+
+static float *rand_vec(int n, float mean, float sd) {
+    float *v = (float *)alloc((size_t)n * sizeof(float));
+    for (int i = 0; i < n; i++) v[i] = mean + sd * (float)tap_normal(&rng);
+    return v;
+}
+
+// A random [n_out][n_in] matrix quantized to t, in the file (ggml) layout.
+static qb_weight rand_weight(qb_type t, int n_in, int n_out, float sd) {
+    const size_t row = qb_row_bytes(t, n_in);
+    uint8_t *d = (uint8_t *)alloc(row * n_out);
+    std::vector<float> x((size_t)n_in);
+    for (int r = 0; r < n_out; r++) {
+        for (int i = 0; i < n_in; i++) x[i] = sd * (float)tap_normal(&rng);
+        qb_quantize_row(t, x.data(), d + row * r, n_in);
+    }
+    return qb_weight{t, QB_LAYOUT_OUT_IN, n_in, n_out, d};
+}
+
+// The device copy, as qb_cuda_weight_upload lays it out (the same per-piece
+// functions its kernels run).
+static qb_weight upload(const qb_weight *h) {
+    qb_planes p;
+    if (!qb_planes_of(h->type, h->n_in, h->n_out, &p)) qb_die(QB_EXIT_DATA, "test: no planes for type %d", h->type);
+    uint8_t *dst = (uint8_t *)alloc(p.total);
+    if (p.block == 1) {
+        const size_t n = (size_t)h->n_in * h->n_out;
+        for (size_t i = 0; i < n; i++) {
+            if (h->type == QB_TYPE_F32) qb_float_element(dst, (const float *)h->data, h->n_in, h->n_out, p.qrow, 0, i);
+            else qb_float_element(dst, (const uint16_t *)h->data, h->n_in, h->n_out, p.qrow, 0, i);
+        }
+    } else {
+        blk_split s = {};
+        split_of(h->type, &s);
+        const int nb = h->n_in / p.block;
+        for (size_t i = 0; i < (size_t)nb * h->n_out; i++)
+            qb_repack_block(dst, (const uint8_t *)h->data, nb, p, s.s_first, i);
+    }
+    qb_weight d = *h;
+    d.data = dst;
+    return d;
+}
+
+struct types {
+    const char *name;
+    qb_type wte, wpe, qkv, proj, fc, mproj;
+};
+
+// The model on both sides and the device state of the step.
+struct pair {
+    qb_model m;
+    std::vector<qb_layer> layers;
+    // device copies
+    qb_weight wte, wpe, qkv[NL], proj[NL], fc[NL], mproj[NL];
+    float *x, *qkv_out, *att, *fc_out, *logits, *part;
+    uint16_t *kc, *vc;
+    unsigned *counters, *bar;
+    unsigned long long *amax;
+    int *token;
+    std::vector<qb_step_op> ops;
+};
+
+static void build(pair &P, const types &t) {
+    qb_model &m = P.m;
+    m = qb_model{};
+    m.cfg = qb_config{V, NCTX, E, H, NL, NI, 1e-5f};
+    m.wte = rand_weight(t.wte, E, V, 0.5f);
+    m.wpe = rand_weight(t.wpe, E, NCTX, 0.2f);
+    m.lm_head = m.wte; // tied, as GPT-2
+    P.layers.resize(NL);
+    for (int l = 0; l < NL; l++) {
+        qb_layer &L = P.layers[l];
+        L = qb_layer{};
+        L.ln_1_g = rand_vec(E, 1.0f, 0.1f), L.ln_1_b = rand_vec(E, 0.0f, 0.1f);
+        L.ln_2_g = rand_vec(E, 1.0f, 0.1f), L.ln_2_b = rand_vec(E, 0.0f, 0.1f);
+        L.attn_qkv = rand_weight(t.qkv, E, 3 * E, 0.12f), L.attn_qkv_b = rand_vec(3 * E, 0.0f, 0.05f);
+        L.attn_proj = rand_weight(t.proj, E, E, 0.06f), L.attn_proj_b = rand_vec(E, 0.0f, 0.05f);
+        L.mlp_fc = rand_weight(t.fc, E, NI, 0.06f), L.mlp_fc_b = rand_vec(NI, 0.0f, 0.05f);
+        L.mlp_proj = rand_weight(t.mproj, NI, E, 0.03f), L.mlp_proj_b = rand_vec(E, 0.0f, 0.05f);
+    }
+    m.layers = P.layers.data();
+    m.ln_f_g = rand_vec(E, 1.0f, 0.1f), m.ln_f_b = rand_vec(E, 0.0f, 0.1f);
+
+    P.wte = upload(&m.wte), P.wpe = upload(&m.wpe);
+    for (int l = 0; l < NL; l++) {
+        P.qkv[l] = upload(&P.layers[l].attn_qkv), P.proj[l] = upload(&P.layers[l].attn_proj);
+        P.fc[l] = upload(&P.layers[l].mlp_fc), P.mproj[l] = upload(&P.layers[l].mlp_proj);
+    }
+    P.x = (float *)alloc(E * 4), P.qkv_out = (float *)alloc(3 * E * 4), P.att = (float *)alloc(E * 4);
+    P.fc_out = (float *)alloc(NI * 4), P.logits = (float *)alloc(V * 4);
+    const int S = (NCTX + CH - 1) / CH, D = E / H;
+    P.part = (float *)alloc((size_t)H * S * (D + 2) * 4);
+    P.counters = (unsigned *)alloc(H * sizeof(unsigned));
+    P.kc = (uint16_t *)alloc((size_t)NL * NCTX * E * 2), P.vc = (uint16_t *)alloc((size_t)NL * NCTX * E * 2);
+    P.bar = (unsigned *)alloc(2 * sizeof(unsigned));
+    P.amax = (unsigned long long *)alloc(sizeof(unsigned long long));
+    P.token = (int *)alloc(sizeof(int));
+}
+
+// The step's op list, in the order forward_cuda.c builds it.
+static void plan(pair &P, int R) {
+    const float eps = P.m.cfg.ln_eps;
+    const int D = E / H;
+    P.ops.clear();
+    P.ops.push_back(qb_step_op_embed(P.x, &P.wte, &P.wpe));
+    for (int l = 0; l < NL; l++) {
+        const qb_layer &L = P.layers[l];
+        __half *kc = (__half *)(P.kc + (size_t)l * NCTX * E), *vc = (__half *)(P.vc + (size_t)l * NCTX * E);
+        P.ops.push_back(qb_step_op_gemv(P.qkv_out, P.x, &P.qkv[l], L.attn_qkv_b, QB_CUDA_STORE, L.ln_1_g, L.ln_1_b,
+                                        eps, kc, vc, R));
+        P.ops.push_back(qb_step_op_attn(P.att, P.qkv_out, 3 * E, kc, vc, H, D, P.part, P.counters));
+        P.ops.push_back(qb_step_op_gemv(P.x, P.att, &P.proj[l], L.attn_proj_b, QB_CUDA_ACCUM, NULL, NULL, 0, NULL,
+                                        NULL, R));
+        P.ops.push_back(qb_step_op_gemv(P.fc_out, P.x, &P.fc[l], L.mlp_fc_b, QB_CUDA_GELU, L.ln_2_g, L.ln_2_b, eps,
+                                        NULL, NULL, R));
+        P.ops.push_back(qb_step_op_gemv(P.x, P.fc_out, &P.mproj[l], L.mlp_proj_b, QB_CUDA_ACCUM, NULL, NULL, 0, NULL,
+                                        NULL, R));
+    }
+    P.ops.push_back(qb_step_op_gemv(P.logits, P.x, &P.wte, NULL, QB_CUDA_STORE, P.m.ln_f_g, P.m.ln_f_b, eps, NULL,
+                                    NULL, R));
+    P.ops.push_back(qb_step_op_argmax(P.logits, V));
+    qb_step_link_prefetch(P.ops.data(), (int)P.ops.size(), (size_t)1 << 30);
+}
+
+struct launch_args {
+    const qb_step_op *ops;
+    int n_ops, pos;
+    qb_step_ctl ctl;
+};
+static void step_body(void *p) {
+    const launch_args *a = (const launch_args *)p;
+    qb_decode_step(a->ops, a->n_ops, a->ctl, a->pos);
+}
+
+static void poison(float *p, int n) {
+    for (int i = 0; i < n; i++) p[i] = NAN;
+}
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+// The largest relative error (norm of the difference over the norm) of the
+// cache rows at pos, float16 on the device, against the CPU's float32 rows.
+static double kv_row_err(const pair &P, const qb_state *st, int pos) {
+    double worst = 0;
+    std::vector<float> dev((size_t)E);
+    std::vector<double> cpu((size_t)E);
+    for (int l = 0; l < NL; l++)
+        for (int kv = 0; kv < 2; kv++) {
+            const uint16_t *d = (kv ? P.vc : P.kc) + ((size_t)l * NCTX + pos) * E;
+            const float *c = (kv ? st->v_cache : st->k_cache) + ((size_t)l * st->n_cache + pos) * E;
+            for (int i = 0; i < E; i++) dev[i] = qb_f16_to_f32(d[i]), cpu[i] = c[i];
+            const double e = tap_rel_err(dev.data(), cpu.data(), E);
+            if (!(e <= worst)) worst = e; // NaN sticks
+        }
+    return worst;
+}
+
+static void run_case(const types &t, int grid, int R, int pos, qb_pool *pool) {
+    pair P;
+    build(P, t);
+    plan(P, R);
+    qb_state *st = qb_state_new(&P.m, NCTX, NCTX, 1);
+    std::vector<int> prompt((size_t)pos + 1);
+    for (int &tk : prompt) tk = (int)(tap_uniform(&rng) * V);
+    std::vector<float> ref((size_t)V);
+    // The prompt on the CPU; its cache rows, rounded to float16, become the
+    // device's, and the CPU goes on from the rounded rows so both sides
+    // attend over the same keys and values.
+    if (pos > 0) {
+        qb_forward(&P.m, st, pool, prompt.data(), pos, 0, ref.data(), pos - 1);
+        for (int l = 0; l < NL; l++)
+            for (int p = 0; p < pos; p++)
+                for (int i = 0; i < E; i++) {
+                    const size_t c = ((size_t)l * st->n_cache + p) * E + i, d = ((size_t)l * NCTX + p) * E + i;
+                    P.kc[d] = qb_f32_to_f16(st->k_cache[c]), st->k_cache[c] = qb_f16_to_f32(P.kc[d]);
+                    P.vc[d] = qb_f32_to_f16(st->v_cache[c]), st->v_cache[c] = qb_f16_to_f32(P.vc[d]);
+                }
+    }
+    int tok = prompt[(size_t)pos];
+    for (int k = 0; k < 2; k++, pos++) {
+        qb_forward(&P.m, st, pool, &tok, 1, pos, ref.data(), 0);
+        poison(P.x, E), poison(P.qkv_out, 3 * E), poison(P.att, E), poison(P.fc_out, NI), poison(P.logits, V);
+        *P.token = tok;
+        launch_args a = {P.ops.data(), (int)P.ops.size(), pos, {P.token, P.bar, P.amax}};
+        qb_simt_launch({(unsigned)grid, 1, 1}, {QB_STEP_THREADS, 1, 1}, step_body, &a);
+        std::vector<double> ref_d(ref.begin(), ref.end());
+        const double err = tap_rel_err(P.logits, ref_d.data(), V);
+        const int want = argmax(ref.data(), V);
+        // The token must match unless the CPU's top two are closer than the error allows.
+        float second = -INFINITY;
+        for (int i = 0; i < V; i++)
+            if (i != want && ref[i] > second) second = ref[i];
+        const bool near_tie = ref[want] - second < 1e-3f * fabsf(ref[want]);
+        unsigned counters = 0;
+        for (int h = 0; h < H; h++) counters |= P.counters[h];
+        tap_ok(err <= 2e-3, "%s grid %d R %d pos %d: logits rel err %.2e <= 2e-3", t.name, grid, R, pos, err);
+        tap_ok(*P.token == want || near_tie, "%s pos %d: next token %d (CPU %d%s)", t.name, pos, *P.token, want,
+               near_tie ? ", a near tie" : "");
+        const double kv = kv_row_err(P, st, pos);
+        tap_ok(kv <= 2e-3, "%s pos %d: the K/V rows stored at the position, rel err %.2e <= 2e-3", t.name, pos, kv);
+        tap_ok(P.bar[0] == 0 && P.bar[1] == (unsigned)((k + 1) * P.ops.size()) && *P.amax == 0 && counters == 0,
+               "%s pos %d: barrier, argmax key and attention counters ready for the next step (gen %u)", t.name, pos,
+               P.bar[1]);
+        tok = want;
+    }
+    qb_state_free(st);
+    free_all();
+}
+
+// The emulator itself: block sums, shuffles and a grid barrier reused many times.
+static void emu_body(void *p) {
+    unsigned *out = (unsigned *)p;
+    __shared__ float red[32];
+    for (int round = 0; round < 50; round++) {
+        const float s = qb_block_sum((float)(threadIdx.x + round), red);
+        if (threadIdx.x == 0) atomicAdd(out, s == (float)(blockDim.x * (blockDim.x - 1) / 2 + blockDim.x * round));
+        qb_grid_sync(out + 1);
+    }
+}
+
+int main(void) {
+    rng = tap_rng_new();
+    {
+        unsigned *o = (unsigned *)calloc(4, sizeof(unsigned));
+        qb_simt_launch({5, 1, 1}, {96, 1, 1}, emu_body, o);
+        tap_ok(o[0] == 5 * 50 && o[1] == 0 && o[2] == 50, "emulator: 50 block sums in each of 5 blocks, 50 grid barriers");
+        free(o);
+    }
+    qb_pool *pool = qb_pool_new(1);
+    const types T[] = {
+        {"f32", QB_TYPE_F32, QB_TYPE_F32, QB_TYPE_F32, QB_TYPE_F32, QB_TYPE_F32, QB_TYPE_F32},
+        {"f16", QB_TYPE_F16, QB_TYPE_F16, QB_TYPE_F16, QB_TYPE_F16, QB_TYPE_F16, QB_TYPE_F16},
+        {"bf16", QB_TYPE_BF16, QB_TYPE_BF16, QB_TYPE_BF16, QB_TYPE_BF16, QB_TYPE_BF16, QB_TYPE_BF16},
+        {"q8_0", QB_TYPE_Q8_0, QB_TYPE_Q8_0, QB_TYPE_Q8_0, QB_TYPE_Q8_0, QB_TYPE_Q8_0, QB_TYPE_Q8_0},
+        {"q4_0", QB_TYPE_Q4_0, QB_TYPE_F32, QB_TYPE_Q4_0, QB_TYPE_Q4_0, QB_TYPE_Q4_0, QB_TYPE_Q4_0},
+        {"q4_1", QB_TYPE_Q4_1, QB_TYPE_F16, QB_TYPE_Q4_1, QB_TYPE_Q4_1, QB_TYPE_Q4_1, QB_TYPE_Q4_1},
+        {"iq4_nl", QB_TYPE_IQ4_NL, QB_TYPE_IQ4_NL, QB_TYPE_IQ4_NL, QB_TYPE_IQ4_NL, QB_TYPE_IQ4_NL, QB_TYPE_IQ4_NL},
+        {"q4_k", QB_TYPE_Q4_K, QB_TYPE_Q4_K, QB_TYPE_Q4_K, QB_TYPE_Q4_K, QB_TYPE_Q4_K, QB_TYPE_Q4_K},
+        {"q6_k", QB_TYPE_Q6_K, QB_TYPE_Q6_K, QB_TYPE_Q6_K, QB_TYPE_Q6_K, QB_TYPE_Q6_K, QB_TYPE_Q6_K},
+        {"mixed", QB_TYPE_Q8_0, QB_TYPE_F16, QB_TYPE_Q4_K, QB_TYPE_Q8_0, QB_TYPE_Q4_K, QB_TYPE_Q6_K},
+    };
+    // Grids of 3 to 5 blocks, every rows-per-group, positions in one, two and three key chunks.
+    const int grids[] = {3, 4, 5}, Rs[] = {1, 2, 4}, positions[] = {0, 70, 130, 1, 63, 129, 100, 150, 62, 90};
+    for (int i = 0; i < (int)(sizeof T / sizeof T[0]); i++) run_case(T[i], grids[i % 3], Rs[i % 3], positions[i], pool);
+    qb_pool_free(pool);
+    return tap_done();
+}
