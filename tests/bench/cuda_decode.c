@@ -8,11 +8,14 @@
 // Per (model, type): load_s (random weights uploaded), ttft_s (PROMPT tokens
 // prefill + first token, default 16), decode_tok_s (NEW tokens greedy, default
 // 256, (n-1)/(t_last - t_first), CUDA graph), decode_nograph_tok_s (the same
-// steps launched kernel by kernel), prefill_tok_s (PREFILL tokens, default
+// steps launched kernel by kernel), decode_persistent_tok_s (the same steps as
+// one persistent kernel each, repeats interleaved with the graph's; empty
+// where the model exceeds its limits), prefill_tok_s (PREFILL tokens, default
 // 512, one forward pass), peak VRAM, the bytes a decode step reads (weights in
 // their file layout + float16 K/V at the mean position) and frac_floor: the
 // time that many bytes take at the measured copy bandwidth (bytes read plus
-// written, 1 GiB device-to-device) over the measured step time. Decode and
+// written, 1 GiB device-to-device) over the measured step time (graph; and
+// frac_floor_persistent for the persistent kernel). Decode and
 // prefill are medians of REPEATS (default 3) after one warm-up. Types whose
 // block does not divide a matrix's rows fall back to q8_0 for that matrix
 // (q4_k, q6_k at gpt2-xl's 1600): the fallback column says so.
@@ -205,7 +208,8 @@ int main(int argc, char **argv) {
     const double bw = copy_gbps();
     printf("# copy bandwidth %.1f GB/s (1 GiB device-to-device, read + written)\n", bw);
     printf("model\ttype\tfallback\tparams_m\tload_s\tttft_s\tdecode_tok_s\tdecode_nograph_tok_s\tprefill_tok_s\t"
-           "peak_vram_mb\tweights_mb\tstep_bytes\tfloor_tok_s\tfrac_floor\tgpu\n");
+           "peak_vram_mb\tweights_mb\tstep_bytes\tfloor_tok_s\tfrac_floor\tgpu\tdecode_persistent_tok_s\t"
+           "frac_floor_persistent\n");
     fflush(stdout);
     char *ml = qb_strdup(models), *save1 = NULL;
     for (char *mn = strtok_r(ml, ",", &save1); mn; mn = strtok_r(NULL, ",", &save1)) {
@@ -225,9 +229,19 @@ int main(int argc, char **argv) {
             float *logits = qb_malloc(sizeof(float) * V);
             int *prompt = qb_malloc(sizeof(int) * PF);
             for (int i = 0; i < PF; i++) prompt[i] = (int)(rnd() % V);
-            double ttft[16], dec[16], dec_ng[16], pf[16];
+            double ttft[16], dec[16], dec_ng[16], dec_p[16], pf[16];
             decode_run(g, prompt, P, 8, logits, V, NULL); // warm-up (cuBLAS load, graph capture)
-            for (int r = 0; r < reps; r++) dec[r] = decode_run(g, prompt, P, N, logits, V, &ttft[r]);
+            const int pers = qb_gpu_set_persistent(g, 1);
+            if (pers) decode_run(g, prompt, P, 8, logits, V, NULL); // its warm-up
+            for (int r = 0; r < reps; r++) {
+                qb_gpu_set_persistent(g, 0);
+                dec[r] = decode_run(g, prompt, P, N, logits, V, &ttft[r]);
+                if (pers) {
+                    qb_gpu_set_persistent(g, 1);
+                    dec_p[r] = decode_run(g, prompt, P, N, logits, V, NULL);
+                }
+            }
+            qb_gpu_set_persistent(g, 0);
             qb_gpu_set_graph(g, 0);
             for (int r = 0; r < reps; r++) dec_ng[r] = decode_run(g, prompt, P, N, logits, V, NULL);
             qb_gpu_set_graph(g, 1);
@@ -239,10 +253,15 @@ int main(int argc, char **argv) {
             }
             const double d = median(dec, reps), step = qb_gpu_step_bytes(g, P + N / 2);
             const double floor_tok_s = bw * 1e9 / step;
-            printf("%s\t%s\t%s\t%.1f\t%.3f\t%.5f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.1f\t%.3f\t%s\n", sh->name,
+            char pcol[64] = "\t";
+            if (pers) {
+                const double dp = median(dec_p, reps);
+                snprintf(pcol, sizeof pcol, "%.1f\t%.3f", dp, dp / floor_tok_s);
+            }
+            printf("%s\t%s\t%s\t%.1f\t%.3f\t%.5f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t%.1f\t%.3f\t%s\t%s\n", sh->name,
                    ti->name, s.fallback ? "q8_0" : "", qb_model_params(&s.m) / 1e6, load_s, median(ttft, reps), d,
                    median(dec_ng, reps), median(pf, reps), qb_gpu_peak_bytes(g) / 1048576.0,
-                   qb_gpu_weight_bytes(g) / 1048576.0, step, floor_tok_s, d / floor_tok_s, qb_gpu_name(g));
+                   qb_gpu_weight_bytes(g) / 1048576.0, step, floor_tok_s, d / floor_tok_s, qb_gpu_name(g), pcol);
             fflush(stdout);
             free(logits), free(prompt);
             qb_gpu_free(g);

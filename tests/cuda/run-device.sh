@@ -6,6 +6,11 @@
 #   correct   GPU vs CPU on qb-gpt2-10m and a synthetic gpt2 124M (f32/f16/bf16
 #             checkpoints written here by transformers): logits, greedy tokens, PPL
 #   decode    the speed matrix (synthetic gpt2..gpt2-xl x types), cuda_decode
+#   persistent  the decode step as one persistent kernel (QB_CUDA_STEP=persistent):
+#             GPU vs CPU (qb-gpt2-10m, and the synthetic gpt2 f16 if 'correct' ran),
+#             then cuda_decode per setting of its knobs (STEP_KNOBS: settings
+#             separated by ';', each QB_CUDA_STEP_* suffixes like "BPS=2 R=1"; STEP_ARGS):
+#             decode_persistent_tok_s beside the graph's, repeats interleaved
 #   gguf      GPU vs CPU on GGUF files of every quantized type (bin/quantize here,
 #             from qb-gpt2-10m and the synthetic gpt2 124M that 'correct' writes)
 #   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
@@ -76,6 +81,20 @@ for s in $steps; do
       done
       cut -f1-8 "$OUT/gguf_vs_cpu.tsv"; cut -f1,2,3,10,11 "$OUT/gguf_ppl.tsv" ;;
     peers) timeout ${PEERS_TIMEOUT:-400} python3 gpu_bench.py ${GPU_BENCH_ARGS:-} -o "$OUT/peers-transformers.tsv" 2>"$OUT/peers.err"; echo "gpu_bench rc=$?"; cut -f1-12 "$OUT/peers-transformers.tsv" | head -60; tail -5 "$OUT/peers.err" ;;
+    persistent)
+      M=/tmp/models
+      for d in models/qb-gpt2-10m $([ -d $M/gpt2-f16 ] && echo $M/gpt2-f16); do
+        rm -f /tmp/vs.tsv; QB_CUDA_STEP=persistent timeout 120 ./bin/cuda_vs_cpu -m "$d" -t $T >/tmp/vs.tsv 2>>"$OUT/persistent.err" || echo "cuda_vs_cpu persistent $d failed"
+        { [ -s "$OUT/persistent_vs_cpu.tsv" ] && tail -n +2 /tmp/vs.tsv || cat /tmp/vs.tsv; } >>"$OUT/persistent_vs_cpu.tsv"
+      done
+      cut -f1-8 "$OUT/persistent_vs_cpu.tsv"
+      IFS=';' read -ra sets <<<"${STEP_KNOBS:-BPS=4 R=2;BPS=2 R=2;BPS=4 R=1;BPS=4 R=4;BPS=4 R=2 PF=0}"
+      for knobs in "${sets[@]}"; do
+        f="$OUT/step-${knobs// /_}.tsv"
+        env $(for k in $knobs; do echo "QB_CUDA_STEP_$k"; done) timeout ${STEP_TIMEOUT:-120} ./bin/cuda_decode ${STEP_ARGS:--m gpt2-xl,gpt2 -w f16,q8_0,q4_0 -n 128 -r 2} >"$f" 2>>"$OUT/persistent.err"
+        echo "knobs $knobs rc=$?"; cut -f1,2,7,14,16,17 "$f"
+      done
+      tail -3 "$OUT/persistent.err" ;;
     decode) timeout ${DECODE_TIMEOUT:-330} ./bin/cuda_decode ${DECODE_ARGS:-} >"$OUT/decode.tsv" 2>"$OUT/decode.err"; echo "decode rc=$?"; cut -f1-2,6-7,9,14 "$OUT/decode.tsv"; tail -3 "$OUT/decode.err" ;;
     profile)
       ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)

@@ -19,6 +19,7 @@ void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits
 }
 int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) { (void)g, (void)tok, (void)pos; no_cuda(); }
 void qb_gpu_set_graph(qb_gpu *g, int on) { (void)g, (void)on; }
+int qb_gpu_set_persistent(qb_gpu *g, int on) { (void)g, (void)on; return 0; }
 const char *qb_gpu_name(const qb_gpu *g) { (void)g; return ""; }
 const char *qb_gpu_driver(const qb_gpu *g) { (void)g; return ""; }
 double qb_gpu_peak_bytes(qb_gpu *g) { (void)g; return 0; }
@@ -50,6 +51,9 @@ struct qb_gpu {
     float *x, *qkv, *att, *fc, *logits;
     int *tokens;
     uint16_t *k_cache, *v_cache; // [n_layer][n_cache][n_embd]
+    // The decode step as one persistent kernel (built at first use), and whether it runs.
+    qb_cuda_step *step;
+    int persistent;
     // QB_GPU_PROFILE=1: device time per named step of the eager (graph-off)
     // decode steps, printed to stderr by qb_gpu_free.
     int profile;
@@ -170,6 +174,12 @@ qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) {
         qb_cuda_set_ln_fuse(cu, pick);
     }
     free(warm), free(lg);
+    const char *step = getenv("QB_CUDA_STEP");
+    if (step && strcmp(step, "graph") && strcmp(step, "persistent"))
+        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP=%s: graph (the default) or persistent", step);
+    if (step && !strcmp(step, "persistent") && !qb_gpu_set_persistent(g, 1))
+        qb_die(QB_EXIT_DATA, "%s: QB_CUDA_STEP=persistent: the persistent step takes n_embd <= 2048 and heads of at most 256 (this model: %d, %d)",
+               m->path, c->n_embd, c->n_embd / c->n_head);
     qb_cuda_sync(cu);
     sample_mem(g);
     return g;
@@ -183,6 +193,7 @@ void qb_gpu_free(qb_gpu *g) {
         fprintf(stderr, "\n");
     }
     qb_cuda_event_free(g->prof_last);
+    qb_cuda_step_free(g->step);
     qb_cuda *cu = g->cu;
     const int n_layer = g->m->cfg.n_layer;
     for (int l = 0; l < n_layer; l++) {
@@ -275,7 +286,9 @@ int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
     if (tok < 0 || tok >= c->n_vocab) qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tok, c->n_vocab);
     int *slot = qb_cuda_token_slot(g->cu);
     qb_cuda_to_device(g->cu, slot, &tok, sizeof tok);
-    if (!g->graph_on) {
+    if (g->persistent)
+        qb_cuda_step_run(g->step, pos);
+    else if (!g->graph_on) {
         g->profile = getenv("QB_GPU_PROFILE") != NULL;
         decode_step(g, pos);
         g->profile = 0;
@@ -300,6 +313,40 @@ int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
 }
 
 void qb_gpu_set_graph(qb_gpu *g, int on) { g->graph_on = on; }
+
+// The persistent step's op list: the same named steps as decode_step, in order.
+static qb_cuda_step *build_step(qb_gpu *g) {
+    const qb_config *c = &g->m->cfg;
+    const int E = c->n_embd, H = c->n_head;
+    const float eps = c->ln_eps;
+    const size_t cache_layer = (size_t)g->n_cache * E;
+    qb_cuda_step *s = qb_cuda_step_new(g->cu);
+    qb_cuda_step_embed(s, g->x, &g->wte, &g->wpe);
+    for (int l = 0; l < c->n_layer; l++) {
+        const gpu_layer *L = &g->layers[l];
+        uint16_t *kc = g->k_cache + l * cache_layer, *vc = g->v_cache + l * cache_layer;
+        // attention sublayer: x += proj(attention(qkv(ln_1(x))))
+        qb_cuda_step_ln_matmul(s, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, QB_CUDA_STORE, kc, vc);
+        qb_cuda_step_attention(s, g->att, g->qkv, 3 * E, kc, vc, H, E / H, g->n_cache);
+        qb_cuda_step_matmul(s, g->x, g->att, &L->proj, L->proj_b, QB_CUDA_ACCUM);
+        // MLP sublayer: x += proj(gelu(fc(ln_2(x))))
+        qb_cuda_step_ln_matmul(s, g->fc, g->x, L->ln_2_g, L->ln_2_b, eps, &L->fc, L->fc_b, QB_CUDA_GELU, NULL, NULL);
+        qb_cuda_step_matmul(s, g->x, g->fc, &L->mproj, L->mproj_b, QB_CUDA_ACCUM);
+    }
+    qb_cuda_step_ln_matmul(s, g->logits, g->x, g->ln_f_g, g->ln_f_b, eps, &g->lm_head, NULL, QB_CUDA_STORE, NULL,
+                           NULL);
+    qb_cuda_step_argmax(s, g->logits, c->n_vocab);
+    qb_cuda_step_ready(s);
+    return s;
+}
+
+int qb_gpu_set_persistent(qb_gpu *g, int on) {
+    const qb_config *c = &g->m->cfg;
+    if (on && (c->n_embd > 2048 || c->n_embd / c->n_head > 256)) return 0;
+    if (on && !g->step) g->step = build_step(g);
+    g->persistent = on;
+    return 1;
+}
 const char *qb_gpu_name(const qb_gpu *g) { return g->name; }
 const char *qb_gpu_driver(const qb_gpu *g) { return g->driver; }
 double qb_gpu_peak_bytes(qb_gpu *g) {

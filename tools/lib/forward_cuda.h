@@ -3,7 +3,8 @@
 // through kernels/cuda. Weights are uploaded once in their stored type; the
 // KV cache is float16 on the device; activations are float32. The greedy
 // decode step (embed -> layers -> lm_head -> argmax) is captured once as a
-// CUDA graph and replayed with the position read from device memory.
+// CUDA graph and replayed with the position read from device memory, or runs
+// as one persistent kernel (qb_gpu_set_persistent).
 //
 // In a build without CUDA (no nvcc) every entry point dies with one line.
 #pragma once
@@ -30,6 +31,13 @@ void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits
 int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos);
 // Turns the graph off (each step launched kernel by kernel): for comparison.
 void qb_gpu_set_graph(qb_gpu *g, int on);
+// The greedy step as ONE persistent kernel instead (kernels/cuda/decode_step.cuh):
+// on = 1 builds it at the first call and returns 1, or returns 0 (step
+// unchanged) when this model exceeds its limits (n_embd over 2048, heads over
+// 256 wide); on = 0 goes back to the graph. qb_gpu_new turns it on when the
+// environment says QB_CUDA_STEP=persistent (and dies if it cannot); the
+// default stays the graph until a device run shows the persistent step faster.
+int qb_gpu_set_persistent(qb_gpu *g, int on);
 
 // For metrics rows: "NVIDIA H100 80GB HBM3", "580.159.04" (NVML; the CUDA
 // driver API version when NVML is missing), peak device memory used by this
