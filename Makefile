@@ -93,7 +93,8 @@ build/obj/%.o: %.cu
 # Every object is named as a target, so none counts as an intermediate file of a pattern chain
 # that make would delete after linking. (A blanket .SECONDARY: did that job before, but it made every
 # target intermediate: a deleted result cell was then not re-measured while its table was newer.)
-ENTRY_OBJS := $(patsubst %.c,build/obj/%.o,$(wildcard tools/*.c tests/unit/*.c tests/helpers/*.c tests/bench/*.c))
+ENTRY_OBJS := $(patsubst %.c,build/obj/%.o,$(wildcard tools/*.c tests/unit/*.c tests/helpers/*.c tests/bench/*.c)) \
+              $(patsubst %.cpp,build/obj/%.o,$(wildcard tests/sim/*.cpp))
 $(ENTRY_OBJS):
 
 build/libqb.a: $(LIB_OBJS)
