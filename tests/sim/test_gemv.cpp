@@ -1,0 +1,127 @@
+// test_gemv.cpp: the batch-1 GEMV's device code (kernels/cuda/gemv.cuh: every
+// weight type's lane code under qb_gemv_rows) on the CPU emulator, as the GEMV
+// kernel runs it (each block its R rows, the layernorm fused when asked), for
+// every rows-per-block the kernel is built for (1, 2, 4, 8), every epilogue,
+// the fused layernorm and the K/V store, on odd shapes (rows not a multiple
+// of R, float rows not a multiple of a step), against qb_matmul_ref on the
+// same file-layout weights. Fresh random inputs; outputs poisoned with NaN.
+// test_cuda checks the same code on a GPU; this runs it in CI, which has none.
+#include "sim_util.h" // first: the C headers with C linkage
+
+#include "cuda/gemv.cuh"
+
+struct gemv_case {
+    gemv_args a;
+    qb_type t;
+    int R;
+};
+
+// k_gemv's body for block g of the grid, blocks dealt round robin.
+template <class TT, int R>
+static void rows_t(const gemv_args &a) {
+    __shared__ float4 xs4[QB_LN_FUSE_MAX / 4];
+    const int groups = (a.n_out + R - 1) / R;
+    for (int g = blockIdx.x; g < groups; g += gridDim.x) {
+        qb_gemv_rows<TT, R>(a, g * R, a.n_out, [&]() -> const float * {
+            if (!a.ln_g) return a.x;
+            ln_to_smem((float *)xs4, a);
+            return (const float *)xs4;
+        });
+        __syncthreads(); // the next group's rows reuse the partial sums
+    }
+}
+
+template <class TT>
+static void rows_r(const gemv_args &a, int R) {
+    switch (R) {
+    case 1: rows_t<TT, 1>(a); break;
+    case 2: rows_t<TT, 2>(a); break;
+    case 4: rows_t<TT, 4>(a); break;
+    default: rows_t<TT, 8>(a); break;
+    }
+}
+
+static void body(void *p) {
+    const gemv_case *c = (const gemv_case *)p;
+    switch (c->t) {
+    case QB_TYPE_F32: rows_r<TF32>(c->a, c->R); break;
+    case QB_TYPE_F16: rows_r<THalf<false>>(c->a, c->R); break;
+    case QB_TYPE_BF16: rows_r<THalf<true>>(c->a, c->R); break;
+    case QB_TYPE_Q8_0: rows_r<TQ8_0>(c->a, c->R); break;
+    case QB_TYPE_Q4_0: rows_r<TQ4<QB_TYPE_Q4_0>>(c->a, c->R); break;
+    case QB_TYPE_Q4_1: rows_r<TQ4<QB_TYPE_Q4_1>>(c->a, c->R); break;
+    case QB_TYPE_IQ4_NL: rows_r<TQ4<QB_TYPE_IQ4_NL>>(c->a, c->R); break;
+    case QB_TYPE_Q4_K: rows_r<TQ4_K>(c->a, c->R); break;
+    case QB_TYPE_Q6_K: rows_r<TQ6_K>(c->a, c->R); break;
+    default: break;
+    }
+}
+
+static double gelu_new(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+
+// One product: n_in x n_out of type t, R rows a block, epilogue epi, with a
+// fused layernorm (ln) and, when kv, n_out = 3 n_in with the K and V thirds
+// stored at position pos of float16 caches.
+static void check(qb_type t, int n_in, int n_out, int R, int epi, bool ln, bool kv) {
+    const int pos = 5, E = n_in;
+    const qb_weight wf = rand_weight(t, n_in, n_out, 0.1f), wd = upload(&wf);
+    float *x = rand_vec(n_in, 0.3f, 1.0f), *bias = rand_vec(n_out, 0.0f, 0.1f);
+    float *g = rand_vec(n_in, 1.0f, 0.2f), *b = rand_vec(n_in, 0.0f, 0.2f);
+    float *y = (float *)alloc((size_t)n_out * 4);
+    std::vector<float> y0((size_t)n_out);
+    if (epi == QB_CUDA_ACCUM)
+        for (int i = 0; i < n_out; i++) y[i] = y0[i] = (float)tap_normal(&rng);
+    else
+        poison(y, n_out);
+    uint16_t *kc = kv ? (uint16_t *)alloc((size_t)(pos + 1) * E * 2) : NULL;
+    uint16_t *vc = kv ? (uint16_t *)alloc((size_t)(pos + 1) * E * 2) : NULL;
+    qb_planes p;
+    qb_planes_of(t, n_in, n_out, &p);
+    gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
+                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f},
+                   t, R};
+    qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
+    // The reference: the CPU's layernorm and float64 epilogues around qb_matmul_ref.
+    std::vector<float> xin(x, x + n_in), r((size_t)n_out);
+    if (ln) qb_layernorm(xin.data(), x, g, b, n_in, 1, 1e-5f);
+    qb_matmul_ref(r.data(), xin.data(), &wf, bias, 1);
+    std::vector<double> want((size_t)n_out);
+    for (int i = 0; i < n_out; i++)
+        want[i] = epi == QB_CUDA_GELU ? gelu_new(r[i]) : epi == QB_CUDA_ACCUM ? (double)y0[i] + r[i] : r[i];
+    const double err = tap_rel_err(y, want.data(), n_out);
+    double kv_err = 0;
+    if (kv) {
+        std::vector<float> got(2 * (size_t)E);
+        for (int i = 0; i < E; i++)
+            got[i] = qb_f16_to_f32(kc[(size_t)pos * E + i]), got[E + i] = qb_f16_to_f32(vc[(size_t)pos * E + i]);
+        kv_err = tap_rel_err(got.data(), want.data() + E, 2 * (size_t)E);
+    }
+    static const char *EPI[] = {"store", "gelu", "accum"};
+    tap_ok(err <= 1e-4 && kv_err <= 1e-3, "%s %dx%d R %d %s%s%s: rel err %.1e%s", qb_type_name(t), n_in, n_out, R,
+           EPI[epi], ln ? " +layernorm" : "", kv ? " +K/V store" : "", err, kv ? "" : "");
+    if (kv) tap_diag("K/V rows rel err %.1e (float16)", kv_err);
+    free_all();
+}
+
+int main(void) {
+    rng = tap_rng_new();
+    const qb_type T[] = {QB_TYPE_F32, QB_TYPE_F16, QB_TYPE_BF16, QB_TYPE_Q8_0, QB_TYPE_Q4_0,
+                         QB_TYPE_Q4_1, QB_TYPE_IQ4_NL, QB_TYPE_Q4_K, QB_TYPE_Q6_K};
+    for (qb_type t : T) {
+        // Rows of a type's blocks: K-quants 256 a block; floats an odd width.
+        const int blk = qb_type_block(t);
+        const int n_small = blk == 256 ? 256 : blk == 32 ? 160 : 100, n_big = blk == 256 ? 768 : blk == 32 ? 800 : 1000;
+        const int Rs[] = {1, 2, 4, 8};
+        for (int k = 0; k < 4; k++) {
+            const int R = Rs[k];
+            check(t, n_small, 37, R, QB_CUDA_STORE, false, false);
+            switch (k) { // the other configurations, one per R
+            case 0: check(t, n_big, 130, R, QB_CUDA_GELU, true, false); break;
+            case 1: check(t, n_small, 3 * n_small, R, QB_CUDA_STORE, true, true); break;
+            case 2: check(t, n_big, 45, R, QB_CUDA_ACCUM, false, false); break;
+            default: check(t, n_small, 3 * n_small, R, QB_CUDA_STORE, false, true); break;
+            }
+        }
+    }
+    return tap_done();
+}
