@@ -95,7 +95,7 @@ static options parse_args(int argc, char **argv) {
     if (!o.model) qb_die(QB_EXIT_USAGE, "no model: -m MODEL is required (see --help)");
     if (o.prompt && !o.prompt[0]) qb_die(QB_EXIT_USAGE, "empty prompt");
     if (o.metrics && !o.metrics[0]) qb_die(QB_EXIT_USAGE, "--metrics: empty file name");
-    qb_check_device(o.device);
+    qb_check_device(o.device, o.act);
     return o;
 }
 
@@ -146,6 +146,7 @@ int main(int argc, char **argv) {
     const qb_act_mode act = o.act ? (qb_act_mode)qb_act_parse(o.act) : (qb_act_mode)m->act_mode;
     qb_pool_set_act(pool, act);
     const int cuda = strcmp(o.device, "cuda") == 0;
+    const char *act_label = qb_run_act_label(m, act, cuda, "generate");
 
     int *ids = NULL;
     const int P = (int)qb_tokenize(m->tok, prompt, plen, &ids);
@@ -216,7 +217,7 @@ int main(int argc, char **argv) {
     fmt(v[11], 128, decode_tok_s);
     fmt(v[12], 128, ttft + decode_s);
     snprintf(v[13], 128, "%.0f", step_bytes);
-    snprintf(v[14], 128, "%s", qb_model_act_label(m, act));
+    snprintf(v[14], 128, "%s", act_label);
     snprintf(v[15], 128, "%s", g ? qb_gpu_name(g) : "");
     snprintf(v[16], 128, "%s", g ? qb_gpu_driver(g) : "");
     if (g) snprintf(v[17], 128, "%.1f", qb_gpu_peak_bytes(g) / 1048576.0);

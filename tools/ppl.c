@@ -105,7 +105,7 @@ static options parse_args(int argc, char **argv) {
     if (o.stride && o.stride_half) qb_die(QB_EXIT_USAGE, "--stride and --stride-half exclude each other");
     if (o.save && o.kl_base && strcmp(o.save, o.kl_base) == 0)
         qb_die(QB_EXIT_USAGE, "--save-logits and --kl-base name the same file");
-    qb_check_device(o.device);
+    qb_check_device(o.device, o.act);
     return o;
 }
 
@@ -304,6 +304,7 @@ int main(int argc, char **argv) {
     }
 
     const int cuda = strcmp(o.device, "cuda") == 0;
+    const char *act_label = qb_run_act_label(m, act, cuda, "ppl");
     double load_gpu_s = 0;
     if (cuda) load_gpu_s = -qb_now();
     qb_gpu *g = cuda ? qb_gpu_new(m, ctx, ctx) : NULL; // uploads the weights: part of the load time
@@ -378,7 +379,7 @@ int main(int argc, char **argv) {
     fmt(v[14], 128, load_s + load_gpu_s);
     fmt(v[15], 128, seconds);
     fmt(v[16], 128, seconds > 0 ? (double)n_eval / seconds : NAN);
-    snprintf(v[17], 128, "%s", qb_model_act_label(m, act));
+    snprintf(v[17], 128, "%s", act_label);
     snprintf(v[18], 128, "%s", g ? qb_gpu_name(g) : "");
     snprintf(v[19], 128, "%s", g ? qb_gpu_driver(g) : "");
     if (g) snprintf(v[20], 128, "%.1f", qb_gpu_peak_bytes(g) / 1048576.0);

@@ -150,6 +150,12 @@ if [ -z "$(command -v nvcc)" ]; then
 elif ! nvidia-smi -L >/dev/null 2>&1; then
   G 2 "device cuda: no (usable )?CUDA device" "generate: --device cuda without a GPU" "$tiny" --device cuda
 fi
+# The GPU computes weight-only: int8 activations there are refused up front
+# (before any device is looked for), so this holds with or without a GPU.
+if [ -n "$(command -v nvcc)" ]; then
+  G 1 "--act int8: --device cuda computes weight-only" "generate: --act int8 on the GPU" "$tiny" --device cuda --act int8
+  R 1 "--act int8: --device cuda computes weight-only" "ppl: --act int8 on the GPU" "$tiny" "$root/README.md" --device cuda --act int8
+fi
 G 1 "unknown device" "generate: unknown device" "$tiny" --device tpu
 G 1 "--temp: -1 is out of range" "generate: negative temperature" "$tiny" --temp -1
 G 1 "--top-p: not a number" "generate: bad top-p" "$tiny" --top-p x

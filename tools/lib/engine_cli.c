@@ -2,6 +2,7 @@
 #include "engine_cli.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,11 +28,25 @@ int qb_default_threads(void) {
     return n >= 1 && n <= 1024 ? (int)n : 1;
 }
 
-void qb_check_device(const char *device) {
+void qb_check_device(const char *device, const char *act) {
     if (strcmp(device, "cpu") == 0) return;
 #ifdef QB_HAVE_CUDA
-    if (strcmp(device, "cuda") == 0) return; // a missing GPU is found (and reported) when the model is loaded
+    if (strcmp(device, "cuda") == 0) {
+        if (act && qb_act_parse(act) != QB_ACT_F32)
+            qb_die(QB_EXIT_USAGE, "--act %s: --device cuda computes weight-only (float32 activations); int8 "
+                   "activations run on the CPU", act);
+        return; // a missing GPU is found (and reported) when the model is loaded
+    }
 #endif
     if (strcmp(device, "cuda") == 0) qb_die(QB_EXIT_USAGE, "--device cuda: this build has no CUDA backend");
     qb_die(QB_EXIT_USAGE, "--device: unknown device '%s' (cpu or cuda)", device);
+}
+
+const char *qb_run_act_label(const qb_model *m, qb_act_mode act, int cuda, const char *prog) {
+    const char *cpu = qb_model_act_label(m, act);
+    if (!cuda) return cpu;
+    if (strcmp(cpu, "f32"))
+        fprintf(stderr, "%s: %s asks for %s activations; --device cuda computes weight-only (f32), as its metrics say\n",
+                prog, m->path, cpu);
+    return "f32";
 }
