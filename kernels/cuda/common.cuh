@@ -77,6 +77,9 @@ struct qb_cuda {
     float *ln_buf;       // layernorm rows for the matmuls with a layernorm in front
     int ln_fuse;         // 1: the GEMV normalises x itself; 0: a layernorm kernel first
     int gemv_r_forced;   // QB_CUDA_GEMV_R, else 0 (tuned)
+    int prefetch_depth;  // QB_CUDA_PREFETCH: GEMVs ahead whose weights go to L2 (0: none)
+    const void *pf_ptr;  // qb_cuda_prefetch_next: what the next GEMV prefetches
+    size_t pf_bytes;
     struct {
         int type, n_in, n_out, R;
     } tuned[QB_CUDA_TUNED];

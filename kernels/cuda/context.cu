@@ -42,6 +42,8 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     c->pdl = !(pdl && !strcmp(pdl, "0")) && c->prop.major >= 9;
     const char *r = getenv("QB_CUDA_GEMV_R");
     c->gemv_r_forced = r && (!strcmp(r, "1") || !strcmp(r, "2") || !strcmp(r, "4") || !strcmp(r, "8")) ? atoi(r) : 0;
+    const char *pf = getenv("QB_CUDA_PREFETCH");
+    c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");
     c->ln_fuse = ln ? strcmp(ln, "0") != 0 : 0;
     qb_cuda_mem_sample(c);
@@ -70,6 +72,17 @@ const char *qb_cuda_device_name(const qb_cuda *c) { return c->prop.name; }
 const char *qb_cuda_driver(const qb_cuda *c) { return c->driver; }
 int qb_cuda_sm_count(const qb_cuda *c) { return c->prop.multiProcessorCount; }
 int qb_cuda_pdl(qb_cuda *c) { return c->pdl; }
+int qb_cuda_prefetch_depth(const qb_cuda *c) { return c->prefetch_depth; }
+
+void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w) {
+    qb_planes p;
+    c->pf_ptr = NULL, c->pf_bytes = 0;
+    if (!w || !c->prefetch_depth || !qb_planes_of(w->type, w->n_in, w->n_out, &p)) return;
+    // At most half the L2: the matrix being read streams through the other half.
+    const size_t cap = (size_t)c->prop.l2CacheSize / 2;
+    c->pf_ptr = w->data;
+    c->pf_bytes = (p.total < cap ? p.total : cap) & ~(size_t)15;
+}
 void qb_cuda_set_pdl(qb_cuda *c, int on) { c->pdl = on && c->prop.major >= 9; }
 void qb_cuda_set_ln_fuse(qb_cuda *c, int on) { c->ln_fuse = on; }
 int qb_cuda_ln_fuse(const qb_cuda *c) { return c->ln_fuse; }

@@ -98,6 +98,15 @@ void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, 
 void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,
                            const qb_weight *w, const float *bias, int T, uint16_t *k_cache, uint16_t *v_cache,
                            int pos0);
+// L2 prefetch in the decode chain (an experiment, off unless QB_CUDA_PREFETCH
+// is 1 or 2): the GEMV launched next (qb_cuda_matmul* at T == 1) also sends
+// w's device bytes (at most half the L2) towards L2, spread over its blocks
+// before they wait for the previous kernel. The forward pass names the weight
+// of the GEMV qb_cuda_prefetch_depth() places ahead, so the weight stream runs
+// on through kernel tails, launches and attention. Taken by the next GEMV;
+// NULL clears. Results are unchanged.
+void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w);
+int qb_cuda_prefetch_depth(const qb_cuda *c);
 // The GEMV alone, with rows per block in {1, 2, 4, 8} (0 = tuned per shape at
 // first use, or QB_CUDA_GEMV_R), for the benchmark; T == 1 only.
 void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,

@@ -75,7 +75,7 @@ static inline qb_step_op qb_step_op_gemv(float *y, const float *x, const qb_weig
     o.type = w->type;
     o.R = R == 1 || R == 4 ? R : 2;
     o.g = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, epi,
-           k_cache, v_cache, 0, NULL, ln_g, ln_b, eps};
+           k_cache, v_cache, 0, NULL, ln_g, ln_b, eps, NULL, 0};
     return o;
 }
 
@@ -157,23 +157,6 @@ __device__ __forceinline__ void qb_grid_sync(unsigned *bar) {
         __threadfence();
     }
     __syncthreads();
-}
-
-// This block's share of [p, p + bytes) towards L2: an even split over the
-// grid, in pieces of at most 16 KiB issued by the lanes of warp 0.
-__device__ __forceinline__ void qb_step_prefetch(const uint8_t *p, size_t bytes) {
-    if (!bytes || threadIdx.x >= 32) return;
-    const size_t share = ((bytes / gridDim.x) + 15) & ~(size_t)15;
-    const size_t b0 = share * blockIdx.x, b1 = b0 + share < bytes ? b0 + share : bytes;
-    const size_t piece = 16384;
-    for (size_t o = b0 + threadIdx.x * piece; o < b1; o += 32 * piece) {
-        const unsigned n = (unsigned)(b1 - o < piece ? b1 - o : piece);
-#ifdef QB_SIMT
-        (void)n;
-#else
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p + o), "r"(n) : "memory");
-#endif
-    }
 }
 
 template <class TT, int R>
@@ -275,7 +258,7 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
     const int token = *ctl.token;
     for (int i = 0; i < n_ops; i++) {
         const qb_step_op &op = ops[i];
-        qb_step_prefetch(op.pf, op.pf_bytes);
+        qb_prefetch_share_l2(op.pf, op.pf_bytes);
         switch (op.kind) {
         case QB_OP_EMBED: qb_step_embed(op, token, pos); break;
         case QB_OP_GEMV: qb_step_gemv(op, pos, xln); break;

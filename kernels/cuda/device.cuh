@@ -98,6 +98,25 @@ __device__ __forceinline__ void qb_prefetch_l2(const void *p) {
 #endif
 }
 
+// This block's share of [p, p + bytes) towards L2 (bulk prefetches: no
+// registers held, nothing waits): an even split over the grid, in pieces of
+// at most 16 KiB issued by the lanes of warp 0. p 16-byte aligned, bytes a
+// multiple of 16 (the bulk copy's rules).
+__device__ __forceinline__ void qb_prefetch_share_l2(const uint8_t *p, size_t bytes) {
+    if (!bytes || threadIdx.x >= 32) return;
+    const size_t share = ((bytes / gridDim.x) + 15) & ~(size_t)15;
+    const size_t b0 = share * blockIdx.x, b1 = b0 + share < bytes ? b0 + share : bytes;
+    const size_t piece = 16384;
+    for (size_t o = b0 + threadIdx.x * piece; o < b1; o += 32 * piece) {
+        const unsigned n = (unsigned)(b1 - o < piece ? b1 - o : piece);
+#ifdef QB_SIMT
+        (void)n;
+#else
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p + o), "r"(n) : "memory");
+#endif
+    }
+}
+
 // Programmatic dependent launch: see qb_launch (common.cuh). Every kernel
 // starts with qb_grid_wait() before it touches what an earlier kernel wrote,
 // and may do independent work (loading weights) before it.

@@ -344,6 +344,10 @@ struct gemv_args {
     // Fused layernorm of x (n_in values) before the product, when ln_g is set.
     const float *ln_g, *ln_b;
     float ln_eps;
+    // Bytes sent towards L2 while this GEMV waits for its input: the weights of
+    // a GEMV further down the decode chain (QB_CUDA_PREFETCH; pf_bytes 0: none).
+    const uint8_t *pf;
+    size_t pf_bytes;
 };
 
 // The block's copy of layernorm(x) in shared memory (x in registers: n_in

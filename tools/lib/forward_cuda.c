@@ -215,6 +215,25 @@ void qb_gpu_free(qb_gpu *g) {
     free(g);
 }
 
+// The weight of the GEMV d places after matmul k (0 qkv, 1 proj, 2 fc,
+// 3 mproj) of layer l in a decode step (the lm_head after the last layer),
+// or NULL past the end.
+static const qb_weight *gemv_ahead(const qb_gpu *g, int l, int k, int d) {
+    const int i = 4 * l + k + d, n = 4 * g->m->cfg.n_layer;
+    if (i > n) return NULL;
+    if (i == n) return &g->lm_head;
+    const gpu_layer *L = &g->layers[i / 4];
+    const qb_weight *w[4] = {&L->qkv, &L->proj, &L->fc, &L->mproj};
+    return w[i % 4];
+}
+
+// At T == 1 the GEMV about to run prefetches into L2 the weights of the one
+// qb_cuda_prefetch_depth places ahead (QB_CUDA_PREFETCH; cuda_backend.h).
+static void prefetch_ahead(qb_gpu *g, int T, int l, int k) {
+    const int d = qb_cuda_prefetch_depth(g->cu);
+    qb_cuda_prefetch_next(g->cu, T == 1 && d ? gemv_ahead(g, l, k, d) : NULL);
+}
+
 // The decoder stack for T tokens already embedded in x, at pos0 (or the
 // device position). Each layernorm is fused into the matmul that reads it
 // (inside the GEMV at T == 1).
@@ -228,18 +247,23 @@ static void blocks(qb_gpu *g, int T, int pos0) {
         const gpu_layer *L = &g->layers[l];
         uint16_t *kc = g->k_cache + l * cache_layer, *vc = g->v_cache + l * cache_layer;
         // attention sublayer: x += proj(attention(qkv(ln_1(x))))
+        prefetch_ahead(g, T, l, 0);
         qb_cuda_ln_matmul_qkv(cu, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, T, kc, vc, pos0);
         prof_mark(g, 1);
         qb_cuda_attention(cu, g->att, g->qkv, 3 * E, kc, vc, pos0, T, H, E / H, g->n_cache);
         prof_mark(g, 2);
+        prefetch_ahead(g, T, l, 1);
         qb_cuda_matmul(cu, g->x, g->att, &L->proj, L->proj_b, T, QB_CUDA_ACCUM);
         prof_mark(g, 3);
         // MLP sublayer: x += proj(gelu(fc(ln_2(x))))
+        prefetch_ahead(g, T, l, 2);
         qb_cuda_ln_matmul(cu, g->fc, g->x, L->ln_2_g, L->ln_2_b, eps, &L->fc, L->fc_b, T, QB_CUDA_GELU);
         prof_mark(g, 4);
+        prefetch_ahead(g, T, l, 3);
         qb_cuda_matmul(cu, g->x, g->fc, &L->mproj, L->mproj_b, T, QB_CUDA_ACCUM);
         prof_mark(g, 5);
     }
+    qb_cuda_prefetch_next(cu, NULL); // the lm_head's GEMV, if it is one, prefetches nothing
 }
 
 // Final layernorm and the output projection of rows first..T-1 into logits.
