@@ -6,6 +6,8 @@
 //   QB_CUDA_STEP_BPS  blocks per SM (default: as many as fit, at most 4; more
 //                     than fit is lowered to what fits, with a note)
 //   QB_CUDA_STEP_R    rows per GEMV group, 1, 2 or 4 (default 2)
+//   QB_CUDA_STEP_GEMV warp (default): each warp streams its own row groups;
+//                     block: a block's four warps split each group's steps
 //   QB_CUDA_STEP_PF   megabytes of the next op's weights prefetched to L2
 //                     (default half the L2; 0 turns the prefetch off)
 #include <stdio.h>
@@ -25,7 +27,7 @@ struct qb_cuda_step {
     float *part;
     unsigned *counters;
     int max_heads, max_S, max_D;
-    int R, blocks;
+    int R, warp, blocks;
 };
 
 __global__ void __launch_bounds__(QB_STEP_THREADS) k_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl,
@@ -43,6 +45,10 @@ qb_cuda_step *qb_cuda_step_new(qb_cuda *c) {
     s->c = c;
     s->R = env_int("QB_CUDA_STEP_R", 2);
     if (s->R != 1 && s->R != 2 && s->R != 4) qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_R: 1, 2 or 4, not %d", s->R);
+    const char *gm = getenv("QB_CUDA_STEP_GEMV");
+    if (gm && strcmp(gm, "warp") && strcmp(gm, "block"))
+        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_GEMV=%s: warp or block", gm);
+    s->warp = !gm || !strcmp(gm, "warp");
     return s;
 }
 
@@ -71,14 +77,15 @@ static void check_gemv(const qb_weight *w, const float *x, const float *ln_g) {
 void qb_cuda_step_matmul(qb_cuda_step *s, float *y, const float *x, const qb_weight *w, const float *bias,
                          qb_cuda_epilogue epi) {
     check_gemv(w, x, NULL);
-    push(s, qb_step_op_gemv(y, x, w, bias, (int)epi, NULL, NULL, 0.0f, NULL, NULL, s->R));
+    push(s, qb_step_op_gemv(y, x, w, bias, (int)epi, NULL, NULL, 0.0f, NULL, NULL, s->R, s->warp));
 }
 
 void qb_cuda_step_ln_matmul(qb_cuda_step *s, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
                             const qb_weight *w, const float *bias, qb_cuda_epilogue epi, uint16_t *k_cache,
                             uint16_t *v_cache) {
     check_gemv(w, x, ln_g);
-    push(s, qb_step_op_gemv(y, x, w, bias, (int)epi, ln_g, ln_b, eps, (__half *)k_cache, (__half *)v_cache, s->R));
+    push(s, qb_step_op_gemv(y, x, w, bias, (int)epi, ln_g, ln_b, eps, (__half *)k_cache, (__half *)v_cache, s->R,
+                            s->warp));
 }
 
 void qb_cuda_step_attention(qb_cuda_step *s, float *out, const float *q, int q_stride, const uint16_t *k_cache,

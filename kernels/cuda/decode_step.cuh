@@ -32,9 +32,11 @@ enum { QB_OP_EMBED = 1, QB_OP_GEMV = 2, QB_OP_ATTN = 3, QB_OP_ARGMAX = 4 };
 struct qb_step_op {
     int kind;
     // GEMV: y = (layernorm(x) when g.ln_g) W^T + b, epilogue g.epi, K/V store
-    // when g.k_cache; R rows a group (1, 2 or 4), groups dealt round robin.
+    // when g.k_cache; R rows a group (1, 2 or 4), groups dealt round robin to
+    // blocks (each group's steps split over the block's warps) or, with warp
+    // set, to warps (each walks its groups as one stream of loads).
     qb_type type;
-    int R;
+    int R, warp;
     gemv_args g;
     // EMBED: x[0..n) = wte[token] + wpe[pos] (any types).
     const uint8_t *wte, *wpe;
@@ -67,13 +69,14 @@ struct qb_step_ctl {
 
 static inline qb_step_op qb_step_op_gemv(float *y, const float *x, const qb_weight *w, const float *bias, int epi,
                                          const float *ln_g, const float *ln_b, float eps, __half *k_cache,
-                                         __half *v_cache, int R) {
+                                         __half *v_cache, int R, int warp) {
     qb_step_op o = {};
     qb_planes p;
     qb_planes_of(w->type, w->n_in, w->n_out, &p);
     o.kind = QB_OP_GEMV;
     o.type = w->type;
     o.R = R == 1 || R == 4 ? R : 2;
+    o.warp = warp;
     o.g = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, epi,
            k_cache, v_cache, 0, NULL, ln_g, ln_b, eps, NULL, 0};
     return o;
@@ -168,34 +171,46 @@ __device__ __noinline__ void qb_step_gemv_rows(const gemv_args &a, const float *
     }
 }
 
+template <class TT, int R>
+__device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, const float *x) {
+    const int per = blockDim.x >> 5;
+    qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * per + (threadIdx.x >> 5), gridDim.x * per);
+}
+
 template <class TT>
-__device__ __forceinline__ void qb_step_gemv_t(const gemv_args &a, int R, const float *x) {
-    switch (R) {
-    case 1: qb_step_gemv_rows<TT, 1>(a, x); break;
-    case 4: qb_step_gemv_rows<TT, 4>(a, x); break;
-    default: qb_step_gemv_rows<TT, 2>(a, x); break;
-    }
+__device__ __forceinline__ void qb_step_gemv_t(const gemv_args &a, int R, int warp, const float *x) {
+    if (warp) switch (R) {
+        case 1: qb_step_gemv_warp<TT, 1>(a, x); break;
+        case 4: qb_step_gemv_warp<TT, 4>(a, x); break;
+        default: qb_step_gemv_warp<TT, 2>(a, x); break;
+        }
+    else switch (R) {
+        case 1: qb_step_gemv_rows<TT, 1>(a, x); break;
+        case 4: qb_step_gemv_rows<TT, 4>(a, x); break;
+        default: qb_step_gemv_rows<TT, 2>(a, x); break;
+        }
 }
 
 __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int pos, float *xln) {
     gemv_args a = op.g;
     a.pos0 = pos; // where the QKV op stores this token's K and V
-    if ((int)blockIdx.x * op.R >= a.n_out) return; // no rows here
+    // No rows here: blocks (or, warp by warp, all four warps) past the groups.
+    if ((int)blockIdx.x * op.R * (op.warp ? QB_STEP_THREADS / 32 : 1) >= a.n_out) return;
     const float *x = a.x;
     if (a.ln_g) {
         ln_to_smem(xln, a);
         x = xln;
     }
     switch (op.type) {
-    case QB_TYPE_F32: qb_step_gemv_t<TF32>(a, op.R, x); break;
-    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(a, op.R, x); break;
-    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(a, op.R, x); break;
-    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(a, op.R, x); break;
-    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(a, op.R, x); break;
-    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(a, op.R, x); break;
-    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(a, op.R, x); break;
-    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(a, op.R, x); break;
-    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(a, op.R, x); break;
+    case QB_TYPE_F32: qb_step_gemv_t<TF32>(a, op.R, op.warp, x); break;
+    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(a, op.R, op.warp, x); break;
+    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(a, op.R, op.warp, x); break;
+    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(a, op.R, op.warp, x); break;
+    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(a, op.R, op.warp, x); break;
+    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(a, op.R, op.warp, x); break;
+    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(a, op.R, op.warp, x); break;
+    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(a, op.R, op.warp, x); break;
+    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(a, op.R, op.warp, x); break;
     default: break; // the host builds GEMV ops only for these
     }
 }

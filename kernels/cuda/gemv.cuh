@@ -358,6 +358,21 @@ __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
     __syncthreads();
 }
 
+// Row `row` of the result is v (the dot product): bias, epilogue, store, and
+// the K/V caches' copy for the QKV projection's rows [E, 3E).
+__device__ __forceinline__ void qb_gemv_store(const gemv_args &a, int row, float v) {
+    if (a.bias) v += a.bias[row];
+    if (a.epi == QB_CUDA_GELU) v = qb_gelu_new(v);
+    if (a.epi == QB_CUDA_ACCUM) a.y[row] += v;
+    else a.y[row] = v;
+    if (a.k_cache) {
+        const int E = a.n_out / 3;
+        const size_t p = (size_t)qb_pos(a.pos0, a.d_pos);
+        if (row >= 2 * E) a.v_cache[p * E + row - 2 * E] = __float2half_rn(v);
+        else if (row >= E) a.k_cache[p * E + row - E] = __float2half_rn(v);
+    }
+}
+
 // Rows row0 .. row0+R-1 (those below row_end) of y = W x + b, by one block
 // of KS warps. ready() is called once the first steps' weights are in
 // flight (they depend on nothing that runs before) and returns x: where the
@@ -418,16 +433,60 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         float v = 0;
 #pragma unroll
         for (int k = 0; k < KS; k++) v += part[k][r];
-        if (row < row_end) {
-            if (a.bias) v += a.bias[row];
-            if (a.epi == QB_CUDA_GELU) v = qb_gelu_new(v);
-            if (a.epi == QB_CUDA_ACCUM) a.y[row] += v;
-            else a.y[row] = v;
-            if (a.k_cache) {
-                const int E = a.n_out / 3;
-                const size_t p = (size_t)qb_pos(a.pos0, a.d_pos);
-                if (row >= 2 * E) a.v_cache[p * E + row - 2 * E] = __float2half_rn(v);
-                else if (row >= E) a.k_cache[p * E + row - E] = __float2half_rn(v);
+        if (row < row_end) qb_gemv_store(a, row, v);
+    }
+}
+
+// The same product with every step of a row taken by one warp (no reduction
+// across warps, no __syncthreads): warp w of the grid's nw takes the R-row
+// groups w, w + nw, ..., and walks them as one stream of (group, step) items
+// with UNROLL items' loads in flight, so the loads of its next group are on
+// their way while it finishes one. For the persistent step, where a block's
+// groups would otherwise each wait out a round trip (qb_step_gemv_warp).
+template <class TT, int R>
+__device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, const float *x, int w, int nw) {
+    const int lane = threadIdx.x & 31;
+    const int groups = (a.n_out + R - 1) / R, steps = TT::steps(a.n_in);
+    const int mine = w < groups ? (groups - 1 - w) / nw + 1 : 0, items = mine * steps;
+    constexpr int U = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
+    // Item i: step i % steps of this warp's (i / steps)-th group.
+    auto load = [&](int i, uint32_t (*wr)[TT::NW]) {
+        const int k = i / steps, s = i - k * steps, row0 = (w + k * nw) * R;
+        if (!TT::live(a.n_in, s, lane)) return;
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const int row = min(row0 + r, a.n_out - 1); // a short last group recomputes the last row
+            TT::load(a.w + (size_t)row * a.qrow, a.w + a.scales_off + (size_t)row * a.srow, s, lane, wr[r]);
+        }
+    };
+    uint32_t wv[U][R][TT::NW];
+#pragma unroll
+    for (int u = 0; u < U; u++)
+        if (u < items) load(u, wv[u]);
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0;
+    for (int i0 = 0; i0 < items; i0 += U) {
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int i = i0 + u;
+            if (i >= items) break;
+            const int k = i / steps, s = i - k * steps;
+            if (TT::live(a.n_in, s, lane)) {
+                float xv[TT::NX];
+                TT::xs(x, a.n_in, s, lane, xv);
+#pragma unroll
+                for (int r = 0; r < R; r++) acc[r] += TT::dot(lane, wv[u][r], xv);
+            }
+            if (i + U < items) load(i + U, wv[u]); // refill the slot: the stream runs on into the next group
+            if (s == steps - 1) { // the group's rows are complete
+                const int row0 = (w + k * nw) * R;
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    const float v = qb_warp_sum(acc[r]);
+                    acc[r] = 0;
+                    if (lane == 0 && row0 + r < a.n_out) qb_gemv_store(a, row0 + r, v);
+                }
             }
         }
     }

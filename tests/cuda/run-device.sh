@@ -89,7 +89,7 @@ for s in $steps; do
         { [ -s "$OUT/persistent_vs_cpu.tsv" ] && tail -n +2 /tmp/vs.tsv || cat /tmp/vs.tsv; } >>"$OUT/persistent_vs_cpu.tsv"
       done
       cut -f1-8 "$OUT/persistent_vs_cpu.tsv"
-      IFS=';' read -ra sets <<<"${STEP_KNOBS:-STEP_R=2;STEP_R=4;STEP_BPS=1;STEP_PF=0;PREFETCH=1}"
+      IFS=';' read -ra sets <<<"${STEP_KNOBS:-STEP_R=2;STEP_R=4;STEP_GEMV=block;STEP_BPS=1;STEP_PF=0;PREFETCH=1}"
       for knobs in "${sets[@]}"; do
         f="$OUT/step-${knobs// /_}.tsv"
         env $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${STEP_TIMEOUT:-120} ./bin/cuda_decode ${STEP_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >"$f" 2>>"$OUT/persistent.err"

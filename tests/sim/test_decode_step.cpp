@@ -74,7 +74,7 @@ static void build(pair &P, const types &t) {
 }
 
 // The step's op list, in the order forward_cuda.c builds it.
-static void plan(pair &P, int R) {
+static void plan(pair &P, int R, int warp) {
     const float eps = P.m.cfg.ln_eps;
     const int D = E / H;
     P.ops.clear();
@@ -83,17 +83,17 @@ static void plan(pair &P, int R) {
         const qb_layer &L = P.layers[l];
         __half *kc = (__half *)(P.kc + (size_t)l * NCTX * E), *vc = (__half *)(P.vc + (size_t)l * NCTX * E);
         P.ops.push_back(qb_step_op_gemv(P.qkv_out, P.x, &P.qkv[l], L.attn_qkv_b, QB_CUDA_STORE, L.ln_1_g, L.ln_1_b,
-                                        eps, kc, vc, R));
+                                        eps, kc, vc, R, warp));
         P.ops.push_back(qb_step_op_attn(P.att, P.qkv_out, 3 * E, kc, vc, H, D, P.part, P.counters));
         P.ops.push_back(qb_step_op_gemv(P.x, P.att, &P.proj[l], L.attn_proj_b, QB_CUDA_ACCUM, NULL, NULL, 0, NULL,
-                                        NULL, R));
+                                        NULL, R, warp));
         P.ops.push_back(qb_step_op_gemv(P.fc_out, P.x, &P.fc[l], L.mlp_fc_b, QB_CUDA_GELU, L.ln_2_g, L.ln_2_b, eps,
-                                        NULL, NULL, R));
+                                        NULL, NULL, R, warp));
         P.ops.push_back(qb_step_op_gemv(P.x, P.fc_out, &P.mproj[l], L.mlp_proj_b, QB_CUDA_ACCUM, NULL, NULL, 0, NULL,
-                                        NULL, R));
+                                        NULL, R, warp));
     }
     P.ops.push_back(qb_step_op_gemv(P.logits, P.x, &P.wte, NULL, QB_CUDA_STORE, P.m.ln_f_g, P.m.ln_f_b, eps, NULL,
-                                    NULL, R));
+                                    NULL, R, warp));
     P.ops.push_back(qb_step_op_argmax(P.logits, V));
     qb_step_link_prefetch(P.ops.data(), (int)P.ops.size(), (size_t)1 << 30);
 }
@@ -132,10 +132,10 @@ static double kv_row_err(const pair &P, const qb_state *st, int pos) {
     return worst;
 }
 
-static void run_case(const types &t, int grid, int R, int pos, qb_pool *pool) {
+static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool *pool) {
     pair P;
     build(P, t);
-    plan(P, R);
+    plan(P, R, warp);
     qb_state *st = qb_state_new(&P.m, NCTX, NCTX, 1);
     std::vector<int> prompt((size_t)pos + 1);
     for (int &tk : prompt) tk = (int)(tap_uniform(&rng) * V);
@@ -170,7 +170,8 @@ static void run_case(const types &t, int grid, int R, int pos, qb_pool *pool) {
         const bool near_tie = ref[want] - second < 1e-3f * fabsf(ref[want]);
         unsigned counters = 0;
         for (int h = 0; h < H; h++) counters |= P.counters[h];
-        tap_ok(err <= 2e-3, "%s grid %d R %d pos %d: logits rel err %.2e <= 2e-3", t.name, grid, R, pos, err);
+        tap_ok(err <= 2e-3, "%s grid %d R %d %s pos %d: logits rel err %.2e <= 2e-3", t.name, grid, R,
+               warp ? "warp" : "block", pos, err);
         tap_ok(*P.token == want || near_tie, "%s pos %d: next token %d (CPU %d%s)", t.name, pos, *P.token, want,
                near_tie ? ", a near tie" : "");
         const double kv = kv_row_err(P, st, pos);
@@ -218,7 +219,9 @@ int main(void) {
     };
     // Grids of 3 to 5 blocks, every rows-per-group, positions in one, two and three key chunks.
     const int grids[] = {3, 4, 5}, Rs[] = {1, 2, 4}, positions[] = {0, 70, 130, 1, 63, 129, 100, 150, 62, 90};
-    for (int i = 0; i < (int)(sizeof T / sizeof T[0]); i++) run_case(T[i], grids[i % 3], Rs[i % 3], positions[i], pool);
+    // Each type with GEMV groups dealt to warps and to blocks (two model draws).
+    for (int i = 0; i < (int)(sizeof T / sizeof T[0]); i++)
+        for (int warp = 0; warp < 2; warp++) run_case(T[i], grids[(i + warp) % 3], Rs[i % 3], warp, positions[i], pool);
     qb_pool_free(pool);
     return tap_done();
 }

@@ -2,6 +2,8 @@
 // weight type's lane code under qb_gemv_rows) on the CPU emulator, as the GEMV
 // kernel runs it (each block its R rows, the layernorm fused when asked), for
 // every rows-per-block the kernel is built for (1, 2, 4, 8), every epilogue,
+// and as the persistent step's warps stream their own row groups
+// (qb_gemv_warp_rows), every epilogue,
 // the fused layernorm and the K/V store, on odd shapes (rows not a multiple
 // of R, float rows not a multiple of a step), against qb_matmul_ref on the
 // same file-layout weights. Fresh random inputs; outputs poisoned with NaN.
@@ -13,13 +15,19 @@
 struct gemv_case {
     gemv_args a;
     qb_type t;
-    int R;
+    int R, warp; // warp: qb_gemv_warp_rows (the persistent step's), else k_gemv's qb_gemv_rows
 };
 
 // k_gemv's body for block g of the grid, blocks dealt round robin.
 template <class TT, int R>
-static void rows_t(const gemv_args &a) {
+static void rows_t(const gemv_args &a, int warp) {
     __shared__ float4 xs4[QB_LN_FUSE_MAX / 4];
+    if (warp) { // every warp of the grid streams its own groups, after the block's layernorm
+        const float *x = a.x;
+        if (a.ln_g) ln_to_smem((float *)xs4, a), x = (const float *)xs4;
+        qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, gridDim.x * (blockDim.x / 32));
+        return;
+    }
     const int groups = (a.n_out + R - 1) / R;
     for (int g = blockIdx.x; g < groups; g += gridDim.x) {
         qb_gemv_rows<TT, R>(a, g * R, a.n_out, [&]() -> const float * {
@@ -32,27 +40,27 @@ static void rows_t(const gemv_args &a) {
 }
 
 template <class TT>
-static void rows_r(const gemv_args &a, int R) {
+static void rows_r(const gemv_args &a, int R, int warp) {
     switch (R) {
-    case 1: rows_t<TT, 1>(a); break;
-    case 2: rows_t<TT, 2>(a); break;
-    case 4: rows_t<TT, 4>(a); break;
-    default: rows_t<TT, 8>(a); break;
+    case 1: rows_t<TT, 1>(a, warp); break;
+    case 2: rows_t<TT, 2>(a, warp); break;
+    case 4: rows_t<TT, 4>(a, warp); break;
+    default: rows_t<TT, 8>(a, warp); break;
     }
 }
 
 static void body(void *p) {
     const gemv_case *c = (const gemv_case *)p;
     switch (c->t) {
-    case QB_TYPE_F32: rows_r<TF32>(c->a, c->R); break;
-    case QB_TYPE_F16: rows_r<THalf<false>>(c->a, c->R); break;
-    case QB_TYPE_BF16: rows_r<THalf<true>>(c->a, c->R); break;
-    case QB_TYPE_Q8_0: rows_r<TQ8_0>(c->a, c->R); break;
-    case QB_TYPE_Q4_0: rows_r<TQ4<QB_TYPE_Q4_0>>(c->a, c->R); break;
-    case QB_TYPE_Q4_1: rows_r<TQ4<QB_TYPE_Q4_1>>(c->a, c->R); break;
-    case QB_TYPE_IQ4_NL: rows_r<TQ4<QB_TYPE_IQ4_NL>>(c->a, c->R); break;
-    case QB_TYPE_Q4_K: rows_r<TQ4_K>(c->a, c->R); break;
-    case QB_TYPE_Q6_K: rows_r<TQ6_K>(c->a, c->R); break;
+    case QB_TYPE_F32: rows_r<TF32>(c->a, c->R, c->warp); break;
+    case QB_TYPE_F16: rows_r<THalf<false>>(c->a, c->R, c->warp); break;
+    case QB_TYPE_BF16: rows_r<THalf<true>>(c->a, c->R, c->warp); break;
+    case QB_TYPE_Q8_0: rows_r<TQ8_0>(c->a, c->R, c->warp); break;
+    case QB_TYPE_Q4_0: rows_r<TQ4<QB_TYPE_Q4_0>>(c->a, c->R, c->warp); break;
+    case QB_TYPE_Q4_1: rows_r<TQ4<QB_TYPE_Q4_1>>(c->a, c->R, c->warp); break;
+    case QB_TYPE_IQ4_NL: rows_r<TQ4<QB_TYPE_IQ4_NL>>(c->a, c->R, c->warp); break;
+    case QB_TYPE_Q4_K: rows_r<TQ4_K>(c->a, c->R, c->warp); break;
+    case QB_TYPE_Q6_K: rows_r<TQ6_K>(c->a, c->R, c->warp); break;
     default: break;
     }
 }
@@ -62,7 +70,7 @@ static double gelu_new(double x) { return 0.5 * x * (1.0 + tanh(0.79788456080286
 // One product: n_in x n_out of type t, R rows a block, epilogue epi, with a
 // fused layernorm (ln) and, when kv, n_out = 3 n_in with the K and V thirds
 // stored at position pos of float16 caches.
-static void check(qb_type t, int n_in, int n_out, int R, int epi, bool ln, bool kv) {
+static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv) {
     const int pos = 5, E = n_in;
     const qb_weight wf = rand_weight(t, n_in, n_out, 0.1f), wd = upload(&wf);
     float *x = rand_vec(n_in, 0.3f, 1.0f), *bias = rand_vec(n_out, 0.0f, 0.1f);
@@ -79,7 +87,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int epi, bool ln, bool 
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
                     (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0},
-                   t, R};
+                   t, R, warp};
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
     // The reference: the CPU's layernorm and float64 epilogues around qb_matmul_ref.
     std::vector<float> xin(x, x + n_in), r((size_t)n_out);
@@ -97,8 +105,8 @@ static void check(qb_type t, int n_in, int n_out, int R, int epi, bool ln, bool 
         kv_err = tap_rel_err(got.data(), want.data() + E, 2 * (size_t)E);
     }
     static const char *EPI[] = {"store", "gelu", "accum"};
-    tap_ok(err <= 1e-4 && kv_err <= 1e-3, "%s %dx%d R %d %s%s%s: rel err %.1e%s", qb_type_name(t), n_in, n_out, R,
-           EPI[epi], ln ? " +layernorm" : "", kv ? " +K/V store" : "", err, kv ? "" : "");
+    tap_ok(err <= 1e-4 && kv_err <= 1e-3, "%s %dx%d R %d%s %s%s%s: rel err %.1e", qb_type_name(t), n_in, n_out, R,
+           warp ? " by warps" : "", EPI[epi], ln ? " +layernorm" : "", kv ? " +K/V store" : "", err);
     if (kv) tap_diag("K/V rows rel err %.1e (float16)", kv_err);
     free_all();
 }
@@ -114,12 +122,14 @@ int main(void) {
         const int Rs[] = {1, 2, 4, 8};
         for (int k = 0; k < 4; k++) {
             const int R = Rs[k];
-            check(t, n_small, 37, R, QB_CUDA_STORE, false, false);
-            switch (k) { // the other configurations, one per R
-            case 0: check(t, n_big, 130, R, QB_CUDA_GELU, true, false); break;
-            case 1: check(t, n_small, 3 * n_small, R, QB_CUDA_STORE, true, true); break;
-            case 2: check(t, n_big, 45, R, QB_CUDA_ACCUM, false, false); break;
-            default: check(t, n_small, 3 * n_small, R, QB_CUDA_STORE, false, true); break;
+            for (int warp = 0; warp < 2; warp++) {
+                check(t, n_small, 37, R, warp, QB_CUDA_STORE, false, false);
+                switch ((k + warp) % 4) { // the other configurations, one per R and way
+                case 0: check(t, n_big, 130, R, warp, QB_CUDA_GELU, true, false); break;
+                case 1: check(t, n_small, 3 * n_small, R, warp, QB_CUDA_STORE, true, true); break;
+                case 2: check(t, n_big, 45, R, warp, QB_CUDA_ACCUM, false, false); break;
+                default: check(t, n_small, 3 * n_small, R, warp, QB_CUDA_STORE, false, true); break;
+                }
             }
         }
     }
