@@ -10,6 +10,7 @@
 //                     block: a block's four warps split each group's steps
 //   QB_CUDA_STEP_PF   megabytes of the next op's weights prefetched to L2
 //                     (default half the L2; 0 turns the prefetch off)
+//   QB_CUDA_STEP_VERBOSE  set: one line on stderr with the grid, registers and knobs
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,15 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
         bps = fit;
     }
     s->blocks = bps * c->prop.multiProcessorCount;
+    if (getenv("QB_CUDA_STEP_VERBOSE")) {
+        cudaFuncAttributes fa;
+        CK(cudaFuncGetAttributes(&fa, k_decode_step));
+        fprintf(stderr,
+                "cuda: decode step: %d ops, %d blocks (%d per SM, %d fit), %d registers, %zu B local, %zu B shared, "
+                "R %d, groups to %s, L2 prefetch %d MB\n",
+                s->n_ops, s->blocks, bps, fit, fa.numRegs, fa.localSizeBytes, fa.sharedSizeBytes, s->R,
+                s->warp ? "warps" : "blocks", pf_mb);
+    }
     qb_cuda_sync(c);
 }
 

@@ -92,10 +92,10 @@ for s in $steps; do
       IFS=';' read -ra sets <<<"${STEP_KNOBS:-STEP_R=2;STEP_R=4;STEP_GEMV=block;STEP_BPS=1;STEP_PF=0;PREFETCH=1}"
       for knobs in "${sets[@]}"; do
         f="$OUT/step-${knobs// /_}.tsv"
-        env $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${STEP_TIMEOUT:-120} ./bin/cuda_decode ${STEP_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >"$f" 2>>"$OUT/persistent.err"
+        env QB_CUDA_STEP_VERBOSE=1 $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${STEP_TIMEOUT:-120} ./bin/cuda_decode ${STEP_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >"$f" 2>>"$OUT/persistent.err"
         echo "knobs $knobs rc=$?"; cut -f1,2,7,14,16,17 "$f"
       done
-      tail -3 "$OUT/persistent.err" ;;
+      grep -m3 'decode step:' "$OUT/persistent.err"; tail -3 "$OUT/persistent.err" ;;
     decode) timeout ${DECODE_TIMEOUT:-330} ./bin/cuda_decode ${DECODE_ARGS:-} >"$OUT/decode.tsv" 2>"$OUT/decode.err"; echo "decode rc=$?"; cut -f1-2,6-7,9,14 "$OUT/decode.tsv"; tail -3 "$OUT/decode.err" ;;
     profile)
       ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
