@@ -24,9 +24,9 @@ struct qb_cuda_step {
     int n_ops, cap;
     qb_step_op *d_ops;
     qb_step_ctl ctl;
-    void *d_ctl_mem; // bar[2] + amax
+    void *d_ctl_mem; // bar[2], epoch, amax
     float *part;
-    unsigned *counters;
+    unsigned *counters, *heads; // attention's merge counters; the heads' QKV row counts
     int max_heads, max_S, max_D;
     int R, warp, blocks;
 };
@@ -113,11 +113,13 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
         qb_die(QB_EXIT_DATA, "cuda: decode step: the op list must end with the argmax");
     if (s->max_heads) {
         s->part = (float *)qb_cuda_alloc(c, (size_t)s->max_heads * s->max_S * (s->max_D + 2) * sizeof(float));
-        s->counters = (unsigned *)qb_cuda_alloc(c, (size_t)s->max_heads * sizeof(unsigned));
-        qb_cuda_memset(c, s->counters, 0, (size_t)s->max_heads * sizeof(unsigned));
+        s->counters = (unsigned *)qb_cuda_alloc(c, 2 * (size_t)s->max_heads * sizeof(unsigned));
+        qb_cuda_memset(c, s->counters, 0, 2 * (size_t)s->max_heads * sizeof(unsigned));
+        s->heads = s->counters + s->max_heads;
     }
     for (int i = 0; i < s->n_ops; i++)
         if (s->ops[i].kind == QB_OP_ATTN) s->ops[i].part = s->part, s->ops[i].counters = s->counters;
+    qb_step_link_heads(s->ops, s->n_ops, s->heads);
     const int pf_mb = env_int("QB_CUDA_STEP_PF", c->prop.l2CacheSize / 2 >> 20);
     qb_step_link_prefetch(s->ops, s->n_ops, (size_t)(pf_mb < 0 ? 0 : pf_mb) << 20);
     s->d_ops = (qb_step_op *)qb_cuda_alloc(c, (size_t)s->n_ops * sizeof *s->d_ops);
@@ -125,6 +127,7 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     s->d_ctl_mem = qb_cuda_alloc(c, 32);
     qb_cuda_memset(c, s->d_ctl_mem, 0, 32);
     s->ctl.bar = (unsigned *)s->d_ctl_mem;
+    s->ctl.epoch = (unsigned *)s->d_ctl_mem + 2;
     s->ctl.amax = (unsigned long long *)((char *)s->d_ctl_mem + 16);
     s->ctl.token = qb_cuda_token_slot(c);
     // Every block must be resident at once (the barriers wait for all of them):

@@ -11,6 +11,11 @@
 // (one bulk prefetch, no registers held): DRAM keeps streaming through the
 // barriers and the ops' own loads mostly hit L2.
 //
+// The QKV projection and its attention meet through per-head row counts
+// instead of a barrier when the GEMV's groups go to warps
+// (qb_step_link_heads): an attention chunk starts once its own head's q, k
+// and v rows are stored, so a layer has four barriers, not five.
+//
 // The op list is built once by the host (qb_step_op_* below, filled in
 // decode_step.cu) and lives in device memory; only the position changes
 // from step to step (a kernel argument). The token slot is read by the embed
@@ -56,12 +61,21 @@ struct qb_step_op {
     // Sent towards L2 while this op runs: the next op's weights.
     const uint8_t *pf;
     size_t pf_bytes;
+    // The QKV projection and the attention after it may skip the grid barrier
+    // between them (qb_step_link_heads): the GEMV counts each head's finished
+    // rows in heads[] (monotonic: 3 D more a layer a step), and an attention
+    // chunk of head h waits for its own head's count only.
+    int sync;           // 1: a grid barrier after this op
+    unsigned *heads;    // the heads' row counts (QKV: to add to; ATTN: to wait on)
+    int head_dim;       // QKV: rows a head has in each third (D)
+    int layer, n_layer; // ATTN: which QKV count to wait for
 };
 
 // What every step shares besides the ops.
 struct qb_step_ctl {
     int *token;               // in: this step's token; out: the next (greedy)
     unsigned *bar;            // grid barrier: [0] arrivals, [1] generation (zero at first)
+    unsigned *epoch;          // steps run so far (the heads' counts are relative to it)
     unsigned long long *amax; // argmax key of the step (zero between steps)
 };
 
@@ -71,6 +85,7 @@ static inline qb_step_op qb_step_op_gemv(float *y, const float *x, const qb_weig
                                          const float *ln_g, const float *ln_b, float eps, __half *k_cache,
                                          __half *v_cache, int R, int warp) {
     qb_step_op o = {};
+    o.sync = 1;
     qb_planes p;
     qb_planes_of(w->type, w->n_in, w->n_out, &p);
     o.kind = QB_OP_GEMV;
@@ -84,6 +99,7 @@ static inline qb_step_op qb_step_op_gemv(float *y, const float *x, const qb_weig
 
 static inline qb_step_op qb_step_op_embed(float *x, const qb_weight *wte, const qb_weight *wpe) {
     qb_step_op o = {};
+    o.sync = 1;
     o.kind = QB_OP_EMBED;
     o.type = wte->type;
     o.wte = (const uint8_t *)wte->data, o.wpe = (const uint8_t *)wpe->data;
@@ -98,6 +114,7 @@ static inline qb_step_op qb_step_op_embed(float *x, const qb_weight *wte, const 
 static inline qb_step_op qb_step_op_attn(float *out, const float *q, int q_stride, const __half *kc,
                                          const __half *vc, int n_head, int D, float *part, unsigned *counters) {
     qb_step_op o = {};
+    o.sync = 1;
     o.kind = QB_OP_ATTN;
     o.out = out, o.q = q, o.q_stride = q_stride, o.kc = kc, o.vc = vc;
     o.n_head = n_head, o.D = D, o.part = part, o.counters = counters;
@@ -106,9 +123,29 @@ static inline qb_step_op qb_step_op_attn(float *out, const float *q, int q_strid
 
 static inline qb_step_op qb_step_op_argmax(float *logits, int n) {
     qb_step_op o = {};
+    o.sync = 1;
     o.kind = QB_OP_ARGMAX;
     o.x = logits, o.n = n;
     return o;
+}
+
+// A QKV projection followed by its attention need no grid barrier between
+// them when the GEMV's groups go to warps and never straddle two heads (R
+// divides D): the pair then meets through heads (n_head counters, zero at
+// first), and layer numbers tell each attention which count to wait for.
+static inline void qb_step_link_heads(qb_step_op *ops, int n_ops, unsigned *heads) {
+    int n_layer = 0;
+    for (int i = 0; i + 1 < n_ops; i++)
+        n_layer += ops[i].kind == QB_OP_GEMV && ops[i].g.k_cache && ops[i + 1].kind == QB_OP_ATTN;
+    for (int i = 0, l = 0; i + 1 < n_ops; i++) {
+        qb_step_op &q = ops[i], &at = ops[i + 1];
+        if (q.kind != QB_OP_GEMV || !q.g.k_cache || at.kind != QB_OP_ATTN) continue;
+        if (q.warp && at.D % q.R == 0 && q.g.n_out == 3 * at.n_head * at.D) {
+            q.sync = 0, q.heads = heads, q.head_dim = at.D;
+            at.heads = heads, at.layer = l, at.n_layer = n_layer;
+        }
+        l++;
+    }
 }
 
 // Each op prefetches the next one's weights (the first pf_max bytes of them:
@@ -172,17 +209,24 @@ __device__ __noinline__ void qb_step_gemv_rows(const gemv_args &a, const float *
 }
 
 template <class TT, int R>
-__device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, const float *x) {
+__device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, const float *x, unsigned *heads, int D) {
     const int per = blockDim.x >> 5;
-    qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * per + (threadIdx.x >> 5), gridDim.x * per);
+    qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * per + (threadIdx.x >> 5), gridDim.x * per, [&](int row0) {
+        if (!heads) return;
+        // The group's rows (stored above by this lane) are one head's: publish them.
+        const int E = a.n_out / 3, n = a.n_out - row0 < R ? a.n_out - row0 : R;
+        __threadfence();
+        atomicAdd(heads + (row0 % E) / D, (unsigned)n);
+    });
 }
 
 template <class TT>
-__device__ __forceinline__ void qb_step_gemv_t(const gemv_args &a, int R, int warp, const float *x) {
-    if (warp) switch (R) {
-        case 1: qb_step_gemv_warp<TT, 1>(a, x); break;
-        case 4: qb_step_gemv_warp<TT, 4>(a, x); break;
-        default: qb_step_gemv_warp<TT, 2>(a, x); break;
+__device__ __forceinline__ void qb_step_gemv_t(const qb_step_op &op, const gemv_args &a, const float *x) {
+    const int R = op.R;
+    if (op.warp) switch (R) {
+        case 1: qb_step_gemv_warp<TT, 1>(a, x, op.heads, op.head_dim); break;
+        case 4: qb_step_gemv_warp<TT, 4>(a, x, op.heads, op.head_dim); break;
+        default: qb_step_gemv_warp<TT, 2>(a, x, op.heads, op.head_dim); break;
         }
     else switch (R) {
         case 1: qb_step_gemv_rows<TT, 1>(a, x); break;
@@ -202,15 +246,15 @@ __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int pos, floa
         x = xln;
     }
     switch (op.type) {
-    case QB_TYPE_F32: qb_step_gemv_t<TF32>(a, op.R, op.warp, x); break;
-    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(a, op.R, op.warp, x); break;
-    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(a, op.R, op.warp, x); break;
-    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(a, op.R, op.warp, x); break;
-    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(a, op.R, op.warp, x); break;
-    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(a, op.R, op.warp, x); break;
-    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(a, op.R, op.warp, x); break;
-    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(a, op.R, op.warp, x); break;
-    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(a, op.R, op.warp, x); break;
+    case QB_TYPE_F32: qb_step_gemv_t<TF32>(op, a, x); break;
+    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(op, a, x); break;
+    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(op, a, x); break;
+    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(op, a, x); break;
+    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(op, a, x); break;
+    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(op, a, x); break;
+    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(op, a, x); break;
+    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(op, a, x); break;
+    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(op, a, x); break;
     default: break; // the host builds GEMV ops only for these
     }
 }
@@ -227,10 +271,18 @@ __device__ __noinline__ void qb_step_embed(const qb_step_op &op, int token, int 
     }
 }
 
-__device__ __noinline__ void qb_step_attn(const qb_step_op &op, int pos) {
+__device__ __noinline__ void qb_step_attn(const qb_step_op &op, int pos, unsigned epoch) {
     const int S = (pos + 1 + CH - 1) / CH; // chunks of keys 0..pos
     const int items = op.n_head * S;
     for (int it = blockIdx.x; it < items; it += gridDim.x) {
+        if (op.heads) { // no barrier after the QKV op: wait for this head's q, k and v rows
+            if (threadIdx.x == 0) {
+                const unsigned want = (epoch * (unsigned)op.n_layer + (unsigned)op.layer + 1) * 3u * (unsigned)op.D;
+                while ((int)(qb_ld_relaxed(op.heads + it / S) - want) < 0) qb_spin_pause();
+                __threadfence();
+            }
+            __syncthreads();
+        }
         qb_attn_chunk(op.out, op.q, op.q_stride, op.kc, op.vc, pos, (const int *)NULL, op.n_head, op.D, S, op.part,
                       op.counters, it % S, it / S, 0, [] {});
         __syncthreads(); // the chunk's shared arrays are done with before the next chunk
@@ -271,22 +323,24 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
     __shared__ float4 xln4[QB_LN_FUSE_MAX / 4]; // a GEMV's normalised input (16-byte loads)
     float *xln = (float *)xln4;
     const int token = *ctl.token;
+    const unsigned epoch = *ctl.epoch;
     for (int i = 0; i < n_ops; i++) {
         const qb_step_op &op = ops[i];
         qb_prefetch_share_l2(op.pf, op.pf_bytes);
         switch (op.kind) {
         case QB_OP_EMBED: qb_step_embed(op, token, pos); break;
         case QB_OP_GEMV: qb_step_gemv(op, pos, xln); break;
-        case QB_OP_ATTN: qb_step_attn(op, pos); break;
+        case QB_OP_ATTN: qb_step_attn(op, pos, epoch); break;
         case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
         default: break;
         }
-        qb_grid_sync(ctl.bar);
+        if (op.sync) qb_grid_sync(ctl.bar);
     }
     // Every block's key is in: the winner to the token slot, the key reset for the next step.
     if (blockIdx.x == 0 && threadIdx.x == 0) {
         const unsigned long long k = *(volatile unsigned long long *)ctl.amax;
         *ctl.token = (int)(0xffffffffu - (uint32_t)k);
         *ctl.amax = 0;
+        *ctl.epoch = epoch + 1;
     }
 }

@@ -443,8 +443,9 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
 // with UNROLL items' loads in flight, so the loads of its next group are on
 // their way while it finishes one. For the persistent step, where a block's
 // groups would otherwise each wait out a round trip (qb_step_gemv_warp).
-template <class TT, int R>
-__device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, const float *x, int w, int nw) {
+// done(row0), in lane 0 after a group's stores, lets the caller signal them.
+template <class TT, int R, class Done>
+__device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, const float *x, int w, int nw, Done done) {
     const int lane = threadIdx.x & 31;
     const int groups = (a.n_out + R - 1) / R, steps = TT::steps(a.n_in);
     const int mine = w < groups ? (groups - 1 - w) / nw + 1 : 0, items = mine * steps;
@@ -487,6 +488,7 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, const floa
                     acc[r] = 0;
                     if (lane == 0 && row0 + r < a.n_out) qb_gemv_store(a, row0 + r, v);
                 }
+                if (lane == 0) done(row0);
             }
         }
     }

@@ -30,7 +30,7 @@ struct pair {
     qb_weight wte, wpe, qkv[NL], proj[NL], fc[NL], mproj[NL];
     float *x, *qkv_out, *att, *fc_out, *logits, *part;
     uint16_t *kc, *vc;
-    unsigned *counters, *bar;
+    unsigned *counters, *heads, *bar, *epoch;
     unsigned long long *amax;
     int *token;
     std::vector<qb_step_op> ops;
@@ -67,6 +67,8 @@ static void build(pair &P, const types &t) {
     const int S = (NCTX + CH - 1) / CH, D = E / H;
     P.part = (float *)alloc((size_t)H * S * (D + 2) * 4);
     P.counters = (unsigned *)alloc(H * sizeof(unsigned));
+    P.heads = (unsigned *)alloc(H * sizeof(unsigned));
+    P.epoch = (unsigned *)alloc(sizeof(unsigned));
     P.kc = (uint16_t *)alloc((size_t)NL * NCTX * E * 2), P.vc = (uint16_t *)alloc((size_t)NL * NCTX * E * 2);
     P.bar = (unsigned *)alloc(2 * sizeof(unsigned));
     P.amax = (unsigned long long *)alloc(sizeof(unsigned long long));
@@ -95,6 +97,7 @@ static void plan(pair &P, int R, int warp) {
     P.ops.push_back(qb_step_op_gemv(P.logits, P.x, &P.wte, NULL, QB_CUDA_STORE, P.m.ln_f_g, P.m.ln_f_b, eps, NULL,
                                     NULL, R, warp));
     P.ops.push_back(qb_step_op_argmax(P.logits, V));
+    qb_step_link_heads(P.ops.data(), (int)P.ops.size(), P.heads);
     qb_step_link_prefetch(P.ops.data(), (int)P.ops.size(), (size_t)1 << 30);
 }
 
@@ -158,7 +161,7 @@ static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool
         qb_forward(&P.m, st, pool, &tok, 1, pos, ref.data(), 0);
         poison(P.x, E), poison(P.qkv_out, 3 * E), poison(P.att, E), poison(P.fc_out, NI), poison(P.logits, V);
         *P.token = tok;
-        launch_args a = {P.ops.data(), (int)P.ops.size(), pos, {P.token, P.bar, P.amax}};
+        launch_args a = {P.ops.data(), (int)P.ops.size(), pos, {P.token, P.bar, P.epoch, P.amax}};
         qb_simt_launch({(unsigned)grid, 1, 1}, {QB_STEP_THREADS, 1, 1}, step_body, &a);
         std::vector<double> ref_d(ref.begin(), ref.end());
         const double err = tap_rel_err(P.logits, ref_d.data(), V);
@@ -176,9 +179,13 @@ static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool
                near_tie ? ", a near tie" : "");
         const double kv = kv_row_err(P, st, pos);
         tap_ok(kv <= 2e-3, "%s pos %d: the K/V rows stored at the position, rel err %.2e <= 2e-3", t.name, pos, kv);
-        tap_ok(P.bar[0] == 0 && P.bar[1] == (unsigned)((k + 1) * P.ops.size()) && *P.amax == 0 && counters == 0,
-               "%s pos %d: barrier, argmax key and attention counters ready for the next step (gen %u)", t.name, pos,
-               P.bar[1]);
+        unsigned syncs = 0, heads_ok = 1;
+        for (const qb_step_op &o : P.ops) syncs += o.sync;
+        for (int h = 0; h < H && P.ops[1].heads; h++) heads_ok &= P.heads[h] == (unsigned)((k + 1) * NL * 3 * (E / H));
+        tap_ok(P.bar[0] == 0 && P.bar[1] == (k + 1) * syncs && *P.amax == 0 && counters == 0 && heads_ok &&
+                   *P.epoch == (unsigned)k + 1,
+               "%s pos %d: barrier (%u a step), argmax key, attention and head counters, epoch ready for the next step",
+               t.name, pos, syncs);
         tok = want;
     }
     qb_state_free(st);

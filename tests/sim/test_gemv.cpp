@@ -25,7 +25,8 @@ static void rows_t(const gemv_args &a, int warp) {
     if (warp) { // every warp of the grid streams its own groups, after the block's layernorm
         const float *x = a.x;
         if (a.ln_g) ln_to_smem((float *)xs4, a), x = (const float *)xs4;
-        qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, gridDim.x * (blockDim.x / 32));
+        qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, gridDim.x * (blockDim.x / 32),
+                                 [](int) {});
         return;
     }
     const int groups = (a.n_out + R - 1) / R;
