@@ -11,6 +11,10 @@
 // (one bulk prefetch, no registers held): DRAM keeps streaming through the
 // barriers and the ops' own loads mostly hit L2.
 //
+// A GEMV op deals its R-row groups to the grid's warps (QB_CUDA_STEP_GEMV=warp,
+// the default): each warp streams its groups' loads back to back, so a block
+// holding a few groups of an op does not wait out a round trip per group.
+//
 // The QKV projection and its attention meet through per-head row counts
 // instead of a barrier when the GEMV's groups go to warps
 // (qb_step_link_heads): an attention chunk starts once its own head's q, k
