@@ -24,7 +24,7 @@ struct qb_cuda_step {
     int n_ops, cap;
     qb_step_op *d_ops;
     qb_step_ctl ctl;
-    void *d_ctl_mem; // bar[2], epoch, amax
+    void *d_ctl_mem; // arrivals, (unused), epoch, amax
     float *part;
     unsigned *counters, *heads; // attention's merge counters; the heads' QKV row counts
     int max_heads, max_S, max_D;
@@ -126,8 +126,10 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     qb_cuda_to_device(c, s->d_ops, s->ops, (size_t)s->n_ops * sizeof *s->d_ops);
     s->d_ctl_mem = qb_cuda_alloc(c, 32);
     qb_cuda_memset(c, s->d_ctl_mem, 0, 32);
-    s->ctl.bar = (unsigned *)s->d_ctl_mem;
+    s->ctl.arrivals = (unsigned *)s->d_ctl_mem;
     s->ctl.epoch = (unsigned *)s->d_ctl_mem + 2;
+    s->ctl.syncs = 0;
+    for (int i = 0; i < s->n_ops; i++) s->ctl.syncs += s->ops[i].sync;
     s->ctl.amax = (unsigned long long *)((char *)s->d_ctl_mem + 16);
     s->ctl.token = qb_cuda_token_slot(c);
     // Every block must be resident at once (the barriers wait for all of them):

@@ -78,8 +78,9 @@ struct qb_step_op {
 // What every step shares besides the ops.
 struct qb_step_ctl {
     int *token;               // in: this step's token; out: the next (greedy)
-    unsigned *bar;            // grid barrier: [0] arrivals, [1] generation (zero at first)
-    unsigned *epoch;          // steps run so far (the heads' counts are relative to it)
+    unsigned *arrivals;       // grid barriers: blocks arrived, ever (zero at first)
+    unsigned *epoch;          // steps run so far (the heads' counts and arrivals are relative to it)
+    int syncs;                // grid barriers a step (ops with sync set)
     unsigned long long *amax; // argmax key of the step (zero between steps)
 };
 
@@ -183,21 +184,16 @@ __device__ __forceinline__ void qb_spin_pause() {
 }
 
 // Every block of the grid arrives before any leaves; what a block wrote before
-// is visible to every block after (the fences; cooperative groups' grid sync
-// works the same way). Reusable: the arrivals return to zero, the generation
-// only grows.
-__device__ __forceinline__ void qb_grid_sync(unsigned *bar) {
+// is visible to every block after (the fences, as in cooperative groups' grid
+// sync). The arrival count only grows: barrier k of the grid's life is passed
+// when it reaches (k + 1) x gridDim.x, which the caller counts (no reset, no
+// second flag: one atomic on the critical path). Compared modulo 2^32.
+__device__ __forceinline__ void qb_grid_sync(unsigned *arrivals, unsigned target) {
     __syncthreads();
     if (threadIdx.x == 0) {
-        const unsigned gen = qb_ld_relaxed(bar + 1); // read before arriving: it cannot move until we do
         __threadfence();
-        if (atomicAdd(bar, 1u) == gridDim.x - 1) {
-            atomicExch(bar, 0u);
-            __threadfence();
-            atomicAdd(bar + 1, 1u);
-        } else {
-            while (qb_ld_relaxed(bar + 1) == gen) qb_spin_pause();
-        }
+        atomicAdd(arrivals, 1u);
+        while ((int)(qb_ld_relaxed(arrivals) - target) < 0) qb_spin_pause();
         __threadfence();
     }
     __syncthreads();
@@ -328,6 +324,7 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
     float *xln = (float *)xln4;
     const int token = *ctl.token;
     const unsigned epoch = *ctl.epoch;
+    unsigned passed = epoch * (unsigned)ctl.syncs * gridDim.x; // arrivals before this step
     for (int i = 0; i < n_ops; i++) {
         const qb_step_op &op = ops[i];
         qb_prefetch_share_l2(op.pf, op.pf_bytes);
@@ -338,7 +335,7 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
         default: break;
         }
-        if (op.sync) qb_grid_sync(ctl.bar);
+        if (op.sync) qb_grid_sync(ctl.arrivals, passed += gridDim.x);
     }
     // Every block's key is in: the winner to the token slot, the key reset for the next step.
     if (blockIdx.x == 0 && threadIdx.x == 0) {
