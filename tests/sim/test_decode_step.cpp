@@ -14,8 +14,10 @@
 
 #include "cuda/decode_step.cuh"
 
-// The test model: K-quant rows need n_in % 256 == 0; three key chunks at n_ctx 160.
-static const int E = 256, H = 4, NL = 2, V = 384, NCTX = 160, NI = 4 * E;
+// The test models: 2 layers, a vocabulary of 384, 160 positions (three key
+// chunks); width and heads per case (K-quant rows need n_in % 256 == 0; 320
+// wide with 5 heads gives GEMV rows of partial steps and an odd head count).
+static const int NL = 2, V = 384, NCTX = 160;
 
 struct types {
     const char *name;
@@ -24,6 +26,7 @@ struct types {
 
 // The model on both sides and the device state of the step.
 struct pair {
+    int E, H, NI; // width, heads, MLP width
     qb_model m;
     std::vector<qb_layer> layers;
     // device copies
@@ -39,37 +42,37 @@ struct pair {
 static void build(pair &P, const types &t) {
     qb_model &m = P.m;
     m = qb_model{};
-    m.cfg = qb_config{V, NCTX, E, H, NL, NI, 1e-5f};
-    m.wte = rand_weight(t.wte, E, V, 0.5f);
-    m.wpe = rand_weight(t.wpe, E, NCTX, 0.2f);
+    m.cfg = qb_config{V, NCTX, P.E, P.H, NL, P.NI, 1e-5f};
+    m.wte = rand_weight(t.wte, P.E, V, 0.5f);
+    m.wpe = rand_weight(t.wpe, P.E, NCTX, 0.2f);
     m.lm_head = m.wte; // tied, as GPT-2
     P.layers.resize(NL);
     for (int l = 0; l < NL; l++) {
         qb_layer &L = P.layers[l];
         L = qb_layer{};
-        L.ln_1_g = rand_vec(E, 1.0f, 0.1f), L.ln_1_b = rand_vec(E, 0.0f, 0.1f);
-        L.ln_2_g = rand_vec(E, 1.0f, 0.1f), L.ln_2_b = rand_vec(E, 0.0f, 0.1f);
-        L.attn_qkv = rand_weight(t.qkv, E, 3 * E, 0.12f), L.attn_qkv_b = rand_vec(3 * E, 0.0f, 0.05f);
-        L.attn_proj = rand_weight(t.proj, E, E, 0.06f), L.attn_proj_b = rand_vec(E, 0.0f, 0.05f);
-        L.mlp_fc = rand_weight(t.fc, E, NI, 0.06f), L.mlp_fc_b = rand_vec(NI, 0.0f, 0.05f);
-        L.mlp_proj = rand_weight(t.mproj, NI, E, 0.03f), L.mlp_proj_b = rand_vec(E, 0.0f, 0.05f);
+        L.ln_1_g = rand_vec(P.E, 1.0f, 0.1f), L.ln_1_b = rand_vec(P.E, 0.0f, 0.1f);
+        L.ln_2_g = rand_vec(P.E, 1.0f, 0.1f), L.ln_2_b = rand_vec(P.E, 0.0f, 0.1f);
+        L.attn_qkv = rand_weight(t.qkv, P.E, 3 * P.E, 0.12f), L.attn_qkv_b = rand_vec(3 * P.E, 0.0f, 0.05f);
+        L.attn_proj = rand_weight(t.proj, P.E, P.E, 0.06f), L.attn_proj_b = rand_vec(P.E, 0.0f, 0.05f);
+        L.mlp_fc = rand_weight(t.fc, P.E, P.NI, 0.06f), L.mlp_fc_b = rand_vec(P.NI, 0.0f, 0.05f);
+        L.mlp_proj = rand_weight(t.mproj, P.NI, P.E, 0.03f), L.mlp_proj_b = rand_vec(P.E, 0.0f, 0.05f);
     }
     m.layers = P.layers.data();
-    m.ln_f_g = rand_vec(E, 1.0f, 0.1f), m.ln_f_b = rand_vec(E, 0.0f, 0.1f);
+    m.ln_f_g = rand_vec(P.E, 1.0f, 0.1f), m.ln_f_b = rand_vec(P.E, 0.0f, 0.1f);
 
     P.wte = upload(&m.wte), P.wpe = upload(&m.wpe);
     for (int l = 0; l < NL; l++) {
         P.qkv[l] = upload(&P.layers[l].attn_qkv), P.proj[l] = upload(&P.layers[l].attn_proj);
         P.fc[l] = upload(&P.layers[l].mlp_fc), P.mproj[l] = upload(&P.layers[l].mlp_proj);
     }
-    P.x = (float *)alloc(E * 4), P.qkv_out = (float *)alloc(3 * E * 4), P.att = (float *)alloc(E * 4);
-    P.fc_out = (float *)alloc(NI * 4), P.logits = (float *)alloc(V * 4);
-    const int S = (NCTX + CH - 1) / CH, D = E / H;
-    P.part = (float *)alloc((size_t)H * S * (D + 2) * 4);
-    P.counters = (unsigned *)alloc(H * sizeof(unsigned));
-    P.heads = (unsigned *)alloc(H * sizeof(unsigned));
+    P.x = (float *)alloc(P.E * 4), P.qkv_out = (float *)alloc(3 * P.E * 4), P.att = (float *)alloc(P.E * 4);
+    P.fc_out = (float *)alloc(P.NI * 4), P.logits = (float *)alloc(V * 4);
+    const int S = (NCTX + CH - 1) / CH, D = P.E / P.H;
+    P.part = (float *)alloc((size_t)P.H * S * (D + 2) * 4);
+    P.counters = (unsigned *)alloc(P.H * sizeof(unsigned));
+    P.heads = (unsigned *)alloc(P.H * sizeof(unsigned));
     P.epoch = (unsigned *)alloc(sizeof(unsigned));
-    P.kc = (uint16_t *)alloc((size_t)NL * NCTX * E * 2), P.vc = (uint16_t *)alloc((size_t)NL * NCTX * E * 2);
+    P.kc = (uint16_t *)alloc((size_t)NL * NCTX * P.E * 2), P.vc = (uint16_t *)alloc((size_t)NL * NCTX * P.E * 2);
     P.arrivals = (unsigned *)alloc(sizeof(unsigned));
     P.amax = (unsigned long long *)alloc(sizeof(unsigned long long));
     P.token = (int *)alloc(sizeof(int));
@@ -78,15 +81,15 @@ static void build(pair &P, const types &t) {
 // The step's op list, in the order forward_cuda.c builds it.
 static void plan(pair &P, int R, int warp) {
     const float eps = P.m.cfg.ln_eps;
-    const int D = E / H;
+    const int D = P.E / P.H;
     P.ops.clear();
     P.ops.push_back(qb_step_op_embed(P.x, &P.wte, &P.wpe));
     for (int l = 0; l < NL; l++) {
         const qb_layer &L = P.layers[l];
-        __half *kc = (__half *)(P.kc + (size_t)l * NCTX * E), *vc = (__half *)(P.vc + (size_t)l * NCTX * E);
+        __half *kc = (__half *)(P.kc + (size_t)l * NCTX * P.E), *vc = (__half *)(P.vc + (size_t)l * NCTX * P.E);
         P.ops.push_back(qb_step_op_gemv(P.qkv_out, P.x, &P.qkv[l], L.attn_qkv_b, QB_CUDA_STORE, L.ln_1_g, L.ln_1_b,
                                         eps, kc, vc, R, warp));
-        P.ops.push_back(qb_step_op_attn(P.att, P.qkv_out, 3 * E, kc, vc, H, D, P.part, P.counters));
+        P.ops.push_back(qb_step_op_attn(P.att, P.qkv_out, 3 * P.E, kc, vc, P.H, D, P.part, P.counters));
         P.ops.push_back(qb_step_op_gemv(P.x, P.att, &P.proj[l], L.attn_proj_b, QB_CUDA_ACCUM, NULL, NULL, 0, NULL,
                                         NULL, R, warp));
         P.ops.push_back(qb_step_op_gemv(P.fc_out, P.x, &P.fc[l], L.mlp_fc_b, QB_CUDA_GELU, L.ln_2_g, L.ln_2_b, eps,
@@ -122,14 +125,14 @@ static int argmax(const float *x, int n) {
 // cache rows at pos, float16 on the device, against the CPU's float32 rows.
 static double kv_row_err(const pair &P, const qb_state *st, int pos) {
     double worst = 0;
-    std::vector<float> dev((size_t)E);
-    std::vector<double> cpu((size_t)E);
+    std::vector<float> dev((size_t)P.E);
+    std::vector<double> cpu((size_t)P.E);
     for (int l = 0; l < NL; l++)
         for (int kv = 0; kv < 2; kv++) {
-            const uint16_t *d = (kv ? P.vc : P.kc) + ((size_t)l * NCTX + pos) * E;
-            const float *c = (kv ? st->v_cache : st->k_cache) + ((size_t)l * st->n_cache + pos) * E;
-            for (int i = 0; i < E; i++) dev[i] = qb_f16_to_f32(d[i]), cpu[i] = c[i];
-            const double e = tap_rel_err(dev.data(), cpu.data(), E);
+            const uint16_t *d = (kv ? P.vc : P.kc) + ((size_t)l * NCTX + pos) * P.E;
+            const float *c = (kv ? st->v_cache : st->k_cache) + ((size_t)l * st->n_cache + pos) * P.E;
+            for (int i = 0; i < P.E; i++) dev[i] = qb_f16_to_f32(d[i]), cpu[i] = c[i];
+            const double e = tap_rel_err(dev.data(), cpu.data(), P.E);
             if (!(e <= worst)) worst = e; // NaN sticks
         }
     return worst;
@@ -137,6 +140,9 @@ static double kv_row_err(const pair &P, const qb_state *st, int pos) {
 
 static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool *pool) {
     pair P;
+    // K-quants need rows of 256s; the others run 320 wide with 5 heads.
+    const bool k = t.qkv == QB_TYPE_Q4_K || t.qkv == QB_TYPE_Q6_K || t.mproj == QB_TYPE_Q4_K || t.mproj == QB_TYPE_Q6_K;
+    P.E = k ? 256 : 320, P.H = k ? 4 : 5, P.NI = 4 * P.E;
     build(P, t);
     plan(P, R, warp);
     qb_state *st = qb_state_new(&P.m, NCTX, NCTX, 1);
@@ -150,8 +156,8 @@ static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool
         qb_forward(&P.m, st, pool, prompt.data(), pos, 0, ref.data(), pos - 1);
         for (int l = 0; l < NL; l++)
             for (int p = 0; p < pos; p++)
-                for (int i = 0; i < E; i++) {
-                    const size_t c = ((size_t)l * st->n_cache + p) * E + i, d = ((size_t)l * NCTX + p) * E + i;
+                for (int i = 0; i < P.E; i++) {
+                    const size_t c = ((size_t)l * st->n_cache + p) * P.E + i, d = ((size_t)l * NCTX + p) * P.E + i;
                     P.kc[d] = qb_f32_to_f16(st->k_cache[c]), st->k_cache[c] = qb_f16_to_f32(P.kc[d]);
                     P.vc[d] = qb_f32_to_f16(st->v_cache[c]), st->v_cache[c] = qb_f16_to_f32(P.vc[d]);
                 }
@@ -159,7 +165,7 @@ static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool
     int tok = prompt[(size_t)pos];
     for (int k = 0; k < 2; k++, pos++) {
         qb_forward(&P.m, st, pool, &tok, 1, pos, ref.data(), 0);
-        poison(P.x, E), poison(P.qkv_out, 3 * E), poison(P.att, E), poison(P.fc_out, NI), poison(P.logits, V);
+        poison(P.x, P.E), poison(P.qkv_out, 3 * P.E), poison(P.att, P.E), poison(P.fc_out, P.NI), poison(P.logits, V);
         *P.token = tok;
         unsigned syncs = 0;
         for (const qb_step_op &o : P.ops) syncs += o.sync;
@@ -174,15 +180,15 @@ static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool
             if (i != want && ref[i] > second) second = ref[i];
         const bool near_tie = ref[want] - second < 1e-3f * fabsf(ref[want]);
         unsigned counters = 0;
-        for (int h = 0; h < H; h++) counters |= P.counters[h];
-        tap_ok(err <= 2e-3, "%s grid %d R %d %s pos %d: logits rel err %.2e <= 2e-3", t.name, grid, R,
-               warp ? "warp" : "block", pos, err);
+        for (int h = 0; h < P.H; h++) counters |= P.counters[h];
+        tap_ok(err <= 2e-3, "%s %dx%d heads, grid %d R %d %s pos %d: logits rel err %.2e <= 2e-3", t.name, P.E, P.H,
+               grid, R, warp ? "warp" : "block", pos, err);
         tap_ok(*P.token == want || near_tie, "%s pos %d: next token %d (CPU %d%s)", t.name, pos, *P.token, want,
                near_tie ? ", a near tie" : "");
         const double kv = kv_row_err(P, st, pos);
         tap_ok(kv <= 2e-3, "%s pos %d: the K/V rows stored at the position, rel err %.2e <= 2e-3", t.name, pos, kv);
         unsigned heads_ok = 1;
-        for (int h = 0; h < H && P.ops[1].heads; h++) heads_ok &= P.heads[h] == (unsigned)((k + 1) * NL * 3 * (E / H));
+        for (int h = 0; h < P.H && P.ops[1].heads; h++) heads_ok &= P.heads[h] == (unsigned)((k + 1) * NL * 3 * (P.E / P.H));
         tap_ok(*P.arrivals == (k + 1) * syncs * (unsigned)grid && *P.amax == 0 && counters == 0 && heads_ok &&
                    *P.epoch == (unsigned)k + 1,
                "%s pos %d: barrier (%u a step), argmax key, attention and head counters, epoch ready for the next step",
