@@ -73,6 +73,10 @@ struct qb_step_op {
     unsigned *heads;    // the heads' row counts (QKV: to add to; ATTN: to wait on)
     int head_dim;       // QKV: rows a head has in each third (D)
     int layer, n_layer; // ATTN: which QKV count to wait for
+    // The GEMV whose outputs are the logits may take the argmax op's place
+    // (qb_step_link_argmax): each warp keeps the best key of the rows it
+    // stored, each block adds one atomicMax.
+    int argmax;
 };
 
 // What every step shares besides the ops.
@@ -153,6 +157,18 @@ static inline void qb_step_link_heads(qb_step_op *ops, int n_ops, unsigned *head
     }
 }
 
+// The final argmax folded into the GEMV that writes the logits, when that
+// GEMV's groups go to warps: one op and one grid barrier less a step, and the
+// logits are not read again. Returns the new op count.
+static inline int qb_step_link_argmax(qb_step_op *ops, int n_ops) {
+    if (n_ops < 2) return n_ops;
+    qb_step_op &g = ops[n_ops - 2], &am = ops[n_ops - 1];
+    if (am.kind != QB_OP_ARGMAX || g.kind != QB_OP_GEMV || !g.warp || g.g.y != am.x || g.g.n_out != am.n)
+        return n_ops;
+    g.argmax = 1;
+    return n_ops - 1;
+}
+
 // Each op prefetches the next one's weights (the first pf_max bytes of them:
 // two ops' weights must fit in L2 together, or the prefetch evicts what the
 // running op is about to read).
@@ -208,25 +224,52 @@ __device__ __noinline__ void qb_step_gemv_rows(const gemv_args &a, const float *
     }
 }
 
+// The largest value's key: its bits made order-preserving as unsigned, then
+// the complement of its index, so that atomicMax keeps the first of equals.
+__device__ __forceinline__ unsigned long long qb_argmax_key(float v, int i) {
+    uint32_t u = __float_as_uint(v);
+    u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
+    return ((unsigned long long)u << 32) | (0xffffffffu - (uint32_t)i);
+}
+
 template <class TT, int R>
-__device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, const float *x, unsigned *heads, int D) {
+__device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, const float *x, const qb_step_op &op,
+                                               unsigned long long *amax) {
     const int per = blockDim.x >> 5;
+    unsigned long long best = 0; // lane 0's: the best key of the rows this warp stored
     qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * per + (threadIdx.x >> 5), gridDim.x * per, [&](int row0) {
-        if (!heads) return;
-        // The group's rows (stored above by this lane) are one head's: publish them.
-        const int E = a.n_out / 3, n = a.n_out - row0 < R ? a.n_out - row0 : R;
-        __threadfence();
-        atomicAdd(heads + (row0 % E) / D, (unsigned)n);
+        const int n = a.n_out - row0 < R ? a.n_out - row0 : R;
+        if (op.heads) {
+            // The group's rows (stored above by this lane) are one head's: publish them.
+            const int E = a.n_out / 3;
+            __threadfence();
+            atomicAdd(op.heads + (row0 % E) / op.head_dim, (unsigned)n);
+        }
+        if (op.argmax)
+            for (int r = 0; r < n; r++) {
+                const unsigned long long k = qb_argmax_key(a.y[row0 + r], row0 + r);
+                best = k > best ? k : best;
+            }
     });
+    if (op.argmax) { // the block's best, one atomic
+        __shared__ unsigned long long wbest[QB_STEP_THREADS / 32];
+        if ((threadIdx.x & 31) == 0) wbest[threadIdx.x >> 5] = best;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            for (int w = 1; w < per; w++) best = wbest[w] > best ? wbest[w] : best;
+            if (best) atomicMax(amax, best);
+        }
+    }
 }
 
 template <class TT>
-__device__ __forceinline__ void qb_step_gemv_t(const qb_step_op &op, const gemv_args &a, const float *x) {
+__device__ __forceinline__ void qb_step_gemv_t(const qb_step_op &op, const gemv_args &a, const float *x,
+                                               unsigned long long *amax) {
     const int R = op.R;
     if (op.warp) switch (R) {
-        case 1: qb_step_gemv_warp<TT, 1>(a, x, op.heads, op.head_dim); break;
-        case 4: qb_step_gemv_warp<TT, 4>(a, x, op.heads, op.head_dim); break;
-        default: qb_step_gemv_warp<TT, 2>(a, x, op.heads, op.head_dim); break;
+        case 1: qb_step_gemv_warp<TT, 1>(a, x, op, amax); break;
+        case 4: qb_step_gemv_warp<TT, 4>(a, x, op, amax); break;
+        default: qb_step_gemv_warp<TT, 2>(a, x, op, amax); break;
         }
     else switch (R) {
         case 1: qb_step_gemv_rows<TT, 1>(a, x); break;
@@ -235,7 +278,7 @@ __device__ __forceinline__ void qb_step_gemv_t(const qb_step_op &op, const gemv_
         }
 }
 
-__device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int pos, float *xln) {
+__device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int pos, float *xln, unsigned long long *amax) {
     gemv_args a = op.g;
     a.pos0 = pos; // where the QKV op stores this token's K and V
     // No rows here: blocks (or, warp by warp, all four warps) past the groups.
@@ -246,15 +289,15 @@ __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int pos, floa
         x = xln;
     }
     switch (op.type) {
-    case QB_TYPE_F32: qb_step_gemv_t<TF32>(op, a, x); break;
-    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(op, a, x); break;
-    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(op, a, x); break;
-    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(op, a, x); break;
-    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(op, a, x); break;
-    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(op, a, x); break;
-    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(op, a, x); break;
-    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(op, a, x); break;
-    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(op, a, x); break;
+    case QB_TYPE_F32: qb_step_gemv_t<TF32>(op, a, x, amax); break;
+    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(op, a, x, amax); break;
+    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(op, a, x, amax); break;
+    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(op, a, x, amax); break;
+    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(op, a, x, amax); break;
+    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(op, a, x, amax); break;
+    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(op, a, x, amax); break;
+    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(op, a, x, amax); break;
+    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(op, a, x, amax); break;
     default: break; // the host builds GEMV ops only for these
     }
 }
@@ -287,14 +330,6 @@ __device__ __noinline__ void qb_step_attn(const qb_step_op &op, int pos, unsigne
                       op.counters, it % S, it / S, 0, [] {});
         __syncthreads(); // the chunk's shared arrays are done with before the next chunk
     }
-}
-
-// The largest value's key: its bits made order-preserving as unsigned, then
-// the complement of its index, so that atomicMax keeps the first of equals.
-__device__ __forceinline__ unsigned long long qb_argmax_key(float v, int i) {
-    uint32_t u = __float_as_uint(v);
-    u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
-    return ((unsigned long long)u << 32) | (0xffffffffu - (uint32_t)i);
 }
 
 __device__ __noinline__ void qb_step_argmax(const qb_step_op &op, unsigned long long *amax) {
@@ -330,7 +365,7 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         qb_prefetch_share_l2(op.pf, op.pf_bytes);
         switch (op.kind) {
         case QB_OP_EMBED: qb_step_embed(op, token, pos); break;
-        case QB_OP_GEMV: qb_step_gemv(op, pos, xln); break;
+        case QB_OP_GEMV: qb_step_gemv(op, pos, xln, ctl.amax); break;
         case QB_OP_ATTN: qb_step_attn(op, pos, epoch); break;
         case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
         default: break;

@@ -101,6 +101,7 @@ static void plan(pair &P, int R, int warp) {
                                     NULL, R, warp));
     P.ops.push_back(qb_step_op_argmax(P.logits, V));
     qb_step_link_heads(P.ops.data(), (int)P.ops.size(), P.heads);
+    P.ops.resize((size_t)qb_step_link_argmax(P.ops.data(), (int)P.ops.size()));
     qb_step_link_prefetch(P.ops.data(), (int)P.ops.size(), (size_t)1 << 30);
 }
 
