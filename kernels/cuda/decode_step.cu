@@ -121,6 +121,7 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
         if (s->ops[i].kind == QB_OP_ATTN) s->ops[i].part = s->part, s->ops[i].counters = s->counters;
     qb_step_link_heads(s->ops, s->n_ops, s->heads);
     s->n_ops = qb_step_link_argmax(s->ops, s->n_ops);
+    s->n_ops = qb_step_link_embed(s->ops, s->n_ops);
     const int pf_mb = env_int("QB_CUDA_STEP_PF", c->prop.l2CacheSize / 2 >> 20);
     qb_step_link_prefetch(s->ops, s->n_ops, (size_t)(pf_mb < 0 ? 0 : pf_mb) << 20);
     s->d_ops = (qb_step_op *)qb_cuda_alloc(c, (size_t)s->n_ops * sizeof *s->d_ops);

@@ -50,7 +50,7 @@ struct qb_step_op {
     // EMBED: x[0..n) = wte[token] + wpe[pos] (any types).
     const uint8_t *wte, *wpe;
     qb_planes pe, pp;
-    qb_type wpe_type;
+    qb_type wte_type, wpe_type;
     int n_vocab, n_pos;
     // ATTN: out = attention of the new token's q against the cache of one layer.
     float *out;
@@ -77,6 +77,10 @@ struct qb_step_op {
     // (qb_step_link_argmax): each warp keeps the best key of the rows it
     // stored, each block adds one atomicMax.
     int argmax;
+    // The first QKV GEMV may take the embed op's place (qb_step_link_embed):
+    // every block with rows looks up x itself (the embed fields above), block 0
+    // also stores it for the residual, and no barrier separates the two.
+    int embed;
 };
 
 // What every step shares besides the ops.
@@ -110,7 +114,7 @@ static inline qb_step_op qb_step_op_embed(float *x, const qb_weight *wte, const 
     qb_step_op o = {};
     o.sync = 1;
     o.kind = QB_OP_EMBED;
-    o.type = wte->type;
+    o.wte_type = wte->type;
     o.wte = (const uint8_t *)wte->data, o.wpe = (const uint8_t *)wpe->data;
     qb_planes_of(wte->type, wte->n_in, wte->n_out, &o.pe);
     qb_planes_of(wpe->type, wpe->n_in, wpe->n_out, &o.pp);
@@ -155,6 +159,23 @@ static inline void qb_step_link_heads(qb_step_op *ops, int n_ops, unsigned *head
         }
         l++;
     }
+}
+
+// The embed op folded into the GEMV after it (the first layer's QKV, whose
+// layernorm reads x): one op and one grid barrier less a step. Returns the
+// new op count (ops shift down by one).
+static inline int qb_step_link_embed(qb_step_op *ops, int n_ops) {
+    if (n_ops < 2) return n_ops;
+    const qb_step_op &e = ops[0];
+    qb_step_op &g = ops[1];
+    if (e.kind != QB_OP_EMBED || g.kind != QB_OP_GEMV || !g.g.ln_g || g.g.x != e.x || g.g.n_in != e.n ||
+        e.n > QB_LN_FUSE_MAX)
+        return n_ops;
+    g.embed = 1;
+    g.wte = e.wte, g.wpe = e.wpe, g.pe = e.pe, g.pp = e.pp, g.wte_type = e.wte_type, g.wpe_type = e.wpe_type;
+    g.n_vocab = e.n_vocab, g.n_pos = e.n_pos, g.x = e.x, g.n = e.n;
+    for (int i = 0; i + 1 < n_ops; i++) ops[i] = ops[i + 1];
+    return n_ops - 1;
 }
 
 // The final argmax folded into the GEMV that writes the logits, when that
@@ -278,9 +299,35 @@ __device__ __forceinline__ void qb_step_gemv_t(const qb_step_op &op, const gemv_
         }
 }
 
-__device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int pos, float *xln, unsigned long long *amax) {
+// x[g*32 .. g*32+32) of the embedding (groups g = first, first + stride, ...).
+__device__ __noinline__ void qb_embed_groups(const qb_step_op &op, int token, int pos, float *x, int first,
+                                               int stride) {
+    const int groups = (op.n + 31) / 32;
+    const int id = token < 0 ? 0 : token >= op.n_vocab ? op.n_vocab - 1 : token; // the host validates
+    const int p = pos >= op.n_pos ? op.n_pos - 1 : pos;
+    for (int g = first; g < groups; g += stride) {
+        float a[32], b[32];
+        qb_deq32_any(op.wte_type, op.wte, op.pe, id, g, op.n, a);
+        qb_deq32_any(op.wpe_type, op.wpe, op.pp, p, g, op.n, b);
+        for (int k = 0; k < 32 && g * 32 + k < op.n; k++) x[g * 32 + k] = a[k] + b[k];
+    }
+}
+
+__device__ __noinline__ void qb_step_embed(const qb_step_op &op, int token, int pos) {
+    qb_embed_groups(op, token, pos, op.x, blockIdx.x * blockDim.x + threadIdx.x, gridDim.x * blockDim.x);
+}
+
+__device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, int pos, float *xln, float *xemb,
+                                             unsigned long long *amax) {
     gemv_args a = op.g;
     a.pos0 = pos; // where the QKV op stores this token's K and V
+    if (op.embed) { // x looked up here (block 0 also stores it: the residual stream starts there)
+        qb_embed_groups(op, token, pos, xemb, threadIdx.x, blockDim.x);
+        __syncthreads();
+        if (blockIdx.x == 0)
+            for (int i = threadIdx.x; i < op.n; i += blockDim.x) op.x[i] = xemb[i];
+        a.x = xemb;
+    }
     // No rows here: blocks (or, warp by warp, all four warps) past the groups.
     if ((int)blockIdx.x * op.R * (op.warp ? QB_STEP_THREADS / 32 : 1) >= a.n_out) return;
     const float *x = a.x;
@@ -302,17 +349,6 @@ __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int pos, floa
     }
 }
 
-__device__ __noinline__ void qb_step_embed(const qb_step_op &op, int token, int pos) {
-    const int groups = (op.n + 31) / 32;
-    const int id = token < 0 ? 0 : token >= op.n_vocab ? op.n_vocab - 1 : token; // the host validates
-    const int p = pos >= op.n_pos ? op.n_pos - 1 : pos;
-    for (int g = blockIdx.x * blockDim.x + threadIdx.x; g < groups; g += gridDim.x * blockDim.x) {
-        float a[32], b[32];
-        qb_deq32_any(op.type, op.wte, op.pe, id, g, op.n, a);
-        qb_deq32_any(op.wpe_type, op.wpe, op.pp, p, g, op.n, b);
-        for (int k = 0; k < 32 && g * 32 + k < op.n; k++) op.x[g * 32 + k] = a[k] + b[k];
-    }
-}
 
 __device__ __noinline__ void qb_step_attn(const qb_step_op &op, int pos, unsigned epoch) {
     const int S = (pos + 1 + CH - 1) / CH; // chunks of keys 0..pos
@@ -356,6 +392,7 @@ __device__ __noinline__ void qb_step_argmax(const qb_step_op &op, unsigned long 
 // The step: every block runs every op's share, a grid barrier after each.
 __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl, int pos) {
     __shared__ float4 xln4[QB_LN_FUSE_MAX / 4]; // a GEMV's normalised input (16-byte loads)
+    __shared__ float xemb[QB_LN_FUSE_MAX];      // the embedding, where the first GEMV looks it up
     float *xln = (float *)xln4;
     const int token = *ctl.token;
     const unsigned epoch = *ctl.epoch;
@@ -365,7 +402,7 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         qb_prefetch_share_l2(op.pf, op.pf_bytes);
         switch (op.kind) {
         case QB_OP_EMBED: qb_step_embed(op, token, pos); break;
-        case QB_OP_GEMV: qb_step_gemv(op, pos, xln, ctl.amax); break;
+        case QB_OP_GEMV: qb_step_gemv(op, token, pos, xln, xemb, ctl.amax); break;
         case QB_OP_ATTN: qb_step_attn(op, pos, epoch); break;
         case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
         default: break;
