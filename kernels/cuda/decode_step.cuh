@@ -162,13 +162,14 @@ static inline void qb_step_link_heads(qb_step_op *ops, int n_ops, unsigned *head
 }
 
 // The embed op folded into the GEMV after it (the first layer's QKV, whose
-// layernorm reads x): one op and one grid barrier less a step. Returns the
-// new op count (ops shift down by one).
+// layernorm reads x), in warp mode like the other two links (block mode keeps
+// one op per named step): one op and one grid barrier less a step. Returns
+// the new op count (ops shift down by one).
 static inline int qb_step_link_embed(qb_step_op *ops, int n_ops) {
     if (n_ops < 2) return n_ops;
     const qb_step_op &e = ops[0];
     qb_step_op &g = ops[1];
-    if (e.kind != QB_OP_EMBED || g.kind != QB_OP_GEMV || !g.g.ln_g || g.g.x != e.x || g.g.n_in != e.n ||
+    if (e.kind != QB_OP_EMBED || g.kind != QB_OP_GEMV || !g.warp || !g.g.ln_g || g.g.x != e.x || g.g.n_in != e.n ||
         e.n > QB_LN_FUSE_MAX)
         return n_ops;
     g.embed = 1;

@@ -102,7 +102,7 @@ static void plan(pair &P, int R, int warp) {
     P.ops.push_back(qb_step_op_argmax(P.logits, V));
     qb_step_link_heads(P.ops.data(), (int)P.ops.size(), P.heads);
     P.ops.resize((size_t)qb_step_link_argmax(P.ops.data(), (int)P.ops.size()));
-    if (warp) P.ops.resize((size_t)qb_step_link_embed(P.ops.data(), (int)P.ops.size())); // block mode keeps the op
+    P.ops.resize((size_t)qb_step_link_embed(P.ops.data(), (int)P.ops.size()));
     qb_step_link_prefetch(P.ops.data(), (int)P.ops.size(), (size_t)1 << 30);
 }
 
