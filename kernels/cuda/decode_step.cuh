@@ -191,17 +191,23 @@ static inline int qb_step_link_argmax(qb_step_op *ops, int n_ops) {
     return n_ops - 1;
 }
 
-// Each op prefetches the next one's weights (the first pf_max bytes of them:
-// two ops' weights must fit in L2 together, or the prefetch evicts what the
-// running op is about to read).
+// Each op prefetches the weights of the first GEMV after it that no earlier
+// op prefetches (so the QKV projection already sends the attention output
+// projection's, and the attention op sends none), the first pf_max bytes of
+// them: two matrices must fit in L2 together, or the prefetch evicts what the
+// running op is about to read.
 static inline void qb_step_link_prefetch(qb_step_op *ops, int n_ops, size_t pf_max) {
+    int taken = -1;
     for (int i = 0; i + 1 < n_ops; i++) {
-        const qb_step_op &nx = ops[i + 1];
-        if (nx.kind != QB_OP_GEMV) continue;
+        ops[i].pf = NULL, ops[i].pf_bytes = 0;
+        int j = i + 1;
+        while (j < n_ops && ops[j].kind != QB_OP_GEMV) j++;
+        if (j == n_ops || j == taken) continue;
         qb_planes p;
-        qb_planes_of(nx.type, nx.g.n_in, nx.g.n_out, &p);
-        ops[i].pf = nx.g.w;
+        qb_planes_of(ops[j].type, ops[j].g.n_in, ops[j].g.n_out, &p);
+        ops[i].pf = ops[j].g.w;
         ops[i].pf_bytes = (p.total < pf_max ? p.total : pf_max) & ~(size_t)15;
+        taken = j;
     }
 }
 

@@ -147,6 +147,18 @@ static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool
     P.E = k ? 256 : 320, P.H = k ? 4 : 5, P.NI = 4 * P.E;
     build(P, t);
     plan(P, R, warp);
+    // The prefetch plan: every GEMV but the first is sent to L2 exactly once, by an op
+    // before it with no GEMV in between, and in whole 16-byte units.
+    int pf_ok = 1;
+    for (size_t j = 1; j < P.ops.size(); j++) {
+        if (P.ops[j].kind != QB_OP_GEMV) continue;
+        int by = -1, n = 0;
+        for (size_t i = 0; i < j; i++)
+            if (P.ops[i].pf == P.ops[j].g.w) by = (int)i, n++;
+        pf_ok &= n == 1 && P.ops[by].pf_bytes % 16 == 0 && P.ops[by].pf_bytes > 0;
+        for (size_t i = (size_t)by + 1; n == 1 && i < j; i++) pf_ok &= P.ops[i].kind != QB_OP_GEMV;
+    }
+    tap_ok(pf_ok, "%s: each GEMV's weights prefetched once, during the op before it or the one before that", t.name);
     qb_state *st = qb_state_new(&P.m, NCTX, NCTX, 1);
     std::vector<int> prompt((size_t)pos + 1);
     for (int &tk : prompt) tk = (int)(tap_uniform(&rng) * V);
