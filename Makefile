@@ -61,7 +61,10 @@ LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart_static -lrt -lstdc++
 # types, as CUDA code does (-fno-strict-aliasing), and __shared__ arrays are
 # thread-local statics that other fibers change across __syncthreads, an
 # external call GCC would otherwise prove cannot touch them (-fno-ipa-reference).
+# (The emulator's fiber switch is x86-64 code: elsewhere these tests are not built.)
+ifeq ($(shell uname -m),x86_64)
 SIM_BINS  := $(patsubst tests/sim/%.cpp,build/tests/sim/%,$(wildcard tests/sim/test_*.cpp))
+endif
 SIM_CXXFLAGS := -O2 -march=native -std=c++17 -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-sign-compare -Wno-unused-parameter -fno-strict-aliasing -fno-ipa-reference -g -pthread -D_GNU_SOURCE -MMD -MP \
                 -I$(CUDA_HOME)/include -Itools/lib -Ikernels -include tests/sim/simt.h
 endif
