@@ -448,40 +448,47 @@ template <class TT, int R, class Done>
 __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, const float *x, int w, int nw, Done done) {
     const int lane = threadIdx.x & 31;
     const int groups = (a.n_out + R - 1) / R, steps = TT::steps(a.n_in);
-    const int mine = w < groups ? (groups - 1 - w) / nw + 1 : 0, items = mine * steps;
+    const int mine = w < groups ? (groups - 1 - w) / nw + 1 : 0; // this warp's groups
     constexpr int U = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
-    // Item i: step i % steps of this warp's (i / steps)-th group.
-    auto load = [&](int i, uint32_t (*wr)[TT::NW]) {
-        const int k = i / steps, s = i - k * steps, row0 = (w + k * nw) * R;
+    // Items are (k, s): step s of this warp's k-th group, walked in order by two
+    // cursors, one loading U items ahead of the one computing (no divisions).
+    auto load = [&](int k, int s, uint32_t (*wr)[TT::NW]) {
         if (!TT::live(a.n_in, s, lane)) return;
+        const int row0 = (w + k * nw) * R;
 #pragma unroll
         for (int r = 0; r < R; r++) {
             const int row = min(row0 + r, a.n_out - 1); // a short last group recomputes the last row
             TT::load(a.w + (size_t)row * a.qrow, a.w + a.scales_off + (size_t)row * a.srow, s, lane, wr[r]);
         }
     };
+    int lk = 0, ls = 0; // the next item to load
     uint32_t wv[U][R][TT::NW];
 #pragma unroll
     for (int u = 0; u < U; u++)
-        if (u < items) load(u, wv[u]);
+        if (lk < mine) {
+            load(lk, ls, wv[u]);
+            if (++ls == steps) ls = 0, lk++;
+        }
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0;
-    for (int i0 = 0; i0 < items; i0 += U) {
+    int ck = 0, cs = 0; // the item to compute
+    while (ck < mine) {
 #pragma unroll
         for (int u = 0; u < U; u++) {
-            const int i = i0 + u;
-            if (i >= items) break;
-            const int k = i / steps, s = i - k * steps;
-            if (TT::live(a.n_in, s, lane)) {
+            if (ck >= mine) break;
+            if (TT::live(a.n_in, cs, lane)) {
                 float xv[TT::NX];
-                TT::xs(x, a.n_in, s, lane, xv);
+                TT::xs(x, a.n_in, cs, lane, xv);
 #pragma unroll
                 for (int r = 0; r < R; r++) acc[r] += TT::dot(lane, wv[u][r], xv);
             }
-            if (i + U < items) load(i + U, wv[u]); // refill the slot: the stream runs on into the next group
-            if (s == steps - 1) { // the group's rows are complete
-                const int row0 = (w + k * nw) * R;
+            if (lk < mine) { // refill the slot: the stream runs on into the next group
+                load(lk, ls, wv[u]);
+                if (++ls == steps) ls = 0, lk++;
+            }
+            if (cs == steps - 1) { // the group's rows are complete
+                const int row0 = (w + ck * nw) * R;
 #pragma unroll
                 for (int r = 0; r < R; r++) {
                     const float v = qb_warp_sum(acc[r]);
@@ -490,6 +497,7 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, const floa
                 }
                 if (lane == 0) done(row0);
             }
+            if (++cs == steps) cs = 0, ck++;
         }
     }
 }
