@@ -11,6 +11,10 @@
 //   QB_CUDA_STEP_PF   megabytes of the next op's weights prefetched to L2
 //                     (default half the L2; 0 turns the prefetch off)
 //   QB_CUDA_STEP_VERBOSE  set: one line on stderr with the grid, registers and knobs
+//   QB_CUDA_STEP_ACT  int8: Q8_0 and Q4_0 GEMVs run W8A8 (x quantized per block of
+//                     32 as the CPU's --act int8 does, dp4a) in warp mode. A
+//                     measurement knob: it changes the numerics, so the study's
+//                     GPU rows (weight-only) never set it
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +32,7 @@ struct qb_cuda_step {
     float *part;
     unsigned *counters, *heads; // attention's merge counters; the heads' QKV row counts
     int max_heads, max_S, max_D;
-    int R, warp, blocks;
+    int R, warp, act8, blocks;
 };
 
 __global__ void __launch_bounds__(QB_STEP_THREADS) k_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl,
@@ -50,7 +54,17 @@ qb_cuda_step *qb_cuda_step_new(qb_cuda *c) {
     if (gm && strcmp(gm, "warp") && strcmp(gm, "block"))
         qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_GEMV=%s: warp or block", gm);
     s->warp = !gm || !strcmp(gm, "warp");
+    const char *act = getenv("QB_CUDA_STEP_ACT");
+    if (act && strcmp(act, "int8") && strcmp(act, "f32"))
+        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_ACT=%s: f32 (the default) or int8", act);
+    s->act8 = act && !strcmp(act, "int8");
     return s;
+}
+
+// W8A8 where asked for and there is a kernel for it: Q8_0 and Q4_0 in warp mode.
+static qb_step_op with_act(const qb_cuda_step *s, qb_step_op o) {
+    o.act8 = s->act8 && o.warp && (o.type == QB_TYPE_Q8_0 || o.type == QB_TYPE_Q4_0) && o.g.n_in <= QB_XQ_MAX;
+    return o;
 }
 
 static void push(qb_cuda_step *s, const qb_step_op &o) {
@@ -78,15 +92,15 @@ static void check_gemv(const qb_weight *w, const float *x, const float *ln_g) {
 void qb_cuda_step_matmul(qb_cuda_step *s, float *y, const float *x, const qb_weight *w, const float *bias,
                          qb_cuda_epilogue epi) {
     check_gemv(w, x, NULL);
-    push(s, qb_step_op_gemv(y, x, w, bias, (int)epi, NULL, NULL, 0.0f, NULL, NULL, s->R, s->warp));
+    push(s, with_act(s, qb_step_op_gemv(y, x, w, bias, (int)epi, NULL, NULL, 0.0f, NULL, NULL, s->R, s->warp)));
 }
 
 void qb_cuda_step_ln_matmul(qb_cuda_step *s, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
                             const qb_weight *w, const float *bias, qb_cuda_epilogue epi, uint16_t *k_cache,
                             uint16_t *v_cache) {
     check_gemv(w, x, ln_g);
-    push(s, qb_step_op_gemv(y, x, w, bias, (int)epi, ln_g, ln_b, eps, (__half *)k_cache, (__half *)v_cache, s->R,
-                            s->warp));
+    push(s, with_act(s, qb_step_op_gemv(y, x, w, bias, (int)epi, ln_g, ln_b, eps, (__half *)k_cache,
+                                         (__half *)v_cache, s->R, s->warp)));
 }
 
 void qb_cuda_step_attention(qb_cuda_step *s, float *out, const float *q, int q_stride, const uint16_t *k_cache,
@@ -152,9 +166,9 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
         CK(cudaFuncGetAttributes(&fa, k_decode_step));
         fprintf(stderr,
                 "cuda: decode step: %d ops, %d blocks (%d per SM, %d fit), %d registers, %zu B local, %zu B shared, "
-                "R %d, groups to %s, L2 prefetch %d MB\n",
+                "R %d, groups to %s, L2 prefetch %d MB, activations %s\n",
                 s->n_ops, s->blocks, bps, fit, fa.numRegs, fa.localSizeBytes, fa.sharedSizeBytes, s->R,
-                s->warp ? "warps" : "blocks", pf_mb);
+                s->warp ? "warps" : "blocks", pf_mb, s->act8 ? "int8 (Q8_0/Q4_0)" : "f32");
     }
     qb_cuda_sync(c);
 }

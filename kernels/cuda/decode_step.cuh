@@ -31,6 +31,7 @@
 #include "attention.cuh"
 #include "dequant.cuh"
 #include "gemv.cuh"
+#include "gemv_q8a.cuh"
 
 enum { QB_OP_EMBED = 1, QB_OP_GEMV = 2, QB_OP_ATTN = 3, QB_OP_ARGMAX = 4 };
 
@@ -46,6 +47,7 @@ struct qb_step_op {
     // set, to warps (each walks its groups as one stream of loads).
     qb_type type;
     int R, warp;
+    int act8; // warp mode, Q8_0 and Q4_0: W8A8 (x quantized per block of 32, dp4a)
     gemv_args g;
     // EMBED: x[0..n) = wte[token] + wpe[pos] (any types).
     const uint8_t *wte, *wpe;
@@ -260,8 +262,8 @@ __device__ __forceinline__ unsigned long long qb_argmax_key(float v, int i) {
     return ((unsigned long long)u << 32) | (0xffffffffu - (uint32_t)i);
 }
 
-template <class TT, int R>
-__device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, const float *x, const qb_step_op &op,
+template <class TT, int R, class X>
+__device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, X x, const qb_step_op &op,
                                                unsigned long long *amax) {
     const int per = blockDim.x >> 5;
     unsigned long long best = 0; // lane 0's: the best key of the rows this warp stored
@@ -324,8 +326,20 @@ __device__ __noinline__ void qb_step_embed(const qb_step_op &op, int token, int 
     qb_embed_groups(op, token, pos, op.x, blockIdx.x * blockDim.x + threadIdx.x, gridDim.x * blockDim.x);
 }
 
+// W8A8 (op.act8): x quantized into xq by this block, then the dp4a lane code.
+template <class TA>
+__device__ __forceinline__ void qb_step_gemv_q8a(const qb_step_op &op, const gemv_args &a, const float *x, qb_xq *xq,
+                                                 unsigned long long *amax) {
+    qb_quantize_x(x, a.n_in, xq);
+    switch (op.R) {
+    case 1: qb_step_gemv_warp<TA, 1>(a, (const qb_xq *)xq, op, amax); break;
+    case 4: qb_step_gemv_warp<TA, 4>(a, (const qb_xq *)xq, op, amax); break;
+    default: qb_step_gemv_warp<TA, 2>(a, (const qb_xq *)xq, op, amax); break;
+    }
+}
+
 __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, int pos, float *xln, float *xemb,
-                                             unsigned long long *amax) {
+                                             qb_xq *xq, unsigned long long *amax) {
     gemv_args a = op.g;
     a.pos0 = pos; // where the QKV op stores this token's K and V
     if (op.embed) { // x looked up here (block 0 also stores it: the residual stream starts there)
@@ -341,6 +355,11 @@ __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, in
     if (a.ln_g) {
         ln_to_smem(xln, a);
         x = xln;
+    }
+    if (op.act8) {
+        if (op.type == QB_TYPE_Q8_0) qb_step_gemv_q8a<TQ8_0A>(op, a, x, xq, amax);
+        else if (op.type == QB_TYPE_Q4_0) qb_step_gemv_q8a<TQ4_0A>(op, a, x, xq, amax);
+        return; // the host sets act8 only for these two
     }
     switch (op.type) {
     case QB_TYPE_F32: qb_step_gemv_t<TF32>(op, a, x, amax); break;
@@ -400,6 +419,7 @@ __device__ __noinline__ void qb_step_argmax(const qb_step_op &op, unsigned long 
 __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl, int pos) {
     __shared__ float4 xln4[QB_LN_FUSE_MAX / 4]; // a GEMV's normalised input (16-byte loads)
     __shared__ float xemb[QB_LN_FUSE_MAX];      // the embedding, where the first GEMV looks it up
+    __shared__ qb_xq xq;                        // a W8A8 GEMV's quantized input
     float *xln = (float *)xln4;
     const int token = *ctl.token;
     const unsigned epoch = *ctl.epoch;
@@ -409,7 +429,7 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         qb_prefetch_share_l2(op.pf, op.pf_bytes);
         switch (op.kind) {
         case QB_OP_EMBED: qb_step_embed(op, token, pos); break;
-        case QB_OP_GEMV: qb_step_gemv(op, token, pos, xln, xemb, ctl.amax); break;
+        case QB_OP_GEMV: qb_step_gemv(op, token, pos, xln, xemb, &xq, ctl.amax); break;
         case QB_OP_ATTN: qb_step_attn(op, pos, epoch); break;
         case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
         default: break;

@@ -73,6 +73,7 @@ __device__ __forceinline__ float4 ldx4(const float *x, int i) { return *(const f
 // F32: 4 weights per lane (16 bytes), x contiguous.
 struct TF32 {
     static constexpr int NW = 4, NX = 4, PER_STEP = 128;
+    using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 4 < n_in; }
@@ -101,6 +102,7 @@ struct TF32 {
 template <bool BF>
 struct THalf {
     static constexpr int NW = 4, NX = 8, PER_STEP = 256;
+    using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 8 < n_in; }
@@ -140,6 +142,7 @@ struct THalf {
 // Q8_0: 8 weights per lane (8 bytes); 4 lanes share a block of 32.
 struct TQ8_0 {
     static constexpr int NW = 3, NX = 8, PER_STEP = 256;
+    using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 16 bytes a lane a row (32: xl q8_0 3.5% slower)
     static __device__ int steps(int n_in) { return n_in / PER_STEP + (n_in % PER_STEP != 0); }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 8 < n_in; }
@@ -185,6 +188,7 @@ __device__ __forceinline__ uint32_t iq4nl_lookup(uint32_t n) {
 template <qb_type T>
 struct TQ4 {
     static constexpr int NW = 2, NX = 8, PER_STEP = 256;
+    using XV = float[NX]; // a lane's x values for one step
     // Steps in flight: 16 bytes a lane a row. 8 (32 bytes) held 115 registers a
     // thread at two rows, a quarter of the SM's warps: xl q4_0 -1%, iq4_nl -5%.
     static constexpr int UNROLL = 4;
@@ -239,6 +243,7 @@ struct TQ4 {
 // nibbles, sub-block 2c) and 64c + 32 + j..j+3 (high nibbles, sub-block 2c+1).
 struct TQ4_K {
     static constexpr int NW = 5, NX = 8, PER_STEP = 256;
+    using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 8; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return n_in / PER_STEP; }
     static __device__ bool live(int, int, int) { return true; }
@@ -279,6 +284,7 @@ struct TQ4_K {
 // weights j, j+32, j+64, j+96 (+ 128n) with scales sc[8n + j/16 + 2q].
 struct TQ6_K {
     static constexpr int NW = 8, NX = 16, PER_STEP = 512;
+    using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 3; // steps in flight: 36 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in / 256 + 1) / 2; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + (lane / 16) * 256 < n_in; }
@@ -444,8 +450,10 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
 // their way while it finishes one. For the persistent step, where a block's
 // groups would otherwise each wait out a round trip (qb_step_gemv_warp).
 // done(row0), in lane 0 after a group's stores, lets the caller signal them.
-template <class TT, int R, class Done>
-__device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, const float *x, int w, int nw, Done done) {
+// x is what TT::xs reads: float32 values (const float *) for the weight-only
+// types, quantized blocks for the W8A8 ones (gemv_q8a.cuh).
+template <class TT, int R, class X, class Done>
+__device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, X x, int w, int nw, Done done) {
     const int lane = threadIdx.x & 31;
     const int groups = (a.n_out + R - 1) / R, steps = TT::steps(a.n_in);
     const int mine = w < groups ? (groups - 1 - w) / nw + 1 : 0; // this warp's groups
@@ -478,7 +486,7 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, const floa
         for (int u = 0; u < U; u++) {
             if (ck >= mine) break;
             if (TT::live(a.n_in, cs, lane)) {
-                float xv[TT::NX];
+                typename TT::XV xv;
                 TT::xs(x, a.n_in, cs, lane, xv);
 #pragma unroll
                 for (int r = 0; r < R; r++) acc[r] += TT::dot(lane, wv[u][r], xv);

@@ -79,7 +79,7 @@ static void build(pair &P, const types &t) {
 }
 
 // The step's op list, in the order forward_cuda.c builds it.
-static void plan(pair &P, int R, int warp) {
+static void plan(pair &P, int R, int warp, int act8) {
     const float eps = P.m.cfg.ln_eps;
     const int D = P.E / P.H;
     P.ops.clear();
@@ -100,6 +100,8 @@ static void plan(pair &P, int R, int warp) {
     P.ops.push_back(qb_step_op_gemv(P.logits, P.x, &P.wte, NULL, QB_CUDA_STORE, P.m.ln_f_g, P.m.ln_f_b, eps, NULL,
                                     NULL, R, warp));
     P.ops.push_back(qb_step_op_argmax(P.logits, V));
+    for (qb_step_op &o : P.ops) // as decode_step.cu's with_act
+        o.act8 = act8 && o.kind == QB_OP_GEMV && o.warp && (o.type == QB_TYPE_Q8_0 || o.type == QB_TYPE_Q4_0);
     qb_step_link_heads(P.ops.data(), (int)P.ops.size(), P.heads);
     P.ops.resize((size_t)qb_step_link_argmax(P.ops.data(), (int)P.ops.size()));
     P.ops.resize((size_t)qb_step_link_embed(P.ops.data(), (int)P.ops.size()));
@@ -140,13 +142,14 @@ static double kv_row_err(const pair &P, const qb_state *st, int pos) {
     return worst;
 }
 
-static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool *pool) {
+static void run_case(const types &t, int grid, int R, int warp, int act8, int pos, qb_pool *pool) {
     pair P;
     // K-quants need rows of 256s; the others run 320 wide with 5 heads.
     const bool k = t.qkv == QB_TYPE_Q4_K || t.qkv == QB_TYPE_Q6_K || t.mproj == QB_TYPE_Q4_K || t.mproj == QB_TYPE_Q6_K;
     P.E = k ? 256 : 320, P.H = k ? 4 : 5, P.NI = 4 * P.E;
     build(P, t);
-    plan(P, R, warp);
+    plan(P, R, warp, act8);
+    qb_pool_set_act(pool, act8 ? QB_ACT_Q8 : QB_ACT_F32); // the CPU side computes the same way
     // The prefetch plan: every GEMV but the first is sent to L2 exactly once, by an op
     // before it with no GEMV in between, and in whole 16-byte units.
     int pf_ok = 1;
@@ -192,15 +195,21 @@ static void run_case(const types &t, int grid, int R, int warp, int pos, qb_pool
         float second = -INFINITY;
         for (int i = 0; i < V; i++)
             if (i != want && ref[i] > second) second = ref[i];
-        const bool near_tie = ref[want] - second < 1e-3f * fabsf(ref[want]);
+        // W8A8 amplifies the float16 cache's rounding of the new position's K/V:
+        // an activation code flips by one now and then, and the logits move by up
+        // to ~1.5e-2 (without a flip they match to 1e-7). So here the bounds only
+        // catch wrong plumbing (O(1) errors, NaN); test_gemv holds the W8A8 GEMV
+        // itself to 1e-4 of the CPU's.
+        const double tol = act8 ? 5e-2 : 2e-3, tie = act8 ? 5e-2 : 1e-3;
+        const bool near_tie = ref[want] - second < tie * fabsf(ref[want]);
         unsigned counters = 0;
         for (int h = 0; h < P.H; h++) counters |= P.counters[h];
-        tap_ok(err <= 2e-3, "%s %dx%d heads, grid %d R %d %s pos %d: logits rel err %.2e <= 2e-3", t.name, P.E, P.H,
-               grid, R, warp ? "warp" : "block", pos, err);
+        tap_ok(err <= tol, "%s %dx%d heads, grid %d R %d %s%s pos %d: logits rel err %.2e <= %.1e", t.name, P.E,
+               P.H, grid, R, warp ? "warp" : "block", act8 ? " W8A8" : "", pos, err, tol);
         tap_ok(*P.token == want || near_tie, "%s pos %d: next token %d (CPU %d%s)", t.name, pos, *P.token, want,
                near_tie ? ", a near tie" : "");
         const double kv = kv_row_err(P, st, pos);
-        tap_ok(kv <= 2e-3, "%s pos %d: the K/V rows stored at the position, rel err %.2e <= 2e-3", t.name, pos, kv);
+        tap_ok(kv <= tol, "%s pos %d: the K/V rows stored at the position, rel err %.2e <= %.1e", t.name, pos, kv, tol);
         unsigned heads_ok = 1;
         for (int h = 0; h < P.H && P.ops[1].heads; h++) heads_ok &= P.heads[h] == (unsigned)((k + 1) * NL * 3 * (P.E / P.H));
         tap_ok(*P.arrivals == (k + 1) * syncs * (unsigned)grid && *P.amax == 0 && counters == 0 && heads_ok &&
@@ -252,7 +261,12 @@ int main(void) {
     const int grids[] = {3, 4, 5}, Rs[] = {1, 2, 4}, positions[] = {0, 70, 130, 1, 63, 129, 100, 150, 62, 90};
     // Each type with GEMV groups dealt to warps and to blocks (two model draws).
     for (int i = 0; i < (int)(sizeof T / sizeof T[0]); i++)
-        for (int warp = 0; warp < 2; warp++) run_case(T[i], grids[(i + warp) % 3], Rs[i % 3], warp, positions[i], pool);
+        for (int warp = 0; warp < 2; warp++) run_case(T[i], grids[(i + warp) % 3], Rs[i % 3], warp, 0, positions[i], pool);
+    // W8A8 (QB_CUDA_STEP_ACT=int8) against the CPU with int8 activations, q8_0 and q4_0
+    // (the types it covers; the CPU would run a mixed model's K-quants W8A8 too).
+    run_case(T[3], 4, 2, 1, 1, 90, pool);
+    run_case(T[4], 5, 4, 1, 1, 129, pool);
+    run_case(T[3], 3, 1, 1, 1, 0, pool);
     qb_pool_free(pool);
     return tap_done();
 }

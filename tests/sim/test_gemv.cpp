@@ -11,12 +11,34 @@
 #include "sim_util.h" // first: the C headers with C linkage
 
 #include "cuda/gemv.cuh"
+#include "cuda/gemv_q8a.cuh"
 
 struct gemv_case {
     gemv_args a;
     qb_type t;
     int R, warp; // warp: qb_gemv_warp_rows (the persistent step's), else k_gemv's qb_gemv_rows
+    int act8;    // W8A8 (warp only): x quantized per block of 32, the dp4a lane code
 };
+
+// The persistent step's W8A8 GEMV: layernorm, x quantized by the block, warps stream.
+template <class TA, int R>
+static void rows_q8a(const gemv_args &a) {
+    __shared__ float4 xs4[QB_LN_FUSE_MAX / 4];
+    __shared__ qb_xq xq;
+    const float *x = a.x;
+    if (a.ln_g) ln_to_smem((float *)xs4, a), x = (const float *)xs4;
+    qb_quantize_x(x, a.n_in, &xq);
+    qb_gemv_warp_rows<TA, R>(a, (const qb_xq *)&xq, blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32,
+                             gridDim.x * (blockDim.x / 32), [](int) {});
+}
+template <class TA>
+static void rows_q8a_r(const gemv_args &a, int R) {
+    switch (R) {
+    case 1: rows_q8a<TA, 1>(a); break;
+    case 4: rows_q8a<TA, 4>(a); break;
+    default: rows_q8a<TA, 2>(a); break;
+    }
+}
 
 // k_gemv's body for block g of the grid, blocks dealt round robin.
 template <class TT, int R>
@@ -52,6 +74,11 @@ static void rows_r(const gemv_args &a, int R, int warp) {
 
 static void body(void *p) {
     const gemv_case *c = (const gemv_case *)p;
+    if (c->act8) {
+        if (c->t == QB_TYPE_Q8_0) rows_q8a_r<TQ8_0A>(c->a, c->R);
+        else rows_q8a_r<TQ4_0A>(c->a, c->R);
+        return;
+    }
     switch (c->t) {
     case QB_TYPE_F32: rows_r<TF32>(c->a, c->R, c->warp); break;
     case QB_TYPE_F16: rows_r<THalf<false>>(c->a, c->R, c->warp); break;
@@ -71,7 +98,9 @@ static double gelu_new(double x) { return 0.5 * x * (1.0 + tanh(0.79788456080286
 // One product: n_in x n_out of type t, R rows a block, epilogue epi, with a
 // fused layernorm (ln) and, when kv, n_out = 3 n_in with the K and V thirds
 // stored at position pos of float16 caches.
-static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv) {
+static qb_pool *pool_q8; // the CPU's W8A8 reference (qb_matmul with int8 activations)
+
+static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv, int act8 = 0) {
     const int pos = 5, E = n_in;
     const qb_weight wf = rand_weight(t, n_in, n_out, 0.1f), wd = upload(&wf);
     float *x = rand_vec(n_in, 0.3f, 1.0f), *bias = rand_vec(n_out, 0.0f, 0.1f);
@@ -88,12 +117,13 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
                     (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0},
-                   t, R, warp};
+                   t, R, warp, act8};
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
     // The reference: the CPU's layernorm and float64 epilogues around qb_matmul_ref.
     std::vector<float> xin(x, x + n_in), r((size_t)n_out);
     if (ln) qb_layernorm(xin.data(), x, g, b, n_in, 1, 1e-5f);
-    qb_matmul_ref(r.data(), xin.data(), &wf, bias, 1);
+    if (act8) qb_matmul(pool_q8, r.data(), xin.data(), &wf, bias, 1);
+    else qb_matmul_ref(r.data(), xin.data(), &wf, bias, 1);
     std::vector<double> want((size_t)n_out);
     for (int i = 0; i < n_out; i++)
         want[i] = epi == QB_CUDA_GELU ? gelu_new(r[i]) : epi == QB_CUDA_ACCUM ? (double)y0[i] + r[i] : r[i];
@@ -106,8 +136,9 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
         kv_err = tap_rel_err(got.data(), want.data() + E, 2 * (size_t)E);
     }
     static const char *EPI[] = {"store", "gelu", "accum"};
-    tap_ok(err <= 1e-4 && kv_err <= 1e-3, "%s %dx%d R %d%s %s%s%s: rel err %.1e", qb_type_name(t), n_in, n_out, R,
-           warp ? " by warps" : "", EPI[epi], ln ? " +layernorm" : "", kv ? " +K/V store" : "", err);
+    tap_ok(err <= 1e-4 && kv_err <= 1e-3, "%s %dx%d R %d%s%s %s%s%s: rel err %.1e", qb_type_name(t), n_in, n_out, R,
+           warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi], ln ? " +layernorm" : "", kv ? " +K/V store" : "",
+           err);
     if (kv) tap_diag("K/V rows rel err %.1e (float16)", kv_err);
     free_all();
 }
@@ -134,5 +165,15 @@ int main(void) {
             }
         }
     }
+    // W8A8 (the persistent step's measurement knob) against the CPU's --act int8 matmul.
+    pool_q8 = qb_pool_new(1);
+    qb_pool_set_act(pool_q8, QB_ACT_Q8);
+    for (qb_type t : {QB_TYPE_Q8_0, QB_TYPE_Q4_0})
+        for (int R : {1, 2, 4}) {
+            check(t, 160, 37, R, 1, QB_CUDA_STORE, false, false, 1);
+            check(t, 800, 130, R, 1, R == 2 ? QB_CUDA_GELU : QB_CUDA_ACCUM, R != 4, false, 1);
+            check(t, 160, 480, R, 1, QB_CUDA_STORE, true, true, 1);
+        }
+    qb_pool_free(pool_q8);
     return tap_done();
 }
