@@ -92,7 +92,7 @@ for s in $steps; do
       cut -f1-8 "$OUT/persistent_vs_cpu.tsv"
       IFS=';' read -ra sets <<<"${STEP_KNOBS:-STEP_R=2;STEP_R=4;STEP_GEMV=block;STEP_ACT=int8;STEP_BPS=1;STEP_PF=0;PREFETCH=1}"
       for knobs in "${sets[@]}"; do
-        f="$OUT/step-${knobs// /_}.tsv"
+        k=${knobs// /_}; f="$OUT/step-${k//=/-}.tsv" # file names the device tool brings back have no =
         env QB_CUDA_STEP_VERBOSE=1 $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${STEP_TIMEOUT:-120} ./bin/cuda_decode ${STEP_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >"$f" 2>>"$OUT/persistent.err"
         echo "knobs $knobs rc=$?"; cut -f1,2,7,14,16,17 "$f"
       done
