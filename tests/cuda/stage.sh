@@ -12,7 +12,11 @@ work=${WORK:-/tmp/qb-cuda-stage}
 rm -rf "$work"/src; mkdir -p "$work"/src
 (cd "$src" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work"/src)
 work=$work/src
-targets=(build/tests/test_cuda build/bench/cuda_ceilings build/bench/cuda_decode build/bench/cuda_vs_cpu bin/generate bin/ppl bin/quantize ${EXTRA_TARGETS:-})
+# STAGE_TARGETS replaces the list: what travels is at most 64 MiB, and everything
+# below plus the model is about 71 MB (the persistent step's call needs only
+# "build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu", 55 MB).
+read -ra targets <<<"${STAGE_TARGETS:-build/tests/test_cuda build/bench/cuda_ceilings build/bench/cuda_decode build/bench/cuda_vs_cpu bin/generate bin/ppl bin/quantize}"
+targets+=(${EXTRA_TARGETS:-})
 CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$work" -j2 "${targets[@]}" >"$work/make.log" 2>&1 || { tail -30 "$work/make.log"; exit 1; }
 rm -rf "$dest"; mkdir -p "$dest/bin" "$dest/lib"
 for t in "${targets[@]}"; do cp "$work/$t" "$dest/bin/"; strip "$dest/bin/${t##*/}"; done
@@ -25,6 +29,6 @@ cp "$src"/tests/cuda/run-device.sh "$src"/tests/cuda/*.py "$src"/pipeline/peers/
 # The real model and the text of the correctness run.
 mkdir -p "$dest/models" "$dest/data"
 cp -r "${QB_MIRROR:-/work/shared/mirror}/models/qb-gpt2-10m" "$dest/models/"
-cp "${QB_MIRROR:-/work/shared/mirror}/datasets/wikitext-2-raw-v1/wiki.test.raw" "$dest/data/"
+[ -n "${STAGE_TARGETS:-}" ] || cp "${QB_MIRROR:-/work/shared/mirror}/datasets/wikitext-2-raw-v1/wiki.test.raw" "$dest/data/"
 [ -n "${EXTRA_FILES:-}" ] && cp -r $EXTRA_FILES "$dest/"
 du -sh "$dest"; ls "$dest/bin" "$dest/lib"
