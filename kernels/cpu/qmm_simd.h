@@ -26,7 +26,7 @@
 // and with VNNI the weight-only decode of every type takes x as three int8
 // limbs (qb_block_x3, qmm.h): integer dots like W8A8's, to about float
 // precision (gemv16_x3, dot8_x3), on sixteen rows for every type
-// (gemv16_x3_q4k, gemv16_x3_q6k; Q8_0 in gemv16_x3) but where fewer than
+// (gemv16_q4k, gemv16_x3_q6k; Q8_0 in gemv16_x3) but where fewer than
 // sixteen rows are left.
 #include <immintrin.h>
 #include <stddef.h>
@@ -1108,8 +1108,12 @@ INLINE void q4k_chunk16(const uint8_t *const *rows, size_t b, int c, __m512i p[8
     transpose16x16(rows, off + 16, p + 4);
 }
 
-INLINE __m512 gemv16_x3_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, const float *xsum, int nu,
-                            const prefetch_plan *pf) {
+// With xq (W8A8, gemv8_q8_q4k's plan at 512 bits): the unsigned 4-bit codes'
+// dot with the int8 activations, two chains; else weight-only with the limbs.
+// Both walk the super-blocks alike: scales once, each chunk transposed once
+// for its two units.
+INLINE __m512 gemv16_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, const float *xsum,
+                         const qb_block_q8a *xq, int nu, const prefetch_plan *pf) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc = _mm512_setzero_ps();
     for (int sb = 0; sb < nu / 8; sb++) {
@@ -1125,46 +1129,23 @@ INLINE __m512 gemv16_x3_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, c
                 const int u = u0 + h, j = 2 * c + h;
                 __m512i q[8];
                 UNROLL for (int k = 0; k < 8; k++) q[k] = _mm512_and_si512(h ? _mm512_srli_epi16(p[k], 4) : p[k], m4);
-                const __m512 sum = x3_chains16(q, &x3[u], 0, 8, 0);
                 __m512 scale, min;
                 q4k_unit_scales16(&s, j, &scale, &min);
-                acc = _mm512_fmadd_ps(sum, scale, acc);
-                acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(xsum[u]), acc);
-            }
-        }
-    }
-    return acc;
-}
-
-// W8A8 Q4_K on sixteen rows (gemv8_q8_q4k's plan at 512 bits; with VNNI):
-// the unsigned 4-bit codes' dot with the int8 activations, two chains.
-INLINE __m512 gemv16_q8_q4k(const uint8_t *const *rows, const qb_block_q8a *xq, int nu, const prefetch_plan *pf) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512 acc = _mm512_setzero_ps();
-    for (int sb = 0; sb < nu / 8; sb++) {
-        const size_t b = (size_t)sb * sizeof(qb_block_q4_K);
-        const q4k_scales16 s = q4k_scales_x16(rows, b);
-        for (int c = 0; c < 4; c++) {
-            const int u0 = 8 * sb + 2 * c;
-            prefetch_step(pf, u0);
-            prefetch_step(pf, u0 + 1);
-            __m512i p[8];
-            q4k_chunk16(rows, b, c, p);
-            UNROLL for (int h = 0; h < 2; h++) {
-                const int u = u0 + h;
-                const int32_t *xw = (const int32_t *)xq[u].qs;
-                __m512i l = _mm512_setzero_si512(), e = l;
-                UNROLL for (int k = 0; k < 8; k += 2) {
-                    l = _mm512_dpbusd_epi32(l, _mm512_and_si512(h ? _mm512_srli_epi16(p[k], 4) : p[k], m4),
-                                            _mm512_set1_epi32(xw[k]));
-                    e = _mm512_dpbusd_epi32(e, _mm512_and_si512(h ? _mm512_srli_epi16(p[k + 1], 4) : p[k + 1], m4),
-                                            _mm512_set1_epi32(xw[k + 1]));
+                if (xq) {
+                    const int32_t *xw = (const int32_t *)xq[u].qs;
+                    __m512i l = _mm512_setzero_si512(), e = l;
+                    UNROLL for (int k = 0; k < 8; k += 2) {
+                        l = _mm512_dpbusd_epi32(l, q[k], _mm512_set1_epi32(xw[k]));
+                        e = _mm512_dpbusd_epi32(e, q[k + 1], _mm512_set1_epi32(xw[k + 1]));
+                    }
+                    const __m512 dx = _mm512_set1_ps(xq[u].d);
+                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(l, e)), _mm512_mul_ps(scale, dx), acc);
+                    acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(xq[u].d * (float)xq[u].sum), acc);
+                } else {
+                    const __m512 sum = x3_chains16(q, &x3[u], 0, 8, 0);
+                    acc = _mm512_fmadd_ps(sum, scale, acc);
+                    acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(xsum[u]), acc);
                 }
-                __m512 scale, min;
-                q4k_unit_scales16(&s, 2 * c + h, &scale, &min);
-                const __m512 dx = _mm512_set1_ps(xq[u].d);
-                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(l, e)), _mm512_mul_ps(scale, dx), acc);
-                acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(xq[u].d * (float)xq[u].sum), acc);
             }
         }
     }
@@ -1241,8 +1222,7 @@ INLINE int decode16_range(const qb_qmm_args *a, int o, int o1, qb_type t, int vn
         const uint8_t *rows[RT16];
         for (int r = 0; r < RT16; r++) rows[r] = W + (size_t)(o + r) * rb;
         const prefetch_plan pf = plan_prefetch(W, rb, RT16, o, o1, nu);
-        __m512 y = t == QB_TYPE_Q4_K      ? (a->act == QB_ACT_Q8 ? gemv16_q8_q4k(rows, a->xq, nu, &pf)
-                                                               : gemv16_x3_q4k(rows, a->x3, a->xsum, nu, &pf))
+        __m512 y = t == QB_TYPE_Q4_K      ? gemv16_q4k(rows, a->x3, a->xsum, a->act == QB_ACT_Q8 ? a->xq : NULL, nu, &pf)
                    : t == QB_TYPE_Q6_K   ? gemv16_x3_q6k(rows, a->x3, nu, &pf)
                    : a->act == QB_ACT_Q8 ? gemv16_q8(t, rows, a->xq, nu, &pf)
                    : a->x3               ? gemv16_x3(t, rows, a->x3, a->xsum, nu, &pf)
