@@ -262,6 +262,18 @@ __device__ __forceinline__ unsigned long long qb_argmax_key(float v, int i) {
     return ((unsigned long long)u << 32) | (0xffffffffu - (uint32_t)i);
 }
 
+// The block's largest key into *amax, one atomic: k is each warp's own in its
+// lane 0 (the other lanes' do not count).
+__device__ __forceinline__ void qb_block_key_max(unsigned long long k, unsigned long long *amax) {
+    __shared__ unsigned long long wbest[QB_STEP_THREADS / 32];
+    if ((threadIdx.x & 31) == 0) wbest[threadIdx.x >> 5] = k;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int)(blockDim.x >> 5); w++) k = wbest[w] > k ? wbest[w] : k;
+        if (k) atomicMax(amax, k);
+    }
+}
+
 template <class TT, int R, class X>
 __device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, X x, const qb_step_op &op,
                                                unsigned long long *amax) {
@@ -281,15 +293,7 @@ __device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, X x, const qb
                 best = k > best ? k : best;
             }
     });
-    if (op.argmax) { // the block's best, one atomic
-        __shared__ unsigned long long wbest[QB_STEP_THREADS / 32];
-        if ((threadIdx.x & 31) == 0) wbest[threadIdx.x >> 5] = best;
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            for (int w = 1; w < per; w++) best = wbest[w] > best ? wbest[w] : best;
-            if (best) atomicMax(amax, best);
-        }
-    }
+    if (op.argmax) qb_block_key_max(best, amax);
 }
 
 template <class TT>
@@ -395,7 +399,6 @@ __device__ __noinline__ void qb_step_attn(const qb_step_op &op, int pos, unsigne
 }
 
 __device__ __noinline__ void qb_step_argmax(const qb_step_op &op, unsigned long long *amax) {
-    __shared__ unsigned long long best[QB_STEP_THREADS / 32];
     unsigned long long k = 0;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < op.n; i += gridDim.x * blockDim.x) {
         const unsigned long long ki = qb_argmax_key(op.x[i], i);
@@ -407,12 +410,7 @@ __device__ __noinline__ void qb_step_argmax(const qb_step_op &op, unsigned long 
         const unsigned long long ko = ((unsigned long long)hi << 32) | lo;
         k = ko > k ? ko : k;
     }
-    if ((threadIdx.x & 31) == 0) best[threadIdx.x >> 5] = k;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        for (int w = 1; w < (int)(blockDim.x >> 5); w++) k = best[w] > k ? best[w] : k;
-        if (k) atomicMax(amax, k);
-    }
+    qb_block_key_max(k, amax);
 }
 
 // The step: every block runs every op's share, a grid barrier after each.
