@@ -92,6 +92,19 @@ build/obj/%_avx512.o: %_avx512.c
 build/obj/%.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+ifneq ($(CUDA_LIB),)
+# The persistent decode step calls one function per op and weight type (inlined,
+# the kernel needs 255 registers and spills). Compiled whole-program, ptxas gave
+# those callees only the registers its caller left over and they spilled every
+# weight word they loaded (LDG, then STL at once: each load waited for in turn).
+# Compiled apart (-rdc) the calls follow the ABI: a callee saves on entry the few
+# registers it borrows and its loop runs in registers. -maxrregcount=168 caps
+# every function so that three blocks of 128 threads fit an SM; nvcc -dlink
+# resolves the calls into one more object for the library.
+build/obj/kernels/cuda/decode_step.o: NVCCFLAGS += -rdc=true -maxrregcount=168
+build/obj/kernels/cuda/dlink.o: build/obj/kernels/cuda/decode_step.o
+	$(NVCC) $(filter -gencode=%,$(NVCCFLAGS)) -dlink $^ -o $@
+endif
 
 # Every object is named as a target, so none counts as an intermediate file of a pattern chain
 # that make would delete after linking. (A blanket .SECONDARY: did that job before, but it made every
@@ -104,7 +117,7 @@ build/libqb.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 ifneq ($(CUDA_LIB),)
-$(CUDA_LIB): $(CUDA_OBJS)
+$(CUDA_LIB): $(CUDA_OBJS) build/obj/kernels/cuda/dlink.o
 	@rm -f $@
 	ar rcs $@ $^
 endif

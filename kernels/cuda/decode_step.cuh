@@ -245,8 +245,13 @@ __device__ __forceinline__ void qb_grid_sync(unsigned *arrivals, unsigned target
     __syncthreads();
 }
 
+// The GEMV op functions take the op (global memory) and copy its arguments
+// themselves: a copy made by the caller would sit on its stack, and every
+// field the loop reads would be a local-memory load.
 template <class TT, int R>
-__device__ __noinline__ void qb_step_gemv_rows(const gemv_args &a, const float *x) {
+__device__ __noinline__ void qb_step_gemv_rows(const qb_step_op &op, const float *x, int pos) {
+    gemv_args a = op.g;
+    a.pos0 = pos;
     const int groups = (a.n_out + R - 1) / R;
     for (int grp = blockIdx.x; grp < groups; grp += gridDim.x) {
         qb_gemv_rows<TT, R>(a, grp * R, a.n_out, [&] { return x; });
@@ -275,8 +280,9 @@ __device__ __forceinline__ void qb_block_key_max(unsigned long long k, unsigned 
 }
 
 template <class TT, int R, class X>
-__device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, X x, const qb_step_op &op,
-                                               unsigned long long *amax) {
+__device__ __noinline__ void qb_step_gemv_warp(const qb_step_op &op, X x, int pos, unsigned long long *amax) {
+    gemv_args a = op.g;
+    a.pos0 = pos;
     const int per = blockDim.x >> 5;
     unsigned long long best = 0; // lane 0's: the best key of the rows this warp stored
     qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * per + (threadIdx.x >> 5), gridDim.x * per, [&](int row0) {
@@ -297,18 +303,18 @@ __device__ __noinline__ void qb_step_gemv_warp(const gemv_args &a, X x, const qb
 }
 
 template <class TT>
-__device__ __forceinline__ void qb_step_gemv_t(const qb_step_op &op, const gemv_args &a, const float *x,
+__device__ __forceinline__ void qb_step_gemv_t(const qb_step_op &op, int pos, const float *x,
                                                unsigned long long *amax) {
     const int R = op.R;
     if (op.warp) switch (R) {
-        case 1: qb_step_gemv_warp<TT, 1>(a, x, op, amax); break;
-        case 4: qb_step_gemv_warp<TT, 4>(a, x, op, amax); break;
-        default: qb_step_gemv_warp<TT, 2>(a, x, op, amax); break;
+        case 1: qb_step_gemv_warp<TT, 1>(op, x, pos, amax); break;
+        case 4: qb_step_gemv_warp<TT, 4>(op, x, pos, amax); break;
+        default: qb_step_gemv_warp<TT, 2>(op, x, pos, amax); break;
         }
     else switch (R) {
-        case 1: qb_step_gemv_rows<TT, 1>(a, x); break;
-        case 4: qb_step_gemv_rows<TT, 4>(a, x); break;
-        default: qb_step_gemv_rows<TT, 2>(a, x); break;
+        case 1: qb_step_gemv_rows<TT, 1>(op, x, pos); break;
+        case 4: qb_step_gemv_rows<TT, 4>(op, x, pos); break;
+        default: qb_step_gemv_rows<TT, 2>(op, x, pos); break;
         }
 }
 
@@ -332,13 +338,13 @@ __device__ __noinline__ void qb_step_embed(const qb_step_op &op, int token, int 
 
 // W8A8 (op.act8): x quantized into xq by this block, then the dp4a lane code.
 template <class TA>
-__device__ __forceinline__ void qb_step_gemv_q8a(const qb_step_op &op, const gemv_args &a, const float *x, qb_xq *xq,
+__device__ __forceinline__ void qb_step_gemv_q8a(const qb_step_op &op, int pos, const float *x, qb_xq *xq,
                                                  unsigned long long *amax) {
-    qb_quantize_x(x, a.n_in, xq);
+    qb_quantize_x(x, op.g.n_in, xq);
     switch (op.R) {
-    case 1: qb_step_gemv_warp<TA, 1>(a, (const qb_xq *)xq, op, amax); break;
-    case 4: qb_step_gemv_warp<TA, 4>(a, (const qb_xq *)xq, op, amax); break;
-    default: qb_step_gemv_warp<TA, 2>(a, (const qb_xq *)xq, op, amax); break;
+    case 1: qb_step_gemv_warp<TA, 1>(op, (const qb_xq *)xq, pos, amax); break;
+    case 4: qb_step_gemv_warp<TA, 4>(op, (const qb_xq *)xq, pos, amax); break;
+    default: qb_step_gemv_warp<TA, 2>(op, (const qb_xq *)xq, pos, amax); break;
     }
 }
 
@@ -361,20 +367,20 @@ __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, in
         x = xln;
     }
     if (op.act8) {
-        if (op.type == QB_TYPE_Q8_0) qb_step_gemv_q8a<TQ8_0A>(op, a, x, xq, amax);
-        else if (op.type == QB_TYPE_Q4_0) qb_step_gemv_q8a<TQ4_0A>(op, a, x, xq, amax);
+        if (op.type == QB_TYPE_Q8_0) qb_step_gemv_q8a<TQ8_0A>(op, pos, x, xq, amax);
+        else if (op.type == QB_TYPE_Q4_0) qb_step_gemv_q8a<TQ4_0A>(op, pos, x, xq, amax);
         return; // the host sets act8 only for these two
     }
     switch (op.type) {
-    case QB_TYPE_F32: qb_step_gemv_t<TF32>(op, a, x, amax); break;
-    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(op, a, x, amax); break;
-    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(op, a, x, amax); break;
-    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(op, a, x, amax); break;
-    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(op, a, x, amax); break;
-    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(op, a, x, amax); break;
-    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(op, a, x, amax); break;
-    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(op, a, x, amax); break;
-    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(op, a, x, amax); break;
+    case QB_TYPE_F32: qb_step_gemv_t<TF32>(op, pos, x, amax); break;
+    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(op, pos, x, amax); break;
+    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(op, pos, x, amax); break;
+    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(op, pos, x, amax); break;
+    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(op, pos, x, amax); break;
+    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(op, pos, x, amax); break;
+    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(op, pos, x, amax); break;
+    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(op, pos, x, amax); break;
+    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(op, pos, x, amax); break;
     default: break; // the host builds GEMV ops only for these
     }
 }
