@@ -238,6 +238,25 @@ struct TQ4 {
     }
 };
 
+// Q4_K's scales and minimums of sub-blocks 2c and 2c+1 (qb_q4k_scale_min's
+// values) from the 12 scale bytes in three words, by shifts and masks: the
+// bytes picked by a lane-dependent index would put the words in local memory.
+__device__ __forceinline__ void q4k_scale_min_pair(const uint32_t *q, int c, float *s1, float *m1, float *s2,
+                                                   float *m2) {
+    const int h = (c & 1) * 16; // bytes 2c, 2c+1 (c < 2) or 2c-4, 2c-3 of each word
+    const uint32_t a = (q[0] >> h) & 0xffffu, b = (q[1] >> h) & 0xffffu, d = (q[2] >> h) & 0xffffu;
+    uint32_t sp, mp; // the two scales, the two minimums (one a byte)
+    if (c < 2) {
+        sp = a & 0x3f3fu;
+        mp = b & 0x3f3fu;
+    } else {
+        sp = (d & 0x0f0fu) | (((a >> 6) & 0x0303u) << 4);
+        mp = ((d >> 4) & 0x0f0fu) | (((b >> 6) & 0x0303u) << 4);
+    }
+    *s1 = (float)(sp & 0xffu), *s2 = (float)(sp >> 8);
+    *m1 = (float)(mp & 0xffu), *m2 = (float)(mp >> 8);
+}
+
 // Q4_K: one step is one super-block (128 quant bytes, 256 weights); lane l
 // reads 4 bytes of the 32-byte chunk c = l/8: weights 64c + j..j+3 (low
 // nibbles, sub-block 2c) and 64c + 32 + j..j+3 (high nibbles, sub-block 2c+1).
@@ -260,11 +279,9 @@ struct TQ4_K {
     }
     static __device__ float dot(int lane, const uint32_t *w, const float *xv) {
         const float d = h2f(w[1]), dmin = h2f(w[1] >> 16);
-        const uint8_t *sp = (const uint8_t *)&w[2];
         const int c = lane / 8;
         float s1, m1, s2, m2;
-        qb_q4k_scale_min(2 * c, sp, &s1, &m1);
-        qb_q4k_scale_min(2 * c + 1, sp, &s2, &m2);
+        q4k_scale_min_pair(w + 2, c, &s1, &m1, &s2, &m2);
         const uint32_t lo = w[0] & 0x0f0f0f0fu, hi = (w[0] >> 4) & 0x0f0f0f0fu;
         float a1 = 0, a2 = 0, x1 = 0, x2 = 0;
 #pragma unroll
@@ -460,23 +477,33 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, X x, int w
     constexpr int U = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
     // Items are (k, s): step s of this warp's k-th group, walked in order by two
     // cursors, one loading U items ahead of the one computing (no divisions).
-    auto load = [&](int k, int s, uint32_t (*wr)[TT::NW]) {
-        if (!TT::live(a.n_in, s, lane)) return;
+    // The load cursor keeps its group's row pointers, set when it enters a group
+    // rather than rebuilt for every item.
+    int lk = 0, ls = 0; // the next item to load
+    const uint8_t *lq[R], *lsc[R];
+    auto enter = [&](int k) {
         const int row0 = (w + k * nw) * R;
 #pragma unroll
         for (int r = 0; r < R; r++) {
             const int row = min(row0 + r, a.n_out - 1); // a short last group recomputes the last row
-            TT::load(a.w + (size_t)row * a.qrow, a.w + a.scales_off + (size_t)row * a.srow, s, lane, wr[r]);
+            lq[r] = a.w + (size_t)row * a.qrow;
+            lsc[r] = a.w + a.scales_off + (size_t)row * a.srow;
         }
     };
-    int lk = 0, ls = 0; // the next item to load
+    auto load = [&](uint32_t (*wr)[TT::NW]) {
+        if (TT::live(a.n_in, ls, lane))
+#pragma unroll
+            for (int r = 0; r < R; r++) TT::load(lq[r], lsc[r], ls, lane, wr[r]);
+        if (++ls == steps) {
+            ls = 0;
+            if (++lk < mine) enter(lk);
+        }
+    };
     uint32_t wv[U][R][TT::NW];
+    if (mine > 0) enter(0);
 #pragma unroll
     for (int u = 0; u < U; u++)
-        if (lk < mine) {
-            load(lk, ls, wv[u]);
-            if (++ls == steps) ls = 0, lk++;
-        }
+        if (lk < mine) load(wv[u]);
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0;
@@ -491,10 +518,7 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, X x, int w
 #pragma unroll
                 for (int r = 0; r < R; r++) acc[r] += TT::dot(lane, wv[u][r], xv);
             }
-            if (lk < mine) { // refill the slot: the stream runs on into the next group
-                load(lk, ls, wv[u]);
-                if (++ls == steps) ls = 0, lk++;
-            }
+            if (lk < mine) load(wv[u]); // refill the slot: the stream runs on into the next group
             if (cs == steps - 1) { // the group's rows are complete
                 const int row0 = (w + ck * nw) * R;
 #pragma unroll
