@@ -57,8 +57,13 @@ __device__ __forceinline__ uint32_t ldw2(const uint8_t *p) {
 // The float16 in the low half of u.
 __device__ __forceinline__ float h2f(uint32_t u) { return __half2float(__ushort_as_half((unsigned short)(u & 0xffffu))); }
 
-// 2^23 + byte k of u, as a float.
-__device__ __forceinline__ float bytef(uint32_t u, int k) { return __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7650 + k)); }
+// 2^23 + byte k of u, as a float. 2^23's bits come from magic_reg(), a value
+// ptxas cannot fold: given the constant, it fills the permute's one immediate
+// slot with it and first moves the selector into a register, one more
+// instruction a weight (Q4_0's k_gemv loop: 413 instructions for 64 weights a
+// lane, 336 this way).
+__device__ __forceinline__ uint32_t magic_reg() { return 0x4B000000u | (gridDim.x >> 31); }
+__device__ __forceinline__ float bytef(uint32_t u, int k) { return __uint_as_float(__byte_perm(u, magic_reg(), 0x7650 + k)); }
 #define MAGIC 8388608.0f
 
 // x from global memory (L1-cached) or, with a fused layernorm, from shared memory.

@@ -3,12 +3,12 @@
 persistent decode step (qb_step_gemv_warp / qb_step_gemv_rows), saying whether
 its loop keeps the weights it loads in registers.
 
-A spill inside the loop shows in the SASS as a local store after the
-function's first global load, or a local load before its last one: the
-weight words were written to the stack as they arrived (each load then
-waited for at once) and read back later. The ABI's own saves of borrowed
-registers sit before the first load and their restores after the last, so
-they do not count. (Two causes found so far: ptxas placing a whole-program
+A spill inside the loop shows in the SASS as local stores and loads between
+the function's first and last global load: the weight words were written to
+the stack as they arrived (each load then waited for at once) and read back
+later. The ABI's own saves of borrowed registers sit before the first load
+and their restores after the last, so they do not count; nor does a spill
+in the code after the last load (a group's sums, stores and signals). (Two causes found so far: ptxas placing a whole-program
 callee's registers beside its caller's, fixed by compiling decode_step.cu
 apart; and a register array indexed by a lane-dependent byte offset, which
 puts the array in local memory.)"""
@@ -40,11 +40,11 @@ def main():
         if not loads:
             continue
         first, last = loads[0], loads[-1]
-        stl = sum(1 for op in ops[first:] if re.search(r"\bSTL\b", op))
-        ldl = sum(1 for op in ops[:last] if re.search(r"\bLDL\b", op))
+        stl = sum(1 for op in ops[first:last] if re.search(r"\bSTL\b", op))
+        ldl = sum(1 for op in ops[first:last] if re.search(r"\bLDL\b", op))
         found += 1
         status = "ok" if stl == 0 and ldl == 0 else "not ok"
-        print(f"{status} - {plain}: no local stores after its first weight load, no local loads before its last "
+        print(f"{status} - {plain}: no local stores or loads between its first and last weight load "
               f"({stl} and {ldl})")
     if found == 0:
         print("not ok - no qb_step_gemv function found in " + obj)
