@@ -71,13 +71,16 @@ __device__ __forceinline__ float4 ldx4(const float *x, int i) { return *(const f
 
 // ---- the types: one step of one lane ----------------------------------------------------------
 // NW: 32-bit words a lane loads per step; NX: x values it uses; UNROLL:
-// steps whose loads are in flight together. load() reads
+// steps whose loads are in flight together; QSTEP, SSTEP: the bytes one step
+// moves on in a row's quant and scale planes (load(q, sc, s) reads what
+// load(q + s * QSTEP, sc + s * SSTEP, 0) does). load() reads
 // the lane's words of a row; xs() its x values (xv[k] for the k-th value in
 // the type's own order); dot() the row's contribution from them.
 
 // F32: 4 weights per lane (16 bytes), x contiguous.
 struct TF32 {
     static constexpr int NW = 4, NX = 4, PER_STEP = 128;
+    static constexpr int QSTEP = PER_STEP * 4, SSTEP = 0; // bytes a step moves on in each plane
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
@@ -107,6 +110,7 @@ struct TF32 {
 template <bool BF>
 struct THalf {
     static constexpr int NW = 4, NX = 8, PER_STEP = 256;
+    static constexpr int QSTEP = PER_STEP * 2, SSTEP = 0; // bytes a step moves on in each plane
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
@@ -147,6 +151,7 @@ struct THalf {
 // Q8_0: 8 weights per lane (8 bytes); 4 lanes share a block of 32.
 struct TQ8_0 {
     static constexpr int NW = 3, NX = 8, PER_STEP = 256;
+    static constexpr int QSTEP = PER_STEP, SSTEP = 16; // bytes a step moves on in each plane
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 16 bytes a lane a row (32: xl q8_0 3.5% slower)
     static __device__ int steps(int n_in) { return n_in / PER_STEP + (n_in % PER_STEP != 0); }
@@ -193,11 +198,13 @@ __device__ __forceinline__ uint32_t iq4nl_lookup(uint32_t n) {
 template <qb_type T>
 struct TQ4 {
     static constexpr int NW = 2, NX = 8, PER_STEP = 256;
+    static constexpr int QSTEP = 128; // quant bytes a step moves on (scales: SSTEP below)
     using XV = float[NX]; // a lane's x values for one step
     // Steps in flight: 16 bytes a lane a row. 8 (32 bytes) held 115 registers a
     // thread at two rows, a quarter of the SM's warps: xl q4_0 -1%, iq4_nl -5%.
     static constexpr int UNROLL = 4;
     static constexpr int SB = T == QB_TYPE_Q4_1 ? 4 : 2; // scale bytes per block
+    static constexpr int SSTEP = 8 * SB;
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + (lane / 4) * 32 < n_in; }
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
@@ -267,6 +274,7 @@ __device__ __forceinline__ void q4k_scale_min_pair(const uint32_t *q, int c, flo
 // nibbles, sub-block 2c) and 64c + 32 + j..j+3 (high nibbles, sub-block 2c+1).
 struct TQ4_K {
     static constexpr int NW = 5, NX = 8, PER_STEP = 256;
+    static constexpr int QSTEP = 128, SSTEP = 16; // bytes a step moves on in each plane
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 8; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return n_in / PER_STEP; }
@@ -306,6 +314,7 @@ struct TQ4_K {
 // weights j, j+32, j+64, j+96 (+ 128n) with scales sc[8n + j/16 + 2q].
 struct TQ6_K {
     static constexpr int NW = 8, NX = 16, PER_STEP = 512;
+    static constexpr int QSTEP = 2 * 192, SSTEP = 2 * 18; // bytes a step moves on in each plane
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 3; // steps in flight: 36 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in / 256 + 1) / 2; }
@@ -482,8 +491,9 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, X x, int w
     constexpr int U = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
     // Items are (k, s): step s of this warp's k-th group, walked in order by two
     // cursors, one loading U items ahead of the one computing (no divisions).
-    // The load cursor keeps its group's row pointers, set when it enters a group
-    // rather than rebuilt for every item.
+    // The load cursor keeps its rows' pointers at the step it loads next: set
+    // when it enters a group, moved on by the type's step strides (QSTEP and
+    // SSTEP bytes) rather than rebuilt from row and step for every item.
     int lk = 0, ls = 0; // the next item to load
     const uint8_t *lq[R], *lsc[R];
     auto enter = [&](int k) {
@@ -498,7 +508,9 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, X x, int w
     auto load = [&](uint32_t (*wr)[TT::NW]) {
         if (TT::live(a.n_in, ls, lane))
 #pragma unroll
-            for (int r = 0; r < R; r++) TT::load(lq[r], lsc[r], ls, lane, wr[r]);
+            for (int r = 0; r < R; r++) TT::load(lq[r], lsc[r], 0, lane, wr[r]);
+#pragma unroll
+        for (int r = 0; r < R; r++) lq[r] += TT::QSTEP, lsc[r] += TT::SSTEP;
         if (++ls == steps) {
             ls = 0;
             if (++lk < mine) enter(lk);
