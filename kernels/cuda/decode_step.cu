@@ -11,6 +11,10 @@
 //   QB_CUDA_STEP_PF   megabytes of the next op's weights prefetched to L2
 //                     (default half the L2; 0 turns the prefetch off)
 //   QB_CUDA_STEP_VERBOSE  set: one line on stderr with the grid, registers and knobs
+//   QB_CUDA_STEP_WORK 0: the ops' work skipped, barriers and prefetches kept: the
+//                     step's fixed cost (its tokens are meaningless)
+//   QB_CUDA_STEP_SPIN_NS  nanoseconds a block sleeps between polls of a barrier
+//                     (default 0: polls back to back)
 //   QB_CUDA_STEP_ACT  int8: Q8_0 and Q4_0 GEMVs run W8A8 (x quantized per block of
 //                     32 as the CPU's --act int8 does, dp4a) in warp mode. A
 //                     measurement knob: it changes the numerics, so the study's
@@ -148,6 +152,8 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     for (int i = 0; i < s->n_ops; i++) s->ctl.syncs += s->ops[i].sync;
     s->ctl.amax = (unsigned long long *)((char *)s->d_ctl_mem + 16);
     s->ctl.token = qb_cuda_token_slot(c);
+    s->ctl.work = env_int("QB_CUDA_STEP_WORK", 1) != 0;
+    s->ctl.spin_ns = (unsigned)env_int("QB_CUDA_STEP_SPIN_NS", 0);
     // Every block must be resident at once (the barriers wait for all of them):
     // the cooperative launch refuses a grid that is not.
     int fit = 0;

@@ -92,6 +92,11 @@ struct qb_step_ctl {
     unsigned *epoch;          // steps run so far (the heads' counts and arrivals are relative to it)
     int syncs;                // grid barriers a step (ops with sync set)
     unsigned long long *amax; // argmax key of the step (zero between steps)
+    // Measurement knobs (QB_CUDA_STEP_WORK, QB_CUDA_STEP_SPIN_NS): work 0 runs
+    // the barriers and prefetches alone, the step's fixed cost; spin_ns > 0
+    // sleeps that long between polls of a barrier's count.
+    int work;
+    unsigned spin_ns;
 };
 
 // ---- the ops' makers (host) ------------------------------------------------------------
@@ -223,9 +228,12 @@ __device__ __forceinline__ unsigned qb_ld_relaxed(const unsigned *p) {
 #endif
 }
 
-__device__ __forceinline__ void qb_spin_pause() {
+__device__ __forceinline__ void qb_spin_pause(unsigned ns = 0) {
 #ifdef QB_SIMT
+    (void)ns;
     qb_simt_pause();
+#else
+    if (ns) __nanosleep(ns);
 #endif
 }
 
@@ -234,12 +242,12 @@ __device__ __forceinline__ void qb_spin_pause() {
 // sync). The arrival count only grows: barrier k of the grid's life is passed
 // when it reaches (k + 1) x gridDim.x, which the caller counts (no reset, no
 // second flag: one atomic on the critical path). Compared modulo 2^32.
-__device__ __forceinline__ void qb_grid_sync(unsigned *arrivals, unsigned target) {
+__device__ __forceinline__ void qb_grid_sync(unsigned *arrivals, unsigned target, unsigned spin_ns) {
     __syncthreads();
     if (threadIdx.x == 0) {
         __threadfence();
         atomicAdd(arrivals, 1u);
-        while ((int)(qb_ld_relaxed(arrivals) - target) < 0) qb_spin_pause();
+        while ((int)(qb_ld_relaxed(arrivals) - target) < 0) qb_spin_pause(spin_ns);
         __threadfence();
     }
     __syncthreads();
@@ -431,19 +439,19 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
     for (int i = 0; i < n_ops; i++) {
         const qb_step_op &op = ops[i];
         qb_prefetch_share_l2(op.pf, op.pf_bytes);
-        switch (op.kind) {
+        if (ctl.work) switch (op.kind) {
         case QB_OP_EMBED: qb_step_embed(op, token, pos); break;
         case QB_OP_GEMV: qb_step_gemv(op, token, pos, xln, xemb, &xq, ctl.amax); break;
         case QB_OP_ATTN: qb_step_attn(op, pos, epoch); break;
         case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
         default: break;
         }
-        if (op.sync) qb_grid_sync(ctl.arrivals, passed += gridDim.x);
+        if (op.sync) qb_grid_sync(ctl.arrivals, passed += gridDim.x, ctl.spin_ns);
     }
     // Every block's key is in: the winner to the token slot, the key reset for the next step.
     if (blockIdx.x == 0 && threadIdx.x == 0) {
         const unsigned long long k = *(volatile unsigned long long *)ctl.amax;
-        *ctl.token = (int)(0xffffffffu - (uint32_t)k);
+        *ctl.token = k ? (int)(0xffffffffu - (uint32_t)k) : 0; // no key: ops skipped (ctl.work 0)
         *ctl.amax = 0;
         *ctl.epoch = epoch + 1;
     }

@@ -186,7 +186,7 @@ static void run_case(const types &t, int grid, int R, int warp, int act8, int po
         *P.token = tok;
         unsigned syncs = 0;
         for (const qb_step_op &o : P.ops) syncs += o.sync;
-        launch_args a = {P.ops.data(), (int)P.ops.size(), pos, {P.token, P.arrivals, P.epoch, (int)syncs, P.amax}};
+        launch_args a = {P.ops.data(), (int)P.ops.size(), pos, {P.token, P.arrivals, P.epoch, (int)syncs, P.amax, 1, 0}};
         qb_simt_launch({(unsigned)grid, 1, 1}, {QB_STEP_THREADS, 1, 1}, step_body, &a);
         std::vector<double> ref_d(ref.begin(), ref.end());
         const double err = tap_rel_err(P.logits, ref_d.data(), V);
@@ -229,7 +229,7 @@ static void emu_body(void *p) {
     for (int round = 0; round < 50; round++) {
         const float s = qb_block_sum((float)(threadIdx.x + round), red);
         if (threadIdx.x == 0) atomicAdd(out, s == (float)(blockDim.x * (blockDim.x - 1) / 2 + blockDim.x * round));
-        qb_grid_sync(out + 1, (round + 1) * gridDim.x);
+        qb_grid_sync(out + 1, (round + 1) * gridDim.x, 0);
         // After barrier k every block's k-th sum is in: the count is a multiple of 5 again.
         if (threadIdx.x == 0 && __atomic_load_n(out, __ATOMIC_SEQ_CST) < 5u * (round + 1)) atomicAdd(out + 2, 1u);
     }
