@@ -81,6 +81,7 @@ __device__ __forceinline__ float4 ldx4(const float *x, int i) { return *(const f
 struct TF32 {
     static constexpr int NW = 4, NX = 4, PER_STEP = 128;
     static constexpr int QSTEP = PER_STEP * 4, SSTEP = 0; // bytes a step moves on in each plane
+    static constexpr int LANE_BYTES = 16; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
@@ -111,6 +112,7 @@ template <bool BF>
 struct THalf {
     static constexpr int NW = 4, NX = 8, PER_STEP = 256;
     static constexpr int QSTEP = PER_STEP * 2, SSTEP = 0; // bytes a step moves on in each plane
+    static constexpr int LANE_BYTES = 16; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
@@ -152,6 +154,7 @@ struct THalf {
 struct TQ8_0 {
     static constexpr int NW = 3, NX = 8, PER_STEP = 256;
     static constexpr int QSTEP = PER_STEP, SSTEP = 16; // bytes a step moves on in each plane
+    static constexpr int LANE_BYTES = 8 + 2; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 16 bytes a lane a row (32: xl q8_0 3.5% slower)
     static __device__ int steps(int n_in) { return n_in / PER_STEP + (n_in % PER_STEP != 0); }
@@ -205,6 +208,7 @@ struct TQ4 {
     static constexpr int UNROLL = 4;
     static constexpr int SB = T == QB_TYPE_Q4_1 ? 4 : 2; // scale bytes per block
     static constexpr int SSTEP = 8 * SB;
+    static constexpr int LANE_BYTES = 4 + SB; // a lane loads a step of a row
     static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + (lane / 4) * 32 < n_in; }
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
@@ -275,6 +279,7 @@ __device__ __forceinline__ void q4k_scale_min_pair(const uint32_t *q, int c, flo
 struct TQ4_K {
     static constexpr int NW = 5, NX = 8, PER_STEP = 256;
     static constexpr int QSTEP = 128, SSTEP = 16; // bytes a step moves on in each plane
+    static constexpr int LANE_BYTES = 4 + 16; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 8; // steps in flight: 32 bytes a lane a row
     static __device__ int steps(int n_in) { return n_in / PER_STEP; }
@@ -315,6 +320,7 @@ struct TQ4_K {
 struct TQ6_K {
     static constexpr int NW = 8, NX = 16, PER_STEP = 512;
     static constexpr int QSTEP = 2 * 192, SSTEP = 2 * 18; // bytes a step moves on in each plane
+    static constexpr int LANE_BYTES = 12 + 10; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 3; // steps in flight: 36 bytes a lane a row
     static __device__ int steps(int n_in) { return (n_in / 256 + 1) / 2; }
@@ -474,6 +480,14 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     }
 }
 
+// Bytes a lane of the warp stream keeps loading ahead. On the H100 each warp
+// of the persistent step streamed its groups with k_gemv's UNROLL (32-48 bytes
+// a lane in flight) and, one latency per round, took ~16 us an op for a few
+// MB: the stream was latency-bound (gpt2-xl f16 at half the graph's rate).
+#ifndef QB_WARP_INFLIGHT
+#define QB_WARP_INFLIGHT 128
+#endif
+
 // The same product with every step of a row taken by one warp (no reduction
 // across warps, no __syncthreads): warp w of the grid's nw takes the R-row
 // groups w, w + nw, ..., and walks them as one stream of (group, step) items
@@ -488,7 +502,10 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, X x, int w
     const int lane = threadIdx.x & 31;
     const int groups = (a.n_out + R - 1) / R, steps = TT::steps(a.n_in);
     const int mine = w < groups ? (groups - 1 - w) / nw + 1 : 0; // this warp's groups
-    constexpr int U = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
+    // Items in flight: enough for QB_WARP_INFLIGHT bytes a lane (a warp here
+    // streams its rows alone, where k_gemv's four warps share each row's steps).
+    constexpr int U0 = QB_WARP_INFLIGHT / (R * TT::LANE_BYTES);
+    constexpr int U = U0 < 1 ? 1 : U0 > 16 ? 16 : U0;
     // Items are (k, s): step s of this warp's k-th group, walked in order by two
     // cursors, one loading U items ahead of the one computing (no divisions).
     // The load cursor keeps its rows' pointers at the step it loads next: set

@@ -56,7 +56,7 @@ struct qb_xv8 {
 // Q8_0, W8A8: lane l of a step holds weights 8l..8l+7 (block l/4).
 struct TQ8_0A {
     static constexpr int NW = TQ8_0::NW, UNROLL = TQ8_0::UNROLL;
-    static constexpr int QSTEP = TQ8_0::QSTEP, SSTEP = TQ8_0::SSTEP;
+    static constexpr int QSTEP = TQ8_0::QSTEP, SSTEP = TQ8_0::SSTEP, LANE_BYTES = TQ8_0::LANE_BYTES;
     using XV = qb_xv8;
     static __device__ int steps(int n_in) { return TQ8_0::steps(n_in); }
     static __device__ bool live(int n_in, int s, int lane) { return TQ8_0::live(n_in, s, lane); }
@@ -78,7 +78,8 @@ struct TQ8_0A {
 // j+16..j+19 (high) of block l/4, j = 4 (l % 4); codes c stand for c - 8.
 struct TQ4_0A {
     static constexpr int NW = TQ4<QB_TYPE_Q4_0>::NW, UNROLL = TQ4<QB_TYPE_Q4_0>::UNROLL;
-    static constexpr int QSTEP = TQ4<QB_TYPE_Q4_0>::QSTEP, SSTEP = TQ4<QB_TYPE_Q4_0>::SSTEP;
+    static constexpr int QSTEP = TQ4<QB_TYPE_Q4_0>::QSTEP, SSTEP = TQ4<QB_TYPE_Q4_0>::SSTEP,
+                         LANE_BYTES = TQ4<QB_TYPE_Q4_0>::LANE_BYTES;
     using XV = qb_xv8;
     static __device__ int steps(int n_in) { return TQ4<QB_TYPE_Q4_0>::steps(n_in); }
     static __device__ bool live(int n_in, int s, int lane) { return TQ4<QB_TYPE_Q4_0>::live(n_in, s, lane); }
