@@ -15,6 +15,9 @@
 //                     step's fixed cost (its tokens are meaningless)
 //   QB_CUDA_STEP_SPIN_NS  nanoseconds a block sleeps between polls of a barrier
 //                     (default 0: polls back to back)
+//   QB_CUDA_STEP_EARLY 1: a GEMV in warp mode issues its first weight loads before
+//                     it waits at the barrier that precedes it (as PDL lets the
+//                     graph's kernels do); default 0
 //   QB_CUDA_STEP_ACT  int8: Q8_0 and Q4_0 GEMVs run W8A8 (x quantized per block of
 //                     32 as the CPU's --act int8 does, dp4a) in warp mode. A
 //                     measurement knob: it changes the numerics, so the study's
@@ -154,6 +157,7 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     s->ctl.token = qb_cuda_token_slot(c);
     s->ctl.work = env_int("QB_CUDA_STEP_WORK", 1) != 0;
     s->ctl.spin_ns = (unsigned)env_int("QB_CUDA_STEP_SPIN_NS", 0);
+    s->ctl.early = env_int("QB_CUDA_STEP_EARLY", 0) != 0;
     // Every block must be resident at once (the barriers wait for all of them):
     // the cooperative launch refuses a grid that is not.
     int fit = 0;

@@ -97,6 +97,17 @@ struct qb_step_ctl {
     // sleeps that long between polls of a barrier's count.
     int work;
     unsigned spin_ns;
+    // QB_CUDA_STEP_EARLY: a GEMV in warp mode waits for the barrier before it
+    // only once its first weight loads are on their way (they depend on no op).
+    int early;
+};
+
+// A barrier a GEMV owes before it reads its input (ctl.early), and where its
+// layernorm goes, which must wait for it too (arrivals NULL: none owed).
+struct qb_step_defer {
+    unsigned *arrivals;
+    unsigned target, spin_ns;
+    float *xln;
 };
 
 // ---- the ops' makers (host) ------------------------------------------------------------
@@ -287,13 +298,28 @@ __device__ __forceinline__ void qb_block_key_max(unsigned long long k, unsigned 
     }
 }
 
+// The owed barrier, then the layernorm of x, if any: the input a deferred GEMV reads.
+__device__ __forceinline__ const float *qb_step_ready(const qb_step_defer &d, const gemv_args &a, const float *x) {
+    if (!d.arrivals) return x;
+    qb_grid_sync(d.arrivals, d.target, d.spin_ns);
+    if (!a.ln_g) return x;
+    ln_to_smem(d.xln, a);
+    return d.xln;
+}
+// W8A8 GEMVs are never deferred (their x is quantized before the call).
+__device__ __forceinline__ const qb_xq *qb_step_ready(const qb_step_defer &, const gemv_args &, const qb_xq *x) {
+    return x;
+}
+
 template <class TT, int R, class X>
-__device__ __noinline__ void qb_step_gemv_warp(const qb_step_op &op, X x, int pos, unsigned long long *amax) {
+__device__ __noinline__ void qb_step_gemv_warp(const qb_step_op &op, X x, int pos, unsigned long long *amax,
+                                               qb_step_defer d) {
     gemv_args a = op.g;
     a.pos0 = pos;
     const int per = blockDim.x >> 5;
     unsigned long long best = 0; // lane 0's: the best key of the rows this warp stored
-    qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * per + (threadIdx.x >> 5), gridDim.x * per, [&](int row0) {
+    auto ready = [&] { return qb_step_ready(d, a, x); };
+    qb_gemv_warp_rows<TT, R>(a, ready, blockIdx.x * per + (threadIdx.x >> 5), gridDim.x * per, [&](int row0) {
         const int n = a.n_out - row0 < R ? a.n_out - row0 : R;
         if (op.heads) {
             // The group's rows (stored above by this lane) are one head's: publish them.
@@ -312,12 +338,12 @@ __device__ __noinline__ void qb_step_gemv_warp(const qb_step_op &op, X x, int po
 
 template <class TT>
 __device__ __forceinline__ void qb_step_gemv_t(const qb_step_op &op, int pos, const float *x,
-                                               unsigned long long *amax) {
+                                               unsigned long long *amax, const qb_step_defer &d) {
     const int R = op.R;
     if (op.warp) switch (R) {
-        case 1: qb_step_gemv_warp<TT, 1>(op, x, pos, amax); break;
-        case 4: qb_step_gemv_warp<TT, 4>(op, x, pos, amax); break;
-        default: qb_step_gemv_warp<TT, 2>(op, x, pos, amax); break;
+        case 1: qb_step_gemv_warp<TT, 1>(op, x, pos, amax, d); break;
+        case 4: qb_step_gemv_warp<TT, 4>(op, x, pos, amax, d); break;
+        default: qb_step_gemv_warp<TT, 2>(op, x, pos, amax, d); break;
         }
     else switch (R) {
         case 1: qb_step_gemv_rows<TT, 1>(op, x, pos); break;
@@ -350,14 +376,14 @@ __device__ __forceinline__ void qb_step_gemv_q8a(const qb_step_op &op, int pos, 
                                                  unsigned long long *amax) {
     qb_quantize_x(x, op.g.n_in, xq);
     switch (op.R) {
-    case 1: qb_step_gemv_warp<TA, 1>(op, (const qb_xq *)xq, pos, amax); break;
-    case 4: qb_step_gemv_warp<TA, 4>(op, (const qb_xq *)xq, pos, amax); break;
-    default: qb_step_gemv_warp<TA, 2>(op, (const qb_xq *)xq, pos, amax); break;
+    case 1: qb_step_gemv_warp<TA, 1>(op, (const qb_xq *)xq, pos, amax, qb_step_defer{}); break;
+    case 4: qb_step_gemv_warp<TA, 4>(op, (const qb_xq *)xq, pos, amax, qb_step_defer{}); break;
+    default: qb_step_gemv_warp<TA, 2>(op, (const qb_xq *)xq, pos, amax, qb_step_defer{}); break;
     }
 }
 
 __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, int pos, float *xln, float *xemb,
-                                             qb_xq *xq, unsigned long long *amax) {
+                                             qb_xq *xq, unsigned long long *amax, const qb_step_defer &d) {
     gemv_args a = op.g;
     a.pos0 = pos; // where the QKV op stores this token's K and V
     if (op.embed) { // x looked up here (block 0 also stores it: the residual stream starts there)
@@ -368,9 +394,12 @@ __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, in
         a.x = xemb;
     }
     // No rows here: blocks (or, warp by warp, all four warps) past the groups.
-    if ((int)blockIdx.x * op.R * (op.warp ? QB_STEP_THREADS / 32 : 1) >= a.n_out) return;
+    if ((int)blockIdx.x * op.R * (op.warp ? QB_STEP_THREADS / 32 : 1) >= a.n_out) {
+        if (d.arrivals) qb_grid_sync(d.arrivals, d.target, d.spin_ns);
+        return;
+    }
     const float *x = a.x;
-    if (a.ln_g) {
+    if (a.ln_g && !d.arrivals) { // (deferred: after the barrier, in qb_step_ready)
         ln_to_smem(xln, a);
         x = xln;
     }
@@ -380,15 +409,15 @@ __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, in
         return; // the host sets act8 only for these two
     }
     switch (op.type) {
-    case QB_TYPE_F32: qb_step_gemv_t<TF32>(op, pos, x, amax); break;
-    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(op, pos, x, amax); break;
-    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(op, pos, x, amax); break;
-    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(op, pos, x, amax); break;
-    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(op, pos, x, amax); break;
-    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(op, pos, x, amax); break;
-    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(op, pos, x, amax); break;
-    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(op, pos, x, amax); break;
-    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(op, pos, x, amax); break;
+    case QB_TYPE_F32: qb_step_gemv_t<TF32>(op, pos, x, amax, d); break;
+    case QB_TYPE_F16: qb_step_gemv_t<THalf<false>>(op, pos, x, amax, d); break;
+    case QB_TYPE_BF16: qb_step_gemv_t<THalf<true>>(op, pos, x, amax, d); break;
+    case QB_TYPE_Q8_0: qb_step_gemv_t<TQ8_0>(op, pos, x, amax, d); break;
+    case QB_TYPE_Q4_0: qb_step_gemv_t<TQ4<QB_TYPE_Q4_0>>(op, pos, x, amax, d); break;
+    case QB_TYPE_Q4_1: qb_step_gemv_t<TQ4<QB_TYPE_Q4_1>>(op, pos, x, amax, d); break;
+    case QB_TYPE_IQ4_NL: qb_step_gemv_t<TQ4<QB_TYPE_IQ4_NL>>(op, pos, x, amax, d); break;
+    case QB_TYPE_Q4_K: qb_step_gemv_t<TQ4_K>(op, pos, x, amax, d); break;
+    case QB_TYPE_Q6_K: qb_step_gemv_t<TQ6_K>(op, pos, x, amax, d); break;
     default: break; // the host builds GEMV ops only for these
     }
 }
@@ -436,18 +465,28 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
     const int token = *ctl.token;
     const unsigned epoch = *ctl.epoch;
     unsigned passed = epoch * (unsigned)ctl.syncs * gridDim.x; // arrivals before this step
+    bool owed = false; // ctl.early: the barrier after the last op, not yet waited for
     for (int i = 0; i < n_ops; i++) {
         const qb_step_op &op = ops[i];
+        const bool defer = owed && ctl.work && op.kind == QB_OP_GEMV && op.warp && !op.act8 && !op.embed;
+        if (owed && !defer) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns);
+        const qb_step_defer d = {defer ? ctl.arrivals : (unsigned *)NULL, passed, ctl.spin_ns, xln};
+        owed = false;
         qb_prefetch_share_l2(op.pf, op.pf_bytes);
         if (ctl.work) switch (op.kind) {
         case QB_OP_EMBED: qb_step_embed(op, token, pos); break;
-        case QB_OP_GEMV: qb_step_gemv(op, token, pos, xln, xemb, &xq, ctl.amax); break;
+        case QB_OP_GEMV: qb_step_gemv(op, token, pos, xln, xemb, &xq, ctl.amax, d); break;
         case QB_OP_ATTN: qb_step_attn(op, pos, epoch); break;
         case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
         default: break;
         }
-        if (op.sync) qb_grid_sync(ctl.arrivals, passed += gridDim.x, ctl.spin_ns);
+        if (op.sync) {
+            passed += gridDim.x;
+            if (ctl.early) owed = true;
+            else qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns);
+        }
     }
+    if (owed) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns);
     // Every block's key is in: the winner to the token slot, the key reset for the next step.
     if (blockIdx.x == 0 && threadIdx.x == 0) {
         const unsigned long long k = *(volatile unsigned long long *)ctl.amax;

@@ -495,10 +495,12 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
 // their way while it finishes one. For the persistent step, where a block's
 // groups would otherwise each wait out a round trip (qb_step_gemv_warp).
 // done(row0), in lane 0 after a group's stores, lets the caller signal them.
-// x is what TT::xs reads: float32 values (const float *) for the weight-only
-// types, quantized blocks for the W8A8 ones (gemv_q8a.cuh).
-template <class TT, int R, class X, class Done>
-__device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, X x, int w, int nw, Done done) {
+// ready() is called by every thread once the first items' weights are on
+// their way (they depend on no earlier op) and returns x, what TT::xs reads:
+// float32 values (const float *) for the weight-only types, quantized blocks
+// for the W8A8 ones (gemv_q8a.cuh).
+template <class TT, int R, class Ready, class Done>
+__device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, Ready ready, int w, int nw, Done done) {
     const int lane = threadIdx.x & 31;
     const int groups = (a.n_out + R - 1) / R, steps = TT::steps(a.n_in);
     const int mine = w < groups ? (groups - 1 - w) / nw + 1 : 0; // this warp's groups
@@ -538,6 +540,7 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, X x, int w
 #pragma unroll
     for (int u = 0; u < U; u++)
         if (lk < mine) load(wv[u]);
+    const auto x = ready();
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0;

@@ -28,7 +28,7 @@ static void rows_q8a(const gemv_args &a) {
     const float *x = a.x;
     if (a.ln_g) ln_to_smem((float *)xs4, a), x = (const float *)xs4;
     qb_quantize_x(x, a.n_in, &xq);
-    qb_gemv_warp_rows<TA, R>(a, (const qb_xq *)&xq, blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32,
+    qb_gemv_warp_rows<TA, R>(a, [&] { return (const qb_xq *)&xq; }, blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32,
                              gridDim.x * (blockDim.x / 32), [](int) {});
 }
 template <class TA>
@@ -47,7 +47,7 @@ static void rows_t(const gemv_args &a, int warp) {
     if (warp) { // every warp of the grid streams its own groups, after the block's layernorm
         const float *x = a.x;
         if (a.ln_g) ln_to_smem((float *)xs4, a), x = (const float *)xs4;
-        qb_gemv_warp_rows<TT, R>(a, x, blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, gridDim.x * (blockDim.x / 32),
+        qb_gemv_warp_rows<TT, R>(a, [&] { return x; }, blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, gridDim.x * (blockDim.x / 32),
                                  [](int) {});
         return;
     }
