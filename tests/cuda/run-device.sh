@@ -11,8 +11,9 @@
 #             then cuda_decode per setting of the knobs (STEP_KNOBS: settings
 #             separated by ';', each QB_CUDA_* suffixes like "STEP_BPS=2 STEP_R=1";
 #             PREFETCH=1|2 is the graph's L2 prefetch; STEP_ACT=int8 runs the q8_0/q4_0
-#             GEMVs W8A8 with dp4a, a what-if: its rows are not weight-only; STEP_ARGS):
-#             decode_persistent_tok_s beside the graph's, repeats interleaved
+#             GEMVs W8A8 with dp4a, a what-if: its rows are not weight-only; STEP_EARLY=1
+#             loads before the barrier; STEP_WORK=0 skips the ops' work, the step's fixed
+#             cost; STEP_ARGS): decode_persistent_tok_s beside the graph's, repeats interleaved
 #   gguf      GPU vs CPU on GGUF files of every quantized type (bin/quantize here,
 #             from qb-gpt2-10m and the synthetic gpt2 124M that 'correct' writes)
 #   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
@@ -90,7 +91,7 @@ for s in $steps; do
         { [ -s "$OUT/persistent_vs_cpu.tsv" ] && tail -n +2 /tmp/vs.tsv || cat /tmp/vs.tsv; } >>"$OUT/persistent_vs_cpu.tsv"
       done
       cut -f1-8 "$OUT/persistent_vs_cpu.tsv"
-      IFS=';' read -ra sets <<<"${STEP_KNOBS:-STEP_R=2;STEP_R=4;STEP_GEMV=block;STEP_ACT=int8;STEP_BPS=1;STEP_PF=0;PREFETCH=1}"
+      IFS=";" read -ra sets <<<"${STEP_KNOBS:-STEP_R=2;STEP_EARLY=1;STEP_R=4;STEP_EARLY=1 STEP_R=4;STEP_R=1;STEP_GEMV=block;STEP_WORK=0;STEP_ACT=int8}"
       for knobs in "${sets[@]}"; do
         k=${knobs// /_}; f="$OUT/step-${k//=/-}.tsv" # file names the device tool brings back have no =
         env QB_CUDA_STEP_VERBOSE=1 $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${STEP_TIMEOUT:-120} ./bin/cuda_decode ${STEP_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >"$f" 2>>"$OUT/persistent.err"
