@@ -53,16 +53,12 @@ struct qb_xv8 {
     float d;
 };
 
+// The W8A8 types take their planes, steps and loads from the weight-only
+// types (same lane layout) and replace only xs() and dot().
+
 // Q8_0, W8A8: lane l of a step holds weights 8l..8l+7 (block l/4).
-struct TQ8_0A {
-    static constexpr int NW = TQ8_0::NW, UNROLL = TQ8_0::UNROLL;
-    static constexpr int QSTEP = TQ8_0::QSTEP, SSTEP = TQ8_0::SSTEP, LANE_BYTES = TQ8_0::LANE_BYTES;
+struct TQ8_0A : TQ8_0 {
     using XV = qb_xv8;
-    static __device__ int steps(int n_in) { return TQ8_0::steps(n_in); }
-    static __device__ bool live(int n_in, int s, int lane) { return TQ8_0::live(n_in, s, lane); }
-    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
-        TQ8_0::load(q, sc, s, lane, w);
-    }
     static __device__ void xs(const qb_xq *x, int, int s, int lane, XV &xv) {
         const int i = s * 256 + lane * 8;
         xv.a = *(const int *)(x->qs + i), xv.b = *(const int *)(x->qs + i + 4);
@@ -76,16 +72,8 @@ struct TQ8_0A {
 
 // Q4_0, W8A8: lane l's four bytes are weights j..j+3 (low nibbles) and
 // j+16..j+19 (high) of block l/4, j = 4 (l % 4); codes c stand for c - 8.
-struct TQ4_0A {
-    static constexpr int NW = TQ4<QB_TYPE_Q4_0>::NW, UNROLL = TQ4<QB_TYPE_Q4_0>::UNROLL;
-    static constexpr int QSTEP = TQ4<QB_TYPE_Q4_0>::QSTEP, SSTEP = TQ4<QB_TYPE_Q4_0>::SSTEP,
-                         LANE_BYTES = TQ4<QB_TYPE_Q4_0>::LANE_BYTES;
+struct TQ4_0A : TQ4<QB_TYPE_Q4_0> {
     using XV = qb_xv8;
-    static __device__ int steps(int n_in) { return TQ4<QB_TYPE_Q4_0>::steps(n_in); }
-    static __device__ bool live(int n_in, int s, int lane) { return TQ4<QB_TYPE_Q4_0>::live(n_in, s, lane); }
-    static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
-        TQ4<QB_TYPE_Q4_0>::load(q, sc, s, lane, w);
-    }
     static __device__ void xs(const qb_xq *x, int, int s, int lane, XV &xv) {
         const int i = s * 256 + (lane / 4) * 32 + (lane % 4) * 4;
         xv.a = *(const int *)(x->qs + i), xv.b = *(const int *)(x->qs + i + 16);
