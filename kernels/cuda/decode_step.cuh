@@ -384,8 +384,7 @@ __device__ __forceinline__ void qb_step_gemv_q8a(const qb_step_op &op, int pos, 
 
 __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, int pos, float *xln, float *xemb,
                                              qb_xq *xq, unsigned long long *amax, const qb_step_defer &d) {
-    gemv_args a = op.g;
-    a.pos0 = pos; // where the QKV op stores this token's K and V
+    gemv_args a = op.g; // (the op functions below copy it again with pos0 set)
     if (op.embed) { // x looked up here (block 0 also stores it: the residual stream starts there)
         qb_embed_groups(op, token, pos, xemb, threadIdx.x, blockDim.x);
         __syncthreads();
