@@ -10,11 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #if !defined(__x86_64__)
 #error "simt.cpp: the fiber switch is written for x86-64"
 #endif
+
+extern "C" double qb_now(void); // tools/lib/util.c (libqb.a), monotonic seconds
 
 thread_local qb_simt_idx threadIdx, blockIdx, blockDim, gridDim;
 
@@ -71,7 +72,7 @@ struct block_run {
     unsigned warp_count[MAX_THREADS / 32], warp_gen[MAX_THREADS / 32];
     uint32_t slot[2][MAX_THREADS];
     bool progress; // some fiber arrived, passed a barrier, paused or finished this round
-    double started; // the launch's start (CLOCK_MONOTONIC seconds): a spin's watchdog
+    double started; // the launch's start (qb_now()): a spin's watchdog
 };
 
 thread_local block_run *self;
@@ -156,11 +157,10 @@ void qb_simt_launch(qb_simt_idx grid, qb_simt_idx block, void (*body)(void *), v
     block_start *starts = (block_start *)calloc(nb, sizeof *starts);
     pthread_t *th = (pthread_t *)calloc(nb, sizeof *th);
     if (!runs || !starts || !th) die("launch: out of memory");
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const double started = qb_now();
     for (unsigned i = 0; i < nb; i++) {
         runs[i].n = nt, runs[i].body = body, runs[i].arg = arg;
-        runs[i].started = ts.tv_sec + 1e-9 * ts.tv_nsec;
+        runs[i].started = started;
         starts[i] = {&runs[i], {i % grid.x, (i / grid.x) % grid.y, i / (grid.x * grid.y)}, grid, block};
         if (pthread_create(&th[i], NULL, start_block, &starts[i])) die("launch: cannot start a block's thread");
     }
@@ -207,9 +207,7 @@ unsigned __shfl_xor_sync(unsigned mask, unsigned v, int o) { return shfl_xor(mas
 #define SPIN_LIMIT_S 60.0
 
 void qb_simt_pause() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (ts.tv_sec + 1e-9 * ts.tv_nsec - self->started > SPIN_LIMIT_S)
+    if (qb_now() - self->started > SPIN_LIMIT_S)
         die("a spin on other blocks has waited 60 s: a hang (a barrier arrival lost?)");
     self->progress = true; // what a spin waits for comes from other blocks
     sched_yield();         // so let their OS threads run first
