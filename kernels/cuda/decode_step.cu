@@ -18,6 +18,11 @@
 //   QB_CUDA_STEP_EARLY 1: a GEMV in warp mode issues its first weight loads before
 //                     it waits at the barrier that precedes it (as PDL lets the
 //                     graph's kernels do); default 0
+//   QB_CUDA_STEP_TRACE  a file: each step's object appends, when freed, one row
+//                     per op of its last step: when the blocks began and ended it
+//                     (globaltimer, us from the step's first start) and its weight
+//                     bytes (qb_cuda_step_trace_write); the op's end waits for the
+//                     block's warps, so a traced step runs a little slower
 //   QB_CUDA_STEP_ACT  int8: Q8_0 and Q4_0 GEMVs run W8A8 (x quantized per block of
 //                     32 as the CPU's --act int8 does, dp4a) in warp mode. A
 //                     measurement knob: it changes the numerics, so the study's
@@ -28,6 +33,7 @@
 
 #include "common.cuh"
 #include "decode_step.cuh"
+extern "C" const char *qb_type_name(qb_type t); // kernels/quant.h, a C11 header
 
 struct qb_cuda_step {
     qb_cuda *c;
@@ -40,6 +46,7 @@ struct qb_cuda_step {
     unsigned *counters, *heads; // attention's merge counters; the heads' QKV row counts
     int max_heads, max_S, max_D;
     int R, warp, act8, blocks;
+    const char *trace_path; // QB_CUDA_STEP_TRACE
 };
 
 __global__ void __launch_bounds__(QB_STEP_THREADS) k_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl,
@@ -171,6 +178,12 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
         bps = fit;
     }
     s->blocks = bps * c->prop.multiProcessorCount;
+    s->trace_path = getenv("QB_CUDA_STEP_TRACE");
+    if (s->trace_path && *s->trace_path) {
+        const size_t n = 2 * (size_t)s->n_ops * s->blocks * sizeof *s->ctl.trace;
+        s->ctl.trace = (unsigned long long *)qb_cuda_alloc(c, n);
+        qb_cuda_memset(c, s->ctl.trace, 0, n);
+    }
     if (getenv("QB_CUDA_STEP_VERBOSE")) {
         cudaFuncAttributes fa;
         CK(cudaFuncGetAttributes(&fa, k_decode_step));
@@ -195,10 +208,81 @@ void qb_cuda_step_run(qb_cuda_step *s, int pos) {
 
 int qb_cuda_step_blocks(const qb_cuda_step *s) { return s->blocks; }
 
+// What an op of GPT-2's step is, from its place and shape (for the trace).
+static const char *op_name(const qb_step_op *ops, int i) {
+    const qb_step_op &o = ops[i];
+    switch (o.kind) {
+    case QB_OP_EMBED: return "embed";
+    case QB_OP_ATTN: return "attn";
+    case QB_OP_ARGMAX: return "argmax";
+    default: break;
+    }
+    if (o.argmax) return "lm_head";
+    if (o.g.k_cache) return o.embed ? "embed+qkv" : "qkv";
+    if (o.g.epi == QB_CUDA_GELU) return "fc";
+    if (o.g.ln_g) return "lm_head";
+    return i > 0 && ops[i - 1].kind == QB_OP_ATTN ? "proj" : "mproj";
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    const unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+// The last step's trace, one row per op, appended to QB_CUDA_STEP_TRACE (a
+// header when the file is empty). Times in us from the earliest start of the
+// step; end_med is the median block's end. A block that ran no op's work still
+// records it (its times show the barrier's).
+static void trace_write(qb_cuda_step *s) {
+    const size_t nb = (size_t)s->blocks, n = 2 * (size_t)s->n_ops * nb;
+    unsigned long long *t = (unsigned long long *)qb_malloc(n * sizeof *t);
+    unsigned long long *col = (unsigned long long *)qb_malloc(nb * sizeof *col);
+    qb_cuda_to_host(s->c, t, s->ctl.trace, n * sizeof *t);
+    FILE *f = fopen(s->trace_path, "a");
+    if (!f) qb_die(QB_EXIT_DATA, "%s: cannot append the decode step's trace", s->trace_path);
+    if (ftell(f) == 0)
+        fprintf(f, "n_layer\tn_embd\tblocks\tR\tgemv\top\tname\ttype\tn_in\tn_out\tbytes\tsync\tstart_min_us\tstart_max_us"
+                   "\tend_min_us\tend_med_us\tend_max_us\n");
+    unsigned long long t0 = ~0ull;
+    for (size_t k = 0; k < n; k += 2) t0 = t[k] && t[k] < t0 ? t[k] : t0;
+    int n_layer = 0, n_embd = 0;
+    for (int i = 0; i < s->n_ops; i++) {
+        n_layer += s->ops[i].kind == QB_OP_ATTN;
+        if (s->ops[i].kind == QB_OP_GEMV && s->ops[i].g.k_cache) n_embd = s->ops[i].g.n_in;
+    }
+    for (int i = 0; i < s->n_ops; i++) {
+        const qb_step_op &o = s->ops[i];
+        double st[2] = {0, 0}, en[3] = {0, 0, 0};
+        for (int e = 0; e < 2; e++) {
+            for (size_t b = 0; b < nb; b++) col[b] = t[2 * (i * nb + b) + e] - t0;
+            qsort(col, nb, sizeof *col, cmp_u64);
+            if (e == 0) st[0] = col[0] / 1e3, st[1] = col[nb - 1] / 1e3;
+            else en[0] = col[0] / 1e3, en[1] = col[nb / 2] / 1e3, en[2] = col[nb - 1] / 1e3;
+        }
+        size_t bytes = 0;
+        if (o.kind == QB_OP_GEMV) {
+            qb_planes p;
+            qb_planes_of(o.type, o.g.n_in, o.g.n_out, &p);
+            bytes = p.total;
+        }
+        fprintf(f, "%d\t%d\t%d\t%d\t%s\t%d\t%s\t%s\t%d\t%d\t%zu\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", n_layer, n_embd,
+                s->blocks, s->R, s->warp ? "warp" : "block", i, op_name(s->ops, i),
+                o.kind == QB_OP_GEMV ? qb_type_name(o.type) : "-", o.kind == QB_OP_GEMV ? o.g.n_in : 0,
+                o.kind == QB_OP_GEMV ? o.g.n_out : 0, bytes, o.sync, st[0], st[1], en[0], en[1], en[2]);
+    }
+    if (fclose(f) != 0) qb_die(QB_EXIT_DATA, "%s: write failed", s->trace_path);
+    free(col);
+    free(t);
+}
+
 void qb_cuda_step_free(qb_cuda_step *s) {
     if (!s) return;
     qb_cuda *c = s->c;
     qb_cuda_sync(c);
+    if (s->ctl.trace) {
+        trace_write(s);
+        qb_cuda_free(c, s->ctl.trace);
+    }
     if (s->d_ops) qb_cuda_free(c, s->d_ops);
     if (s->d_ctl_mem) qb_cuda_free(c, s->d_ctl_mem);
     if (s->part) qb_cuda_free(c, s->part);

@@ -100,6 +100,10 @@ struct qb_step_ctl {
     // QB_CUDA_STEP_EARLY: a GEMV in warp mode waits for the barrier before it
     // only once its first weight loads are on their way (they depend on no op).
     int early;
+    // QB_CUDA_STEP_TRACE: when set, thread 0 of each block writes the times
+    // (qb_global_ns) op i began and ended in trace[2 (i grid + block) + 0, 1],
+    // each step over the last; the op's end waits for the block's warps.
+    unsigned long long *trace;
 };
 
 // A barrier a GEMV owes before it reads its input (ctl.early), and where its
@@ -471,6 +475,8 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         if (owed && !defer) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns);
         const qb_step_defer d = {defer ? ctl.arrivals : (unsigned *)NULL, passed, ctl.spin_ns, xln};
         owed = false;
+        unsigned long long *tr = ctl.trace ? ctl.trace + 2 * ((size_t)i * gridDim.x + blockIdx.x) : NULL;
+        if (tr && threadIdx.x == 0) tr[0] = qb_global_ns();
         qb_prefetch_share_l2(op.pf, op.pf_bytes);
         if (ctl.work) switch (op.kind) {
         case QB_OP_EMBED: qb_step_embed(op, token, pos); break;
@@ -478,6 +484,10 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         case QB_OP_ATTN: qb_step_attn(op, pos, epoch); break;
         case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
         default: break;
+        }
+        if (tr) {
+            __syncthreads();
+            if (threadIdx.x == 0) tr[1] = qb_global_ns();
         }
         if (op.sync) {
             passed += gridDim.x;

@@ -117,6 +117,22 @@ __device__ __forceinline__ void qb_prefetch_share_l2(const uint8_t *p, size_t by
     }
 }
 
+// A clock common to every SM, in nanoseconds (the persistent step's trace).
+#ifdef QB_SIMT
+#include <time.h>
+__device__ __forceinline__ unsigned long long qb_global_ns() {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (unsigned long long)t.tv_sec * 1000000000ull + (unsigned long long)t.tv_nsec;
+}
+#else
+__device__ __forceinline__ unsigned long long qb_global_ns() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+#endif
+
 // Programmatic dependent launch: see qb_launch (common.cuh). Every kernel
 // starts with qb_grid_wait() before it touches what an earlier kernel wrote,
 // and may do independent work (loading weights) before it.

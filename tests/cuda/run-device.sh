@@ -14,6 +14,10 @@
 #             GEMVs W8A8 with dp4a, a what-if: its rows are not weight-only; STEP_EARLY=1
 #             loads before the barrier; STEP_WORK=0 skips the ops' work, the step's fixed
 #             cost; STEP_ARGS): decode_persistent_tok_s beside the graph's, repeats interleaved
+#   trace     the persistent step traced (QB_CUDA_STEP_TRACE): per op name, what it
+#             adds to a step, its barrier's latency, body and tail (trace_summary.py),
+#             per setting of TRACE_KNOBS (as STEP_KNOBS; default: warps; block mode),
+#             TRACE_ARGS (default -m gpt2-xl,gpt2 -w f16,q4_0 -n 32 -r 1)
 #   gguf      GPU vs CPU on GGUF files of every quantized type (bin/quantize here,
 #             from qb-gpt2-10m and the synthetic gpt2 124M that 'correct' writes)
 #   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
@@ -98,6 +102,19 @@ for s in $steps; do
         echo "knobs $knobs rc=$?"; cut -f1,2,7,14,16,17 "$f"
       done
       grep -m3 'decode step:' "$OUT/persistent.err"; tail -3 "$OUT/persistent.err" ;;
+    trace)
+      IFS=";" read -ra sets <<<"${TRACE_KNOBS:-STEP_GEMV=warp;STEP_GEMV=block}"
+      for knobs in "${sets[@]}"; do
+        f="$OUT/trace-$(echo "$knobs" | tr ' =' '_-').tsv"; rm -f "$f"
+        env QB_CUDA_STEP_TRACE="$f" $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${TRACE_TIMEOUT:-120} ./bin/cuda_decode ${TRACE_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 32 -r 1} >"${f%.tsv}.decode.tsv" 2>>"$OUT/trace.err"
+        echo "trace $knobs rc=$?"; cut -f1,2,7,16 "${f%.tsv}.decode.tsv"
+        [ -s "$f" ] && python3 trace_summary.py "$f" | tee "${f%.tsv}.summary.txt"
+      done; tail -3 "$OUT/trace.err" ;;
+    stepprof)
+      # The graph path's named steps, each timed apart (QB_GPU_PROFILE: events between
+      # them in the eager path, so no overlap between steps; an upper bound for each).
+      QB_GPU_PROFILE=1 timeout ${STEPPROF_TIMEOUT:-120} ./bin/cuda_decode ${STEPPROF_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 64 -r 1} >"$OUT/stepprof.tsv" 2>"$OUT/stepprof.err"
+      echo "stepprof rc=$?"; cut -f1,2,7,8 "$OUT/stepprof.tsv"; grep -i "profile\|ms\b" "$OUT/stepprof.err" | head -20 ;;
     decode) timeout ${DECODE_TIMEOUT:-330} ./bin/cuda_decode ${DECODE_ARGS:-} >"$OUT/decode.tsv" 2>"$OUT/decode.err"; echo "decode rc=$?"; cut -f1-2,6-7,9,14 "$OUT/decode.tsv"; tail -3 "$OUT/decode.err" ;;
     profile)
       ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)

@@ -142,7 +142,25 @@ static double kv_row_err(const pair &P, const qb_state *st, int pos) {
     return worst;
 }
 
-static void run_case(const types &t, int grid, int R, int warp, int act8, int pos, qb_pool *pool, int early = 0) {
+// With ctl.trace set: every op's times in order in each block and, across the
+// grid, no block starting an op before every block ended the one before, when
+// a barrier separates them (with early loads a GEMV's start precedes its wait).
+static void check_trace(const pair &P, const std::vector<unsigned long long> &tr, int grid, int early) {
+    const size_t n = P.ops.size();
+    int ordered = 1, fenced = 1;
+    for (size_t i = 0; i < n; i++)
+        for (int b = 0; b < grid; b++) {
+            const unsigned long long *t = &tr[2 * (i * grid + b)];
+            ordered &= t[0] != 0 && t[0] <= t[1] && (i == 0 || tr[2 * ((i - 1) * grid + b) + 1] <= t[0]);
+            if (i + 1 < n && P.ops[i].sync && !early)
+                for (int c = 0; c < grid; c++) fenced &= tr[2 * ((i + 1) * grid + c)] >= t[1];
+        }
+    tap_ok(ordered && fenced, "trace: %zu ops x %d blocks, each block's times in order%s", n, grid,
+           early ? "" : ", no op begun before the barrier before it");
+}
+
+static void run_case(const types &t, int grid, int R, int warp, int act8, int pos, qb_pool *pool, int early = 0,
+                     int trace = 0) {
     pair P;
     // K-quants need rows of 256s; the others run 320 wide with 5 heads.
     const bool k = t.qkv == QB_TYPE_Q4_K || t.qkv == QB_TYPE_Q6_K || t.mproj == QB_TYPE_Q4_K || t.mproj == QB_TYPE_Q6_K;
@@ -186,8 +204,11 @@ static void run_case(const types &t, int grid, int R, int warp, int act8, int po
         *P.token = tok;
         unsigned syncs = 0;
         for (const qb_step_op &o : P.ops) syncs += o.sync;
-        launch_args a = {P.ops.data(), (int)P.ops.size(), pos, {P.token, P.arrivals, P.epoch, (int)syncs, P.amax, 1, 0, early}};
+        std::vector<unsigned long long> tr(trace ? 2 * P.ops.size() * grid : 0);
+        launch_args a = {P.ops.data(), (int)P.ops.size(), pos,
+                         {P.token, P.arrivals, P.epoch, (int)syncs, P.amax, 1, 0, early, trace ? tr.data() : NULL}};
         qb_simt_launch({(unsigned)grid, 1, 1}, {QB_STEP_THREADS, 1, 1}, step_body, &a);
+        if (trace) check_trace(P, tr, grid, early);
         std::vector<double> ref_d(ref.begin(), ref.end());
         const double err = tap_rel_err(P.logits, ref_d.data(), V);
         const int want = argmax(ref.data(), V);
@@ -261,10 +282,11 @@ int main(void) {
     const int grids[] = {3, 4, 5}, Rs[] = {1, 2, 4}, positions[] = {0, 70, 130, 1, 63, 129, 100, 150, 62, 90};
     // Each type with GEMV groups dealt to warps and to blocks (two model draws).
     for (int i = 0; i < (int)(sizeof T / sizeof T[0]); i++)
-        for (int warp = 0; warp < 2; warp++) run_case(T[i], grids[(i + warp) % 3], Rs[i % 3], warp, 0, positions[i], pool);
+        for (int warp = 0; warp < 2; warp++)
+            run_case(T[i], grids[(i + warp) % 3], Rs[i % 3], warp, 0, positions[i], pool, 0, (i + warp) % 2);
     // QB_CUDA_STEP_EARLY: warp-mode GEMVs load before they wait at the barrier (every type, other draws).
     for (int i = 0; i < (int)(sizeof T / sizeof T[0]); i++)
-        run_case(T[i], grids[(i + 2) % 3], Rs[(i + 1) % 3], 1, 0, positions[(i + 3) % 10], pool, 1);
+        run_case(T[i], grids[(i + 2) % 3], Rs[(i + 1) % 3], 1, 0, positions[(i + 3) % 10], pool, 1, i % 2);
     run_case(T[4], 5, 2, 1, 1, 70, pool, 1); // W8A8 GEMVs are not deferred: the barrier stays before them
     // W8A8 (QB_CUDA_STEP_ACT=int8) against the CPU with int8 activations, q8_0 and q4_0
     // (the types it covers; the CPU would run a mixed model's K-quants W8A8 too).
