@@ -15,6 +15,8 @@
 //                     step's fixed cost (its tokens are meaningless)
 //   QB_CUDA_STEP_SPIN_NS  nanoseconds a block sleeps between polls of a barrier
 //                     (default 0: polls back to back)
+//   QB_CUDA_STEP_BAR  fence (default): grid barriers fence around a relaxed arrival
+//                     and poll; acqrel: a releasing arrival, acquiring polls
 //   QB_CUDA_STEP_EARLY 1: a GEMV in warp mode issues its first weight loads before
 //                     it waits at the barrier that precedes it (as PDL lets the
 //                     graph's kernels do); default 0
@@ -165,6 +167,10 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     s->ctl.work = env_int("QB_CUDA_STEP_WORK", 1) != 0;
     s->ctl.spin_ns = (unsigned)env_int("QB_CUDA_STEP_SPIN_NS", 0);
     s->ctl.early = env_int("QB_CUDA_STEP_EARLY", 0) != 0;
+    const char *bar = getenv("QB_CUDA_STEP_BAR");
+    if (bar && strcmp(bar, "fence") && strcmp(bar, "acqrel"))
+        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_BAR=%s: fence (the default) or acqrel", bar);
+    s->ctl.acqrel = bar && !strcmp(bar, "acqrel");
     // Every block must be resident at once (the barriers wait for all of them):
     // the cooperative launch refuses a grid that is not.
     int fit = 0;

@@ -97,6 +97,7 @@ struct qb_step_ctl {
     // sleeps that long between polls of a barrier's count.
     int work;
     unsigned spin_ns;
+    int acqrel; // QB_CUDA_STEP_BAR=acqrel: see qb_grid_sync
     // QB_CUDA_STEP_EARLY: a GEMV in warp mode waits for the barrier before it
     // only once its first weight loads are on their way (they depend on no op).
     int early;
@@ -111,6 +112,7 @@ struct qb_step_ctl {
 struct qb_step_defer {
     unsigned *arrivals;
     unsigned target, spin_ns;
+    int acqrel;
     float *xln;
 };
 
@@ -252,18 +254,44 @@ __device__ __forceinline__ void qb_spin_pause(unsigned ns = 0) {
 #endif
 }
 
+// The arrival and the poll with release and acquire semantics instead of
+// fences around relaxed operations (CUTLASS's grid barrier does so): after
+// __syncthreads the release is cumulative over the block's writes.
+__device__ __forceinline__ void qb_arrive_release(unsigned *p) {
+#ifdef QB_SIMT
+    __atomic_fetch_add(p, 1u, __ATOMIC_RELEASE);
+#else
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(p) : "memory");
+#endif
+}
+__device__ __forceinline__ unsigned qb_ld_acquire(const unsigned *p) {
+#ifdef QB_SIMT
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+#else
+    unsigned v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+#endif
+}
+
 // Every block of the grid arrives before any leaves; what a block wrote before
 // is visible to every block after (the fences, as in cooperative groups' grid
-// sync). The arrival count only grows: barrier k of the grid's life is passed
-// when it reaches (k + 1) x gridDim.x, which the caller counts (no reset, no
-// second flag: one atomic on the critical path). Compared modulo 2^32.
-__device__ __forceinline__ void qb_grid_sync(unsigned *arrivals, unsigned target, unsigned spin_ns) {
+// sync; or, with acqrel, a releasing arrival and acquiring polls). The arrival
+// count only grows: barrier k of the grid's life is passed when it reaches
+// (k + 1) x gridDim.x, which the caller counts (no reset, no second flag: one
+// atomic on the critical path). Compared modulo 2^32.
+__device__ __forceinline__ void qb_grid_sync(unsigned *arrivals, unsigned target, unsigned spin_ns, int acqrel) {
     __syncthreads();
     if (threadIdx.x == 0) {
-        __threadfence();
-        atomicAdd(arrivals, 1u);
-        while ((int)(qb_ld_relaxed(arrivals) - target) < 0) qb_spin_pause(spin_ns);
-        __threadfence();
+        if (acqrel) {
+            qb_arrive_release(arrivals);
+            while ((int)(qb_ld_acquire(arrivals) - target) < 0) qb_spin_pause(spin_ns);
+        } else {
+            __threadfence();
+            atomicAdd(arrivals, 1u);
+            while ((int)(qb_ld_relaxed(arrivals) - target) < 0) qb_spin_pause(spin_ns);
+            __threadfence();
+        }
     }
     __syncthreads();
 }
@@ -305,7 +333,7 @@ __device__ __forceinline__ void qb_block_key_max(unsigned long long k, unsigned 
 // The owed barrier, then the layernorm of x, if any: the input a deferred GEMV reads.
 __device__ __forceinline__ const float *qb_step_ready(const qb_step_defer &d, const gemv_args &a, const float *x) {
     if (!d.arrivals) return x;
-    qb_grid_sync(d.arrivals, d.target, d.spin_ns);
+    qb_grid_sync(d.arrivals, d.target, d.spin_ns, d.acqrel);
     if (!a.ln_g) return x;
     ln_to_smem(d.xln, a);
     return d.xln;
@@ -398,7 +426,7 @@ __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, in
     }
     // No rows here: blocks (or, warp by warp, all four warps) past the groups.
     if ((int)blockIdx.x * op.R * (op.warp ? QB_STEP_THREADS / 32 : 1) >= a.n_out) {
-        if (d.arrivals) qb_grid_sync(d.arrivals, d.target, d.spin_ns);
+        if (d.arrivals) qb_grid_sync(d.arrivals, d.target, d.spin_ns, d.acqrel);
         return;
     }
     const float *x = a.x;
@@ -472,8 +500,8 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
     for (int i = 0; i < n_ops; i++) {
         const qb_step_op &op = ops[i];
         const bool defer = owed && ctl.work && op.kind == QB_OP_GEMV && op.warp && !op.act8 && !op.embed;
-        if (owed && !defer) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns);
-        const qb_step_defer d = {defer ? ctl.arrivals : (unsigned *)NULL, passed, ctl.spin_ns, xln};
+        if (owed && !defer) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns, ctl.acqrel);
+        const qb_step_defer d = {defer ? ctl.arrivals : (unsigned *)NULL, passed, ctl.spin_ns, ctl.acqrel, xln};
         owed = false;
         unsigned long long *tr = ctl.trace ? ctl.trace + 2 * ((size_t)i * gridDim.x + blockIdx.x) : NULL;
         if (tr && threadIdx.x == 0) tr[0] = qb_global_ns();
@@ -492,10 +520,10 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         if (op.sync) {
             passed += gridDim.x;
             if (ctl.early) owed = true;
-            else qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns);
+            else qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns, ctl.acqrel);
         }
     }
-    if (owed) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns);
+    if (owed) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns, ctl.acqrel);
     // Every block's key is in: the winner to the token slot, the key reset for the next step.
     if (blockIdx.x == 0 && threadIdx.x == 0) {
         const unsigned long long k = *(volatile unsigned long long *)ctl.amax;
