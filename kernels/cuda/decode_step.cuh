@@ -98,6 +98,7 @@ struct qb_step_ctl {
     int work;
     unsigned spin_ns;
     int acqrel; // QB_CUDA_STEP_BAR=acqrel: see qb_grid_sync
+    int stage;  // QB_CUDA_STEP_STAGE (default 1): see qb_step_defer
     // QB_CUDA_STEP_EARLY: a GEMV in warp mode waits for the barrier before it
     // only once its first weight loads are on their way (they depend on no op).
     int early;
@@ -107,14 +108,22 @@ struct qb_step_ctl {
     unsigned long long *trace;
 };
 
-// A barrier a GEMV owes before it reads its input (ctl.early), and where its
-// layernorm goes, which must wait for it too (arrivals NULL: none owed).
+// How a warp-mode GEMV's input gets ready once its first weight loads are on
+// their way (qb_step_ready): a barrier it owes (ctl.early; arrivals NULL:
+// none), then, with stage set (ctl.stage), its layernorm into xln or, without
+// one, x copied there (shared memory: the stream's items then find their x
+// there instead of each waiting for a global load). 32 bytes: the op
+// functions take it in registers (larger, it went through local memory).
 struct qb_step_defer {
     unsigned *arrivals;
     unsigned target, spin_ns;
-    int acqrel;
+    bool acqrel, stage;
     float *xln;
 };
+
+// The largest input a GEMV op stages in shared memory (32 KB), four
+// times the widest residual stream the step takes (2048).
+#define QB_XS_MAX 8192
 
 // ---- the ops' makers (host) ------------------------------------------------------------
 
@@ -330,12 +339,27 @@ __device__ __forceinline__ void qb_block_key_max(unsigned long long k, unsigned 
     }
 }
 
-// The owed barrier, then the layernorm of x, if any: the input a deferred GEMV reads.
+// x[0, n) into shared memory, by the whole block.
+__device__ __forceinline__ void qb_stage_x(float *xs, const float *x, int n) {
+#pragma unroll 4
+    for (int i = 4 * threadIdx.x; i < n; i += 4 * blockDim.x)
+        if (i + 4 <= n) *(float4 *)(xs + i) = ldx4(x, i);
+        else
+            for (int k = i; k < n; k++) xs[k] = x[k];
+    __syncthreads();
+}
+
+// The owed barrier, then the layernorm of x or its copy in shared memory, as
+// d says (qb_step_defer): the input the GEMV reads. Called by every thread.
 __device__ __forceinline__ const float *qb_step_ready(const qb_step_defer &d, const gemv_args &a, const float *x) {
-    if (!d.arrivals) return x;
-    qb_grid_sync(d.arrivals, d.target, d.spin_ns, d.acqrel);
-    if (!a.ln_g) return x;
-    ln_to_smem(d.xln, a);
+    if (d.arrivals) qb_grid_sync(d.arrivals, d.target, d.spin_ns, d.acqrel);
+    else if (!d.stage) return x; // ready before the call
+    if (a.ln_g) {
+        ln_to_smem(d.xln, a);
+        return d.xln;
+    }
+    if (!d.stage) return x;
+    qb_stage_x(d.xln, x, a.n_in);
     return d.xln;
 }
 // W8A8 GEMVs are never deferred (their x is quantized before the call).
@@ -430,7 +454,7 @@ __device__ __forceinline__ void qb_step_gemv(const qb_step_op &op, int token, in
         return;
     }
     const float *x = a.x;
-    if (a.ln_g && !d.arrivals) { // (deferred: after the barrier, in qb_step_ready)
+    if (a.ln_g && !d.arrivals && !d.stage) { // (else in qb_step_ready, after the first loads)
         ln_to_smem(xln, a);
         x = xln;
     }
@@ -489,10 +513,13 @@ __device__ __noinline__ void qb_step_argmax(const qb_step_op &op, unsigned long 
 
 // The step: every block runs every op's share, a grid barrier after each.
 __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl, int pos) {
-    __shared__ float4 xln4[QB_LN_FUSE_MAX / 4]; // a GEMV's normalised input (16-byte loads)
-    __shared__ float xemb[QB_LN_FUSE_MAX];      // the embedding, where the first GEMV looks it up
-    __shared__ qb_xq xq;                        // a W8A8 GEMV's quantized input
-    float *xln = (float *)xln4;
+    // A GEMV's input in shared memory, one buffer for what no op uses together:
+    // x staged whole (up to QB_XS_MAX values, from xln on), or its layernorm (xln), the
+    // embedding the first GEMV looks up (xemb) and a W8A8 GEMV's quantized x (xq).
+    __shared__ float4 xbuf4[QB_XS_MAX / 4];
+    float *xln = (float *)xbuf4, *xemb = xln + QB_LN_FUSE_MAX; // (xs is xln)
+    qb_xq &xq = *(qb_xq *)(xln + 2 * QB_LN_FUSE_MAX);
+    static_assert(sizeof(qb_xq) <= (QB_XS_MAX - 2 * QB_LN_FUSE_MAX) * sizeof(float), "xq fits after xln and xemb");
     const int token = *ctl.token;
     const unsigned epoch = *ctl.epoch;
     unsigned passed = epoch * (unsigned)ctl.syncs * gridDim.x; // arrivals before this step
@@ -501,7 +528,10 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         const qb_step_op &op = ops[i];
         const bool defer = owed && ctl.work && op.kind == QB_OP_GEMV && op.warp && !op.act8 && !op.embed;
         if (owed && !defer) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns, ctl.acqrel);
-        const qb_step_defer d = {defer ? ctl.arrivals : (unsigned *)NULL, passed, ctl.spin_ns, ctl.acqrel, xln};
+        const bool stage = ctl.stage && op.kind == QB_OP_GEMV && op.warp && !op.act8 && !op.embed &&
+                           op.g.n_in <= QB_XS_MAX;
+        const qb_step_defer d = {defer ? ctl.arrivals : (unsigned *)NULL, passed, ctl.spin_ns, ctl.acqrel != 0, stage,
+                                 xln};
         owed = false;
         unsigned long long *tr = ctl.trace ? ctl.trace + 2 * ((size_t)i * gridDim.x + blockIdx.x) : NULL;
         if (tr && threadIdx.x == 0) tr[0] = qb_global_ns();
