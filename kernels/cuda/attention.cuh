@@ -43,17 +43,23 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
         if (tid == 0) pp[0] = -INFINITY, pp[1] = 0.0f;
     } else {
         const float scale = rsqrtf((float)D);
-        for (int d = tid; d < D; d += ATT_THREADS) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
-        __syncthreads();
         // Scores: two threads per key, each half of the dimensions, 16-byte loads.
+        // The first 32 dimensions of the half (a 64-wide head's all) are loaded
+        // before q, so the two loads share one round trip.
         {
             const int j = k0 + tid / 2, half = tid % 2, HD = D / 2;
+            const __half *kr = kc + (size_t)j * E + h * D + half * HD;
+            uint4 k4[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                k4[e] = j < k1 && 8 * e < HD ? *(const uint4 *)(kr + 8 * e) : make_uint4(0, 0, 0, 0);
+            for (int d = tid; d < D; d += ATT_THREADS) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
+            __syncthreads();
             float dot = 0;
             if (j < k1) {
-                const __half *kr = kc + (size_t)j * E + h * D + half * HD;
-#pragma unroll 4 // the loads of a 64-wide head's half at once
+#pragma unroll 4
                 for (int d = 0; d < HD; d += 8) {
-                    uint4 u = *(const uint4 *)(kr + d);
+                    const uint4 u = d < 32 ? k4[d / 8 % 4] : *(const uint4 *)(kr + d);
                     const __half2 *h2 = (const __half2 *)&u;
 #pragma unroll
                     for (int e = 0; e < 4; e++) {
@@ -78,15 +84,28 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
             if (tid == 0) pp[0] = m, pp[1] = l;
         }
         __syncthreads();
-        // Values: thread = (group g, dimension pair dp); groups split the keys.
+        // Values: thread = (group g, dimension pair dp); groups split the keys,
+        // VB keys' loads at once (one by one, a 64-wide head's 16 keys a thread
+        // were 16 round trips to L2, most of the chunk's time).
         const int P = D / 2, G = ATT_THREADS / P, dp = tid % P, g = tid / P;
+        constexpr int VB = 16;
         float2 acc = make_float2(0.0f, 0.0f);
         if (g < G)
-            for (int j = k0 + g; j < k1; j += G) {
-                const float w = sc[j - k0];
-                const float2 v = __half22float2(*(const __half2 *)(vc + (size_t)j * E + h * D + 2 * dp));
-                acc.x = fmaf(w, v.x, acc.x);
-                acc.y = fmaf(w, v.y, acc.y);
+            for (int j0 = k0 + g; j0 < k1; j0 += VB * G) {
+                __half2 v[VB];
+#pragma unroll
+                for (int u = 0; u < VB; u++) {
+                    const int j = j0 + u * G;
+                    v[u] = j < k1 ? *(const __half2 *)(vc + (size_t)j * E + h * D + 2 * dp) : __half2();
+                }
+#pragma unroll
+                for (int u = 0; u < VB; u++) {
+                    const int j = j0 + u * G;
+                    const float w = j < k1 ? sc[j - k0] : 0.0f;
+                    const float2 f = __half22float2(v[u]);
+                    acc.x = fmaf(w, f.x, acc.x);
+                    acc.y = fmaf(w, f.y, acc.y);
+                }
             }
         if (g < G) accs[2 * (g * P + dp)] = acc.x, accs[2 * (g * P + dp) + 1] = acc.y;
         __syncthreads();

@@ -160,11 +160,11 @@ static void check_trace(const pair &P, const std::vector<unsigned long long> &tr
 }
 
 static void run_case(const types &t, int grid, int R, int warp, int act8, int pos, qb_pool *pool, int early = 0,
-                     int trace = 0, int acqrel = 0, int stage = 1) {
+                     int trace = 0, int acqrel = 0, int stage = 1, int E = 0, int H = 0) {
     pair P;
     // K-quants need rows of 256s; the others run 320 wide with 5 heads.
     const bool k = t.qkv == QB_TYPE_Q4_K || t.qkv == QB_TYPE_Q6_K || t.mproj == QB_TYPE_Q4_K || t.mproj == QB_TYPE_Q6_K;
-    P.E = k ? 256 : 320, P.H = k ? 4 : 5, P.NI = 4 * P.E;
+    P.E = E ? E : k ? 256 : 320, P.H = H ? H : k ? 4 : 5, P.NI = 4 * P.E;
     build(P, t);
     plan(P, R, warp, act8);
     qb_pool_set_act(pool, act8 ? QB_ACT_Q8 : QB_ACT_F32); // the CPU side computes the same way
@@ -291,6 +291,9 @@ int main(void) {
         run_case(T[i], grids[(i + 2) % 3], Rs[(i + 1) % 3], 1, 0, positions[(i + 3) % 10], pool, 1, i % 2, i % 3 == 1,
                  i % 4 != 0);
     run_case(T[4], 5, 2, 1, 1, 70, pool, 1); // W8A8 GEMVs are not deferred: the barrier stays before them
+    // Heads of 32 and 128 (the attention's loads of K and V take other paths than at 64).
+    run_case(T[0], 4, 2, 1, 0, 129, pool, 0, 0, 0, 1, 320, 10);
+    run_case(T[1], 3, 2, 0, 0, 150, pool, 0, 0, 0, 1, 256, 2);
     // W8A8 (QB_CUDA_STEP_ACT=int8) against the CPU with int8 activations, q8_0 and q4_0
     // (the types it covers; the CPU would run a mixed model's K-quants W8A8 too).
     run_case(T[3], 4, 2, 1, 1, 90, pool);
