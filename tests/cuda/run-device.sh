@@ -18,6 +18,9 @@
 #             adds to a step, its barrier's latency, body and tail (trace_summary.py),
 #             per setting of TRACE_KNOBS (as STEP_KNOBS; default: warps; block mode),
 #             TRACE_ARGS (default -m gpt2-xl,gpt2 -w f16,q4_0 -n 32 -r 1)
+#   ab        two builds side by side: bin/cuda_decode and bin/cuda_decode_old (stage
+#             the old one there yourself), AB_ROUNDS (default 2) rounds of each, the
+#             two interleaved, AB_ARGS (default -m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2)
 #   gguf      GPU vs CPU on GGUF files of every quantized type (bin/quantize here,
 #             from qb-gpt2-10m and the synthetic gpt2 124M that 'correct' writes)
 #   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
@@ -110,6 +113,16 @@ for s in $steps; do
         echo "trace $knobs rc=$?"; cut -f1,2,7,16 "${f%.tsv}.decode.tsv"
         [ -s "$f" ] && python3 trace_summary.py "$f" | tee "${f%.tsv}.summary.txt"
       done; tail -3 "$OUT/trace.err" ;;
+    ab)
+      [ -x bin/cuda_decode_old ] || { echo "no bin/cuda_decode_old"; continue; }
+      for r in $(seq ${AB_ROUNDS:-2}); do
+        for b in cuda_decode cuda_decode_old; do
+          timeout ${AB_TIMEOUT:-120} ./bin/$b ${AB_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >/tmp/ab.tsv 2>>"$OUT/ab.err"
+          echo "$b round $r rc=$?"
+          awk -F'\t' -v b=$b -v r=$r 'NR==1 && /^#/ { next } !h++ { print "build\tround\t" $0; next } { print b "\t" r "\t" $0 }' /tmp/ab.tsv >>"$OUT/ab.tsv"
+        done
+      done
+      awk -F'\t' 'NR==1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $1 != "build" { print $1, $2, $(c["model"]), $(c["type"]), $(c["decode_tok_s"]), $(c["decode_persistent_tok_s"]) }' "$OUT/ab.tsv" ;;
     stepprof)
       # The graph path's named steps, each timed apart (QB_GPU_PROFILE: events between
       # them in the eager path, so no overlap between steps; an upper bound for each).
