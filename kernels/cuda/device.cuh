@@ -58,14 +58,26 @@ __device__ __forceinline__ float qb_block_sum(float v, float *red) {
     return s;
 }
 
+// Sends the 128-byte line at p towards L1 (no register waits for it).
+__device__ __forceinline__ void qb_prefetch_l1(const void *p) {
+#ifdef QB_SIMT
+    (void)p;
+#else
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+#endif
+}
+
 // y = layernorm(x) g + b over n <= MAXV * blockDim.x values, by one block
 // (the same two passes as the CPU reference: mean, then the variance of the
 // centred values, in float32). x is read once, all of a thread's loads in
 // flight together, and kept in registers: on one decode vector this latency
-// is the cost, and a loop of dependent rounds through L2 tripled it.
+// is the cost, and a loop of dependent rounds through L2 tripled it. g and b
+// are sent towards L1 with x's loads, so their reads after the two sums do
+// not make a second round trip.
 template <int MAXV>
 __device__ __forceinline__ void qb_layernorm_regs(float *y, const float *x, const float *g, const float *b, int n,
                                                   float eps, float *red) {
+    for (int i = 32 * threadIdx.x; i < n; i += 32 * blockDim.x) qb_prefetch_l1(g + i), qb_prefetch_l1(b + i);
     float v[MAXV];
     float s = 0;
 #pragma unroll
