@@ -98,7 +98,7 @@ struct qb_step_ctl {
     int work;
     unsigned spin_ns;
     int acqrel; // QB_CUDA_STEP_BAR=acqrel: see qb_grid_sync
-    int stage;  // QB_CUDA_STEP_STAGE (default 1): see qb_step_defer
+    int stage;  // QB_CUDA_STEP_STAGE (default 0): see qb_step_defer
     // QB_CUDA_STEP_EARLY: a GEMV in warp mode waits for the barrier before it
     // only once its first weight loads are on their way (they depend on no op).
     int early;
