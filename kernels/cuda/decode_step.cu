@@ -252,7 +252,7 @@ static void trace_write(qb_cuda_step *s) {
     qb_cuda_to_host(s->c, t, s->ctl.trace, n * sizeof *t);
     FILE *f = fopen(s->trace_path, "a");
     if (!f) qb_die(QB_EXIT_DATA, "%s: cannot append the decode step's trace", s->trace_path);
-    if (ftell(f) == 0)
+    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) // (where "a" starts is the C library's choice)
         fprintf(f, "n_layer\tn_embd\tblocks\tR\tgemv\top\tname\ttype\tn_in\tn_out\tbytes\tsync\tstart_min_us\tstart_max_us"
                    "\tend_min_us\tend_med_us\tend_max_us\n");
     unsigned long long t0 = ~0ull;
