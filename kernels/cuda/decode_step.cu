@@ -22,6 +22,9 @@
 //                     into shared memory (so no item of the stream waits for its x
 //                     from L2). Default 0: on the H100 it gained nothing (xl f16
 //                     4.46 ms a traced step against 4.26 without, e3bc358)
+//   QB_CUDA_STEP_OPS  smem: each block reads the op it runs from shared memory,
+//                     copied there asynchronously during the op before (default
+//                     global: read from the op list in global memory). Unmeasured
 //   QB_CUDA_STEP_EARLY 1: a GEMV in warp mode issues its first weight loads before
 //                     it waits at the barrier that precedes it (as PDL lets the
 //                     graph's kernels do); default 0
@@ -173,6 +176,10 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     s->ctl.spin_ns = (unsigned)env_int("QB_CUDA_STEP_SPIN_NS", 0);
     s->ctl.early = env_int("QB_CUDA_STEP_EARLY", 0) != 0;
     s->ctl.stage = env_int("QB_CUDA_STEP_STAGE", 0) != 0;
+    const char *opm = getenv("QB_CUDA_STEP_OPS");
+    if (opm && strcmp(opm, "global") && strcmp(opm, "smem"))
+        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_OPS=%s: global (the default) or smem", opm);
+    s->ctl.ops_smem = opm && !strcmp(opm, "smem");
     const char *bar = getenv("QB_CUDA_STEP_BAR");
     if (bar && strcmp(bar, "fence") && strcmp(bar, "acqrel"))
         qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_BAR=%s: fence (the default) or acqrel", bar);

@@ -99,6 +99,11 @@ struct qb_step_ctl {
     unsigned spin_ns;
     int acqrel; // QB_CUDA_STEP_BAR=acqrel: see qb_grid_sync
     int stage;  // QB_CUDA_STEP_STAGE (default 0): see qb_step_defer
+    // QB_CUDA_STEP_OPS=smem: each block reads the op it runs from shared memory,
+    // where an asynchronous copy put it during the op before (the op's fields,
+    // then its GEMV arguments, are otherwise dependent loads from L2 before its
+    // first weight load).
+    int ops_smem;
     // QB_CUDA_STEP_EARLY: a GEMV in warp mode waits for the barrier before it
     // only once its first weight loads are on their way (they depend on no op).
     int early;
@@ -511,6 +516,28 @@ __device__ __noinline__ void qb_step_argmax(const qb_step_op &op, unsigned long 
     qb_block_key_max(k, amax);
 }
 
+// 16 bytes from global to shared memory, the thread going on at once
+// (cp.async); qb_async_wait() waits for the thread's copies.
+__device__ __forceinline__ void qb_async_copy16(void *smem, const void *gmem) {
+#ifdef QB_SIMT
+    memcpy(smem, gmem, 16);
+#else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(smem)), "l"(gmem)
+                 : "memory");
+#endif
+}
+__device__ __forceinline__ void qb_async_wait() {
+#ifndef QB_SIMT
+    asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+// ops[i] towards the shared slot `to` (ctl.ops_smem), by the block's first threads.
+static_assert(sizeof(qb_step_op) % 16 == 0, "an op is whole 16-byte pieces (cp.async; the op array is 16-aligned)");
+__device__ __forceinline__ void qb_step_op_fetch(uint4 *to, const qb_step_op *ops, int i) {
+    if (threadIdx.x < sizeof(qb_step_op) / 16) qb_async_copy16(to + threadIdx.x, (const uint4 *)(ops + i) + threadIdx.x);
+}
+
 // The step: every block runs every op's share, a grid barrier after each.
 __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl, int pos) {
     // A GEMV's input in shared memory, one buffer for what no op uses together:
@@ -520,12 +547,22 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
     float *xln = (float *)xbuf4, *xemb = xln + QB_LN_FUSE_MAX; // (xs is xln)
     qb_xq &xq = *(qb_xq *)(xln + 2 * QB_LN_FUSE_MAX);
     static_assert(sizeof(qb_xq) <= (QB_XS_MAX - 2 * QB_LN_FUSE_MAX) * sizeof(float), "xq fits after xln and xemb");
+    __shared__ uint4 op_buf[2][sizeof(qb_step_op) / 16]; // ctl.ops_smem: op i in slot i % 2
+    if (ctl.ops_smem) {
+        qb_step_op_fetch(op_buf[0], ops, 0);
+        qb_async_wait();
+        __syncthreads();
+    }
     const int token = *ctl.token;
     const unsigned epoch = *ctl.epoch;
     unsigned passed = epoch * (unsigned)ctl.syncs * gridDim.x; // arrivals before this step
     bool owed = false; // ctl.early: the barrier after the last op, not yet waited for
     for (int i = 0; i < n_ops; i++) {
-        const qb_step_op &op = ops[i];
+        const qb_step_op &op = ctl.ops_smem ? *(const qb_step_op *)op_buf[i % 2] : ops[i];
+        const int sync = op.sync; // (read now: after the op's __syncthreads its slot may be refilled)
+        // The next op on its way to the other slot: every warp left the op that used it
+        // (the __syncthreads after each op, below).
+        if (ctl.ops_smem && i + 1 < n_ops) qb_step_op_fetch(op_buf[(i + 1) % 2], ops, i + 1);
         const bool defer = owed && ctl.work && op.kind == QB_OP_GEMV && op.warp && !op.act8 && !op.embed;
         if (owed && !defer) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns, ctl.acqrel);
         const bool stage = ctl.stage && op.kind == QB_OP_GEMV && op.warp && !op.act8 && !op.embed &&
@@ -543,11 +580,10 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         case QB_OP_ARGMAX: qb_step_argmax(op, ctl.amax); break;
         default: break;
         }
-        if (tr) {
-            __syncthreads();
-            if (threadIdx.x == 0) tr[1] = qb_global_ns();
-        }
-        if (op.sync) {
+        if (ctl.ops_smem) qb_async_wait();
+        if (tr || ctl.ops_smem) __syncthreads();
+        if (tr && threadIdx.x == 0) tr[1] = qb_global_ns();
+        if (sync) {
             passed += gridDim.x;
             if (ctl.early) owed = true;
             else qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns, ctl.acqrel);

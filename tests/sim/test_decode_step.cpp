@@ -160,7 +160,7 @@ static void check_trace(const pair &P, const std::vector<unsigned long long> &tr
 }
 
 static void run_case(const types &t, int grid, int R, int warp, int act8, int pos, qb_pool *pool, int early = 0,
-                     int trace = 0, int acqrel = 0, int stage = 1, int E = 0, int H = 0) {
+                     int trace = 0, int acqrel = 0, int stage = 1, int E = 0, int H = 0, int ops_smem = 0) {
     pair P;
     // K-quants need rows of 256s; the others run 320 wide with 5 heads.
     const bool k = t.qkv == QB_TYPE_Q4_K || t.qkv == QB_TYPE_Q6_K || t.mproj == QB_TYPE_Q4_K || t.mproj == QB_TYPE_Q6_K;
@@ -206,7 +206,8 @@ static void run_case(const types &t, int grid, int R, int warp, int act8, int po
         for (const qb_step_op &o : P.ops) syncs += o.sync;
         std::vector<unsigned long long> tr(trace ? 2 * P.ops.size() * grid : 0);
         launch_args a = {P.ops.data(), (int)P.ops.size(), pos,
-                         {P.token, P.arrivals, P.epoch, (int)syncs, P.amax, 1, 0, acqrel, stage, early, trace ? tr.data() : NULL}};
+                         {P.token, P.arrivals, P.epoch, (int)syncs, P.amax, 1, 0, acqrel, stage, ops_smem, early,
+                          trace ? tr.data() : NULL}};
         qb_simt_launch({(unsigned)grid, 1, 1}, {QB_STEP_THREADS, 1, 1}, step_body, &a);
         if (trace) check_trace(P, tr, grid, early);
         std::vector<double> ref_d(ref.begin(), ref.end());
@@ -225,9 +226,10 @@ static void run_case(const types &t, int grid, int R, int warp, int act8, int po
         const bool near_tie = ref[want] - second < tie * fabsf(ref[want]);
         unsigned counters = 0;
         for (int h = 0; h < P.H; h++) counters |= P.counters[h];
-        tap_ok(err <= tol, "%s %dx%d heads, grid %d R %d %s%s%s%s%s pos %d: logits rel err %.2e <= %.1e", t.name, P.E,
-               P.H, grid, R, warp ? "warp" : "block", act8 ? " W8A8" : "", early ? " early loads" : "",
-               acqrel ? " acqrel barriers" : "", warp && !stage ? " x unstaged" : "", pos, err, tol);
+        tap_ok(err <= tol, "%s %dx%d heads, grid %d R %d %s%s%s%s%s%s pos %d: logits rel err %.2e <= %.1e", t.name,
+               P.E, P.H, grid, R, warp ? "warp" : "block", act8 ? " W8A8" : "", early ? " early loads" : "",
+               acqrel ? " acqrel barriers" : "", warp && !stage ? " x unstaged" : "", ops_smem ? " ops in smem" : "",
+               pos, err, tol);
         tap_ok(*P.token == want || near_tie, "%s pos %d: next token %d (CPU %d%s)", t.name, pos, *P.token, want,
                near_tie ? ", a near tie" : "");
         const double kv = kv_row_err(P, st, pos);
@@ -291,6 +293,11 @@ int main(void) {
         run_case(T[i], grids[(i + 2) % 3], Rs[(i + 1) % 3], 1, 0, positions[(i + 3) % 10], pool, 1, i % 2, i % 3 == 1,
                  i % 4 != 0);
     run_case(T[4], 5, 2, 1, 1, 70, pool, 1); // W8A8 GEMVs are not deferred: the barrier stays before them
+    // QB_CUDA_STEP_OPS=smem: each op read from shared memory (block and warp mode, early loads, W8A8).
+    run_case(T[1], 4, 2, 1, 0, 63, pool, 0, 1, 0, 1, 0, 0, 1);
+    run_case(T[7], 3, 1, 0, 0, 100, pool, 0, 1, 1, 0, 0, 0, 1);
+    run_case(T[5], 5, 4, 1, 0, 129, pool, 1, 0, 0, 1, 0, 0, 1);
+    run_case(T[4], 4, 2, 1, 1, 70, pool, 0, 0, 0, 1, 0, 0, 1);
     // Heads of 32 and 128 (the attention's loads of K and V take other paths than at 64).
     run_case(T[0], 4, 2, 1, 0, 129, pool, 0, 0, 0, 1, 320, 10);
     run_case(T[1], 3, 2, 0, 0, 150, pool, 0, 0, 0, 1, 256, 2);
