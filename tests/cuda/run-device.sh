@@ -16,7 +16,7 @@
 #             cost; STEP_ARGS): decode_persistent_tok_s beside the graph's, repeats interleaved
 #   trace     the persistent step traced (QB_CUDA_STEP_TRACE): per op name, what it
 #             adds to a step, its barrier's latency, body and tail (trace_summary.py),
-#             per setting of TRACE_KNOBS (as STEP_KNOBS; default: warps; block mode),
+#             per setting of TRACE_KNOBS (as STEP_KNOBS; default: warps; ops from shared memory; block mode; no L2 prefetch),
 #             TRACE_ARGS (default -m gpt2-xl,gpt2 -w f16,q4_0 -n 32 -r 1)
 #   ab        two builds side by side: bin/cuda_decode and bin/cuda_decode_old (stage
 #             the old one there yourself), AB_ROUNDS (default 2) rounds of each, the
@@ -98,7 +98,7 @@ for s in $steps; do
         { [ -s "$OUT/persistent_vs_cpu.tsv" ] && tail -n +2 /tmp/vs.tsv || cat /tmp/vs.tsv; } >>"$OUT/persistent_vs_cpu.tsv"
       done
       cut -f1-8 "$OUT/persistent_vs_cpu.tsv"
-      IFS=";" read -ra sets <<<"${STEP_KNOBS:-STEP_R=2;STEP_EARLY=1;STEP_R=4;STEP_EARLY=1 STEP_R=4;STEP_R=1;STEP_GEMV=block;STEP_WORK=0;STEP_ACT=int8}"
+      IFS=";" read -ra sets <<<"${STEP_KNOBS:-STEP_R=2;STEP_OPS=smem;STEP_GEMV=block;STEP_OPS=smem STEP_GEMV=block;STEP_BAR=acqrel;STEP_PF=0;STEP_WORK=0}"
       for knobs in "${sets[@]}"; do
         k=${knobs// /_}; f="$OUT/step-${k//=/-}.tsv" # file names the device tool brings back have no =
         env QB_CUDA_STEP_VERBOSE=1 $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${STEP_TIMEOUT:-120} ./bin/cuda_decode ${STEP_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >"$f" 2>>"$OUT/persistent.err"
@@ -106,7 +106,7 @@ for s in $steps; do
       done
       grep -m3 'decode step:' "$OUT/persistent.err"; tail -3 "$OUT/persistent.err" ;;
     trace)
-      IFS=";" read -ra sets <<<"${TRACE_KNOBS:-STEP_GEMV=warp;STEP_GEMV=block}"
+      IFS=";" read -ra sets <<<"${TRACE_KNOBS:-STEP_GEMV=warp;STEP_OPS=smem;STEP_GEMV=block;STEP_PF=0}"
       for knobs in "${sets[@]}"; do
         f="$OUT/trace-$(echo "$knobs" | tr ' =' '_-').tsv"; rm -f "$f"
         env QB_CUDA_STEP_TRACE="$f" $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${TRACE_TIMEOUT:-120} ./bin/cuda_decode ${TRACE_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 32 -r 1} >"${f%.tsv}.decode.tsv" 2>>"$OUT/trace.err"
