@@ -69,19 +69,22 @@ static int env_int(const char *name, int def) {
     return v && *v ? atoi(v) : def;
 }
 
+// A two-way knob: 0 when name is unset or def (the default), 1 when it is other;
+// anything else is a usage error.
+static int env_choice(const char *name, const char *def, const char *other) {
+    const char *v = getenv(name);
+    if (v && strcmp(v, def) && strcmp(v, other))
+        qb_die(QB_EXIT_USAGE, "%s=%s: %s (the default) or %s", name, v, def, other);
+    return v && !strcmp(v, other);
+}
+
 qb_cuda_step *qb_cuda_step_new(qb_cuda *c) {
     qb_cuda_step *s = (qb_cuda_step *)qb_calloc(1, sizeof *s);
     s->c = c;
     s->R = env_int("QB_CUDA_STEP_R", 2);
     if (s->R != 1 && s->R != 2 && s->R != 4) qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_R: 1, 2 or 4, not %d", s->R);
-    const char *gm = getenv("QB_CUDA_STEP_GEMV");
-    if (gm && strcmp(gm, "warp") && strcmp(gm, "block"))
-        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_GEMV=%s: warp or block", gm);
-    s->warp = !gm || !strcmp(gm, "warp");
-    const char *act = getenv("QB_CUDA_STEP_ACT");
-    if (act && strcmp(act, "int8") && strcmp(act, "f32"))
-        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_ACT=%s: f32 (the default) or int8", act);
-    s->act8 = act && !strcmp(act, "int8");
+    s->warp = !env_choice("QB_CUDA_STEP_GEMV", "warp", "block");
+    s->act8 = env_choice("QB_CUDA_STEP_ACT", "f32", "int8");
     return s;
 }
 
@@ -176,14 +179,8 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     s->ctl.spin_ns = (unsigned)env_int("QB_CUDA_STEP_SPIN_NS", 0);
     s->ctl.early = env_int("QB_CUDA_STEP_EARLY", 0) != 0;
     s->ctl.stage = env_int("QB_CUDA_STEP_STAGE", 0) != 0;
-    const char *opm = getenv("QB_CUDA_STEP_OPS");
-    if (opm && strcmp(opm, "global") && strcmp(opm, "smem"))
-        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_OPS=%s: global (the default) or smem", opm);
-    s->ctl.ops_smem = opm && !strcmp(opm, "smem");
-    const char *bar = getenv("QB_CUDA_STEP_BAR");
-    if (bar && strcmp(bar, "fence") && strcmp(bar, "acqrel"))
-        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_BAR=%s: fence (the default) or acqrel", bar);
-    s->ctl.acqrel = bar && !strcmp(bar, "acqrel");
+    s->ctl.ops_smem = env_choice("QB_CUDA_STEP_OPS", "global", "smem");
+    s->ctl.acqrel = env_choice("QB_CUDA_STEP_BAR", "fence", "acqrel");
     // Every block must be resident at once (the barriers wait for all of them):
     // the cooperative launch refuses a grid that is not.
     int fit = 0;
