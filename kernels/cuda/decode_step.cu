@@ -31,7 +31,7 @@
 //   QB_CUDA_STEP_TRACE  a file: each step's object appends, when freed, one row
 //                     per op of its last step: when the blocks began and ended it
 //                     (globaltimer, us from the step's first start) and its weight
-//                     bytes (qb_cuda_step_trace_write); the op's end waits for the
+//                     bytes (trace_write); the op's end waits for the
 //                     block's warps, so a traced step runs a little slower
 //   QB_CUDA_STEP_ACT  int8: Q8_0 and Q4_0 GEMVs run W8A8 (x quantized per block of
 //                     32 as the CPU's --act int8 does, dp4a) in warp mode. A

@@ -563,10 +563,12 @@ __device__ __forceinline__ void qb_decode_step(const qb_step_op *ops, int n_ops,
         // The next op on its way to the other slot: every warp left the op that used it
         // (the __syncthreads after each op, below).
         if (ctl.ops_smem && i + 1 < n_ops) qb_step_op_fetch(op_buf[(i + 1) % 2], ops, i + 1);
-        const bool defer = owed && ctl.work && op.kind == QB_OP_GEMV && op.warp && !op.act8 && !op.embed;
+        // A warp-mode, weight-only GEMV that reads x itself: it may wait for its
+        // barrier and prepare its input after its first loads (qb_step_ready).
+        const bool streams = op.kind == QB_OP_GEMV && op.warp && !op.act8 && !op.embed;
+        const bool defer = owed && ctl.work && streams;
         if (owed && !defer) qb_grid_sync(ctl.arrivals, passed, ctl.spin_ns, ctl.acqrel);
-        const bool stage = ctl.stage && op.kind == QB_OP_GEMV && op.warp && !op.act8 && !op.embed &&
-                           op.g.n_in <= QB_XS_MAX;
+        const bool stage = ctl.stage && streams && op.g.n_in <= QB_XS_MAX;
         const qb_step_defer d = {defer ? ctl.arrivals : (unsigned *)NULL, passed, ctl.spin_ns, ctl.acqrel != 0, stage,
                                  xln};
         owed = false;
