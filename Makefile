@@ -99,9 +99,11 @@ ifneq ($(CUDA_LIB),)
 # weight word they loaded (LDG, then STL at once: each load waited for in turn).
 # Compiled apart (-rdc) the calls follow the ABI: a callee saves on entry the few
 # registers it borrows and its loop runs in registers. -maxrregcount=168 caps
-# every function so that three blocks of 128 threads fit an SM; nvcc -dlink
-# resolves the calls into one more object for the library.
-build/obj/kernels/cuda/decode_step.o: NVCCFLAGS += -rdc=true -maxrregcount=168
+# every function so that three blocks of 128 threads fit an SM (QB_STEP_MAXREG
+# sets it, for measuring occupancy against registers); nvcc -dlink resolves the
+# calls into one more object for the library.
+QB_STEP_MAXREG ?= 168
+build/obj/kernels/cuda/decode_step.o: NVCCFLAGS += -rdc=true -maxrregcount=$(QB_STEP_MAXREG)
 build/obj/kernels/cuda/dlink.o: build/obj/kernels/cuda/decode_step.o
 	$(NVCC) $(filter -gencode=%,$(NVCCFLAGS)) -dlink $^ -o $@
 endif

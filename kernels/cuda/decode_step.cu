@@ -5,7 +5,7 @@
 // Knobs, read at qb_cuda_step_ready (for the benchmark's sweeps):
 //   QB_CUDA_STEP_BPS  blocks per SM (default: as many as fit, at most 4; more
 //                     than fit is lowered to what fits, with a note)
-//   QB_CUDA_STEP_R    rows per GEMV group, 1, 2 or 4 (default 2)
+//   QB_CUDA_STEP_R    rows per GEMV group, 1, 2 or 4, or 8 in block mode (default 2)
 //   QB_CUDA_STEP_GEMV warp (default): each warp streams its own row groups;
 //                     block: a block's four warps split each group's steps
 //   QB_CUDA_STEP_PF   megabytes of the next op's weights prefetched to L2
@@ -59,8 +59,12 @@ struct qb_cuda_step {
     const char *trace_path; // QB_CUDA_STEP_TRACE
 };
 
-__global__ void __launch_bounds__(QB_STEP_THREADS) k_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl,
-                                                                  int pos) {
+// At least 3 blocks an SM: -maxrregcount caps the op functions but not a
+// kernel with launch bounds, and the kernel body alone grew to 176 registers
+// (2 blocks an SM; the H200 measured 3 blocks 10 % faster on gpt2-xl, 4 no
+// faster than 3).
+__global__ void __launch_bounds__(QB_STEP_THREADS, 3)
+    k_decode_step(const qb_step_op *ops, int n_ops, qb_step_ctl ctl, int pos) {
     qb_decode_step(ops, n_ops, ctl, pos);
 }
 
@@ -82,8 +86,9 @@ qb_cuda_step *qb_cuda_step_new(qb_cuda *c) {
     qb_cuda_step *s = (qb_cuda_step *)qb_calloc(1, sizeof *s);
     s->c = c;
     s->R = env_int("QB_CUDA_STEP_R", 2);
-    if (s->R != 1 && s->R != 2 && s->R != 4) qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_R: 1, 2 or 4, not %d", s->R);
     s->warp = !env_choice("QB_CUDA_STEP_GEMV", "warp", "block");
+    if (s->R != 1 && s->R != 2 && s->R != 4 && (s->R != 8 || s->warp))
+        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_R: 1, 2 or 4 (8 with QB_CUDA_STEP_GEMV=block), not %d", s->R);
     s->act8 = env_choice("QB_CUDA_STEP_ACT", "f32", "int8");
     return s;
 }
