@@ -39,10 +39,10 @@ enum { QB_OP_EMBED = 1, QB_OP_GEMV = 2, QB_OP_ATTN = 3, QB_OP_ARGMAX = 4 };
 // attention's ATT_THREADS are both 128.
 #define QB_STEP_THREADS 128
 
-struct qb_step_op {
+struct alignas(16) qb_step_op { // whole 16-byte pieces: copied to shared memory by cp.async
     int kind;
     // GEMV: y = (layernorm(x) when g.ln_g) W^T + b, epilogue g.epi, K/V store
-    // when g.k_cache; R rows a group (1, 2 or 4), groups dealt round robin to
+    // when g.k_cache; R rows a group (1, 2, 4; 8 in block mode), groups dealt round robin to
     // blocks (each group's steps split over the block's warps) or, with warp
     // set, to warps (each walks its groups as one stream of loads).
     qb_type type;
@@ -141,10 +141,10 @@ static inline qb_step_op qb_step_op_gemv(float *y, const float *x, const qb_weig
     qb_planes_of(w->type, w->n_in, w->n_out, &p);
     o.kind = QB_OP_GEMV;
     o.type = w->type;
-    o.R = R == 1 || R == 4 ? R : 2;
+    o.R = R == 1 || R == 4 || (R == 8 && !warp) ? R : 2; // the host has checked: 8 in block mode only
     o.warp = warp;
     o.g = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, epi,
-           k_cache, v_cache, 0, NULL, ln_g, ln_b, eps, NULL, 0};
+           k_cache, v_cache, 0, NULL, ln_g, ln_b, eps, NULL, 0, NULL};
     return o;
 }
 
@@ -409,6 +409,7 @@ __device__ __forceinline__ void qb_step_gemv_t(const qb_step_op &op, int pos, co
     else switch (R) {
         case 1: qb_step_gemv_rows<TT, 1>(op, x, pos); break;
         case 4: qb_step_gemv_rows<TT, 4>(op, x, pos); break;
+        case 8: qb_step_gemv_rows<TT, 8>(op, x, pos); break;
         default: qb_step_gemv_rows<TT, 2>(op, x, pos); break;
         }
 }

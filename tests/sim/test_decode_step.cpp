@@ -298,6 +298,10 @@ int main(void) {
     run_case(T[7], 3, 1, 0, 0, 100, pool, 0, 1, 1, 0, 0, 0, 1);
     run_case(T[5], 5, 4, 1, 0, 129, pool, 1, 0, 0, 1, 0, 0, 1);
     run_case(T[4], 4, 2, 1, 1, 70, pool, 0, 0, 0, 1, 0, 0, 1);
+    // Eight rows a group (block mode only), ops from shared memory: f16, q4_0 (f32 lm_head), q6_k.
+    run_case(T[1], 5, 8, 0, 0, 129, pool, 0, 1, 0, 0, 0, 0, 1);
+    run_case(T[4], 3, 8, 0, 0, 70, pool, 0, 0, 1, 0, 0, 0, 1);
+    run_case(T[8], 4, 8, 0, 0, 1, pool, 0, 0, 0, 0, 0, 0, 1);
     // Heads of 32 and 128 (the attention's loads of K and V take other paths than at 64).
     run_case(T[0], 4, 2, 1, 0, 129, pool, 0, 0, 0, 1, 320, 10);
     run_case(T[1], 3, 2, 0, 0, 150, pool, 0, 0, 0, 1, 256, 2);
