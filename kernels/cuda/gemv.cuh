@@ -391,29 +391,89 @@ struct gemv_args {
     // a GEMV further down the decode chain (QB_CUDA_PREFETCH; pf_bytes 0: none).
     const uint8_t *pf;
     size_t pf_bytes;
+    // The fused layernorm folded into the epilogue (qb_ln_fold_x): W g per row,
+    // with bias then holding W b + the bias; NULL: x normalised before the product.
+    const float *ln_s;
 };
 
 // The block's copy of layernorm(x) in shared memory (x in registers: n_in
 // <= QB_LN_FUSE_MAX); every block computes it, x being small and in L2.
+// The block's statistics of a folded layernorm (qb_ln_fold_x), in shared memory.
+__device__ __forceinline__ float *qb_ln_fold_stats() {
+    __shared__ float st[2 * KS];
+    return st;
+}
+
 __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
     __shared__ float red[32];
     qb_layernorm_regs<QB_LN_FUSE_MAX / (32 * KS)>(xs, a.x, a.ln_g, a.ln_b, a.n_in, a.ln_eps, red);
     __syncthreads();
 }
 
-// Row `row` of the result is v (the dot product): bias, epilogue, store, and
-// the K/V caches' copy for the QKV projection's rows [E, 3E).
-__device__ __forceinline__ void qb_gemv_store(const gemv_args &a, int row, float v) {
-    if (a.bias) v += a.bias[row];
+// The fused layernorm folded into the product. With s = W g and c = W b + bias
+// computed once per matrix (qb_cuda_gemv_full), row r of W layernorm(x) + bias
+// is rstd (sum_k W_rk g_k x_k - mean s_r) + c_r: the block multiplies g x
+// (written here to shared memory) without waiting for the statistics, whose
+// block sums ride on the barriers the product has anyway (this one's, and the
+// one before its epilogue) instead of three more before it. st: 2 KS floats,
+// each warp's sum of x, then of (x - mean)^2 (read by qb_ln_fold_apply).
+__device__ __forceinline__ void qb_ln_fold_x(float *xs, float *st, const gemv_args &a) {
+    constexpr int MAXV = QB_LN_FUSE_MAX / (32 * KS);
+    const int n = a.n_in, lane = threadIdx.x & 31, wk = threadIdx.x >> 5;
+    float v[MAXV];
+    float s = 0;
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        v[k] = i < n ? a.x[i] : 0.0f;
+        s += v[k];
+    }
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        if (i < n) xs[i] = a.ln_g[i] * v[k];
+    }
+    s = qb_warp_sum(s);
+    if (lane == 0) st[wk] = s;
+    __syncthreads();
+    float m = 0;
+#pragma unroll
+    for (int k = 0; k < KS; k++) m += st[k];
+    const float mean = m / n;
+    float q = 0;
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const float d = threadIdx.x + k * blockDim.x < n ? v[k] - mean : 0.0f;
+        q += d * d;
+    }
+    q = qb_warp_sum(q);
+    if (lane == 0) st[KS + wk] = q;
+}
+// v: row r's product with g x; s: its W g. After a barrier past qb_ln_fold_x.
+__device__ __forceinline__ float qb_ln_fold_apply(const float *st, const gemv_args &a, float v, float s) {
+    float m = 0, q = 0;
+#pragma unroll
+    for (int k = 0; k < KS; k++) m += st[k], q += st[KS + k];
+    const float mean = m / a.n_in, rstd = rsqrtf(q / a.n_in + a.ln_eps);
+    return rstd * (v - mean * s);
+}
+
+// Row `row` of the result is v (the dot product): its bias, epilogue, store
+// (res: the row's old value, for QB_CUDA_ACCUM), and the K/V caches' copy for
+// the QKV projection's rows [E, 3E). The caller loaded bias and res ahead.
+__device__ __forceinline__ void qb_gemv_finish(const gemv_args &a, int row, float v, float bias, float res) {
+    v += bias;
     if (a.epi == QB_CUDA_GELU) v = qb_gelu_new(v);
-    if (a.epi == QB_CUDA_ACCUM) a.y[row] += v;
-    else a.y[row] = v;
+    a.y[row] = a.epi == QB_CUDA_ACCUM ? res + v : v;
     if (a.k_cache) {
         const int E = a.n_out / 3;
         const size_t p = (size_t)qb_pos(a.pos0, a.d_pos);
         if (row >= 2 * E) a.v_cache[p * E + row - 2 * E] = __float2half_rn(v);
         else if (row >= E) a.k_cache[p * E + row - E] = __float2half_rn(v);
     }
+}
+__device__ __forceinline__ void qb_gemv_store(const gemv_args &a, int row, float v) {
+    qb_gemv_finish(a, row, v, a.bias ? a.bias[row] : 0.0f, a.epi == QB_CUDA_ACCUM ? a.y[row] : 0.0f);
 }
 
 // Rows row0 .. row0+R-1 (those below row_end) of y = W x + b, by one block
@@ -439,7 +499,10 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0;
     uint32_t w[UNROLL][R][TT::NW];
-    // The first steps' weights depend on no earlier kernel: load them before waiting.
+    // The first steps' weights depend on no earlier kernel: load them before
+    // waiting, and the bias of the row thread r finishes (in the epilogue it
+    // was one more round trip after the reduction, from DRAM: the weights
+    // streamed since the last step have evicted it from L2).
 #pragma unroll
     for (int u = 0; u < UNROLL; u++) {
         const int s = wk + KS * u;
@@ -447,7 +510,13 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
 #pragma unroll
             for (int r = 0; r < R; r++) TT::load(q[r], sc[r], s, lane, w[u][r]);
     }
+    const int fin_row = min(row0 + (int)threadIdx.x, row_end - 1); // thread r < R finishes row row0 + r
+    const bool fin = threadIdx.x < R;
+    const float bias = fin && a.bias ? a.bias[fin_row] : 0.0f;
+    const float ln_s = fin && a.ln_s ? a.ln_s[fin_row] : 0.0f;
     const float *x = ready();
+    // The row's old value (the residual stream), written by the kernel waited for: on its way during the product.
+    const float res = fin && a.epi == QB_CUDA_ACCUM ? a.y[fin_row] : 0.0f;
     for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
@@ -471,12 +540,13 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         if (lane == 0) part[wk][r] = acc[r];
     }
     __syncthreads();
-    if (threadIdx.x < R) {
+    if (fin) {
         const int r = threadIdx.x, row = row0 + r;
         float v = 0;
 #pragma unroll
         for (int k = 0; k < KS; k++) v += part[k][r];
-        if (row < row_end) qb_gemv_store(a, row, v);
+        if (a.ln_s) v = qb_ln_fold_apply(qb_ln_fold_stats(), a, v, ln_s);
+        if (row < row_end) qb_gemv_finish(a, row, v, bias, res);
     }
 }
 
