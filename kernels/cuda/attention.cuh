@@ -37,6 +37,17 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
         if (j < min(k1, first_new))
             for (int i = 0; i < lines; i++) qb_prefetch_l2(row + 64 * i);
     }
+    // This thread's first round of value rows (see below) for the old keys:
+    // loaded now, they arrive while the scores are computed.
+    constexpr int VB = 16;
+    const int P = D / 2, G = ATT_THREADS / P, dp = tid % P, g = tid / P;
+    __half2 v_old[VB];
+#pragma unroll
+    for (int u = 0; u < VB; u++) {
+        const int j = k0 + g + u * G;
+        v_old[u] = g < G && j < min(k1, first_new) ? *(const __half2 *)(vc + (size_t)j * E + h * D + 2 * dp)
+                                                    : __half2();
+    }
     ready();
     float *pp = part + ((size_t)(t * n_head + h) * S + s) * (D + 2);
     if (k0 >= n_keys) {
@@ -87,8 +98,7 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
         // Values: thread = (group g, dimension pair dp); groups split the keys,
         // VB keys' loads at once (one by one, a 64-wide head's 16 keys a thread
         // were 16 round trips to L2, most of the chunk's time).
-        const int P = D / 2, G = ATT_THREADS / P, dp = tid % P, g = tid / P;
-        constexpr int VB = 16;
+        // (The first round's old keys are in v_old already.)
         float2 acc = make_float2(0.0f, 0.0f);
         if (g < G)
             for (int j0 = k0 + g; j0 < k1; j0 += VB * G) {
@@ -96,7 +106,9 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
 #pragma unroll
                 for (int u = 0; u < VB; u++) {
                     const int j = j0 + u * G;
-                    v[u] = j < k1 ? *(const __half2 *)(vc + (size_t)j * E + h * D + 2 * dp) : __half2();
+                    v[u] = j0 == k0 + g && j < first_new ? v_old[u]
+                           : j < k1                      ? *(const __half2 *)(vc + (size_t)j * E + h * D + 2 * dp)
+                                                         : __half2();
                 }
 #pragma unroll
                 for (int u = 0; u < VB; u++) {
