@@ -18,9 +18,12 @@
 #             adds to a step, its barrier's latency, body and tail (trace_summary.py),
 #             per setting of TRACE_KNOBS (as STEP_KNOBS; default: warps; ops from shared memory; block mode; no L2 prefetch),
 #             TRACE_ARGS (default -m gpt2-xl,gpt2 -w f16,q4_0 -n 32 -r 1)
-#   ab        two builds side by side: bin/cuda_decode and bin/cuda_decode_old (stage
-#             the old one there yourself), AB_ROUNDS (default 2) rounds of each, the
-#             two interleaved, AB_ARGS (default -m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2)
+#   ab        builds side by side: bin/cuda_decode and every bin/cuda_decode_* (stage
+#             them there yourself: an old commit, another register cap), AB_ROUNDS
+#             (default 2) rounds of each, interleaved, AB_ARGS (default -m gpt2-xl,gpt2
+#             -w f16,q4_0 -n 128 -r 2); the QB_CUDA_* knobs of the environment apply to all
+#   drop      the graph's decode step with each named step left out in turn
+#             (QB_CUDA_DROP; DROP_SETS, DROP_ARGS): what a step costs in the chain
 #   gguf      GPU vs CPU on GGUF files of every quantized type (bin/quantize here,
 #             from qb-gpt2-10m and the synthetic gpt2 124M that 'correct' writes)
 #   hf        transformers eager FP32/FP16 on the same shapes, for the ratio
@@ -30,6 +33,9 @@
 #             gpt2-xl needs more than 200 s). Isolated, cache-flushed times
 #             overstate what a kernel costs inside the PDL chain: use them to
 #             rank kernels, and cuda_decode A/B runs to decide.
+#   ncu       Nsight Compute's full set on a few launches of one kernel (NCU_RUNS:
+#             "kernel-regex:skip:model:type:VAR=v,VAR=v" items, default the persistent
+#             step in block mode and the graph path's GEMV, gpt2 f16): CSV details page
 #   peers     pipeline/peers/gpu_bench.py (our protocol's rows: eager f32/f16/bf16,
 #             torch.compile, bitsandbytes where it imports), GPU_BENCH_ARGS
 # Logs and TSVs go to $OUT.
@@ -114,15 +120,24 @@ for s in $steps; do
         [ -s "$f" ] && python3 trace_summary.py "$f" | tee "${f%.tsv}.summary.txt"
       done; tail -3 "$OUT/trace.err" ;;
     ab)
-      [ -x bin/cuda_decode_old ] || { echo "no bin/cuda_decode_old"; continue; }
+      bins=$(cd bin && ls cuda_decode_* 2>/dev/null)
+      [ -n "$bins" ] || { echo "no bin/cuda_decode_* to compare with"; continue; }
       for r in $(seq ${AB_ROUNDS:-2}); do
-        for b in cuda_decode cuda_decode_old; do
+        for b in cuda_decode $bins; do
           timeout ${AB_TIMEOUT:-120} ./bin/$b ${AB_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >/tmp/ab.tsv 2>>"$OUT/ab.err"
           echo "$b round $r rc=$?"
           awk -F'\t' -v b=$b -v r=$r 'NR==1 && /^#/ { next } !h++ { print "build\tround\t" $0; next } { print b "\t" r "\t" $0 }' /tmp/ab.tsv >>"$OUT/ab.tsv"
         done
       done
       awk -F'\t' 'NR==1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $1 != "build" { print $1, $2, $(c["model"]), $(c["type"]), $(c["decode_tok_s"]), $(c["decode_persistent_tok_s"]) }' "$OUT/ab.tsv" ;;
+    drop)
+      # What each named step costs inside the replayed chain: the step time saved
+      # when the decode step leaves it out (QB_CUDA_DROP; the tokens are then wrong).
+      for d in "" ${DROP_SETS:-attention proj qkv fc mproj qkv,attention,proj,fc,mproj}; do
+        f="$OUT/drop-${d:-none}.tsv"; f=${f//,/+}
+        QB_CUDA_DROP=$d timeout ${DROP_TIMEOUT:-120} ./bin/cuda_decode ${DROP_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >"$f" 2>>"$OUT/drop.err"
+        echo "drop ${d:-none} rc=$?"; awk -F'\t' '/^#/ { next } !h++ { for (i = 1; i <= NF; i++) c[$i] = i; next } { printf "%s %s %s us/step\n", $(c["model"]), $(c["type"]), 1e6 / $(c["decode_tok_s"]) }' "$f"
+      done ;;
     stepprof)
       # The graph path's named steps, each timed apart (QB_GPU_PROFILE: events between
       # them in the eager path, so no overlap between steps; an upper bound for each).
@@ -138,6 +153,19 @@ for s in $steps; do
           --metrics gpu__time_duration.sum,dram__bytes_read.sum,launch__grid_size,launch__block_size,launch__registers_per_thread \
           ./bin/cuda_decode -m "$m" -w "$w" -p 16 -n 4 -P 16 -r 1 >"$OUT/ncu-$m-$w.csv" 2>"$OUT/ncu-$m-$w.err"
         echo "ncu $m $w rc=$? $(wc -l <"$OUT/ncu-$m-$w.csv") lines"; tail -2 "$OUT/ncu-$m-$w.err"
+      done ;;
+    ncu)
+      # Nsight Compute's full set (stall reasons, occupancy, memory) on a few
+      # launches of one kernel: NCU_RUNS, each "kernel-regex:launches-to-skip:model:type:env".
+      ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+      [ -n "$ncu" ] || { echo "no ncu"; continue; }
+      for r in ${NCU_RUNS:-k_decode_step:4:gpt2:f16:QB_CUDA_STEP_GEMV=block k_gemv:600:gpt2:f16:-}; do
+        IFS=: read -r kn skip m w e <<<"$r"; f="$OUT/ncu-$kn-$m-$w"
+        env $([ "$e" != - ] && echo "${e//,/ }") timeout ${NCU_TIMEOUT:-240} "$ncu" --set full --kernel-name "regex:$kn" \
+          --launch-skip "$skip" --launch-count ${NCU_COUNT:-4} --csv --page details \
+          ./bin/cuda_decode -m "$m" -w "$w" -p 16 -n 16 -r 1 >"$f.csv" 2>"$f.err"
+        echo "ncu $r rc=$? $(wc -l <"$f.csv") lines"; tail -2 "$f.err"
+        grep -E '"(Registers Per Thread|Achieved Occupancy|Theoretical Occupancy|Duration|Memory Throughput|DRAM Throughput|Warp Cycles Per Issued Instruction|Issued Warp Per Scheduler|No Eligible)"' "$f.csv" | cut -d, -f5,13- | head -30
       done ;;
     hf) timeout 400 python3 hf_speed.py ${HF_ARGS:-} >"$OUT/hf.tsv" 2>"$OUT/hf.err"; echo "hf rc=$?"; cat "$OUT/hf.tsv"; tail -3 "$OUT/hf.err" ;;
     *) echo "unknown step $s" ;;

@@ -60,7 +60,26 @@ struct qb_gpu {
     double prof_ms[8];
     long prof_n;
     qb_cuda_event *prof_last;
+    // QB_CUDA_DROP: named steps the decode step leaves out (a bit per DROP_NAMES
+    // entry), a timing what-if: what a step costs inside the replayed chain is
+    // the step time it saves. The output is wrong while any is set.
+    unsigned drop;
 };
+
+static const char *const DROP_NAMES[5] = {"qkv", "attention", "proj", "fc", "mproj"};
+
+static unsigned parse_drop(const char *v) {
+    unsigned mask = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int k = 0;
+        while (k < 5 && strcmp(t, DROP_NAMES[k])) k++;
+        if (k == 5) qb_die(QB_EXIT_USAGE, "QB_CUDA_DROP=%s: '%s' is not one of qkv, attention, proj, fc, mproj", v, t);
+        mask |= 1u << k;
+    }
+    return mask;
+}
 
 static const char *const PROF_NAMES[8] = {"embed", "ln1+qkv", "attention", "proj+res", "ln2+fc+gelu", "mproj+res", "ln_f+lm_head", "argmax"};
 // Marks the end of step k (profiling only, eager only).
@@ -174,6 +193,12 @@ qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) {
         qb_cuda_set_ln_fuse(cu, pick);
     }
     free(warm), free(lg);
+    const char *drop = getenv("QB_CUDA_DROP");
+    if (drop && *drop) {
+        g->drop = parse_drop(drop);
+        fprintf(stderr, "cuda: QB_CUDA_DROP=%s: the decode step leaves these out (timing only: its output is wrong)\n",
+                drop);
+    }
     const char *step = getenv("QB_CUDA_STEP");
     if (step && strcmp(step, "graph") && strcmp(step, "persistent"))
         qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP=%s: graph (the default) or persistent", step);
@@ -247,20 +272,23 @@ static void blocks(qb_gpu *g, int T, int pos0) {
         const gpu_layer *L = &g->layers[l];
         uint16_t *kc = g->k_cache + l * cache_layer, *vc = g->v_cache + l * cache_layer;
         // attention sublayer: x += proj(attention(qkv(ln_1(x))))
+        const unsigned drop = T == 1 ? g->drop : 0;
         prefetch_ahead(g, T, l, 0);
-        qb_cuda_ln_matmul_qkv(cu, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, T, kc, vc, pos0);
+        if (!(drop & 1))
+            qb_cuda_ln_matmul_qkv(cu, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, T, kc, vc, pos0);
         prof_mark(g, 1);
-        qb_cuda_attention(cu, g->att, g->qkv, 3 * E, kc, vc, pos0, T, H, E / H, g->n_cache);
+        if (!(drop & 2)) qb_cuda_attention(cu, g->att, g->qkv, 3 * E, kc, vc, pos0, T, H, E / H, g->n_cache);
         prof_mark(g, 2);
         prefetch_ahead(g, T, l, 1);
-        qb_cuda_matmul(cu, g->x, g->att, &L->proj, L->proj_b, T, QB_CUDA_ACCUM);
+        if (!(drop & 4)) qb_cuda_matmul(cu, g->x, g->att, &L->proj, L->proj_b, T, QB_CUDA_ACCUM);
         prof_mark(g, 3);
         // MLP sublayer: x += proj(gelu(fc(ln_2(x))))
         prefetch_ahead(g, T, l, 2);
-        qb_cuda_ln_matmul(cu, g->fc, g->x, L->ln_2_g, L->ln_2_b, eps, &L->fc, L->fc_b, T, QB_CUDA_GELU);
+        if (!(drop & 8))
+            qb_cuda_ln_matmul(cu, g->fc, g->x, L->ln_2_g, L->ln_2_b, eps, &L->fc, L->fc_b, T, QB_CUDA_GELU);
         prof_mark(g, 4);
         prefetch_ahead(g, T, l, 3);
-        qb_cuda_matmul(cu, g->x, g->fc, &L->mproj, L->mproj_b, T, QB_CUDA_ACCUM);
+        if (!(drop & 16)) qb_cuda_matmul(cu, g->x, g->fc, &L->mproj, L->mproj_b, T, QB_CUDA_ACCUM);
         prof_mark(g, 5);
     }
     qb_cuda_prefetch_next(cu, NULL); // the lm_head's GEMV, if it is one, prefetches nothing
