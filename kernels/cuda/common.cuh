@@ -85,17 +85,6 @@ struct qb_cuda {
     } tuned[QB_CUDA_TUNED];
     int n_tuned;
     size_t ln_bytes;
-    int ln_fold;            // QB_CUDA_LN_FOLD (default 1): a fused layernorm folded into the epilogue
-    struct qb_ln_fold *folds; // its per-matrix constants (gemv.cu)
-    int n_folds;
-};
-
-// A folded layernorm's constants for one matrix W, gain g, bias b and the
-// GEMV's bias: s = W g and c = W b + bias, one float per row.
-struct qb_ln_fold {
-    const void *w;
-    const float *g, *b, *bias;
-    float *s, *c;
 };
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot

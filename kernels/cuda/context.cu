@@ -46,8 +46,6 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");
     c->ln_fuse = ln ? strcmp(ln, "0") != 0 : 0;
-    const char *fold = getenv("QB_CUDA_LN_FOLD");
-    c->ln_fold = !(fold && !strcmp(fold, "0"));
     qb_cuda_mem_sample(c);
     return c;
 }
@@ -62,11 +60,6 @@ void qb_cuda_close(qb_cuda *c) {
         CK(cudaFree(c->blas_ws));
         // The library stays loaded: cuBLAS registers exit handlers.
     }
-    for (int i = 0; i < c->n_folds; i++) {
-        CK(cudaFree(c->folds[i].s));
-        CK(cudaFree(c->folds[i].c));
-    }
-    free(c->folds);
     CK(cudaFree(c->scratch));
     CK(cudaFree(c->ln_buf));
     CK(cudaFree(c->d_pos));

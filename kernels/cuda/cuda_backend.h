@@ -92,9 +92,7 @@ void qb_cuda_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const qb_weight 
 // values). At T == 1 with ln_fuse on (qb_cuda_set_ln_fuse, QB_CUDA_LN_FUSE=1)
 // and n_in <= QB_LN_FUSE_MAX (2048) every GEMV block normalises x itself (no
 // separate kernel); otherwise a layernorm kernel runs first. Either way the
-// result is the same function. Fused, the layernorm is folded into the GEMV's
-// epilogue (its statistics off the product's critical path; per-row W g and
-// W b + bias made at the matrix's first use) unless QB_CUDA_LN_FOLD=0.
+// result is the same function.
 void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
                        const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi);
 void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,

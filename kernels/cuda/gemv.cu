@@ -17,13 +17,10 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     qb_grid_launch_dependents();
     qb_gemv_rows<TT, R>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
         qb_prefetch_share_l2(a.pf, a.pf_bytes);
-        if (a.ln_s) // g, a constant, on its way to L1 before the wait (a folded layernorm reads it with x)
-            for (int i = 32 * threadIdx.x; i < a.n_in; i += 32 * blockDim.x) qb_prefetch_l1(a.ln_g + i);
         qb_grid_wait();
         extern __shared__ float4 xsm4[];
         if (!a.ln_g) return a.x;
-        if (a.ln_s) qb_ln_fold_x((float *)xsm4, qb_ln_fold_stats(), a);
-        else ln_to_smem((float *)xsm4, a);
+        ln_to_smem((float *)xsm4, a);
         return (const float *)xsm4;
     });
 }
@@ -86,29 +83,6 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     return best;
 }
 
-// The folded layernorm's constants of a0's matrix, gain, bias and GEMV bias,
-// made by two GEMVs (x = g, then x = b with the bias) at their first use
-// outside graph capture; NULL before that while capturing (the GEMV then
-// normalises x before the product, the same function).
-static const qb_ln_fold *ln_fold_of(qb_cuda *c, const gemv_args &a0, qb_type t) {
-    for (int i = 0; i < c->n_folds; i++) {
-        const qb_ln_fold *f = &c->folds[i];
-        if (f->w == a0.w && f->g == a0.ln_g && f->b == a0.ln_b && f->bias == a0.bias) return f;
-    }
-    if (c->capturing) return NULL;
-    qb_ln_fold f = {a0.w, a0.ln_g, a0.ln_b, a0.bias, (float *)qb_cuda_alloc(c, (size_t)a0.n_out * sizeof(float)),
-                    (float *)qb_cuda_alloc(c, (size_t)a0.n_out * sizeof(float))};
-    gemv_args a = a0;
-    a.epi = QB_CUDA_STORE, a.k_cache = a.v_cache = NULL, a.ln_g = a.ln_b = NULL, a.ln_s = NULL, a.pf_bytes = 0;
-    a.x = f.g, a.y = f.s, a.bias = NULL;
-    dispatch(c, a, t, 2);
-    a.x = f.b, a.y = f.c, a.bias = f.bias;
-    dispatch(c, a, t, 2);
-    c->folds = (qb_ln_fold *)qb_realloc(c->folds, (size_t)(c->n_folds + 1) * sizeof *c->folds);
-    c->folds[c->n_folds] = f;
-    return &c->folds[c->n_folds++];
-}
-
 void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
                        qb_cuda_epilogue epi, int rows_per_warp, uint16_t *k_cache, uint16_t *v_cache, int pos0,
                        const float *ln_g, const float *ln_b, float ln_eps) {
@@ -118,14 +92,9 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     if ((uintptr_t)x % 16) qb_die(QB_EXIT_DATA, "cuda: gemv: x must be 16-byte aligned");
     gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, (int)epi,
                    (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos, ln_g, ln_b, ln_eps,
-                   (const uint8_t *)c->pf_ptr, c->pf_bytes, NULL};
+                   (const uint8_t *)c->pf_ptr, c->pf_bytes};
     c->pf_ptr = NULL, c->pf_bytes = 0; // a hint for this GEMV alone
-    const int R = rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type);
-    if (ln_g && ln_b && c->ln_fold) {
-        const qb_ln_fold *f = ln_fold_of(c, a, w->type);
-        if (f) a.ln_s = f->s, a.bias = f->c;
-    }
-    dispatch(c, a, w->type, R);
+    dispatch(c, a, w->type, rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type));
 }
 
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R) {

@@ -391,71 +391,14 @@ struct gemv_args {
     // a GEMV further down the decode chain (QB_CUDA_PREFETCH; pf_bytes 0: none).
     const uint8_t *pf;
     size_t pf_bytes;
-    // The fused layernorm folded into the epilogue (qb_ln_fold_x): W g per row,
-    // with bias then holding W b + the bias; NULL: x normalised before the product.
-    const float *ln_s;
 };
 
 // The block's copy of layernorm(x) in shared memory (x in registers: n_in
 // <= QB_LN_FUSE_MAX); every block computes it, x being small and in L2.
-// The block's statistics of a folded layernorm (qb_ln_fold_x), in shared memory.
-__device__ __forceinline__ float *qb_ln_fold_stats() {
-    __shared__ float st[2 * KS];
-    return st;
-}
-
 __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
     __shared__ float red[32];
     qb_layernorm_regs<QB_LN_FUSE_MAX / (32 * KS)>(xs, a.x, a.ln_g, a.ln_b, a.n_in, a.ln_eps, red);
     __syncthreads();
-}
-
-// The fused layernorm folded into the product. With s = W g and c = W b + bias
-// computed once per matrix (qb_cuda_gemv_full), row r of W layernorm(x) + bias
-// is rstd (sum_k W_rk g_k x_k - mean s_r) + c_r: the block multiplies g x
-// (written here to shared memory) without waiting for the statistics, whose
-// block sums ride on the barriers the product has anyway (this one's, and the
-// one before its epilogue) instead of three more before it. st: 2 KS floats,
-// each warp's sum of x, then of (x - mean)^2 (read by qb_ln_fold_apply).
-__device__ __forceinline__ void qb_ln_fold_x(float *xs, float *st, const gemv_args &a) {
-    constexpr int MAXV = QB_LN_FUSE_MAX / (32 * KS);
-    const int n = a.n_in, lane = threadIdx.x & 31, wk = threadIdx.x >> 5;
-    float v[MAXV];
-    float s = 0;
-#pragma unroll
-    for (int k = 0; k < MAXV; k++) {
-        const int i = threadIdx.x + k * blockDim.x;
-        v[k] = i < n ? a.x[i] : 0.0f;
-        s += v[k];
-    }
-#pragma unroll
-    for (int k = 0; k < MAXV; k++) {
-        const int i = threadIdx.x + k * blockDim.x;
-        if (i < n) xs[i] = a.ln_g[i] * v[k];
-    }
-    s = qb_warp_sum(s);
-    if (lane == 0) st[wk] = s;
-    __syncthreads();
-    float m = 0;
-#pragma unroll
-    for (int k = 0; k < KS; k++) m += st[k];
-    const float mean = m / n;
-    float q = 0;
-#pragma unroll
-    for (int k = 0; k < MAXV; k++) {
-        const float d = threadIdx.x + k * blockDim.x < n ? v[k] - mean : 0.0f;
-        q += d * d;
-    }
-    q = qb_warp_sum(q);
-    if (lane == 0) st[KS + wk] = q;
-}
-// v: row r's product with g x; s: its W g. After a barrier past qb_ln_fold_x.
-__device__ __forceinline__ float qb_ln_fold_apply(const float *st, const gemv_args &a, float v, float s) {
-    float m = 0, q = 0;
-#pragma unroll
-    for (int k = 0; k < KS; k++) m += st[k], q += st[KS + k];
-    const float mean = m / a.n_in, rstd = rsqrtf(q / a.n_in + a.ln_eps);
-    return rstd * (v - mean * s);
 }
 
 // Row `row` of the result is v (the dot product): its bias, epilogue, store
@@ -513,7 +456,6 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     const int fin_row = min(row0 + (int)threadIdx.x, row_end - 1); // thread r < R finishes row row0 + r
     const bool fin = threadIdx.x < R;
     const float bias = fin && a.bias ? a.bias[fin_row] : 0.0f;
-    const float ln_s = fin && a.ln_s ? a.ln_s[fin_row] : 0.0f;
     const float *x = ready();
     // The row's old value (the residual stream), written by the kernel waited for: on its way during the product.
     const float res = fin && a.epi == QB_CUDA_ACCUM ? a.y[fin_row] : 0.0f;
@@ -545,7 +487,6 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         float v = 0;
 #pragma unroll
         for (int k = 0; k < KS; k++) v += part[k][r];
-        if (a.ln_s) v = qb_ln_fold_apply(qb_ln_fold_stats(), a, v, ln_s);
         if (row < row_end) qb_gemv_finish(a, row, v, bias, res);
     }
 }

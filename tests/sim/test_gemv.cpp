@@ -55,8 +55,7 @@ static void rows_t(const gemv_args &a, int warp) {
     for (int g = blockIdx.x; g < groups; g += gridDim.x) {
         qb_gemv_rows<TT, R>(a, g * R, a.n_out, [&]() -> const float * {
             if (!a.ln_g) return a.x;
-            if (a.ln_s) qb_ln_fold_x((float *)xs4, qb_ln_fold_stats(), a);
-            else ln_to_smem((float *)xs4, a);
+            ln_to_smem((float *)xs4, a);
             return (const float *)xs4;
         });
         __syncthreads(); // the next group's rows reuse the partial sums
@@ -101,10 +100,7 @@ static double gelu_new(double x) { return 0.5 * x * (1.0 + tanh(0.79788456080286
 // stored at position pos of float16 caches.
 static qb_pool *pool_q8; // the CPU's W8A8 reference (qb_matmul with int8 activations)
 
-// fold: the layernorm folded into the epilogue (k_gemv's default), its s = W g
-// and c = W b + bias made here by the CPU's reference matmul.
-static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv, int act8 = 0,
-                  bool fold = false) {
+static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv, int act8 = 0) {
     const int pos = 5, E = n_in;
     const qb_weight wf = rand_weight(t, n_in, n_out, 0.1f), wd = upload(&wf);
     float *x = rand_vec(n_in, 0.3f, 1.0f), *bias = rand_vec(n_out, 0.0f, 0.1f);
@@ -120,14 +116,8 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     qb_planes p;
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
-                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL},
+                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0},
                    t, R, warp, act8};
-    if (fold) {
-        float *fs = (float *)alloc((size_t)n_out * 4), *fc = (float *)alloc((size_t)n_out * 4);
-        qb_matmul_ref(fs, g, &wf, NULL, 1);
-        qb_matmul_ref(fc, b, &wf, bias, 1);
-        c.a.ln_s = fs, c.a.bias = fc;
-    }
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
     // The reference: the CPU's layernorm and float64 epilogues around qb_matmul_ref.
     std::vector<float> xin(x, x + n_in), r((size_t)n_out);
@@ -147,8 +137,8 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     }
     static const char *EPI[] = {"store", "gelu", "accum"};
     tap_ok(err <= 1e-4 && kv_err <= 1e-3, "%s %dx%d R %d%s%s %s%s%s: rel err %.1e", qb_type_name(t), n_in, n_out, R,
-           warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi], ln ? fold ? " +layernorm folded" : " +layernorm" : "",
-           kv ? " +K/V store" : "", err);
+           warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi], ln ? " +layernorm" : "", kv ? " +K/V store" : "",
+           err);
     if (kv) tap_diag("K/V rows rel err %.1e (float16)", kv_err);
     free_all();
 }
@@ -167,18 +157,12 @@ int main(void) {
             for (int warp = 0; warp < 2; warp++) {
                 check(t, n_small, 37, R, warp, QB_CUDA_STORE, false, false);
                 switch ((k + warp) % 4) { // the other configurations, one per R and way
-                case 0: check(t, n_big, 130, R, warp, QB_CUDA_GELU, true, false, 0, !warp); break;
-                case 1: check(t, n_small, 3 * n_small, R, warp, QB_CUDA_STORE, true, true, 0, !warp); break;
+                case 0: check(t, n_big, 130, R, warp, QB_CUDA_GELU, true, false); break;
+                case 1: check(t, n_small, 3 * n_small, R, warp, QB_CUDA_STORE, true, true); break;
                 case 2: check(t, n_big, 45, R, warp, QB_CUDA_ACCUM, false, false); break;
                 default: check(t, n_small, 3 * n_small, R, warp, QB_CUDA_STORE, false, true); break;
                 }
             }
-        }
-        // The folded layernorm beside the plain one, every R, both epilogues it meets.
-        for (int R : {1, 2, 4, 8}) {
-            check(t, n_big, 130, R, 0, QB_CUDA_GELU, true, false);
-            check(t, n_big, 130, R, 0, QB_CUDA_GELU, true, false, 0, true);
-            check(t, n_small, 3 * n_small, R, 0, QB_CUDA_STORE, true, true, 0, true);
         }
     }
     // W8A8 (the persistent step's measurement knob) against the CPU's --act int8 matmul.
