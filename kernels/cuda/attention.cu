@@ -15,13 +15,15 @@
 #include "attention.cuh"
 #include "common.cuh"
 
-// Block (s, h, t): chunk s of head h for token t.
+// Block (s, h, t): qb_attn_block (its dynamic shared memory qb_attn_whole_smem(D)
+// bytes when whole is set, else none).
 __global__ void __launch_bounds__(ATT_THREADS)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
-                 const int *d_pos, int n_head, int D, int S, float *part, unsigned *counters) {
+                 const int *d_pos, int n_head, int D, int S, float *part, unsigned *counters, int whole) {
     qb_grid_launch_dependents();
-    qb_attn_chunk(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, blockIdx.x, blockIdx.y,
-                  blockIdx.z, [] { qb_grid_wait(); });
+    extern __shared__ uint4 kv_smem[];
+    qb_attn_block(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, whole, (__half *)kv_smem,
+                  blockIdx.x, blockIdx.y, blockIdx.z, [] { qb_grid_wait(); });
 }
 
 static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *kc,
@@ -30,8 +32,11 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     if (S > 256) qb_die(QB_EXIT_DATA, "cuda: attention: context of %d positions exceeds 16384", n_ctx);
     if (T * n_head > QB_CUDA_COUNTERS - 256) qb_die(QB_EXIT_DATA, "cuda: attention: too many heads x tokens");
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
-    qb_launch(c, k_attn_split, dim3(S, n_head, T), dim3(ATT_THREADS), 0, out, q, q_stride, (const __half *)kc,
-              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, S, part, c->counters);
+    const size_t smem = c->attn_whole ? qb_attn_whole_smem(D) : 0;
+    if (smem > 48 * 1024) // above the default limit: raised once for the kernel (the largest head size asks most)
+        CK(cudaFuncSetAttribute(k_attn_split, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)qb_attn_whole_smem(16)));
+    qb_launch(c, k_attn_split, dim3(S, n_head, T), dim3(ATT_THREADS), smem, out, q, q_stride, (const __half *)kc,
+              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, S, part, c->counters, c->attn_whole);
 }
 
 // ---- prefill through cuBLAS ---------------------------------------------------------------------

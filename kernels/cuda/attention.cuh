@@ -173,3 +173,112 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
         out[(size_t)t * E + h * D + d] = num * inv;
     }
 }
+
+// ---- one block a head: short contexts -----------------------------------------------------------
+// With few keys a head's split into chunks costs more than its work: each
+// chunk's partials go to memory, a counter picks the last chunk, which loads
+// them all back to merge (dependent round trips on the decode chain's critical
+// path). Up to qb_attn_whole_keys(D) keys one block takes the head whole, its
+// K and V rows in shared memory (QB_ATT_WHOLE_BYTES), then the scores.
+#define QB_ATT_WHOLE_BYTES 65536
+__host__ __device__ constexpr int qb_attn_whole_keys(int D) { return QB_ATT_WHOLE_BYTES / (4 * D); }
+__host__ __device__ constexpr size_t qb_attn_whole_smem(int D) {
+    return QB_ATT_WHOLE_BYTES + 4 * (size_t)qb_attn_whole_keys(D);
+}
+
+// Head h for new token t, its n_keys keys (first_new of them from earlier
+// steps), by one block of ATT_THREADS; kv: qb_attn_whole_smem(D) bytes of
+// shared memory. The old keys' rows are copied there asynchronously before
+// ready() (nothing this step writes them); after it only q and the new
+// tokens' rows are loaded.
+template <class Ready>
+__device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_stride, const __half *kc,
+                                              const __half *vc, int first_new, int n_keys, int n_head, int D, int h,
+                                              int t, __half *kv, Ready ready) {
+    __shared__ float qs[256];
+    __shared__ float red[32];
+    __shared__ float accs[ATT_THREADS * 2];
+    const int tid = threadIdx.x, E = n_head * D, NK = qb_attn_whole_keys(D), pieces = D / 8; // 16-byte pieces a row
+    __half *ks = kv, *vs = kv + (size_t)NK * D;
+    float *sc = (float *)(vs + (size_t)NK * D);
+    for (int i = tid; i < first_new * pieces; i += ATT_THREADS) {
+        const int j = i / pieces, c = i % pieces;
+        const size_t at = (size_t)j * E + h * D + 8 * c;
+        qb_async_copy16(ks + (size_t)j * D + 8 * c, kc + at);
+        qb_async_copy16(vs + (size_t)j * D + 8 * c, vc + at);
+    }
+    ready();
+    const float scale = rsqrtf((float)D);
+    for (int d = tid; d < D; d += ATT_THREADS) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
+    for (int i = tid; i < (n_keys - first_new) * pieces; i += ATT_THREADS) {
+        const int j = first_new + i / pieces, c = i % pieces;
+        const size_t at = (size_t)j * E + h * D + 8 * c;
+        *(uint4 *)(ks + (size_t)j * D + 8 * c) = *(const uint4 *)(kc + at);
+        *(uint4 *)(vs + (size_t)j * D + 8 * c) = *(const uint4 *)(vc + at);
+    }
+    qb_async_wait();
+    __syncthreads();
+    // Scores: two threads a key, each half of the dimensions.
+    const int HD = D / 2, half = tid % 2;
+    float mx = -INFINITY;
+    for (int j0 = 0; j0 < n_keys; j0 += ATT_THREADS / 2) {
+        const int j = j0 + tid / 2;
+        float dot = 0;
+        if (j < n_keys) {
+            const __half2 *kr = (const __half2 *)(ks + (size_t)j * D + half * HD);
+            const float *qh = qs + half * HD;
+            for (int d = 0; d < HD / 2; d++) {
+                const float2 f = __half22float2(kr[d]);
+                dot = fmaf(f.x, qh[2 * d], dot);
+                dot = fmaf(f.y, qh[2 * d + 1], dot);
+            }
+        }
+        dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+        if (j < n_keys) {
+            if (half == 0) sc[j] = dot;
+            mx = fmaxf(mx, dot);
+        }
+    }
+    const float m = qb_block_max(mx, red); // (its barriers also publish sc)
+    float l = 0;
+    for (int j = tid; j < n_keys; j += ATT_THREADS) {
+        const float p = __expf(sc[j] - m);
+        sc[j] = p;
+        l += p;
+    }
+    l = qb_block_sum(l, red); // (and these the weights)
+    // Values: thread = (group g, dimension pair dp), the groups splitting the keys.
+    const int P = D / 2, G = ATT_THREADS / P, dp = tid % P, g = tid / P;
+    float2 acc = make_float2(0.0f, 0.0f);
+    if (g < G)
+        for (int j = g; j < n_keys; j += G) {
+            const float2 f = __half22float2(*(const __half2 *)(vs + (size_t)j * D + 2 * dp));
+            acc.x = fmaf(sc[j], f.x, acc.x);
+            acc.y = fmaf(sc[j], f.y, acc.y);
+        }
+    if (g < G) accs[2 * (g * P + dp)] = acc.x, accs[2 * (g * P + dp) + 1] = acc.y;
+    __syncthreads();
+    const float inv = 1.0f / l;
+    for (int d = tid; d < D; d += ATT_THREADS) {
+        float v = 0;
+        for (int gg = 0; gg < G; gg++) v += accs[2 * gg * P + d];
+        out[(size_t)t * E + h * D + d] = v * inv;
+    }
+}
+
+// Block (s, h, t) of the split kernel (k_attn_split): chunk s of head h for
+// token t, or, with whole set and the token's keys fitting, the whole head in
+// block (0, h, t) and nothing in the others. kv: qb_attn_whole_smem(D) bytes
+// of shared memory when whole is set.
+template <class Ready>
+__device__ __forceinline__ void qb_attn_block(float *out, const float *q, int q_stride, const __half *kc,
+                                              const __half *vc, int pos0, const int *d_pos, int n_head, int D, int S,
+                                              float *part, unsigned *counters, int whole, __half *kv, int s, int h,
+                                              int t, Ready ready) {
+    const int first_new = qb_pos(pos0, d_pos), n_keys = first_new + t + 1;
+    if (whole && n_keys <= qb_attn_whole_keys(D)) {
+        if (s == 0) qb_attn_whole(out, q, q_stride, kc, vc, first_new, n_keys, n_head, D, h, t, kv, ready);
+        return;
+    }
+    qb_attn_chunk(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, s, h, t, ready);
+}

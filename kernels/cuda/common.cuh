@@ -85,6 +85,7 @@ struct qb_cuda {
     } tuned[QB_CUDA_TUNED];
     int n_tuned;
     size_t ln_bytes;
+    int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head
 };
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot

@@ -46,6 +46,8 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");
     c->ln_fuse = ln ? strcmp(ln, "0") != 0 : 0;
+    const char *whole = getenv("QB_CUDA_ATTN_WHOLE");
+    c->attn_whole = !(whole && !strcmp(whole, "0"));
     qb_cuda_mem_sample(c);
     return c;
 }

@@ -517,21 +517,6 @@ __device__ __noinline__ void qb_step_argmax(const qb_step_op &op, unsigned long 
     qb_block_key_max(k, amax);
 }
 
-// 16 bytes from global to shared memory, the thread going on at once
-// (cp.async); qb_async_wait() waits for the thread's copies.
-__device__ __forceinline__ void qb_async_copy16(void *smem, const void *gmem) {
-#ifdef QB_SIMT
-    memcpy(smem, gmem, 16);
-#else
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(smem)), "l"(gmem)
-                 : "memory");
-#endif
-}
-__device__ __forceinline__ void qb_async_wait() {
-#ifndef QB_SIMT
-    asm volatile("cp.async.wait_all;" ::: "memory");
-#endif
-}
 
 // ops[i] towards the shared slot `to` (ctl.ops_smem), by the block's first threads.
 static_assert(sizeof(qb_step_op) % 16 == 0, "an op is whole 16-byte pieces (cp.async; the op array is 16-aligned)");

@@ -7,6 +7,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "planes.cuh"
 
@@ -56,6 +57,33 @@ __device__ __forceinline__ float qb_block_sum(float v, float *red) {
     float s = 0;
     for (int i = 0; i < (int)(blockDim.x >> 5); i++) s += red[i];
     return s;
+}
+
+// 16 bytes from global to shared memory, the thread going on at once
+// (cp.async); qb_async_wait() waits for the thread's copies.
+__device__ __forceinline__ void qb_async_copy16(void *smem, const void *gmem) {
+#ifdef QB_SIMT
+    memcpy(smem, gmem, 16);
+#else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(smem)), "l"(gmem)
+                 : "memory");
+#endif
+}
+__device__ __forceinline__ void qb_async_wait() {
+#ifndef QB_SIMT
+    asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+// Largest value over the block (as qb_block_sum).
+__device__ __forceinline__ float qb_block_max(float v, float *red) {
+    v = qb_warp_max(v);
+    __syncthreads(); // red may still be read from a previous call
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float m = red[0];
+    for (int i = 1; i < (int)(blockDim.x >> 5); i++) m = fmaxf(m, red[i]);
+    return m;
 }
 
 // Sends the 128-byte line at p towards L1 (no register waits for it).

@@ -41,7 +41,7 @@ static float *rand_vec(int n, float mean, float sd) {
 }
 
 // A random [n_out][n_in] matrix quantized to t, in the file (ggml) layout.
-static qb_weight rand_weight(qb_type t, int n_in, int n_out, float sd) {
+static inline qb_weight rand_weight(qb_type t, int n_in, int n_out, float sd) {
     const size_t row = qb_row_bytes(t, n_in);
     uint8_t *d = (uint8_t *)alloc(row * n_out);
     std::vector<float> x((size_t)n_in);
@@ -54,7 +54,7 @@ static qb_weight rand_weight(qb_type t, int n_in, int n_out, float sd) {
 
 // The device copy, as qb_cuda_weight_upload lays it out (the same per-piece
 // functions its kernels run).
-static qb_weight upload(const qb_weight *h) {
+static inline qb_weight upload(const qb_weight *h) {
     qb_planes p;
     if (!qb_planes_of(h->type, h->n_in, h->n_out, &p)) qb_die(QB_EXIT_DATA, "test: no planes for type %d", h->type);
     uint8_t *dst = (uint8_t *)alloc(p.total);
@@ -76,7 +76,7 @@ static qb_weight upload(const qb_weight *h) {
     return d;
 }
 
-static void poison(float *p, int n) {
+static inline void poison(float *p, int n) {
     for (int i = 0; i < n; i++) p[i] = NAN;
 }
 
