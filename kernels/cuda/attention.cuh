@@ -13,13 +13,11 @@
 // partials (m, l, then acc[D]) into part, and, in the last of the head's S
 // chunks to finish, their merge into out. ready() is called once the old
 // keys' cache rows are on their way to L2 (they depend on nothing that runs
-// before): where the caller waits for q and the new rows. head_rows, if set,
-// is what ready() waited on: the last chunk resets it for the next launch.
+// before): where the caller waits for q and the new rows.
 template <class Ready>
 __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int pos0, const int *d_pos, int n_head, int D, int S,
-                                              float *part, unsigned *counters, int s, int h, int t, Ready ready,
-                                              unsigned *head_rows = NULL) {
+                                              float *part, unsigned *counters, int s, int h, int t, Ready ready) {
     __shared__ float qs[256];
     __shared__ float sc[CH];
     __shared__ float accs[ATT_THREADS * 2];
@@ -136,7 +134,6 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
         unsigned *ctr = counters + t * n_head + h;
         last = atomicAdd(ctr, 1u) == (unsigned)S - 1;
         if (last) *ctr = 0; // ready for the next launch
-        if (last && head_rows) *head_rows = 0; // every chunk has passed its wait
     }
     __syncthreads();
     if (!last) return;

@@ -86,7 +86,6 @@ struct qb_cuda {
     int n_tuned;
     size_t ln_bytes;
     int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head
-    int qkv_attn;        // QB_CUDA_QKV_ATTN (default 1): a token's QKV projection and attention one kernel
 };
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot

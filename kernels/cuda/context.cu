@@ -48,8 +48,6 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     c->ln_fuse = ln ? strcmp(ln, "0") != 0 : 0;
     const char *whole = getenv("QB_CUDA_ATTN_WHOLE");
     c->attn_whole = !(whole && !strcmp(whole, "0"));
-    const char *qkv_attn = getenv("QB_CUDA_QKV_ATTN");
-    c->qkv_attn = !(qkv_attn && !strcmp(qkv_attn, "0"));
     qb_cuda_mem_sample(c);
     return c;
 }

@@ -98,17 +98,6 @@ void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, 
 void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,
                            const qb_weight *w, const float *bias, int T, uint16_t *k_cache, uint16_t *v_cache,
                            int pos0);
-// One token's qb_cuda_ln_matmul_qkv and qb_cuda_attention (att: its
-// [n_head*head_dim] output): one kernel where it can (the attention's chunks
-// wait for their head's rows, not for the whole projection), else the two;
-// QB_CUDA_QKV_ATTN=0 always runs the two. qb_cuda_gemv_qkv_attention is the
-// one kernel (x already normalised unless ln_g is set; 0: not launched).
-void qb_cuda_ln_qkv_attention(qb_cuda *c, float *att, float *qkv, const float *x, const float *ln_g, const float *ln_b,
-                              float eps, const qb_weight *w, const float *bias, uint16_t *k_cache, uint16_t *v_cache,
-                              int pos0, int n_head, int head_dim, int n_ctx);
-int qb_cuda_gemv_qkv_attention(qb_cuda *c, float *att, float *qkv, const float *x, const qb_weight *w,
-                               const float *bias, uint16_t *k_cache, uint16_t *v_cache, int pos0, const float *ln_g,
-                               const float *ln_b, float ln_eps, int n_head, int head_dim, int n_ctx);
 // L2 prefetch in the decode chain (an experiment, off unless QB_CUDA_PREFETCH
 // is 1 or 2): the GEMV launched next (qb_cuda_matmul* at T == 1) also sends
 // w's device bytes (at most half the L2) towards L2, spread over its blocks

@@ -251,6 +251,22 @@ static inline void qb_step_link_prefetch(qb_step_op *ops, int n_ops, size_t pf_m
 
 // ---- the device side -----------------------------------------------------------------------
 
+__device__ __forceinline__ unsigned qb_ld_relaxed(const unsigned *p) {
+#ifdef QB_SIMT
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+#else
+    return *(const volatile unsigned *)p;
+#endif
+}
+
+__device__ __forceinline__ void qb_spin_pause(unsigned ns = 0) {
+#ifdef QB_SIMT
+    (void)ns;
+    qb_simt_pause();
+#else
+    if (ns) __nanosleep(ns);
+#endif
+}
 
 // The arrival and the poll with release and acquire semantics instead of
 // fences around relaxed operations (CUTLASS's grid barrier does so): after

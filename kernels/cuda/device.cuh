@@ -75,24 +75,6 @@ __device__ __forceinline__ void qb_async_wait() {
 #endif
 }
 
-// A spin-wait's load of a counter other blocks add to, and its pause.
-__device__ __forceinline__ unsigned qb_ld_relaxed(const unsigned *p) {
-#ifdef QB_SIMT
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-#else
-    return *(const volatile unsigned *)p;
-#endif
-}
-
-__device__ __forceinline__ void qb_spin_pause(unsigned ns = 0) {
-#ifdef QB_SIMT
-    (void)ns;
-    qb_simt_pause();
-#else
-    if (ns) __nanosleep(ns);
-#endif
-}
-
 // Largest value over the block (as qb_block_sum).
 __device__ __forceinline__ float qb_block_max(float v, float *red) {
     v = qb_warp_max(v);

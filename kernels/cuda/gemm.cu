@@ -184,17 +184,3 @@ void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *
         qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, ln_g, ln_b, eps);
     else qb_cuda_matmul_qkv(c, qkv, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, k_cache, v_cache, pos0);
 }
-
-void qb_cuda_ln_qkv_attention(qb_cuda *c, float *att, float *qkv, const float *x, const float *ln_g, const float *ln_b,
-                              float eps, const qb_weight *w, const float *bias, uint16_t *k_cache, uint16_t *v_cache,
-                              int pos0, int n_head, int head_dim, int n_ctx) {
-    if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
-    const bool fused_ln = c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX;
-    const float *xin = fused_ln ? x : ln_rows(c, x, ln_g, ln_b, eps, w->n_in, 1);
-    if (qb_cuda_gemv_qkv_attention(c, att, qkv, xin, w, bias, k_cache, v_cache, pos0, fused_ln ? ln_g : NULL,
-                                   fused_ln ? ln_b : NULL, eps, n_head, head_dim, n_ctx))
-        return;
-    qb_cuda_gemv_full(c, qkv, xin, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, fused_ln ? ln_g : NULL,
-                      fused_ln ? ln_b : NULL, eps);
-    qb_cuda_attention(c, att, qkv, w->n_out, k_cache, v_cache, pos0, 1, n_head, head_dim, n_ctx);
-}

@@ -11,67 +11,42 @@
 // float 2^23 + b, and one subtraction removes the offset and the zero point.
 #include "common.cuh"
 #include "gemv.cuh"
-#include "qkv_attn.cuh"
-
-// The GEMV's input once its first weights are on their way: the L2 prefetch
-// of a later GEMV's weights issued, the kernel before waited for, x (or its
-// layernorm, made in shared memory by the block).
-__device__ __forceinline__ const float *gemv_ready(const gemv_args &a) {
-    qb_prefetch_share_l2(a.pf, a.pf_bytes);
-    qb_grid_wait();
-    extern __shared__ float4 xsm4[];
-    if (!a.ln_g) return a.x;
-    ln_to_smem((float *)xsm4, a);
-    return (const float *)xsm4;
-}
 
 template <class TT, int R>
 __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     qb_grid_launch_dependents();
-    qb_gemv_rows<TT, R>(a, blockIdx.x * R, a.n_out, [&] { return gemv_ready(a); });
+    qb_gemv_rows<TT, R>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
+        qb_prefetch_share_l2(a.pf, a.pf_bytes);
+        qb_grid_wait();
+        extern __shared__ float4 xsm4[];
+        if (!a.ln_g) return a.x;
+        ln_to_smem((float *)xsm4, a);
+        return (const float *)xsm4;
+    });
 }
 
-// qkv_attn.cuh: one token's QKV projection and its attention, one kernel.
 template <class TT, int R>
-__global__ void __launch_bounds__(32 * KS) k_gemv_qkv_attn(gemv_args a, qkv_attn_args t) {
-    qb_grid_launch_dependents();
-    qb_qkv_attn_block<TT, R>(a, t, blockIdx.x, [&] { return gemv_ready(a); }, [] { qb_grid_wait(); });
-}
-
-// Launches the GEMV, or with t the QKV projection and its attention; 0 if
-// that one cannot run here (a head's rows not a whole number of groups, or
-// as many chunk blocks as half the blocks the device holds at once).
-template <class TT, int R>
-static int launch_t(qb_cuda *c, const gemv_args &a, const qkv_attn_args *t) {
+static void launch_t(qb_cuda *c, const gemv_args &a) {
     const size_t smem = a.ln_g ? ((size_t)a.n_in + 4) * sizeof(float) : 0;
     if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
-    if (!t) {
-        qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), smem, a);
-        return 1;
-    }
-    int fit = 0;
-    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, k_gemv_qkv_attn<TT, R>, 32 * KS, smem));
-    if (t->D % R || 2 * t->n_head * t->S > fit * c->prop.multiProcessorCount) return 0;
-    qb_launch(c, k_gemv_qkv_attn<TT, R>, dim3((unsigned)(t->n_head * (3 * t->D / R + t->S))), dim3(32 * KS), smem, a,
-              *t);
-    return 1;
+    qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), smem, a);
 }
 
 template <class TT>
-static int launch_r(qb_cuda *c, const gemv_args &a, int R, const qkv_attn_args *t) {
+static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
     switch (R) {
-    case 1: return launch_t<TT, 1>(c, a, t);
-    case 4: return launch_t<TT, 4>(c, a, t);
-    case 8: return launch_t<TT, 8>(c, a, t);
-    default: return launch_t<TT, 2>(c, a, t);
+    case 1: launch_t<TT, 1>(c, a); break;
+    case 4: launch_t<TT, 4>(c, a); break;
+    case 8: launch_t<TT, 8>(c, a); break;
+    default: launch_t<TT, 2>(c, a); break;
     }
 }
 
 // Rows per block, tuned once per matrix shape and type on this device: the
 // best of 1, 2, 4, 8 (event-timed, the matrix itself, a scratch output) at the
 // shape's first use outside graph capture; 2 until then. QB_CUDA_GEMV_R forces one.
-static int dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R, const qkv_attn_args *qa = NULL);
+static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
 
 static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     if (c->gemv_r_forced) return c->gemv_r_forced;
@@ -108,52 +83,31 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     return best;
 }
 
-static gemv_args args_of(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
-                         qb_cuda_epilogue epi, uint16_t *k_cache, uint16_t *v_cache, int pos0, const float *ln_g,
-                         const float *ln_b, float ln_eps) {
+void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
+                       qb_cuda_epilogue epi, int rows_per_warp, uint16_t *k_cache, uint16_t *v_cache, int pos0,
+                       const float *ln_g, const float *ln_b, float ln_eps) {
     qb_planes p;
     if (!qb_planes_of(w->type, w->n_in, w->n_out, &p))
         qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
     if ((uintptr_t)x % 16) qb_die(QB_EXIT_DATA, "cuda: gemv: x must be 16-byte aligned");
-    return {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, (int)epi,
-            (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos, ln_g, ln_b, ln_eps, (const uint8_t *)c->pf_ptr,
-            c->pf_bytes};
-}
-
-void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
-                       qb_cuda_epilogue epi, int rows_per_warp, uint16_t *k_cache, uint16_t *v_cache, int pos0,
-                       const float *ln_g, const float *ln_b, float ln_eps) {
-    const gemv_args a = args_of(c, y, x, w, bias, epi, k_cache, v_cache, pos0, ln_g, ln_b, ln_eps);
+    gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, (int)epi,
+                   (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos, ln_g, ln_b, ln_eps,
+                   (const uint8_t *)c->pf_ptr, c->pf_bytes};
     c->pf_ptr = NULL, c->pf_bytes = 0; // a hint for this GEMV alone
     dispatch(c, a, w->type, rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type));
 }
 
-int qb_cuda_gemv_qkv_attention(qb_cuda *c, float *att, float *qkv, const float *x, const qb_weight *w,
-                               const float *bias, uint16_t *k_cache, uint16_t *v_cache, int pos0, const float *ln_g,
-                               const float *ln_b, float ln_eps, int n_head, int head_dim, int n_ctx) {
-    const int S = (n_ctx + CH - 1) / CH;
-    if (!c->qkv_attn || w->n_out != 3 * n_head * head_dim || S > 256 || head_dim % 16 || head_dim > 256 ||
-        n_head > 1024 || (pos0 >= 0 && pos0 >= n_ctx))
-        return 0;
-    const gemv_args a = args_of(c, qkv, x, w, bias, QB_CUDA_STORE, k_cache, v_cache, pos0, ln_g, ln_b, ln_eps);
-    float *part = (float *)qb_cuda_scratch(c, (size_t)n_head * S * (head_dim + 2) * sizeof(float));
-    const qkv_attn_args t = {att, n_head, head_dim, S, part, c->counters, c->counters + QB_CUDA_COUNTERS / 2};
-    if (!dispatch(c, a, w->type, tuned_rows(c, a, w->type), &t)) return 0;
-    c->pf_ptr = NULL, c->pf_bytes = 0;
-    return 1;
-}
-
-static int dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R, const qkv_attn_args *qa) {
+static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R) {
     switch (t) {
-    case QB_TYPE_F32: return launch_r<TF32>(c, a, R, qa);
-    case QB_TYPE_F16: return launch_r<THalf<false>>(c, a, R, qa);
-    case QB_TYPE_BF16: return launch_r<THalf<true>>(c, a, R, qa);
-    case QB_TYPE_Q8_0: return launch_r<TQ8_0>(c, a, R, qa);
-    case QB_TYPE_Q4_0: return launch_r<TQ4<QB_TYPE_Q4_0>>(c, a, R, qa);
-    case QB_TYPE_Q4_1: return launch_r<TQ4<QB_TYPE_Q4_1>>(c, a, R, qa);
-    case QB_TYPE_IQ4_NL: return launch_r<TQ4<QB_TYPE_IQ4_NL>>(c, a, R, qa);
-    case QB_TYPE_Q4_K: return launch_r<TQ4_K>(c, a, R, qa);
-    case QB_TYPE_Q6_K: return launch_r<TQ6_K>(c, a, R, qa);
+    case QB_TYPE_F32: launch_r<TF32>(c, a, R); break;
+    case QB_TYPE_F16: launch_r<THalf<false>>(c, a, R); break;
+    case QB_TYPE_BF16: launch_r<THalf<true>>(c, a, R); break;
+    case QB_TYPE_Q8_0: launch_r<TQ8_0>(c, a, R); break;
+    case QB_TYPE_Q4_0: launch_r<TQ4<QB_TYPE_Q4_0>>(c, a, R); break;
+    case QB_TYPE_Q4_1: launch_r<TQ4<QB_TYPE_Q4_1>>(c, a, R); break;
+    case QB_TYPE_IQ4_NL: launch_r<TQ4<QB_TYPE_IQ4_NL>>(c, a, R); break;
+    case QB_TYPE_Q4_K: launch_r<TQ4_K>(c, a, R); break;
+    case QB_TYPE_Q6_K: launch_r<TQ6_K>(c, a, R); break;
     default: qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d not supported", (int)t);
     }
 }

@@ -274,15 +274,10 @@ static void blocks(qb_gpu *g, int T, int pos0) {
         // attention sublayer: x += proj(attention(qkv(ln_1(x))))
         const unsigned drop = T == 1 ? g->drop : 0;
         prefetch_ahead(g, T, l, 0);
-        if (T == 1 && !(drop & 3) && !g->profile) // one token: the two steps one kernel where it can
-            qb_cuda_ln_qkv_attention(cu, g->att, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, kc, vc,
-                                     pos0, H, E / H, g->n_cache);
-        else {
-            if (!(drop & 1))
-                qb_cuda_ln_matmul_qkv(cu, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, T, kc, vc, pos0);
-            prof_mark(g, 1);
-            if (!(drop & 2)) qb_cuda_attention(cu, g->att, g->qkv, 3 * E, kc, vc, pos0, T, H, E / H, g->n_cache);
-        }
+        if (!(drop & 1))
+            qb_cuda_ln_matmul_qkv(cu, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, T, kc, vc, pos0);
+        prof_mark(g, 1);
+        if (!(drop & 2)) qb_cuda_attention(cu, g->att, g->qkv, 3 * E, kc, vc, pos0, T, H, E / H, g->n_cache);
         prof_mark(g, 2);
         prefetch_ahead(g, T, l, 1);
         if (!(drop & 4)) qb_cuda_matmul(cu, g->x, g->att, &L->proj, L->proj_b, T, QB_CUDA_ACCUM);
