@@ -5,9 +5,14 @@
 // Knobs, read at qb_cuda_step_ready (for the benchmark's sweeps):
 //   QB_CUDA_STEP_BPS  blocks per SM (default: as many as fit, at most 4; more
 //                     than fit is lowered to what fits, with a note)
-//   QB_CUDA_STEP_R    rows per GEMV group, 1, 2 or 4, or 8 in block mode (default 2)
-//   QB_CUDA_STEP_GEMV warp (default): each warp streams its own row groups;
-//                     block: a block's four warps split each group's steps
+//   QB_CUDA_STEP_R    rows per GEMV group, 1, 2 or 4, or 8 in block mode (default
+//                     4 in block mode, 2 in warp mode)
+//   QB_CUDA_STEP_GEMV block (default): a block's four warps split each group's
+//                     steps, as k_gemv; warp: each warp streams its own row groups
+//                     (the QKV->attention, embed and argmax links, early loads,
+//                     staging and W8A8 need it). On the H100 (e1f8135) block mode
+//                     with ops from shared memory and R 4 was the best setting
+//                     measured: gpt2-xl f16 287.8 tok/s, warp mode R 2 233.8
 //   QB_CUDA_STEP_PF   megabytes of the next op's weights prefetched to L2
 //                     (default half the L2; 0 turns the prefetch off)
 //   QB_CUDA_STEP_VERBOSE  set: one line on stderr with the grid, registers and knobs
@@ -22,9 +27,10 @@
 //                     into shared memory (so no item of the stream waits for its x
 //                     from L2). Default 0: on the H100 it gained nothing (xl f16
 //                     4.46 ms a traced step against 4.26 without, e3bc358)
-//   QB_CUDA_STEP_OPS  smem: each block reads the op it runs from shared memory,
-//                     copied there asynchronously during the op before (default
-//                     global: read from the op list in global memory). Unmeasured
+//   QB_CUDA_STEP_OPS  smem (default): each block reads the op it runs from shared
+//                     memory, copied there asynchronously during the op before;
+//                     global: from the op list in global memory (H100, block mode:
+//                     smem 2-8 % faster, xl f16 265.6 vs 260.8 tok/s)
 //   QB_CUDA_STEP_EARLY 1: a GEMV in warp mode issues its first weight loads before
 //                     it waits at the barrier that precedes it (as PDL lets the
 //                     graph's kernels do); default 0
@@ -85,11 +91,12 @@ static int env_choice(const char *name, const char *def, const char *other) {
 qb_cuda_step *qb_cuda_step_new(qb_cuda *c) {
     qb_cuda_step *s = (qb_cuda_step *)qb_calloc(1, sizeof *s);
     s->c = c;
-    s->R = env_int("QB_CUDA_STEP_R", 2);
-    s->warp = !env_choice("QB_CUDA_STEP_GEMV", "warp", "block");
+    s->warp = env_choice("QB_CUDA_STEP_GEMV", "block", "warp");
+    s->R = env_int("QB_CUDA_STEP_R", s->warp ? 2 : 4);
     if (s->R != 1 && s->R != 2 && s->R != 4 && (s->R != 8 || s->warp))
         qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_R: 1, 2 or 4 (8 with QB_CUDA_STEP_GEMV=block), not %d", s->R);
     s->act8 = env_choice("QB_CUDA_STEP_ACT", "f32", "int8");
+    if (s->act8 && !s->warp) qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_ACT=int8 runs in warp mode: set QB_CUDA_STEP_GEMV=warp");
     return s;
 }
 
@@ -184,7 +191,7 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     s->ctl.spin_ns = (unsigned)env_int("QB_CUDA_STEP_SPIN_NS", 0);
     s->ctl.early = env_int("QB_CUDA_STEP_EARLY", 0) != 0;
     s->ctl.stage = env_int("QB_CUDA_STEP_STAGE", 0) != 0;
-    s->ctl.ops_smem = env_choice("QB_CUDA_STEP_OPS", "global", "smem");
+    s->ctl.ops_smem = !env_choice("QB_CUDA_STEP_OPS", "smem", "global");
     s->ctl.acqrel = env_choice("QB_CUDA_STEP_BAR", "fence", "acqrel");
     // Every block must be resident at once (the barriers wait for all of them):
     // the cooperative launch refuses a grid that is not.

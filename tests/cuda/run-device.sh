@@ -16,7 +16,7 @@
 #             cost; STEP_ARGS): decode_persistent_tok_s beside the graph's, repeats interleaved
 #   trace     the persistent step traced (QB_CUDA_STEP_TRACE): per op name, what it
 #             adds to a step, its barrier's latency, body and tail (trace_summary.py),
-#             per setting of TRACE_KNOBS (as STEP_KNOBS; default: warps; ops from shared memory; block mode; no L2 prefetch),
+#             per setting of TRACE_KNOBS (as STEP_KNOBS; default: block mode R 4 and 8; warp mode),
 #             TRACE_ARGS (default -m gpt2-xl,gpt2 -w f16,q4_0 -n 32 -r 1)
 #   ab        builds side by side: bin/cuda_decode and every bin/cuda_decode_* (stage
 #             them there yourself: an old commit, another register cap), AB_ROUNDS
@@ -104,7 +104,7 @@ for s in $steps; do
         { [ -s "$OUT/persistent_vs_cpu.tsv" ] && tail -n +2 /tmp/vs.tsv || cat /tmp/vs.tsv; } >>"$OUT/persistent_vs_cpu.tsv"
       done
       cut -f1-8 "$OUT/persistent_vs_cpu.tsv"
-      IFS=";" read -ra sets <<<"${STEP_KNOBS:-STEP_R=2;STEP_OPS=smem;STEP_GEMV=block;STEP_OPS=smem STEP_GEMV=block;STEP_BAR=acqrel;STEP_PF=0;STEP_WORK=0}"
+      IFS=";" read -ra sets <<<"${STEP_KNOBS:-STEP_R=8;STEP_R=2;STEP_OPS=global;STEP_GEMV=warp;STEP_BAR=acqrel;STEP_PF=0;STEP_WORK=0}"
       for knobs in "${sets[@]}"; do
         k=${knobs// /_}; f="$OUT/step-${k//=/-}.tsv" # file names the device tool brings back have no =
         env QB_CUDA_STEP_VERBOSE=1 $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${STEP_TIMEOUT:-120} ./bin/cuda_decode ${STEP_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >"$f" 2>>"$OUT/persistent.err"
@@ -112,7 +112,7 @@ for s in $steps; do
       done
       grep -m3 'decode step:' "$OUT/persistent.err"; tail -3 "$OUT/persistent.err" ;;
     trace)
-      IFS=";" read -ra sets <<<"${TRACE_KNOBS:-STEP_GEMV=warp;STEP_OPS=smem;STEP_GEMV=block;STEP_PF=0}"
+      IFS=";" read -ra sets <<<"${TRACE_KNOBS:-STEP_R=4;STEP_R=8;STEP_GEMV=warp}"
       for knobs in "${sets[@]}"; do
         f="$OUT/trace-$(echo "$knobs" | tr ' =' '_-').tsv"; rm -f "$f"
         env QB_CUDA_STEP_TRACE="$f" $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${TRACE_TIMEOUT:-120} ./bin/cuda_decode ${TRACE_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 32 -r 1} >"${f%.tsv}.decode.tsv" 2>>"$OUT/trace.err"
