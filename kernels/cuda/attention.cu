@@ -33,8 +33,10 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     if (T * n_head > QB_CUDA_COUNTERS - 256) qb_die(QB_EXIT_DATA, "cuda: attention: too many heads x tokens");
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
     const size_t smem = c->attn_whole ? qb_attn_whole_smem(D) : 0;
-    if (smem > 48 * 1024) // above the default limit: raised once for the kernel (the largest head size asks most)
+    if (smem > 48 * 1024 && !c->attn_smem_raised) { // above the default limit: raised once, to what any head size asks
         CK(cudaFuncSetAttribute(k_attn_split, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)qb_attn_whole_smem(16)));
+        c->attn_smem_raised = 1;
+    }
     qb_launch(c, k_attn_split, dim3(S, n_head, T), dim3(ATT_THREADS), smem, out, q, q_stride, (const __half *)kc,
               (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, S, part, c->counters, c->attn_whole);
 }

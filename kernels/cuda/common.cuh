@@ -86,6 +86,7 @@ struct qb_cuda {
     int n_tuned;
     size_t ln_bytes;
     int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head
+    int attn_smem_raised; // the split kernel's dynamic shared memory limit raised for it
 };
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot
