@@ -6,6 +6,11 @@
 // the last of the S blocks of (h, t) to finish (a counter) merges the S
 // partials. The grid is fixed by n_ctx, not by the position, so one captured
 // graph serves every step; blocks past the position only report "empty".
+// While a token's keys fit 64 KiB of K and V rows (256 for heads of 64), block
+// (0, h, t) takes the head whole instead and the others return: no partials,
+// counter or merge (qb_attn_whole; QB_CUDA_ATTN_WHOLE=0 always splits). Its
+// shared memory is then asked of every block, so past that many keys the split
+// runs about 3 blocks an SM.
 //
 // Many new tokens (prefill): cuBLAS batched GEMMs S = Q K^T and O = P V per
 // head, with a masked softmax between; Q and P are split into F16 hi + lo
