@@ -298,6 +298,10 @@ int main(void) {
     run_case(T[7], 3, 1, 0, 0, 100, pool, 0, 1, 1, 0, 0, 0, 1);
     run_case(T[5], 5, 4, 1, 0, 129, pool, 1, 0, 0, 1, 0, 0, 1);
     run_case(T[4], 4, 2, 1, 1, 70, pool, 0, 0, 0, 1, 0, 0, 1);
+    // The defaults (block mode, R 4, ops from shared memory): f16, q4_0, mixed.
+    run_case(T[1], 4, 4, 0, 0, 130, pool, 0, 0, 0, 1, 0, 0, 1);
+    run_case(T[4], 5, 4, 0, 0, 63, pool, 0, 1, 0, 1, 0, 0, 1);
+    run_case(T[9], 3, 4, 0, 0, 100, pool, 0, 0, 0, 1, 0, 0, 1);
     // Eight rows a group (block mode only), ops from shared memory: f16, q4_0 (f32 lm_head), q6_k.
     run_case(T[1], 5, 8, 0, 0, 129, pool, 0, 1, 0, 0, 0, 0, 1);
     run_case(T[4], 3, 8, 0, 0, 70, pool, 0, 0, 1, 0, 0, 0, 1);
