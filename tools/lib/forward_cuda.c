@@ -66,7 +66,9 @@ struct qb_gpu {
     unsigned drop;
 };
 
-static const char *const DROP_NAMES[5] = {"qkv", "attention", "proj", "fc", "mproj"};
+// The steps of blocks() in order: bit k of the mask leaves DROP_NAMES[k] out.
+static const char *const DROP_NAMES[] = {"qkv", "attention", "proj", "fc", "mproj"};
+enum { N_DROP = sizeof DROP_NAMES / sizeof *DROP_NAMES };
 
 static unsigned parse_drop(const char *v) {
     unsigned mask = 0;
@@ -74,8 +76,8 @@ static unsigned parse_drop(const char *v) {
     snprintf(buf, sizeof buf, "%s", v);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int k = 0;
-        while (k < 5 && strcmp(t, DROP_NAMES[k])) k++;
-        if (k == 5) qb_die(QB_EXIT_USAGE, "QB_CUDA_DROP=%s: '%s' is not one of qkv, attention, proj, fc, mproj", v, t);
+        while (k < N_DROP && strcmp(t, DROP_NAMES[k])) k++;
+        if (k == N_DROP) qb_die(QB_EXIT_USAGE, "QB_CUDA_DROP=%s: '%s' is not one of qkv, attention, proj, fc, mproj", v, t);
         mask |= 1u << k;
     }
     return mask;
