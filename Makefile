@@ -124,13 +124,17 @@ $(CUDA_LIB): $(CUDA_OBJS) build/obj/kernels/cuda/dlink.o
 	ar rcs $@ $^
 endif
 
+# The CUDA library calls back into libqb (qb_die, qb_type_name), so libqb is
+# named again after it: a static library resolves only what is asked before it.
+QB_LIBS := build/libqb.a $(if $(CUDA_LIB),$(CUDA_LIB) build/libqb.a)
+
 bin/%: build/obj/tools/%.o build/libqb.a $(CUDA_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< build/libqb.a $(CUDA_LIB) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $< $(QB_LIBS) $(LDLIBS) -o $@
 
 build/tests/%: build/obj/tests/unit/%.o build/libqb.a $(CUDA_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< build/libqb.a $(CUDA_LIB) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $< $(QB_LIBS) $(LDLIBS) -o $@
 
 build/obj/tests/sim/%.o: tests/sim/%.cpp
 	@mkdir -p $(@D)
@@ -145,7 +149,7 @@ build/tests/helpers/%: build/obj/tests/helpers/%.o build/libqb.a
 
 build/bench/%: build/obj/tests/bench/%.o build/libqb.a $(CUDA_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< build/libqb.a $(CUDA_LIB) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $< $(QB_LIBS) $(LDLIBS) -o $@
 
 # Benchmarks: every tests/bench/*.sh, each printing its own table.
 bench: $(TOOLS) $(BENCH_BINS) $(TEST_HELPERS)

@@ -15,6 +15,7 @@ extern "C" {
 }
 #undef _Noreturn
 #include "cuda_backend.h"
+extern "C" const char *qb_type_name(qb_type t); // kernels/quant.h, a C11 header
 #include "device.cuh"
 
 // ---- checked calls -------------------------------------------------------------------
@@ -57,6 +58,12 @@ struct qb_blas {
 };
 
 #define QB_CUDA_TUNED 64
+// A launch of the captured graph that stamps its blocks' times (trace.cu).
+struct qb_trace_rec {
+    char name[16];
+    int type, n_in, n_out; // type -1: not a GEMV
+    size_t bytes, blocks, off; // weight bytes; stamps [off, off + 3 blocks) of the buffer
+};
 struct qb_cuda {
     int dev;
     cudaStream_t stream;
@@ -86,8 +93,26 @@ struct qb_cuda {
     int n_tuned;
     size_t ln_bytes;
     int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head
-    int attn_smem_raised; // the split kernel's dynamic shared memory limit raised for it
+    int attn_smem_raised; // the split kernel's dynamic shared memory limit raised for it (a bit per thread count)
+    int att_threads;      // QB_CUDA_ATT_THREADS: the decode attention's block size (128, 256 or 512)
+    // QB_CUDA_TRACE (trace.cu): the captured graph's GEMV and attention launches
+    // stamp their blocks' times in `trace`; written to trace_path at close.
+    const char *trace_path;
+    unsigned long long *trace;
+    size_t trace_cap, trace_used; // stamps
+    qb_trace_rec *trace_rec;
+    int trace_n, trace_rec_cap;
+    const char *trace_name;      // qb_cuda_trace_name: the next traced launch's name
 };
+
+// The stamps of a launch of `blocks` blocks under capture, recorded as the
+// next trace row (name from qb_cuda_trace_name, else `kind`); NULL when not
+// tracing, not capturing or out of room.
+unsigned long long *qb_cuda_trace_slot(qb_cuda *c, const char *kind, int type, int n_in, int n_out, size_t bytes,
+                                       size_t blocks);
+void qb_cuda_trace_open(qb_cuda *c);
+void qb_cuda_trace_reset(qb_cuda *c);  // before each graph launch: clears the stamps
+void qb_cuda_trace_close(qb_cuda *c);  // writes the last replay's rows and frees
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot
 void *qb_cuda_scratch(qb_cuda *c, size_t bytes);

@@ -48,6 +48,9 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     c->ln_fuse = ln ? strcmp(ln, "0") != 0 : 0;
     const char *whole = getenv("QB_CUDA_ATTN_WHOLE");
     c->attn_whole = !(whole && !strcmp(whole, "0"));
+    const char *nt = getenv("QB_CUDA_ATT_THREADS");
+    c->att_threads = nt && (!strcmp(nt, "128") || !strcmp(nt, "512")) ? atoi(nt) : 256;
+    qb_cuda_trace_open(c);
     qb_cuda_mem_sample(c);
     return c;
 }
@@ -55,6 +58,7 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
 void qb_cuda_close(qb_cuda *c) {
     if (!c) return;
     CK(cudaStreamSynchronize(c->stream));
+    qb_cuda_trace_close(c);
     if (c->exec) CK(cudaGraphExecDestroy(c->exec));
     if (c->graph) CK(cudaGraphDestroy(c->graph));
     if (c->blas.lib) {
@@ -208,6 +212,7 @@ void qb_cuda_graph_begin(qb_cuda *c) {
     if (c->capturing) qb_die(QB_EXIT_DATA, "cuda: graph capture already under way");
     CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
     c->capturing = 1;
+    c->trace_n = 0, c->trace_used = 0; // the trace follows the graph captured last
 }
 
 void qb_cuda_graph_end(qb_cuda *c) {
@@ -223,6 +228,7 @@ void qb_cuda_graph_end(qb_cuda *c) {
 
 void qb_cuda_graph_launch(qb_cuda *c) {
     if (!c->exec) qb_die(QB_EXIT_DATA, "cuda: no graph captured");
+    qb_cuda_trace_reset(c);
     CK(cudaGraphLaunch(c->exec, c->stream));
 }
 

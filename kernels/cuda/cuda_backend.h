@@ -106,6 +106,9 @@ void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *
 // on through kernel tails, launches and attention. Taken by the next GEMV;
 // NULL clears. Results are unchanged.
 void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w);
+// QB_CUDA_TRACE=FILE: the name the next GEMV or attention launch has in the
+// graph trace (trace.cu); taken by that launch.
+void qb_cuda_trace_name(qb_cuda *c, const char *name);
 int qb_cuda_prefetch_depth(const qb_cuda *c);
 // The GEMV alone, with rows per block in {1, 2, 4, 8} (0 = tuned per shape at
 // first use, or QB_CUDA_GEMV_R), for the benchmark; T == 1 only.

@@ -49,7 +49,6 @@
 
 #include "common.cuh"
 #include "decode_step.cuh"
-extern "C" const char *qb_type_name(qb_type t); // kernels/quant.h, a C11 header
 
 struct qb_cuda_step {
     qb_cuda *c;

@@ -144,7 +144,7 @@ static inline qb_step_op qb_step_op_gemv(float *y, const float *x, const qb_weig
     o.R = R == 1 || R == 4 || (R == 8 && !warp) ? R : 2; // the host has checked: 8 in block mode only
     o.warp = warp;
     o.g = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, epi,
-           k_cache, v_cache, 0, NULL, ln_g, ln_b, eps, NULL, 0};
+           k_cache, v_cache, 0, NULL, ln_g, ln_b, eps, NULL, 0, NULL};
     return o;
 }
 
@@ -496,7 +496,7 @@ __device__ __noinline__ void qb_step_attn(const qb_step_op &op, int pos, unsigne
             }
             __syncthreads();
         }
-        qb_attn_chunk(op.out, op.q, op.q_stride, op.kc, op.vc, pos, (const int *)NULL, op.n_head, op.D, S, op.part,
+        qb_attn_chunk<ATT_THREADS>(op.out, op.q, op.q_stride, op.kc, op.vc, pos, (const int *)NULL, op.n_head, op.D, S, op.part,
                       op.counters, it % S, it / S, 0, [] {});
         __syncthreads(); // the chunk's shared arrays are done with before the next chunk
     }

@@ -173,6 +173,15 @@ __device__ __forceinline__ unsigned long long qb_global_ns() {
 }
 #endif
 
+// The graph trace (QB_CUDA_TRACE; trace.cu): thread 0 of each block stamps
+// when it began (k 0), left its wait for the previous kernel (1) and ended
+// (2), in tr[3 * block + k]; tr is NULL when not tracing.
+__device__ __forceinline__ void qb_trace_mark(unsigned long long *tr, int k) {
+    if (!tr || threadIdx.x != 0) return;
+    const size_t b = blockIdx.x + (size_t)gridDim.x * (blockIdx.y + (size_t)gridDim.y * blockIdx.z);
+    tr[3 * b + k] = qb_global_ns();
+}
+
 // Programmatic dependent launch: see qb_launch (common.cuh). Every kernel
 // starts with qb_grid_wait() before it touches what an earlier kernel wrote,
 // and may do independent work (loading weights) before it.

@@ -391,6 +391,7 @@ struct gemv_args {
     // a GEMV further down the decode chain (QB_CUDA_PREFETCH; pf_bytes 0: none).
     const uint8_t *pf;
     size_t pf_bytes;
+    unsigned long long *tr; // the graph trace's stamps (qb_trace_mark), NULL when not tracing
 };
 
 // The block's copy of layernorm(x) in shared memory (x in registers: n_in

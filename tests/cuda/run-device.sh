@@ -18,6 +18,12 @@
 #             adds to a step, its barrier's latency, body and tail (trace_summary.py),
 #             per setting of TRACE_KNOBS (as STEP_KNOBS; default: block mode R 4 and 8; warp mode),
 #             TRACE_ARGS (default -m gpt2-xl,gpt2 -w f16,q4_0 -n 32 -r 1)
+#   gtrace    the replayed graph traced (QB_CUDA_TRACE): per op name, what it adds to
+#             a step, the kernel boundary's latency, how early its blocks began, body
+#             and tail (trace_summary.py), per setting of GTRACE_KNOBS (as STEP_KNOBS,
+#             "-" for none; default: none, and ONE_LAYER=1, every layer on layer 0's
+#             weights, which stay in L2 where they fit), GTRACE_ARGS (default -m
+#             gpt2-xl,gpt2-medium,gpt2 -w f16,q4_0 -n 32 -r 1)
 #   ab        builds side by side: bin/cuda_decode and every bin/cuda_decode_* (stage
 #             them there yourself: an old commit, another register cap), AB_ROUNDS
 #             (default 2) rounds of each, interleaved, AB_ARGS (default -m gpt2-xl,gpt2
@@ -119,6 +125,14 @@ for s in $steps; do
         echo "trace $knobs rc=$?"; cut -f1,2,7,16 "${f%.tsv}.decode.tsv"
         [ -s "$f" ] && python3 trace_summary.py "$f" | tee "${f%.tsv}.summary.txt"
       done; tail -3 "$OUT/trace.err" ;;
+    gtrace)
+      IFS=";" read -ra sets <<<"${GTRACE_KNOBS:--;ONE_LAYER=1}"
+      for knobs in "${sets[@]}"; do
+        f="$OUT/gtrace-$(echo "$knobs" | tr ' =' '_-').tsv"; rm -f "$f"; [ "$knobs" = - ] && knobs=
+        env QB_CUDA_TRACE="$f" $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${TRACE_TIMEOUT:-150} ./bin/cuda_decode ${GTRACE_ARGS:--m gpt2-xl,gpt2-medium,gpt2 -w f16,q4_0 -n 32 -r 1} >"${f%.tsv}.decode.tsv" 2>>"$OUT/gtrace.err"
+        echo "gtrace ${knobs:--} rc=$?"; cut -f1,2,7,14 "${f%.tsv}.decode.tsv"
+        [ -s "$f" ] && python3 trace_summary.py "$f" | tee "${f%.tsv}.summary.txt"
+      done; tail -3 "$OUT/gtrace.err" ;;
     ab)
       bins=$(cd bin && ls cuda_decode_* 2>/dev/null)
       [ -n "$bins" ] || { echo "no bin/cuda_decode_* to compare with"; continue; }

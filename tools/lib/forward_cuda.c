@@ -64,6 +64,10 @@ struct qb_gpu {
     // entry), a timing what-if: what a step costs inside the replayed chain is
     // the step time it saves. The output is wrong while any is set.
     unsigned drop;
+    // QB_CUDA_ONE_LAYER=1: every layer of the decode step multiplies by layer
+    // 0's weights, a timing what-if: where a layer's weights fit in L2 they
+    // stay there, so the step shows the chain's own latency without DRAM.
+    int one_layer;
 };
 
 // The steps of blocks() in order: bit k of the mask leaves DROP_NAMES[k] out.
@@ -201,6 +205,12 @@ qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) {
         fprintf(stderr, "cuda: QB_CUDA_DROP=%s: the decode step leaves these out (timing only: its output is wrong)\n",
                 drop);
     }
+    const char *one = getenv("QB_CUDA_ONE_LAYER");
+    if (one && !strcmp(one, "1")) {
+        g->one_layer = 1;
+        fprintf(stderr, "cuda: QB_CUDA_ONE_LAYER=1: every layer decodes with layer 0's weights (timing only: its "
+                        "output is wrong)\n");
+    }
     const char *step = getenv("QB_CUDA_STEP");
     if (step && strcmp(step, "graph") && strcmp(step, "persistent"))
         qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP=%s: graph (the default) or persistent", step);
@@ -271,25 +281,30 @@ static void blocks(qb_gpu *g, int T, int pos0) {
     qb_cuda *cu = g->cu;
     const size_t cache_layer = (size_t)g->n_cache * E;
     for (int l = 0; l < c->n_layer; l++) {
-        const gpu_layer *L = &g->layers[l];
+        const gpu_layer *L = &g->layers[T == 1 && g->one_layer ? 0 : l];
         uint16_t *kc = g->k_cache + l * cache_layer, *vc = g->v_cache + l * cache_layer;
         // attention sublayer: x += proj(attention(qkv(ln_1(x))))
         const unsigned drop = T == 1 ? g->drop : 0;
         prefetch_ahead(g, T, l, 0);
+        qb_cuda_trace_name(cu, "qkv");
         if (!(drop & 1))
             qb_cuda_ln_matmul_qkv(cu, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, T, kc, vc, pos0);
         prof_mark(g, 1);
+        qb_cuda_trace_name(cu, "attn");
         if (!(drop & 2)) qb_cuda_attention(cu, g->att, g->qkv, 3 * E, kc, vc, pos0, T, H, E / H, g->n_cache);
         prof_mark(g, 2);
         prefetch_ahead(g, T, l, 1);
+        qb_cuda_trace_name(cu, "proj");
         if (!(drop & 4)) qb_cuda_matmul(cu, g->x, g->att, &L->proj, L->proj_b, T, QB_CUDA_ACCUM);
         prof_mark(g, 3);
         // MLP sublayer: x += proj(gelu(fc(ln_2(x))))
         prefetch_ahead(g, T, l, 2);
+        qb_cuda_trace_name(cu, "fc");
         if (!(drop & 8))
             qb_cuda_ln_matmul(cu, g->fc, g->x, L->ln_2_g, L->ln_2_b, eps, &L->fc, L->fc_b, T, QB_CUDA_GELU);
         prof_mark(g, 4);
         prefetch_ahead(g, T, l, 3);
+        qb_cuda_trace_name(cu, "mproj");
         if (!(drop & 16)) qb_cuda_matmul(cu, g->x, g->fc, &L->mproj, L->mproj_b, T, QB_CUDA_ACCUM);
         prof_mark(g, 5);
     }
@@ -299,6 +314,7 @@ static void blocks(qb_gpu *g, int T, int pos0) {
 // Final layernorm and the output projection of rows first..T-1 into logits.
 static void head(qb_gpu *g, int T, int first) {
     const qb_config *c = &g->m->cfg;
+    qb_cuda_trace_name(g->cu, "lm_head");
     qb_cuda_ln_matmul(g->cu, g->logits, g->x + (size_t)first * c->n_embd, g->ln_f_g, g->ln_f_b, c->ln_eps,
                       &g->lm_head, NULL, T - first, QB_CUDA_STORE);
 }
