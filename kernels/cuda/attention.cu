@@ -20,17 +20,25 @@
 #include "attention.cuh"
 #include "common.cuh"
 
-// Block (s, h, t): qb_attn_block (its dynamic shared memory qb_attn_whole_smem(D)
-// bytes when whole is set, else none).
-__global__ void __launch_bounds__(ATT_THREADS)
+// Block (s, h, t): qb_attn_block with NT threads (its dynamic shared memory
+// qb_attn_whole_smem(D) bytes when whole is set, else none).
+template <int NT>
+__global__ void __launch_bounds__(NT)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
-                 const int *d_pos, int n_head, int D, int S, float *part, unsigned *counters, int whole) {
+                 const int *d_pos, int n_head, int D, int S, float *part, unsigned *counters, int whole,
+                 unsigned long long *tr) {
     qb_grid_launch_dependents();
+    qb_trace_mark(tr, 0);
     extern __shared__ uint4 kv_smem[];
-    qb_attn_block(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, whole, (__half *)kv_smem,
-                  blockIdx.x, blockIdx.y, blockIdx.z, [] { qb_grid_wait(); });
+    qb_attn_block<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, whole, (__half *)kv_smem,
+                      blockIdx.x, blockIdx.y, blockIdx.z, [=] {
+                      qb_grid_wait();
+                      qb_trace_mark(tr, 1);
+                  });
+    qb_trace_mark(tr, 2);
 }
 
+template <int NT>
 static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *kc,
                        const uint16_t *vc, int pos0, int T, int n_head, int D, int n_ctx) {
     const int S = (n_ctx + CH - 1) / CH;
@@ -38,12 +46,14 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     if (T * n_head > QB_CUDA_COUNTERS - 256) qb_die(QB_EXIT_DATA, "cuda: attention: too many heads x tokens");
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
     const size_t smem = c->attn_whole ? qb_attn_whole_smem(D) : 0;
-    if (smem > 48 * 1024 && !c->attn_smem_raised) { // above the default limit: raised once, to what any head size asks
-        CK(cudaFuncSetAttribute(k_attn_split, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)qb_attn_whole_smem(16)));
-        c->attn_smem_raised = 1;
+    if (smem > 48 * 1024 && !(c->attn_smem_raised & NT)) { // above the default limit: raised once, to what any head size asks
+        CK(cudaFuncSetAttribute(k_attn_split<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                (int)qb_attn_whole_smem(16)));
+        c->attn_smem_raised |= NT;
     }
-    qb_launch(c, k_attn_split, dim3(S, n_head, T), dim3(ATT_THREADS), smem, out, q, q_stride, (const __half *)kc,
-              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, S, part, c->counters, c->attn_whole);
+    unsigned long long *tr = qb_cuda_trace_slot(c, "attn", -1, 0, 0, 0, (size_t)S * n_head * T);
+    qb_launch(c, k_attn_split<NT>, dim3(S, n_head, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
+              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, S, part, c->counters, c->attn_whole, tr);
 }
 
 // ---- prefill through cuBLAS ---------------------------------------------------------------------
@@ -143,8 +153,10 @@ void qb_cuda_attention_path(qb_cuda *c, float *out, const float *q, int q_stride
     if (head_dim % 16 || head_dim > 256 || (n_head * head_dim) % 8)
         qb_die(QB_EXIT_DATA, "cuda: attention: head_dim %d not supported (multiple of 16, at most 256)", head_dim);
     if (pos0 >= 0 && pos0 + T > n_ctx) qb_die(QB_EXIT_DATA, "cuda: attention: positions past the context");
-    if (path == 0) attn_split(c, out, q, q_stride, k_cache, v_cache, pos0, T, n_head, head_dim, n_ctx);
-    else attn_blas(c, out, q, q_stride, k_cache, v_cache, pos0, T, n_head, head_dim);
+    if (path == 0) {
+        auto split = c->att_threads == 512 ? attn_split<512> : c->att_threads == 128 ? attn_split<128> : attn_split<256>;
+        split(c, out, q, q_stride, k_cache, v_cache, pos0, T, n_head, head_dim, n_ctx);
+    } else attn_blas(c, out, q, q_stride, k_cache, v_cache, pos0, T, n_head, head_dim);
 }
 
 void qb_cuda_attention(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *k_cache,

@@ -7,20 +7,20 @@
 #include "device.cuh"
 
 #define CH 64        // keys per block
-#define ATT_THREADS 128
+#define ATT_THREADS 128 // the persistent step's (its blocks'); the graph's kernel takes 128, 256 or 512
 
-// Chunk s of head h for new token t, by one block of ATT_THREADS: its
+// Chunk s of head h for new token t, by one block of NT threads (at least 2 CH): its
 // partials (m, l, then acc[D]) into part, and, in the last of the head's S
 // chunks to finish, their merge into out. ready() is called once the old
 // keys' cache rows are on their way to L2 (they depend on nothing that runs
 // before): where the caller waits for q and the new rows.
-template <class Ready>
+template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int pos0, const int *d_pos, int n_head, int D, int S,
                                               float *part, unsigned *counters, int s, int h, int t, Ready ready) {
     __shared__ float qs[256];
     __shared__ float sc[CH];
-    __shared__ float accs[ATT_THREADS * 2];
+    __shared__ float accs[NT * 2];
     __shared__ bool last;
     const int tid = threadIdx.x;
     const int E = n_head * D;
@@ -40,7 +40,7 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
     // This thread's first round of value rows (see below) for the old keys:
     // loaded now, they arrive while the scores are computed.
     constexpr int VB = 16;
-    const int P = D / 2, G = ATT_THREADS / P, dp = tid % P, g = tid / P;
+    const int P = D / 2, G = NT / P, dp = tid % P, g = tid / P;
     __half2 v_old[VB];
 #pragma unroll
     for (int u = 0; u < VB; u++) {
@@ -64,7 +64,7 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
 #pragma unroll
             for (int e = 0; e < 4; e++)
                 k4[e] = j < k1 && 8 * e < HD ? *(const uint4 *)(kr + 8 * e) : make_uint4(0, 0, 0, 0);
-            for (int d = tid; d < D; d += ATT_THREADS) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
+            for (int d = tid; d < D; d += NT) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
             __syncthreads();
             float dot = 0;
             if (j < k1) {
@@ -121,7 +121,7 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
             }
         if (g < G) accs[2 * (g * P + dp)] = acc.x, accs[2 * (g * P + dp) + 1] = acc.y;
         __syncthreads();
-        for (int d = tid; d < D; d += ATT_THREADS) {
+        for (int d = tid; d < D; d += NT) {
             float v = 0;
             for (int gg = 0; gg < G; gg++) v += accs[2 * gg * P + d];
             pp[2 + d] = v;
@@ -144,7 +144,7 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
     __shared__ float fw[256]; // exp(m_i - M) per chunk (0: empty)
     __shared__ float den;
     const float *base = part + (size_t)(t * n_head + h) * S * (D + 2);
-    for (int i = tid; i < S; i += ATT_THREADS) fw[i] = __ldcg(base + (size_t)i * (D + 2));
+    for (int i = tid; i < S; i += NT) fw[i] = __ldcg(base + (size_t)i * (D + 2));
     __syncthreads();
     if (tid < 32) {
         float M = -INFINITY;
@@ -162,7 +162,7 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
     }
     __syncthreads();
     const float inv = 1.0f / den;
-    for (int d = tid; d < D; d += ATT_THREADS) {
+    for (int d = tid; d < D; d += NT) {
         float num = 0;
 #pragma unroll 8
         for (int i = 0; i < S; i++) {
@@ -187,21 +187,21 @@ __host__ __device__ constexpr size_t qb_attn_whole_smem(int D) {
 }
 
 // Head h for new token t, its n_keys keys (first_new of them from earlier
-// steps), by one block of ATT_THREADS; kv: qb_attn_whole_smem(D) bytes of
+// steps), by one block of NT threads; kv: qb_attn_whole_smem(D) bytes of
 // shared memory. The old keys' rows are copied there asynchronously before
 // ready() (nothing this step writes them); after it only q and the new
 // tokens' rows are loaded.
-template <class Ready>
+template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int first_new, int n_keys, int n_head, int D, int h,
                                               int t, __half *kv, Ready ready) {
     __shared__ float qs[256];
     __shared__ float red[32];
-    __shared__ float accs[ATT_THREADS * 2];
+    __shared__ float accs[NT * 2];
     const int tid = threadIdx.x, E = n_head * D, NK = qb_attn_whole_keys(D), pieces = D / 8; // 16-byte pieces a row
     __half *ks = kv, *vs = kv + (size_t)NK * D;
     float *sc = (float *)(vs + (size_t)NK * D);
-    for (int i = tid; i < first_new * pieces; i += ATT_THREADS) {
+    for (int i = tid; i < first_new * pieces; i += NT) {
         const int j = i / pieces, c = i % pieces;
         const size_t at = (size_t)j * E + h * D + 8 * c;
         qb_async_copy16(ks + (size_t)j * D + 8 * c, kc + at);
@@ -209,8 +209,8 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
     }
     ready();
     const float scale = rsqrtf((float)D);
-    for (int d = tid; d < D; d += ATT_THREADS) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
-    for (int i = tid; i < (n_keys - first_new) * pieces; i += ATT_THREADS) {
+    for (int d = tid; d < D; d += NT) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
+    for (int i = tid; i < (n_keys - first_new) * pieces; i += NT) {
         const int j = first_new + i / pieces, c = i % pieces;
         const size_t at = (size_t)j * E + h * D + 8 * c;
         *(uint4 *)(ks + (size_t)j * D + 8 * c) = *(const uint4 *)(kc + at);
@@ -221,18 +221,19 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
     // Scores: two threads a key, each half of the dimensions.
     const int HD = D / 2, half = tid % 2;
     float mx = -INFINITY;
-    for (int j0 = 0; j0 < n_keys; j0 += ATT_THREADS / 2) {
+    for (int j0 = 0; j0 < n_keys; j0 += NT / 2) {
         const int j = j0 + tid / 2;
-        float dot = 0;
+        float dot = 0, dot2 = 0; // two chains: half the dependent FMAs a thread waits on
         if (j < n_keys) {
             const __half2 *kr = (const __half2 *)(ks + (size_t)j * D + half * HD);
             const float *qh = qs + half * HD;
             for (int d = 0; d < HD / 2; d++) {
                 const float2 f = __half22float2(kr[d]);
                 dot = fmaf(f.x, qh[2 * d], dot);
-                dot = fmaf(f.y, qh[2 * d + 1], dot);
+                dot2 = fmaf(f.y, qh[2 * d + 1], dot2);
             }
         }
+        dot += dot2;
         dot += __shfl_xor_sync(0xffffffffu, dot, 1);
         if (j < n_keys) {
             if (half == 0) sc[j] = dot;
@@ -241,14 +242,14 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
     }
     const float m = qb_block_max(mx, red); // (its barriers also publish sc)
     float l = 0;
-    for (int j = tid; j < n_keys; j += ATT_THREADS) {
+    for (int j = tid; j < n_keys; j += NT) {
         const float p = __expf(sc[j] - m);
         sc[j] = p;
         l += p;
     }
     l = qb_block_sum(l, red); // (and these the weights)
     // Values: thread = (group g, dimension pair dp), the groups splitting the keys.
-    const int P = D / 2, G = ATT_THREADS / P, dp = tid % P, g = tid / P;
+    const int P = D / 2, G = NT / P, dp = tid % P, g = tid / P;
     float2 acc = make_float2(0.0f, 0.0f);
     if (g < G)
         for (int j = g; j < n_keys; j += G) {
@@ -259,7 +260,7 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
     if (g < G) accs[2 * (g * P + dp)] = acc.x, accs[2 * (g * P + dp) + 1] = acc.y;
     __syncthreads();
     const float inv = 1.0f / l;
-    for (int d = tid; d < D; d += ATT_THREADS) {
+    for (int d = tid; d < D; d += NT) {
         float v = 0;
         for (int gg = 0; gg < G; gg++) v += accs[2 * gg * P + d];
         out[(size_t)t * E + h * D + d] = v * inv;
@@ -270,15 +271,15 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
 // token t, or, with whole set and the token's keys fitting, the whole head in
 // block (0, h, t) and nothing in the others. kv: qb_attn_whole_smem(D) bytes
 // of shared memory when whole is set.
-template <class Ready>
+template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_block(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int pos0, const int *d_pos, int n_head, int D, int S,
                                               float *part, unsigned *counters, int whole, __half *kv, int s, int h,
                                               int t, Ready ready) {
     const int first_new = qb_pos(pos0, d_pos), n_keys = first_new + t + 1;
     if (whole && n_keys <= qb_attn_whole_keys(D)) {
-        if (s == 0) qb_attn_whole(out, q, q_stride, kc, vc, first_new, n_keys, n_head, D, h, t, kv, ready);
+        if (s == 0) qb_attn_whole<NT>(out, q, q_stride, kc, vc, first_new, n_keys, n_head, D, h, t, kv, ready);
         return;
     }
-    qb_attn_chunk(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, s, h, t, ready);
+    qb_attn_chunk<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, s, h, t, ready);
 }

@@ -3,7 +3,9 @@
 // CPU's qb_attention on the same float16 K/V: chunks of 64 keys and their merge,
 // and one block taking a head whole while its keys fit shared memory, on both
 // sides of that limit (one launch with two tokens can straddle it), for heads
-// of 16, 64 and 128. Fresh random inputs; the output poisoned with NaN.
+// of 16, 64 and 128, each with blocks of 128 threads (the persistent step's),
+// 256 and 512 (the graph kernel's choices). Fresh random inputs; the output
+// poisoned with NaN.
 #include "sim_util.h" // first: the C headers with C linkage
 
 #include "cuda/attention.cuh"
@@ -12,21 +14,22 @@ struct attn_case {
     float *out;
     const float *q;
     const __half *kc, *vc;
-    int q_stride, pos0, H, D, S, whole;
+    int q_stride, pos0, H, D, S, whole, nt;
     float *part;
     unsigned *counters;
 };
 
+template <int NT>
 static void body(void *p) {
     const attn_case *c = (const attn_case *)p;
     __shared__ uint4 kv[qb_attn_whole_smem(16) / 16]; // the largest (the smallest heads take the most keys)
-    qb_attn_block(c->out, c->q, c->q_stride, c->kc, c->vc, c->pos0, NULL, c->H, c->D, c->S, c->part, c->counters,
-                  c->whole, (__half *)kv, blockIdx.x, blockIdx.y, blockIdx.z, [] {});
+    qb_attn_block<NT>(c->out, c->q, c->q_stride, c->kc, c->vc, c->pos0, NULL, c->H, c->D, c->S, c->part, c->counters,
+                      c->whole, (__half *)kv, blockIdx.x, blockIdx.y, blockIdx.z, [] {});
 }
 
 static qb_pool *pool; // the CPU reference's
 
-static void check(int H, int D, int pos0, int T, int whole) {
+static void check1(int H, int D, int pos0, int T, int whole, int nt) {
     const int E = H * D, n_keys = pos0 + T, n_ctx = (n_keys + 63) / 64 * 64 + 64, S = n_ctx / 64;
     std::vector<float> kf((size_t)n_keys * E), vf((size_t)n_keys * E), qf((size_t)T * E);
     uint16_t *kc = (uint16_t *)alloc((size_t)n_ctx * E * 2), *vc = (uint16_t *)alloc((size_t)n_ctx * E * 2);
@@ -40,9 +43,10 @@ static void check(int H, int D, int pos0, int T, int whole) {
         for (int i = 0; i < E; i++) qf[(size_t)t * E + i] = q[(size_t)t * 3 * E + i];
     float *out = (float *)alloc((size_t)T * E * 4);
     poison(out, T * E);
-    attn_case c = {out, q, (const __half *)kc, (const __half *)vc, 3 * E, pos0, H, D, S, whole,
+    attn_case c = {out, q, (const __half *)kc, (const __half *)vc, 3 * E, pos0, H, D, S, whole, nt,
                    (float *)alloc((size_t)T * H * S * (D + 2) * 4), (unsigned *)alloc((size_t)T * H * 4)};
-    qb_simt_launch({(unsigned)S, (unsigned)H, (unsigned)T}, {ATT_THREADS, 1, 1}, body, &c);
+    qb_simt_launch({(unsigned)S, (unsigned)H, (unsigned)T}, {(unsigned)nt, 1, 1},
+                   nt == 512 ? body<512> : nt == 256 ? body<256> : body<128>, &c);
     std::vector<float> ref((size_t)T * E), scratch((size_t)n_keys);
     qb_attention(pool, ref.data(), qf.data(), kf.data(), vf.data(), pos0, T, H, D, scratch.data());
     std::vector<double> want(ref.begin(), ref.end());
@@ -50,10 +54,14 @@ static void check(int H, int D, int pos0, int T, int whole) {
     for (int i = 0; i < T * H; i++) counters_clear &= c.counters[i] == 0;
     const double err = tap_rel_err(out, want.data(), (size_t)T * E); // NaN (an unwritten value) fails it
     const int nk = qb_attn_whole_keys(D);
-    tap_ok(err <= 1e-5 && counters_clear, "%d heads of %d, keys %d..%d (%s, whole up to %d): rel err %.1e%s", H, D,
-           pos0 + 1, n_keys, whole ? "whole where they fit" : "split", nk, err,
+    tap_ok(err <= 1e-5 && counters_clear, "%d heads of %d, keys %d..%d (%s, whole up to %d), %d threads: rel err %.1e%s",
+           H, D, pos0 + 1, n_keys, whole ? "whole where they fit" : "split", nk, nt, err,
            counters_clear ? "" : ", merge counters left set");
     free_all();
+}
+
+static void check(int H, int D, int pos0, int T, int whole) {
+    for (int nt = 128; nt <= 512; nt *= 2) check1(H, D, pos0, T, whole, nt);
 }
 
 int main(void) {
