@@ -8,7 +8,9 @@
 // graph serves every step; blocks past the position only report "empty".
 // While a token's keys fit 64 KiB of K and V rows (256 for heads of 64), block
 // (0, h, t) takes the head whole instead and the others return: no partials,
-// counter or merge (qb_attn_whole; QB_CUDA_ATTN_WHOLE=0 always splits). Its
+// counter or merge (qb_attn_whole; QB_CUDA_ATTN_WHOLE=0 always splits).
+// Blocks of 512 threads (QB_CUDA_ATT_THREADS=128|256 for fewer): a whole
+// head's chains of dependent loads and FMAs are then a quarter as long. Its
 // shared memory is then asked of every block, so past that many keys the split
 // runs about 3 blocks an SM.
 //

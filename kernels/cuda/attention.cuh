@@ -7,7 +7,7 @@
 #include "device.cuh"
 
 #define CH 64        // keys per block
-#define ATT_THREADS 128 // the persistent step's (its blocks'); the graph's kernel takes 128, 256 or 512
+#define ATT_THREADS 128 // the persistent step's (its blocks'); the graph's kernel takes 512 (or 128, 256)
 
 // Chunk s of head h for new token t, by one block of NT threads (at least 2 CH): its
 // partials (m, l, then acc[D]) into part, and, in the last of the head's S

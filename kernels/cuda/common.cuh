@@ -84,6 +84,10 @@ struct qb_cuda {
     float *ln_buf;       // layernorm rows for the matmuls with a layernorm in front
     int ln_fuse;         // 1: the GEMV normalises x itself; 0: a layernorm kernel first
     int gemv_r_forced;   // QB_CUDA_GEMV_R, else 0 (tuned)
+    struct {
+        int n_out, n_in, R;
+    } r_shape[8];        // QB_CUDA_GEMV_RS: rows per block for these shapes (any type)
+    int n_r_shape;
     int prefetch_depth;  // QB_CUDA_PREFETCH: GEMVs ahead whose weights go to L2 (0: none)
     const void *pf_ptr;  // qb_cuda_prefetch_next: what the next GEMV prefetches
     size_t pf_bytes;
@@ -94,7 +98,7 @@ struct qb_cuda {
     size_t ln_bytes;
     int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head
     int attn_smem_raised; // the split kernel's dynamic shared memory limit raised for it (a bit per thread count)
-    int att_threads;      // QB_CUDA_ATT_THREADS: the decode attention's block size (128, 256 or 512)
+    int att_threads;      // QB_CUDA_ATT_THREADS: the decode attention's block size (512; 128 or 256)
     // QB_CUDA_TRACE (trace.cu): the captured graph's GEMV and attention launches
     // stamp their blocks' times in `trace`; written to trace_path at close.
     const char *trace_path;

@@ -42,6 +42,15 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     c->pdl = !(pdl && !strcmp(pdl, "0")) && c->prop.major >= 9;
     const char *r = getenv("QB_CUDA_GEMV_R");
     c->gemv_r_forced = r && (!strcmp(r, "1") || !strcmp(r, "2") || !strcmp(r, "4") || !strcmp(r, "8")) ? atoi(r) : 0;
+    // QB_CUDA_GEMV_RS=OUTxIN:R,...: rows per block for matrices of these shapes (an experiment).
+    const char *rs = getenv("QB_CUDA_GEMV_RS");
+    for (const char *p = rs; p && *p && c->n_r_shape < 8;) {
+        int o = 0, i = 0, R = 0, used = 0;
+        if (sscanf(p, "%dx%d:%d%n", &o, &i, &R, &used) != 3 || (R != 1 && R != 2 && R != 4 && R != 8))
+            qb_die(QB_EXIT_USAGE, "QB_CUDA_GEMV_RS=%s: expected OUTxIN:R items (R 1, 2, 4 or 8) separated by commas", rs);
+        c->r_shape[c->n_r_shape].n_out = o, c->r_shape[c->n_r_shape].n_in = i, c->r_shape[c->n_r_shape++].R = R;
+        p += used + (p[used] == ',');
+    }
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");
@@ -49,7 +58,8 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     const char *whole = getenv("QB_CUDA_ATTN_WHOLE");
     c->attn_whole = !(whole && !strcmp(whole, "0"));
     const char *nt = getenv("QB_CUDA_ATT_THREADS");
-    c->att_threads = nt && (!strcmp(nt, "128") || !strcmp(nt, "512")) ? atoi(nt) : 256;
+    // 512 measured best for short contexts' whole heads: xl f16 +4 % over 128 (gtrace-c3e66a1).
+    c->att_threads = nt && (!strcmp(nt, "128") || !strcmp(nt, "256")) ? atoi(nt) : 512;
     qb_cuda_trace_open(c);
     qb_cuda_mem_sample(c);
     return c;

@@ -53,6 +53,8 @@ static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
 
 static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     if (c->gemv_r_forced) return c->gemv_r_forced;
+    for (int i = 0; i < c->n_r_shape; i++)
+        if (c->r_shape[i].n_out == a0.n_out && c->r_shape[i].n_in == a0.n_in) return c->r_shape[i].R;
     for (int i = 0; i < c->n_tuned; i++)
         if (c->tuned[i].type == (int)t && c->tuned[i].n_in == a0.n_in && c->tuned[i].n_out == a0.n_out)
             return c->tuned[i].R;

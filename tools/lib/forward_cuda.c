@@ -181,23 +181,11 @@ qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) {
     float *lg = qb_malloc((size_t)c->n_vocab * sizeof(float));
     qb_gpu_forward(g, warm, wT, 0, lg, wT - 1);
     qb_gpu_forward(g, warm, 1, 0, lg, 0); // also tunes each GEMV shape's rows per block
-    // Layernorm fused into the GEMVs (each block normalises x) or a kernel of
-    // its own: whichever makes the decode step faster here, unless QB_CUDA_LN_FUSE says.
-    if (!getenv("QB_CUDA_LN_FUSE")) {
-        double best = 1e30;
-        int pick = 0;
-        for (int fuse = 0; fuse < 2; fuse++) {
-            qb_cuda_set_ln_fuse(cu, fuse);
-            decode_step(g, 0);
-            qb_cuda_sync(cu);
-            const double t0 = qb_now();
-            for (int k = 0; k < 5; k++) decode_step(g, 0);
-            qb_cuda_sync(cu);
-            const double t = qb_now() - t0;
-            if (t < best) best = t, pick = fuse;
-        }
-        qb_cuda_set_ln_fuse(cu, pick);
-    }
+    // The layernorm is a kernel of its own unless QB_CUDA_LN_FUSE=1 (each
+    // GEMV block normalises x itself): in the replayed graph fusing it lost
+    // 10-17 %, every block of every wave redoing it after the wait
+    // (data/results/h100/gtrace-c3e66a1). (Until c3e66a1 the choice was made
+    // here by timing eager steps, which picked either at random.)
     free(warm), free(lg);
     const char *drop = getenv("QB_CUDA_DROP");
     if (drop && *drop) {
