@@ -107,6 +107,16 @@ struct qb_cuda {
     qb_trace_rec *trace_rec;
     int trace_n, trace_rec_cap;
     const char *trace_name;      // qb_cuda_trace_name: the next traced launch's name
+    // Layernorm statistics carried with the residual (qb_cuda_ln_stats_begin):
+    // sets of QB_STATS_SLOTS float64 pairs; each decode GEMV that accumulates
+    // into the residual fills the next set, and a layernorm of that same
+    // vector reads it instead of running a kernel of its own.
+    int stats_on;                // QB_CUDA_LN_STATS (default 1)
+    double *ln_stats;
+    int ln_stats_sets, ln_stats_used;
+    const float *stats_x;        // the vector the last filled set describes (NULL: none)
+    double *st_out_next;         // for the next GEMV launch (taken by it)
+    const double *st_in_next;
 };
 
 // The stamps of a launch of `blocks` blocks under capture, recorded as the

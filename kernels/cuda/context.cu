@@ -61,6 +61,8 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // 512 measured best for short contexts' whole heads: xl f16 +4 % over 128 (gtrace-c3e66a1).
     c->att_threads = nt && (!strcmp(nt, "128") || !strcmp(nt, "256")) ? atoi(nt) : 512;
     qb_cuda_trace_open(c);
+    const char *st = getenv("QB_CUDA_LN_STATS");
+    c->stats_on = !(st && !strcmp(st, "0"));
     qb_cuda_mem_sample(c);
     return c;
 }
@@ -76,6 +78,7 @@ void qb_cuda_close(qb_cuda *c) {
         CK(cudaFree(c->blas_ws));
         // The library stays loaded: cuBLAS registers exit handlers.
     }
+    CK(cudaFree(c->ln_stats));
     CK(cudaFree(c->scratch));
     CK(cudaFree(c->ln_buf));
     CK(cudaFree(c->d_pos));

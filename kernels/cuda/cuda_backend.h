@@ -106,6 +106,14 @@ void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *
 // on through kernel tails, launches and attention. Taken by the next GEMV;
 // NULL clears. Results are unchanged.
 void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w);
+// Layernorm statistics carried with the residual stream (on unless
+// QB_CUDA_LN_STATS=0): called before each forward pass of T tokens, with the
+// number of accumulating matmuls it makes. At T == 1 each qb_cuda_matmul
+// with QB_CUDA_ACCUM then also sums its output's values and squares (float64,
+// spread over a few slots), and a qb_cuda_ln_matmul* of that same vector
+// normalises it inside the GEMV from those sums instead of launching a
+// layernorm kernel first. Clears the sums (a memset, captured with the step).
+void qb_cuda_ln_stats_begin(qb_cuda *c, int T, int n_sets);
 // QB_CUDA_TRACE=FILE: the name the next GEMV or attention launch has in the
 // graph trace (trace.cu); taken by that launch.
 void qb_cuda_trace_name(qb_cuda *c, const char *name);

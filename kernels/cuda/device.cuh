@@ -173,6 +173,11 @@ __device__ __forceinline__ unsigned long long qb_global_ns() {
 }
 #endif
 
+// Slots a vector's layernorm statistics are spread over (gemv.cuh: block b
+// adds to slot b mod this): few enough for one warp to read them all, enough
+// that the blocks' float64 atomic adds do not queue on one address.
+#define QB_STATS_SLOTS 32
+
 // The graph trace (QB_CUDA_TRACE; trace.cu): thread 0 of each block stamps
 // when it began (k 0), left its wait for the previous kernel (1) and ended
 // (2), in tr[3 * block + k]; tr is NULL when not tracing.

@@ -122,9 +122,44 @@ static void matmul_gemm(qb_cuda *c, float *y, const float *x, const qb_weight *w
     }
 }
 
+// ---- layernorm statistics carried with the residual -----------------------------------------
+
+void qb_cuda_ln_stats_begin(qb_cuda *c, int T, int n_sets) {
+    c->stats_x = NULL;
+    c->ln_stats_used = c->ln_stats_sets; // none to hand out, unless below
+    if (T != 1 || !c->stats_on || n_sets <= 0) return;
+    const size_t set = 2 * QB_STATS_SLOTS * sizeof(double);
+    if (n_sets > c->ln_stats_sets) {
+        if (c->capturing) return; // (the eager step that precedes every capture allocates them)
+        qb_cuda_sync(c);
+        CK(cudaFree(c->ln_stats));
+        CK(cudaMalloc(&c->ln_stats, (size_t)n_sets * set));
+        c->ln_stats_sets = n_sets;
+    }
+    CK(cudaMemsetAsync(c->ln_stats, 0, (size_t)n_sets * set, c->stream));
+    c->ln_stats_used = 0;
+}
+
+// At T == 1 a GEMV that accumulates into y fills the next set with y's
+// statistics (if one is left); any other write to the vector they describe
+// voids them.
+static void stats_for(qb_cuda *c, const float *y, int T, qb_cuda_epilogue epi) {
+    if (y == c->stats_x) c->stats_x = NULL;
+    if (T != 1 || epi != QB_CUDA_ACCUM || c->ln_stats_used >= c->ln_stats_sets) return;
+    c->st_out_next = c->ln_stats + (size_t)c->ln_stats_used++ * 2 * QB_STATS_SLOTS;
+    c->stats_x = y;
+}
+
+// The set describing x, for a layernorm of it at T == 1 (NULL: none).
+static const double *stats_of(const qb_cuda *c, const float *x, int n, int T) {
+    if (T != 1 || x != c->stats_x || n > QB_LN_FUSE_MAX) return NULL;
+    return c->ln_stats + (size_t)(c->ln_stats_used - 1) * 2 * QB_STATS_SLOTS;
+}
+
 void qb_cuda_matmul(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias, int T,
                     qb_cuda_epilogue epi) {
     if (T <= 0) return;
+    stats_for(c, y, T, epi);
     if (T == 1) qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, NULL, NULL, 0);
     else matmul_gemm(c, y, x, w, bias, T, epi);
 }
@@ -133,6 +168,7 @@ void qb_cuda_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const qb_weight 
                         uint16_t *k_cache, uint16_t *v_cache, int pos0) {
     if (T <= 0) return;
     if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
+    stats_for(c, qkv, T, QB_CUDA_STORE);
     if (T == 1) qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, NULL, NULL, 0);
     else {
         matmul_gemm(c, qkv, x, w, bias, T, QB_CUDA_STORE);
@@ -150,9 +186,11 @@ void qb_cuda_gemm_f16(qb_cuda *c, uint16_t *C, const uint16_t *A, const uint16_t
 
 // ---- layernorm fused into the matmul ----------------------------------------------------
 
-// With ln_fuse at T == 1 the GEMV normalises x itself (every block: no extra
-// kernel, but each block reads x three times); otherwise a layernorm kernel
-// writes the rows into the context's own buffer, then the matmul.
+// At T == 1 the GEMV normalises x itself when x's statistics were carried
+// with it (ln_stats_to_smem: one load of x and a barrier a block) or, with
+// ln_fuse, by computing them (every block: no extra kernel, but each block
+// reads x and sums it twice); otherwise a layernorm kernel writes the rows
+// into the context's own buffer, then the matmul.
 static const float *ln_rows(qb_cuda *c, const float *x, const float *g, const float *b, float eps, int n, int T) {
     const size_t bytes = (size_t)T * n * sizeof(float);
     if (bytes > c->ln_bytes) {
@@ -169,9 +207,15 @@ static const float *ln_rows(qb_cuda *c, const float *x, const float *g, const fl
 void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
                        const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi) {
     if (T <= 0) return;
-    if (T == 1 && c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX)
+    const double *st = stats_of(c, x, w->n_in, T);
+    if (T == 1 && (st || (c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX))) {
+        stats_for(c, y, T, epi);
+        c->st_in_next = st;
         qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, ln_g, ln_b, eps);
-    else if (T == 1) qb_cuda_gemv_full(c, y, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, 1), w, bias, epi, 0, NULL, NULL, 0, NULL, NULL, 0);
+        return;
+    }
+    stats_for(c, y, T, epi);
+    if (T == 1) qb_cuda_gemv_full(c, y, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, 1), w, bias, epi, 0, NULL, NULL, 0, NULL, NULL, 0);
     else matmul_gemm(c, y, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, epi);
 }
 
@@ -180,7 +224,10 @@ void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *
                            int pos0) {
     if (T <= 0) return;
     if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
-    if (T == 1 && c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX)
+    const double *st = stats_of(c, x, w->n_in, T);
+    if (T == 1 && (st || (c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX))) {
+        stats_for(c, qkv, T, QB_CUDA_STORE);
+        c->st_in_next = st;
         qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, ln_g, ln_b, eps);
-    else qb_cuda_matmul_qkv(c, qkv, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, k_cache, v_cache, pos0);
+    } else qb_cuda_matmul_qkv(c, qkv, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, k_cache, v_cache, pos0);
 }

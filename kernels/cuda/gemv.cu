@@ -22,7 +22,8 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
         qb_trace_mark(a.tr, 1);
         extern __shared__ float4 xsm4[];
         if (!a.ln_g) return a.x;
-        ln_to_smem((float *)xsm4, a);
+        if (a.st_in) ln_stats_to_smem((float *)xsm4, a);
+        else ln_to_smem((float *)xsm4, a);
         return (const float *)xsm4;
     });
     qb_trace_mark(a.tr, 2);
@@ -61,7 +62,7 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     if (c->capturing || c->n_tuned == QB_CUDA_TUNED) return 2;
     gemv_args a = a0;
     a.bias = NULL, a.epi = QB_CUDA_STORE, a.k_cache = a.v_cache = NULL, a.ln_g = a.ln_b = NULL, a.pf_bytes = 0;
-    a.tr = NULL;
+    a.tr = NULL, a.st_out = NULL, a.st_in = NULL;
     a.y = (float *)qb_cuda_alloc(c, (size_t)a.n_out * sizeof(float));
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
@@ -98,8 +99,9 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     if ((uintptr_t)x % 16) qb_die(QB_EXIT_DATA, "cuda: gemv: x must be 16-byte aligned");
     gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, (int)epi,
                    (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos, ln_g, ln_b, ln_eps,
-                   (const uint8_t *)c->pf_ptr, c->pf_bytes, NULL};
-    c->pf_ptr = NULL, c->pf_bytes = 0; // a hint for this GEMV alone
+                   (const uint8_t *)c->pf_ptr, c->pf_bytes, NULL, c->st_out_next, ln_g ? c->st_in_next : NULL};
+    c->pf_ptr = NULL, c->pf_bytes = 0; // hints for this GEMV alone
+    c->st_out_next = NULL, c->st_in_next = NULL;
     const int R = rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type);
     a.tr = qb_cuda_trace_slot(c, "gemv", (int)w->type, w->n_in, w->n_out, p.total, (size_t)(w->n_out + R - 1) / R);
     dispatch(c, a, w->type, R);

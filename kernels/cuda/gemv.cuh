@@ -392,7 +392,15 @@ struct gemv_args {
     const uint8_t *pf;
     size_t pf_bytes;
     unsigned long long *tr; // the graph trace's stamps (qb_trace_mark), NULL when not tracing
+    // Layernorm statistics carried with the residual stream (QB_STATS_SLOTS
+    // (sum, sum of squares) pairs in float64): st_out, when set, receives
+    // those of the rows this GEMV writes (an ACCUM into the residual); st_in,
+    // when set with ln_g and ln_b, holds those of x, which is then normalised
+    // from them (no reductions: see ln_stats_to_smem).
+    double *st_out;
+    const double *st_in;
 };
+
 
 // The block's copy of layernorm(x) in shared memory (x in registers: n_in
 // <= QB_LN_FUSE_MAX); every block computes it, x being small and in L2.
@@ -402,19 +410,60 @@ __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
     __syncthreads();
 }
 
+// The same from the statistics the GEMV that wrote x left in a.st_in: x, g,
+// b and the slots are loaded in one round trip, each warp sums the slots
+// itself, and one barrier publishes the result. A separate layernorm
+// kernel cost ~3 us a layernorm in the decode chain (two kernel boundaries,
+// a load of x, two block-wide sums); this costs the GEMV one barrier.
+// The variance is E[x^2] - mean^2 in float64 (the CPU's two passes agree to
+// float32 rounding: the residual's mean is far below its spread).
+__device__ inline void ln_stats_to_smem(float *xs, const gemv_args &a) {
+    constexpr int MAXV = QB_LN_FUSE_MAX / (32 * KS);
+    const int n = a.n_in, lane = threadIdx.x & 31;
+    float v[MAXV], g[MAXV], b[MAXV];
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        v[k] = i < n ? a.x[i] : 0.0f, g[k] = i < n ? a.ln_g[i] : 0.0f, b[k] = i < n ? a.ln_b[i] : 0.0f;
+    }
+    double s = a.st_in[2 * lane], q = a.st_in[2 * lane + 1]; // (QB_STATS_SLOTS == 32: a slot a lane)
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o), q += __shfl_xor_sync(0xffffffffu, q, o);
+    const double mean = s / n, var = q / n - mean * mean;
+    const float m = (float)mean, rstd = rsqrtf((float)(var > 0 ? var : 0) + a.ln_eps);
+#pragma unroll
+    for (int k = 0; k < MAXV; k++) {
+        const int i = threadIdx.x + k * blockDim.x;
+        if (i < n) xs[i] = (v[k] - m) * rstd * g[k] + b[k];
+    }
+    __syncthreads();
+}
+
+// Adds this block's rows (v in threads 0..31, those with counted set) to
+// a.st_out's slot for the block: warp 0's lanes sum in float64, lane 0 adds.
+__device__ __forceinline__ void qb_stats_add(const gemv_args &a, float v, bool counted) {
+    double s = counted ? (double)v : 0.0, q = s * s;
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o), q += __shfl_xor_sync(0xffffffffu, q, o);
+    if (threadIdx.x == 0) {
+        double *slot = a.st_out + 2 * (blockIdx.x % QB_STATS_SLOTS);
+        atomicAdd(slot, s), atomicAdd(slot + 1, q);
+    }
+}
+
 // Row `row` of the result is v (the dot product): its bias, epilogue, store
 // (res: the row's old value, for QB_CUDA_ACCUM), and the K/V caches' copy for
 // the QKV projection's rows [E, 3E). The caller loaded bias and res ahead.
-__device__ __forceinline__ void qb_gemv_finish(const gemv_args &a, int row, float v, float bias, float res) {
+__device__ __forceinline__ float qb_gemv_finish(const gemv_args &a, int row, float v, float bias, float res) {
     v += bias;
     if (a.epi == QB_CUDA_GELU) v = qb_gelu_new(v);
-    a.y[row] = a.epi == QB_CUDA_ACCUM ? res + v : v;
+    const float out = a.epi == QB_CUDA_ACCUM ? res + v : v;
+    a.y[row] = out;
     if (a.k_cache) {
         const int E = a.n_out / 3;
         const size_t p = (size_t)qb_pos(a.pos0, a.d_pos);
         if (row >= 2 * E) a.v_cache[p * E + row - 2 * E] = __float2half_rn(v);
         else if (row >= E) a.k_cache[p * E + row - E] = __float2half_rn(v);
     }
+    return out;
 }
 __device__ __forceinline__ void qb_gemv_store(const gemv_args &a, int row, float v) {
     qb_gemv_finish(a, row, v, a.bias ? a.bias[row] : 0.0f, a.epi == QB_CUDA_ACCUM ? a.y[row] : 0.0f);
@@ -483,13 +532,16 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         if (lane == 0) part[wk][r] = acc[r];
     }
     __syncthreads();
+    float out = 0;
+    bool counted = false;
     if (fin) {
         const int r = threadIdx.x, row = row0 + r;
         float v = 0;
 #pragma unroll
         for (int k = 0; k < KS; k++) v += part[k][r];
-        if (row < row_end) qb_gemv_finish(a, row, v, bias, res);
+        if (row < row_end) out = qb_gemv_finish(a, row, v, bias, res), counted = true;
     }
+    if (a.st_out && threadIdx.x < 32) qb_stats_add(a, out, counted); // (R <= 8: the finishers are in warp 0)
 }
 
 // Bytes a lane of the warp stream keeps loading ahead. On the H100 each warp

@@ -200,6 +200,14 @@ static uint32_t shfl_xor(unsigned mask, uint32_t v, int o) {
 float __shfl_xor_sync(unsigned mask, float v, int o) { return __uint_as_float(shfl_xor(mask, __float_as_uint(v), o)); }
 int __shfl_xor_sync(unsigned mask, int v, int o) { return (int)shfl_xor(mask, (uint32_t)v, o); }
 unsigned __shfl_xor_sync(unsigned mask, unsigned v, int o) { return shfl_xor(mask, v, o); }
+double __shfl_xor_sync(unsigned mask, double v, int o) { // two 32-bit exchanges, as on the GPU
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    const uint64_t lo = shfl_xor(mask, (uint32_t)u, o), hi = shfl_xor(mask, (uint32_t)(u >> 32), o);
+    u = lo | hi << 32;
+    memcpy(&v, &u, 8);
+    return v;
+}
 
 // A spin on other blocks that outlasts this is a hang (a lost arrival, a
 // missed barrier): the test fails with a message instead of running forever.

@@ -46,11 +46,23 @@ void __syncthreads();
 float __shfl_xor_sync(unsigned mask, float v, int lane_xor);
 int __shfl_xor_sync(unsigned mask, int v, int lane_xor);
 unsigned __shfl_xor_sync(unsigned mask, unsigned v, int lane_xor);
+double __shfl_xor_sync(unsigned mask, double v, int lane_xor);
 // A spin-wait's pause: lets the block's other fibers and other blocks run.
 void qb_simt_pause();
 
 static inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline unsigned atomicAdd(unsigned *p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+static inline double atomicAdd(double *p, double v) {
+    uint64_t old = __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST), want;
+    double d;
+    do {
+        memcpy(&d, &old, 8);
+        d += v;
+        memcpy(&want, &d, 8);
+    } while (!__atomic_compare_exchange_n((uint64_t *)p, &old, want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    memcpy(&d, &old, 8);
+    return d;
+}
 static inline unsigned atomicExch(unsigned *p, unsigned v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
 static inline unsigned long long atomicMax(unsigned long long *p, unsigned long long v) {
     unsigned long long old = __atomic_load_n(p, __ATOMIC_SEQ_CST);

@@ -4,7 +4,9 @@
 // every rows-per-block the kernel is built for (1, 2, 4, 8), every epilogue,
 // and as the persistent step's warps stream their own row groups
 // (qb_gemv_warp_rows), every epilogue,
-// the fused layernorm and the K/V store, on odd shapes (rows not a multiple
+// the fused layernorm and the K/V store, the layernorm statistics a GEMV
+// leaves of the residual it writes and the layernorm made from them by the
+// next, on odd shapes (rows not a multiple
 // of R, float rows not a multiple of a step), against qb_matmul_ref on the
 // same file-layout weights. Fresh random inputs; outputs poisoned with NaN.
 // test_cuda checks the same code on a GPU; this runs it in CI, which has none.
@@ -55,7 +57,8 @@ static void rows_t(const gemv_args &a, int warp) {
     for (int g = blockIdx.x; g < groups; g += gridDim.x) {
         qb_gemv_rows<TT, R>(a, g * R, a.n_out, [&]() -> const float * {
             if (!a.ln_g) return a.x;
-            ln_to_smem((float *)xs4, a);
+            if (a.st_in) ln_stats_to_smem((float *)xs4, a);
+            else ln_to_smem((float *)xs4, a);
             return (const float *)xs4;
         });
         __syncthreads(); // the next group's rows reuse the partial sums
@@ -97,10 +100,13 @@ static double gelu_new(double x) { return 0.5 * x * (1.0 + tanh(0.79788456080286
 
 // One product: n_in x n_out of type t, R rows a block, epilogue epi, with a
 // fused layernorm (ln) and, when kv, n_out = 3 n_in with the K and V thirds
-// stored at position pos of float16 caches.
+// stored at position pos of float16 caches. stats 1: the GEMV also sums its
+// outputs and their squares into slots (checked against its own outputs);
+// stats 2: the layernorm is made from x's sums, spread over the slots.
 static qb_pool *pool_q8; // the CPU's W8A8 reference (qb_matmul with int8 activations)
 
-static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv, int act8 = 0) {
+static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv, int act8 = 0,
+                  int stats = 0) {
     const int pos = 5, E = n_in;
     const qb_weight wf = rand_weight(t, n_in, n_out, 0.1f), wd = upload(&wf);
     float *x = rand_vec(n_in, 0.3f, 1.0f), *bias = rand_vec(n_out, 0.0f, 0.1f);
@@ -116,9 +122,24 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     qb_planes p;
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
-                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL},
+                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL},
                    t, R, warp, act8};
+    double *slots = (double *)alloc(2 * QB_STATS_SLOTS * sizeof(double));
+    memset(slots, 0, 2 * QB_STATS_SLOTS * sizeof(double));
+    if (stats == 1) c.a.st_out = slots;
+    if (stats == 2) {
+        for (int i = 0; i < n_in; i++) slots[2 * (i % QB_STATS_SLOTS)] += x[i], slots[2 * (i % QB_STATS_SLOTS) + 1] += (double)x[i] * x[i];
+        c.a.st_in = slots;
+    }
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
+    double st_err = 0; // stats 1: the slots' sums against the outputs' own
+    if (stats == 1) {
+        double s = 0, q = 0, gs = 0, gq = 0;
+        for (int i = 0; i < n_out; i++) s += y[i], q += (double)y[i] * y[i];
+        for (int k = 0; k < QB_STATS_SLOTS; k++) gs += slots[2 * k], gq += slots[2 * k + 1];
+        st_err = fmax(fabs(gs - s) / (fabs(s) + 1e-30), fabs(gq - q) / q);
+        if (!(st_err <= 1e-12)) st_err = st_err == st_err ? st_err : 1.0; // (NaN fails)
+    }
     // The reference: the CPU's layernorm and float64 epilogues around qb_matmul_ref.
     std::vector<float> xin(x, x + n_in), r((size_t)n_out);
     if (ln) qb_layernorm(xin.data(), x, g, b, n_in, 1, 1e-5f);
@@ -136,9 +157,10 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
         kv_err = tap_rel_err(got.data(), want.data() + E, 2 * (size_t)E);
     }
     static const char *EPI[] = {"store", "gelu", "accum"};
-    tap_ok(err <= 1e-4 && kv_err <= 1e-3, "%s %dx%d R %d%s%s %s%s%s: rel err %.1e", qb_type_name(t), n_in, n_out, R,
-           warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi], ln ? " +layernorm" : "", kv ? " +K/V store" : "",
-           err);
+    tap_ok(err <= 1e-4 && kv_err <= 1e-3 && st_err <= 1e-12, "%s %dx%d R %d%s%s %s%s%s%s: rel err %.1e%s",
+           qb_type_name(t), n_in, n_out, R, warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi],
+           ln ? (stats == 2 ? " +layernorm from sums" : " +layernorm") : "", kv ? " +K/V store" : "",
+           stats == 1 ? " +sums" : "", err, st_err > 1e-12 ? ", sums wrong" : "");
     if (kv) tap_diag("K/V rows rel err %.1e (float16)", kv_err);
     free_all();
 }
@@ -163,6 +185,9 @@ int main(void) {
                 default: check(t, n_small, 3 * n_small, R, warp, QB_CUDA_STORE, false, true); break;
                 }
             }
+            // The layernorm statistics carried with the residual (k_gemv only).
+            check(t, n_big, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 1);
+            check(t, n_big, 3 * 37, R, 0, k % 2 ? QB_CUDA_GELU : QB_CUDA_STORE, true, false, 0, 2);
         }
     }
     // W8A8 (the persistent step's measurement knob) against the CPU's --act int8 matmul.

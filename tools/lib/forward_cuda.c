@@ -316,6 +316,7 @@ void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits
         if (tokens[t] < 0 || tokens[t] >= c->n_vocab)
             qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tokens[t], c->n_vocab);
     qb_cuda_to_device(g->cu, g->tokens, tokens, (size_t)T * sizeof(int));
+    qb_cuda_ln_stats_begin(g->cu, T, 2 * c->n_layer); // (each layer's two residual adds)
     qb_cuda_embed(g->cu, g->x, g->tokens, &g->wte, &g->wpe, pos0, T);
     blocks(g, T, pos0);
     head(g, T, first_logit);
@@ -328,6 +329,7 @@ void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits
 static void decode_step(qb_gpu *g, int pos0) {
     int *slot = qb_cuda_token_slot(g->cu);
     prof_mark(g, -1);
+    qb_cuda_ln_stats_begin(g->cu, 1, 2 * g->m->cfg.n_layer);
     qb_cuda_embed(g->cu, g->x, slot, &g->wte, &g->wpe, pos0, 1);
     prof_mark(g, 0);
     blocks(g, 1, pos0);
