@@ -152,7 +152,7 @@ static void stats_for(qb_cuda *c, const float *y, int T, qb_cuda_epilogue epi) {
 
 // The set describing x, for a layernorm of it at T == 1 (NULL: none).
 static const double *stats_of(const qb_cuda *c, const float *x, int n, int T) {
-    if (T != 1 || x != c->stats_x || n > QB_LN_FUSE_MAX) return NULL;
+    if (T != 1 || x != c->stats_x || n > QB_LN_FUSE_MAX || n % 4) return NULL;
     return c->ln_stats + (size_t)(c->ln_stats_used - 1) * 2 * QB_STATS_SLOTS;
 }
 

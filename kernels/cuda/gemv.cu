@@ -31,7 +31,8 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
 
 template <class TT, int R>
 static void launch_t(qb_cuda *c, const gemv_args &a) {
-    const size_t smem = a.ln_g ? ((size_t)a.n_in + 4) * sizeof(float) : 0;
+    // x normalised in shared memory; from carried statistics g and b are staged there too.
+    const size_t smem = a.ln_g ? ((size_t)(a.st_in ? 3 : 1) * a.n_in + 4) * sizeof(float) : 0;
     if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
     qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), smem, a);

@@ -410,30 +410,34 @@ __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
     __syncthreads();
 }
 
-// The same from the statistics the GEMV that wrote x left in a.st_in: x, g,
-// b and the slots are loaded in one round trip, each warp sums the slots
-// itself, and one barrier publishes the result. A separate layernorm
-// kernel cost ~3 us a layernorm in the decode chain (two kernel boundaries,
-// a load of x, two block-wide sums); this costs the GEMV one barrier.
-// The variance is E[x^2] - mean^2 in float64 (the CPU's two passes agree to
-// float32 rounding: the residual's mean is far below its spread).
+// The same from the statistics the GEMV that wrote x left in a.st_in: x, g
+// and b are copied to shared memory (cp.async: no registers held, which the
+// weights loaded ahead of the wait fill) while the warps sum the slots, each
+// thread then normalises the values it copied, and one barrier publishes
+// them. A separate layernorm kernel cost ~3 us a layernorm in the decode
+// chain (two kernel boundaries, a load of x, two block-wide sums); this
+// costs the GEMV one round trip and a barrier. xs: 3 n_in floats (n_in a
+// multiple of 4). The variance is E[x^2] - mean^2 in float64 (the CPU's two
+// passes agree to float32 rounding: the residual's mean is far below its spread).
 __device__ inline void ln_stats_to_smem(float *xs, const gemv_args &a) {
-    constexpr int MAXV = QB_LN_FUSE_MAX / (32 * KS);
-    const int n = a.n_in, lane = threadIdx.x & 31;
-    float v[MAXV], g[MAXV], b[MAXV];
-#pragma unroll
-    for (int k = 0; k < MAXV; k++) {
-        const int i = threadIdx.x + k * blockDim.x;
-        v[k] = i < n ? a.x[i] : 0.0f, g[k] = i < n ? a.ln_g[i] : 0.0f, b[k] = i < n ? a.ln_b[i] : 0.0f;
+    const int n4 = a.n_in / 4, lane = threadIdx.x & 31;
+    float *gs = xs + a.n_in, *bs = gs + a.n_in;
+    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
+        qb_async_copy16(xs + 4 * i, a.x + 4 * i);
+        qb_async_copy16(gs + 4 * i, a.ln_g + 4 * i);
+        qb_async_copy16(bs + 4 * i, a.ln_b + 4 * i);
     }
     double s = a.st_in[2 * lane], q = a.st_in[2 * lane + 1]; // (QB_STATS_SLOTS == 32: a slot a lane)
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o), q += __shfl_xor_sync(0xffffffffu, q, o);
-    const double mean = s / n, var = q / n - mean * mean;
+    const double mean = s / a.n_in, var = q / a.n_in - mean * mean;
     const float m = (float)mean, rstd = rsqrtf((float)(var > 0 ? var : 0) + a.ln_eps);
-#pragma unroll
-    for (int k = 0; k < MAXV; k++) {
-        const int i = threadIdx.x + k * blockDim.x;
-        if (i < n) xs[i] = (v[k] - m) * rstd * g[k] + b[k];
+    qb_async_wait();
+    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
+        float4 v = *(const float4 *)(xs + 4 * i);
+        const float4 g = *(const float4 *)(gs + 4 * i), b = *(const float4 *)(bs + 4 * i);
+        v.x = (v.x - m) * rstd * g.x + b.x, v.y = (v.y - m) * rstd * g.y + b.y;
+        v.z = (v.z - m) * rstd * g.z + b.z, v.w = (v.w - m) * rstd * g.w + b.w;
+        *(float4 *)(xs + 4 * i) = v;
     }
     __syncthreads();
 }

@@ -45,7 +45,7 @@ static void rows_q8a_r(const gemv_args &a, int R) {
 // k_gemv's body for block g of the grid, blocks dealt round robin.
 template <class TT, int R>
 static void rows_t(const gemv_args &a, int warp) {
-    __shared__ float4 xs4[QB_LN_FUSE_MAX / 4];
+    __shared__ float4 xs4[3 * QB_LN_FUSE_MAX / 4]; // (x, g and b for a layernorm from carried sums)
     if (warp) { // every warp of the grid streams its own groups, after the block's layernorm
         const float *x = a.x;
         if (a.ln_g) ln_to_smem((float *)xs4, a), x = (const float *)xs4;
