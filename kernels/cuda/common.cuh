@@ -111,7 +111,7 @@ struct qb_cuda {
     // sets of QB_STATS_SLOTS float64 pairs; each decode GEMV that accumulates
     // into the residual fills the next set, and a layernorm of that same
     // vector reads it instead of running a kernel of its own.
-    int stats_on;                // QB_CUDA_LN_STATS (default 1)
+    int stats_on;                // QB_CUDA_LN_STATS=1 (an experiment, off by default)
     double *ln_stats;
     int ln_stats_sets, ln_stats_used;
     const float *stats_x;        // the vector the last filled set describes (NULL: none)

@@ -61,8 +61,9 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // 512 measured best for short contexts' whole heads: xl f16 +4 % over 128 (gtrace-c3e66a1).
     c->att_threads = nt && (!strcmp(nt, "128") || !strcmp(nt, "256")) ? atoi(nt) : 512;
     qb_cuda_trace_open(c);
+    // Off by default: on the H100 it cost gpt2-xl f16 4 % (data/results/h100/ab-ln-stats-9ba6193).
     const char *st = getenv("QB_CUDA_LN_STATS");
-    c->stats_on = !(st && !strcmp(st, "0"));
+    c->stats_on = st && !strcmp(st, "1");
     qb_cuda_mem_sample(c);
     return c;
 }

@@ -416,7 +416,10 @@ __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
 // thread then normalises the values it copied, and one barrier publishes
 // them. A separate layernorm kernel cost ~3 us a layernorm in the decode
 // chain (two kernel boundaries, a load of x, two block-wide sums); this
-// costs the GEMV one round trip and a barrier. xs: 3 n_in floats (n_in a
+// costs the GEMV one round trip and a barrier, but in every block: gpt2-xl's
+// fc (1600 blocks, two waves) then took 8.1 us after its release instead of
+// 3.0, more than the kernel saved (QB_CUDA_LN_STATS=1, off by default; the
+// trace in data/results/h100/ab-ln-stats-9ba6193). xs: 3 n_in floats (n_in a
 // multiple of 4). The variance is E[x^2] - mean^2 in float64 (the CPU's two
 // passes agree to float32 rounding: the residual's mean is far below its spread).
 __device__ inline void ln_stats_to_smem(float *xs, const gemv_args &a) {
