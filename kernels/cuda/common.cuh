@@ -112,11 +112,24 @@ struct qb_cuda {
     // into the residual fills the next set, and a layernorm of that same
     // vector reads it instead of running a kernel of its own.
     int stats_on;                // QB_CUDA_LN_STATS=1 (an experiment, off by default)
+    int ln_last;                 // QB_CUDA_LN_LAST=1: the producer's last block makes the next layernorm
     double *ln_stats;
+    unsigned *ln_ctrs;           // a last-block count per set
     int ln_stats_sets, ln_stats_used;
     const float *stats_x;        // the vector the last filled set describes (NULL: none)
     double *st_out_next;         // for the next GEMV launch (taken by it)
     const double *st_in_next;
+    struct {
+        const float *g, *b;
+        float eps;
+    } lo_hint;                   // qb_cuda_ln_after: the layernorm after the next accumulation
+    struct {
+        float *out;
+        const float *g, *b;
+        float eps;
+        unsigned *ctr;
+    } lo_next;                   // for the next GEMV launch (taken by it)
+    const float *ln_done_x, *ln_done_g; // ln_buf holds layernorm(ln_done_x) with this gain
 };
 
 // The stamps of a launch of `blocks` blocks under capture, recorded as the

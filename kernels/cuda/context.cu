@@ -64,6 +64,8 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // Off by default: on the H100 it cost gpt2-xl f16 4 % (data/results/h100/ab-ln-stats-9ba6193).
     const char *st = getenv("QB_CUDA_LN_STATS");
     c->stats_on = st && !strcmp(st, "1");
+    const char *last = getenv("QB_CUDA_LN_LAST");
+    c->ln_last = last && !strcmp(last, "1");
     qb_cuda_mem_sample(c);
     return c;
 }
@@ -80,6 +82,7 @@ void qb_cuda_close(qb_cuda *c) {
         // The library stays loaded: cuBLAS registers exit handlers.
     }
     CK(cudaFree(c->ln_stats));
+    CK(cudaFree(c->ln_ctrs));
     CK(cudaFree(c->scratch));
     CK(cudaFree(c->ln_buf));
     CK(cudaFree(c->d_pos));

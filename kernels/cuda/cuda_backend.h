@@ -116,6 +116,12 @@ void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w);
 // normalises it inside the GEMV from those sums instead of launching a
 // layernorm kernel first. Clears the sums (a memset, captured with the step).
 void qb_cuda_ln_stats_begin(qb_cuda *c, int T, int n_sets);
+// With QB_CUDA_LN_LAST=1 (prepared, not yet measured): the next
+// qb_cuda_matmul with QB_CUDA_ACCUM at T == 1 also makes layernorm(its
+// output) with gain g and bias b in its last block to finish, from the same
+// sums, and a qb_cuda_ln_matmul* of that vector with that gain then takes
+// those rows instead of launching a layernorm kernel. A hint: ignored when off.
+void qb_cuda_ln_after(qb_cuda *c, const float *g, const float *b, float eps);
 // QB_CUDA_TRACE=FILE: the name the next GEMV or attention launch has in the
 // graph trace (trace.cu); taken by that launch.
 void qb_cuda_trace_name(qb_cuda *c, const char *name);

@@ -69,6 +69,16 @@ __device__ __forceinline__ void qb_async_copy16(void *smem, const void *gmem) {
                  : "memory");
 #endif
 }
+// The same through L2 only (cp.async.cg): for data other blocks of this very
+// kernel may just have written, which this SM's L1 could hold stale.
+__device__ __forceinline__ void qb_async_copy16_cg(void *smem, const void *gmem) {
+#ifdef QB_SIMT
+    memcpy(smem, gmem, 16);
+#else
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(smem)), "l"(gmem)
+                 : "memory");
+#endif
+}
 __device__ __forceinline__ void qb_async_wait() {
 #ifndef QB_SIMT
     asm volatile("cp.async.wait_all;" ::: "memory");

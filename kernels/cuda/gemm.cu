@@ -124,42 +124,76 @@ static void matmul_gemm(qb_cuda *c, float *y, const float *x, const qb_weight *w
 
 // ---- layernorm statistics carried with the residual -----------------------------------------
 
+// The context's layernorm buffer, at least `bytes` (grown outside capture only).
+static float *ln_buffer(qb_cuda *c, size_t bytes) {
+    if (bytes > c->ln_bytes) {
+        if (c->capturing) qb_die(QB_EXIT_DATA, "cuda: layernorm buffer must grow during capture (internal error)");
+        qb_cuda_sync(c);
+        qb_cuda_free(c, c->ln_buf);
+        c->ln_buf = (float *)qb_cuda_alloc(c, bytes);
+        c->ln_bytes = bytes;
+    }
+    return c->ln_buf;
+}
+
 void qb_cuda_ln_stats_begin(qb_cuda *c, int T, int n_sets) {
-    c->stats_x = NULL;
+    c->stats_x = c->ln_done_x = NULL, c->lo_hint.g = NULL;
     c->ln_stats_used = c->ln_stats_sets; // none to hand out, unless below
-    if (T != 1 || !c->stats_on || n_sets <= 0) return;
+    if (T != 1 || !(c->stats_on || c->ln_last) || n_sets <= 0) return;
     const size_t set = 2 * QB_STATS_SLOTS * sizeof(double);
     if (n_sets > c->ln_stats_sets) {
         if (c->capturing) return; // (the eager step that precedes every capture allocates them)
         qb_cuda_sync(c);
         CK(cudaFree(c->ln_stats));
+        CK(cudaFree(c->ln_ctrs));
         CK(cudaMalloc(&c->ln_stats, (size_t)n_sets * set));
+        CK(cudaMalloc(&c->ln_ctrs, (size_t)n_sets * sizeof(unsigned)));
+        CK(cudaMemset(c->ln_ctrs, 0, (size_t)n_sets * sizeof(unsigned))); // (each last block resets its own)
         c->ln_stats_sets = n_sets;
     }
     CK(cudaMemsetAsync(c->ln_stats, 0, (size_t)n_sets * set, c->stream));
     c->ln_stats_used = 0;
 }
 
+void qb_cuda_ln_after(qb_cuda *c, const float *g, const float *b, float eps) {
+    c->lo_hint.g = g, c->lo_hint.b = b, c->lo_hint.eps = eps;
+}
+
 // At T == 1 a GEMV that accumulates into y fills the next set with y's
-// statistics (if one is left); any other write to the vector they describe
-// voids them.
-static void stats_for(qb_cuda *c, const float *y, int T, qb_cuda_epilogue epi) {
+// statistics (if one is left) and, with ln_last and a qb_cuda_ln_after hint,
+// its last block writes layernorm(y) into ln_buf; any other write to the
+// vector they describe voids them.
+static void stats_for(qb_cuda *c, const float *y, int T, qb_cuda_epilogue epi, int n) {
+    const float *g = c->lo_hint.g;
+    c->lo_hint.g = NULL; // a hint for the next accumulation alone
     if (y == c->stats_x) c->stats_x = NULL;
+    if (y == c->ln_done_x) c->ln_done_x = NULL;
     if (T != 1 || epi != QB_CUDA_ACCUM || c->ln_stats_used >= c->ln_stats_sets) return;
-    c->st_out_next = c->ln_stats + (size_t)c->ln_stats_used++ * 2 * QB_STATS_SLOTS;
+    const int k = c->ln_stats_used++;
+    c->st_out_next = c->ln_stats + (size_t)k * 2 * QB_STATS_SLOTS;
     c->stats_x = y;
+    if (c->ln_last && g && n <= QB_LN_FUSE_MAX && n % 4 == 0 && (!c->capturing || c->ln_bytes >= n * sizeof(float))) {
+        c->lo_next.out = ln_buffer(c, (size_t)n * sizeof(float));
+        c->lo_next.g = g, c->lo_next.b = c->lo_hint.b, c->lo_next.eps = c->lo_hint.eps, c->lo_next.ctr = c->ln_ctrs + k;
+        c->ln_done_x = y, c->ln_done_g = g;
+    }
 }
 
 // The set describing x, for a layernorm of it at T == 1 (NULL: none).
 static const double *stats_of(const qb_cuda *c, const float *x, int n, int T) {
-    if (T != 1 || x != c->stats_x || n > QB_LN_FUSE_MAX || n % 4) return NULL;
+    if (T != 1 || !c->stats_on || x != c->stats_x || n > QB_LN_FUSE_MAX || n % 4) return NULL;
     return c->ln_stats + (size_t)(c->ln_stats_used - 1) * 2 * QB_STATS_SLOTS;
+}
+
+// ln_buf, when it already holds layernorm(x) with gain g (made by the last block of x's producer).
+static const float *ln_done(const qb_cuda *c, const float *x, const float *g, int T) {
+    return T == 1 && x == c->ln_done_x && g == c->ln_done_g ? c->ln_buf : NULL;
 }
 
 void qb_cuda_matmul(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias, int T,
                     qb_cuda_epilogue epi) {
     if (T <= 0) return;
-    stats_for(c, y, T, epi);
+    stats_for(c, y, T, epi, w->n_out);
     if (T == 1) qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, NULL, NULL, 0);
     else matmul_gemm(c, y, x, w, bias, T, epi);
 }
@@ -168,7 +202,7 @@ void qb_cuda_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const qb_weight 
                         uint16_t *k_cache, uint16_t *v_cache, int pos0) {
     if (T <= 0) return;
     if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
-    stats_for(c, qkv, T, QB_CUDA_STORE);
+    stats_for(c, qkv, T, QB_CUDA_STORE, w->n_out);
     if (T == 1) qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, NULL, NULL, 0);
     else {
         matmul_gemm(c, qkv, x, w, bias, T, QB_CUDA_STORE);
@@ -192,31 +226,28 @@ void qb_cuda_gemm_f16(qb_cuda *c, uint16_t *C, const uint16_t *A, const uint16_t
 // reads x and sums it twice); otherwise a layernorm kernel writes the rows
 // into the context's own buffer, then the matmul.
 static const float *ln_rows(qb_cuda *c, const float *x, const float *g, const float *b, float eps, int n, int T) {
-    const size_t bytes = (size_t)T * n * sizeof(float);
-    if (bytes > c->ln_bytes) {
-        if (c->capturing) qb_die(QB_EXIT_DATA, "cuda: layernorm buffer must grow during capture (internal error)");
-        qb_cuda_sync(c);
-        qb_cuda_free(c, c->ln_buf);
-        c->ln_buf = (float *)qb_cuda_alloc(c, bytes);
-        c->ln_bytes = bytes;
-    }
-    qb_cuda_layernorm(c, c->ln_buf, x, g, b, n, T, eps);
-    return c->ln_buf;
+    const float *done = ln_done(c, x, g, T);
+    if (done) return done;
+    float *y = ln_buffer(c, (size_t)T * n * sizeof(float));
+    c->ln_done_x = NULL; // (overwritten)
+    qb_cuda_layernorm(c, y, x, g, b, n, T, eps);
+    return y;
 }
 
 void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
                        const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi) {
     if (T <= 0) return;
     const double *st = stats_of(c, x, w->n_in, T);
-    if (T == 1 && (st || (c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX))) {
-        stats_for(c, y, T, epi);
+    if (T == 1 && !ln_done(c, x, ln_g, T) && (st || (c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX))) {
+        stats_for(c, y, T, epi, w->n_out);
         c->st_in_next = st;
         qb_cuda_gemv_full(c, y, x, w, bias, epi, 0, NULL, NULL, 0, ln_g, ln_b, eps);
         return;
     }
-    stats_for(c, y, T, epi);
-    if (T == 1) qb_cuda_gemv_full(c, y, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, 1), w, bias, epi, 0, NULL, NULL, 0, NULL, NULL, 0);
-    else matmul_gemm(c, y, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, epi);
+    const float *xn = ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T);
+    stats_for(c, y, T, epi, w->n_out);
+    if (T == 1) qb_cuda_gemv_full(c, y, xn, w, bias, epi, 0, NULL, NULL, 0, NULL, NULL, 0);
+    else matmul_gemm(c, y, xn, w, bias, T, epi);
 }
 
 void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *ln_g, const float *ln_b, float eps,
@@ -225,8 +256,8 @@ void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *
     if (T <= 0) return;
     if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
     const double *st = stats_of(c, x, w->n_in, T);
-    if (T == 1 && (st || (c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX))) {
-        stats_for(c, qkv, T, QB_CUDA_STORE);
+    if (T == 1 && !ln_done(c, x, ln_g, T) && (st || (c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX))) {
+        stats_for(c, qkv, T, QB_CUDA_STORE, w->n_out);
         c->st_in_next = st;
         qb_cuda_gemv_full(c, qkv, x, w, bias, QB_CUDA_STORE, 0, k_cache, v_cache, pos0, ln_g, ln_b, eps);
     } else qb_cuda_matmul_qkv(c, qkv, ln_rows(c, x, ln_g, ln_b, eps, w->n_in, T), w, bias, T, k_cache, v_cache, pos0);

@@ -26,13 +26,23 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
         else ln_to_smem((float *)xsm4, a);
         return (const float *)xsm4;
     });
+    if (a.lo_out) {
+        extern __shared__ float4 xsm4[];
+        qb_ln_by_last_block(a, (float *)xsm4);
+    }
     qb_trace_mark(a.tr, 2);
 }
 
 template <class TT, int R>
 static void launch_t(qb_cuda *c, const gemv_args &a) {
-    // x normalised in shared memory; from carried statistics g and b are staged there too.
-    const size_t smem = a.ln_g ? ((size_t)(a.st_in ? 3 : 1) * a.n_in + 4) * sizeof(float) : 0;
+    // x normalised in shared memory; from carried statistics g and b are staged there too, as for
+    // the output's layernorm by the last block.
+    const size_t smem = a.ln_g      ? ((size_t)(a.st_in ? 3 : 1) * a.n_in + 4) * sizeof(float)
+                        : a.lo_out ? 3 * (size_t)a.n_out * sizeof(float)
+                                   : 0;
+    if (a.lo_out && a.n_out > QB_LN_FUSE_MAX)
+        qb_die(QB_EXIT_DATA, "cuda: gemv: a layernorm of the output takes at most %d values, not %d", QB_LN_FUSE_MAX,
+               a.n_out);
     if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
     qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), smem, a);
@@ -63,7 +73,7 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     if (c->capturing || c->n_tuned == QB_CUDA_TUNED) return 2;
     gemv_args a = a0;
     a.bias = NULL, a.epi = QB_CUDA_STORE, a.k_cache = a.v_cache = NULL, a.ln_g = a.ln_b = NULL, a.pf_bytes = 0;
-    a.tr = NULL, a.st_out = NULL, a.st_in = NULL;
+    a.tr = NULL, a.st_out = NULL, a.st_in = NULL, a.lo_out = NULL;
     a.y = (float *)qb_cuda_alloc(c, (size_t)a.n_out * sizeof(float));
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
@@ -100,9 +110,14 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     if ((uintptr_t)x % 16) qb_die(QB_EXIT_DATA, "cuda: gemv: x must be 16-byte aligned");
     gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, (int)epi,
                    (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos, ln_g, ln_b, ln_eps,
-                   (const uint8_t *)c->pf_ptr, c->pf_bytes, NULL, c->st_out_next, ln_g ? c->st_in_next : NULL};
+                   (const uint8_t *)c->pf_ptr, c->pf_bytes, NULL, c->st_out_next, ln_g ? c->st_in_next : NULL,
+                   NULL, NULL, NULL, 0.0f, NULL};
+    if (c->st_out_next && c->lo_next.out) {
+        a.lo_out = c->lo_next.out, a.lo_g = c->lo_next.g, a.lo_b = c->lo_next.b, a.lo_eps = c->lo_next.eps;
+        a.lo_ctr = c->lo_next.ctr;
+    }
     c->pf_ptr = NULL, c->pf_bytes = 0; // hints for this GEMV alone
-    c->st_out_next = NULL, c->st_in_next = NULL;
+    c->st_out_next = NULL, c->st_in_next = NULL, c->lo_next.out = NULL;
     const int R = rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type);
     a.tr = qb_cuda_trace_slot(c, "gemv", (int)w->type, w->n_in, w->n_out, p.total, (size_t)(w->n_out + R - 1) / R);
     dispatch(c, a, w->type, R);

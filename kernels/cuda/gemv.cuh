@@ -399,6 +399,13 @@ struct gemv_args {
     // from them (no reductions: see ln_stats_to_smem).
     double *st_out;
     const double *st_in;
+    // With st_out: the layernorm (gain lo_g, bias lo_b) of the output y into
+    // lo_out, made by the last block to finish (qb_ln_by_last_block; lo_ctr
+    // its count, zero between launches). NULL lo_out: none.
+    float *lo_out;
+    const float *lo_g, *lo_b;
+    float lo_eps;
+    unsigned *lo_ctr;
 };
 
 
@@ -410,39 +417,68 @@ __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
     __syncthreads();
 }
 
-// The same from the statistics the GEMV that wrote x left in a.st_in: x, g
-// and b are copied to shared memory (cp.async: no registers held, which the
-// weights loaded ahead of the wait fill) while the warps sum the slots, each
-// thread then normalises the values it copied, and one barrier publishes
-// them. A separate layernorm kernel cost ~3 us a layernorm in the decode
-// chain (two kernel boundaries, a load of x, two block-wide sums); this
-// costs the GEMV one round trip and a barrier, but in every block: gpt2-xl's
-// fc (1600 blocks, two waves) then took 8.1 us after its release instead of
-// 3.0, more than the kernel saved (QB_CUDA_LN_STATS=1, off by default; the
-// trace in data/results/h100/ab-ln-stats-9ba6193). xs: 3 n_in floats (n_in a
-// multiple of 4). The variance is E[x^2] - mean^2 in float64 (the CPU's two
-// passes agree to float32 rounding: the residual's mean is far below its spread).
-__device__ inline void ln_stats_to_smem(float *xs, const gemv_args &a) {
-    const int n4 = a.n_in / 4, lane = threadIdx.x & 31;
-    float *gs = xs + a.n_in, *bs = gs + a.n_in;
+// dst = layernorm(x) (n values, a multiple of 4; gain g, bias b) from x's
+// sums and sums of squares spread over QB_STATS_SLOTS float64 pairs: x, g
+// and b are copied to stage (3 n floats of shared memory; cp.async: no
+// registers held) while each warp sums the slots itself, then each thread
+// normalises the values it copied (dst may be stage). The variance is
+// E[x^2] - mean^2 in float64 (the CPU's two passes agree to float32
+// rounding: the residual's mean is far below its spread). x and the slots
+// are read through L2: other blocks may just have written them.
+__device__ inline void qb_ln_from_sums(float *dst, float *stage, const float *x, const float *g, const float *b,
+                                       const double *sums, int n, float eps) {
+    const int n4 = n / 4, lane = threadIdx.x & 31;
+    float *gs = stage + n, *bs = gs + n;
     for (int i = threadIdx.x; i < n4; i += blockDim.x) {
-        qb_async_copy16(xs + 4 * i, a.x + 4 * i);
-        qb_async_copy16(gs + 4 * i, a.ln_g + 4 * i);
-        qb_async_copy16(bs + 4 * i, a.ln_b + 4 * i);
+        qb_async_copy16_cg(stage + 4 * i, x + 4 * i);
+        qb_async_copy16(gs + 4 * i, g + 4 * i);
+        qb_async_copy16(bs + 4 * i, b + 4 * i);
     }
-    double s = a.st_in[2 * lane], q = a.st_in[2 * lane + 1]; // (QB_STATS_SLOTS == 32: a slot a lane)
+    double s = __ldcg(sums + 2 * lane), q = __ldcg(sums + 2 * lane + 1); // (QB_STATS_SLOTS == 32: a slot a lane)
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o), q += __shfl_xor_sync(0xffffffffu, q, o);
-    const double mean = s / a.n_in, var = q / a.n_in - mean * mean;
-    const float m = (float)mean, rstd = rsqrtf((float)(var > 0 ? var : 0) + a.ln_eps);
+    const double mean = s / n, var = q / n - mean * mean;
+    const float m = (float)mean, rstd = rsqrtf((float)(var > 0 ? var : 0) + eps);
     qb_async_wait();
     for (int i = threadIdx.x; i < n4; i += blockDim.x) {
-        float4 v = *(const float4 *)(xs + 4 * i);
-        const float4 g = *(const float4 *)(gs + 4 * i), b = *(const float4 *)(bs + 4 * i);
-        v.x = (v.x - m) * rstd * g.x + b.x, v.y = (v.y - m) * rstd * g.y + b.y;
-        v.z = (v.z - m) * rstd * g.z + b.z, v.w = (v.w - m) * rstd * g.w + b.w;
-        *(float4 *)(xs + 4 * i) = v;
+        float4 v = *(const float4 *)(stage + 4 * i);
+        const float4 gv = *(const float4 *)(gs + 4 * i), bv = *(const float4 *)(bs + 4 * i);
+        v.x = (v.x - m) * rstd * gv.x + bv.x, v.y = (v.y - m) * rstd * gv.y + bv.y;
+        v.z = (v.z - m) * rstd * gv.z + bv.z, v.w = (v.w - m) * rstd * gv.w + bv.w;
+        *(float4 *)(dst + 4 * i) = v;
     }
+}
+
+// The block's copy of layernorm(x) in shared memory from the sums the GEMV
+// that wrote x left in a.st_in (qb_ln_from_sums; no registers held, which
+// the weights loaded ahead of the wait fill), one barrier publishing it. A
+// separate layernorm kernel cost ~3 us a layernorm in the decode chain (two
+// kernel boundaries, a load of x, two block-wide sums); this costs the GEMV
+// one round trip and a barrier, but in every block: gpt2-xl's fc (1600
+// blocks, two waves) then took 8.1 us after its release instead of 3.0, more
+// than the kernel saved (QB_CUDA_LN_STATS=1, off by default; the trace in
+// data/results/h100/ab-ln-stats-9ba6193). xs: 3 n_in floats.
+__device__ inline void ln_stats_to_smem(float *xs, const gemv_args &a) {
+    qb_ln_from_sums(xs, xs, a.x, a.ln_g, a.ln_b, a.st_in, a.n_in, a.ln_eps);
     __syncthreads();
+}
+
+// The layernorm of this GEMV's own output y (n_out values, the residual it
+// has just accumulated into) from its sums in a.st_out, into a.lo_out, by
+// the last of its blocks to finish (a count in a.lo_ctr, reset here for the
+// next launch): the consuming GEMV then reads it as it reads a layernorm
+// kernel's rows, and that kernel and its two boundaries are gone, while no
+// other block pays anything but a fence and an atomic. stage: 3 n_out
+// floats of shared memory. (QB_CUDA_LN_LAST=1; prepared, not yet measured.)
+__device__ inline void qb_ln_by_last_block(const gemv_args &a, float *stage) {
+    __shared__ bool last;
+    __threadfence(); // this block's rows and sums, before its count
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(a.lo_ctr, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    qb_ln_from_sums(a.lo_out, stage, a.y, a.lo_g, a.lo_b, a.st_out, a.n_out, a.lo_eps);
+    if (threadIdx.x == 0) *a.lo_ctr = 0;
 }
 
 // Adds this block's rows (v in threads 0..31, those with counted set) to

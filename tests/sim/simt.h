@@ -78,6 +78,12 @@ static inline float __ldcg(const float *p) {
     return f;
 }
 static inline int __ldcg(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline double __ldcg(const double *p) {
+    uint64_t u = __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
 
 // ---- arithmetic intrinsics ---------------------------------------------------------------
 inline float __expf(float x) { return expf(x); }

@@ -63,6 +63,7 @@ static void rows_t(const gemv_args &a, int warp) {
         });
         __syncthreads(); // the next group's rows reuse the partial sums
     }
+    if (a.lo_out) qb_ln_by_last_block(a, (float *)xs4);
 }
 
 template <class TT>
@@ -102,7 +103,8 @@ static double gelu_new(double x) { return 0.5 * x * (1.0 + tanh(0.79788456080286
 // fused layernorm (ln) and, when kv, n_out = 3 n_in with the K and V thirds
 // stored at position pos of float16 caches. stats 1: the GEMV also sums its
 // outputs and their squares into slots (checked against its own outputs);
-// stats 2: the layernorm is made from x's sums, spread over the slots.
+// stats 2: the layernorm is made from x's sums, spread over the slots;
+// stats 3: as 1, and the last block to finish writes layernorm(y) from them.
 static qb_pool *pool_q8; // the CPU's W8A8 reference (qb_matmul with int8 activations)
 
 static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv, int act8 = 0,
@@ -122,22 +124,34 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     qb_planes p;
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
-                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL},
+                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL},
                    t, R, warp, act8};
     double *slots = (double *)alloc(2 * QB_STATS_SLOTS * sizeof(double));
     memset(slots, 0, 2 * QB_STATS_SLOTS * sizeof(double));
-    if (stats == 1) c.a.st_out = slots;
+    float *lo = (float *)alloc((size_t)n_out * 4);
+    unsigned *ctr = (unsigned *)alloc(sizeof(unsigned));
+    float *go = rand_vec(n_out, 1.0f, 0.2f), *bo = rand_vec(n_out, 0.0f, 0.2f);
+    *ctr = 0;
+    poison(lo, n_out);
+    if (stats == 1 || stats == 3) c.a.st_out = slots;
+    if (stats == 3) c.a.lo_out = lo, c.a.lo_g = go, c.a.lo_b = bo, c.a.lo_eps = 1e-5f, c.a.lo_ctr = ctr;
     if (stats == 2) {
         for (int i = 0; i < n_in; i++) slots[2 * (i % QB_STATS_SLOTS)] += x[i], slots[2 * (i % QB_STATS_SLOTS) + 1] += (double)x[i] * x[i];
         c.a.st_in = slots;
     }
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
-    double st_err = 0; // stats 1: the slots' sums against the outputs' own
-    if (stats == 1) {
+    double st_err = 0; // stats 1, 3: the slots' sums against the outputs' own; 3: the layernorm of y too
+    if (stats == 3) {
+        std::vector<float> ln((size_t)n_out);
+        qb_layernorm(ln.data(), y, go, bo, n_out, 1, 1e-5f);
+        std::vector<double> lw(ln.begin(), ln.end());
+        st_err = tap_rel_err(lo, lw.data(), n_out) > 1e-5 || *ctr != 0 ? 1.0 : 0.0; // (NaN: unwritten)
+    }
+    if (stats == 1 || stats == 3) {
         double s = 0, q = 0, gs = 0, gq = 0;
         for (int i = 0; i < n_out; i++) s += y[i], q += (double)y[i] * y[i];
         for (int k = 0; k < QB_STATS_SLOTS; k++) gs += slots[2 * k], gq += slots[2 * k + 1];
-        st_err = fmax(fabs(gs - s) / (fabs(s) + 1e-30), fabs(gq - q) / q);
+        st_err = fmax(st_err, fmax(fabs(gs - s) / (fabs(s) + 1e-30), fabs(gq - q) / q));
         if (!(st_err <= 1e-12)) st_err = st_err == st_err ? st_err : 1.0; // (NaN fails)
     }
     // The reference: the CPU's layernorm and float64 epilogues around qb_matmul_ref.
@@ -160,7 +174,8 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     tap_ok(err <= 1e-4 && kv_err <= 1e-3 && st_err <= 1e-12, "%s %dx%d R %d%s%s %s%s%s%s: rel err %.1e%s",
            qb_type_name(t), n_in, n_out, R, warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi],
            ln ? (stats == 2 ? " +layernorm from sums" : " +layernorm") : "", kv ? " +K/V store" : "",
-           stats == 1 ? " +sums" : "", err, st_err > 1e-12 ? ", sums wrong" : "");
+           stats == 1 ? " +sums" : stats == 3 ? " +sums +its layernorm by the last block" : "", err,
+           st_err > 1e-12 ? ", sums or layernorm wrong" : "");
     if (kv) tap_diag("K/V rows rel err %.1e (float16)", kv_err);
     free_all();
 }
@@ -187,6 +202,7 @@ int main(void) {
             }
             // The layernorm statistics carried with the residual (k_gemv only).
             check(t, n_big, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 1);
+            check(t, n_small, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 3);
             check(t, n_big, 3 * 37, R, 0, k % 2 ? QB_CUDA_GELU : QB_CUDA_STORE, true, false, 0, 2);
         }
     }

@@ -283,6 +283,7 @@ static void blocks(qb_gpu *g, int T, int pos0) {
         prof_mark(g, 2);
         prefetch_ahead(g, T, l, 1);
         qb_cuda_trace_name(cu, "proj");
+        qb_cuda_ln_after(cu, L->ln_2_g, L->ln_2_b, eps); // (QB_CUDA_LN_LAST: the residual add makes fc's layernorm)
         if (!(drop & 4)) qb_cuda_matmul(cu, g->x, g->att, &L->proj, L->proj_b, T, QB_CUDA_ACCUM);
         prof_mark(g, 3);
         // MLP sublayer: x += proj(gelu(fc(ln_2(x))))
@@ -293,6 +294,9 @@ static void blocks(qb_gpu *g, int T, int pos0) {
         prof_mark(g, 4);
         prefetch_ahead(g, T, l, 3);
         qb_cuda_trace_name(cu, "mproj");
+        const gpu_layer *N = &g->layers[T == 1 && g->one_layer ? 0 : l + 1]; // (the next layer, when there is one)
+        if (l + 1 < c->n_layer) qb_cuda_ln_after(cu, N->ln_1_g, N->ln_1_b, eps);
+        else qb_cuda_ln_after(cu, g->ln_f_g, g->ln_f_b, eps);
         if (!(drop & 16)) qb_cuda_matmul(cu, g->x, g->fc, &L->mproj, L->mproj_b, T, QB_CUDA_ACCUM);
         prof_mark(g, 5);
     }
