@@ -60,23 +60,17 @@ __device__ __forceinline__ float qb_block_sum(float v, float *red) {
 }
 
 // 16 bytes from global to shared memory, the thread going on at once
-// (cp.async); qb_async_wait() waits for the thread's copies.
+// (cp.async); qb_async_wait() waits for the thread's copies. L2_ONLY: through
+// L2 only (cp.async.cg), for data other blocks of this very kernel may just
+// have written, which this SM's L1 could hold stale.
+template <bool L2_ONLY = false>
 __device__ __forceinline__ void qb_async_copy16(void *smem, const void *gmem) {
 #ifdef QB_SIMT
     memcpy(smem, gmem, 16);
 #else
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(smem)), "l"(gmem)
-                 : "memory");
-#endif
-}
-// The same through L2 only (cp.async.cg): for data other blocks of this very
-// kernel may just have written, which this SM's L1 could hold stale.
-__device__ __forceinline__ void qb_async_copy16_cg(void *smem, const void *gmem) {
-#ifdef QB_SIMT
-    memcpy(smem, gmem, 16);
-#else
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(smem)), "l"(gmem)
-                 : "memory");
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    if (L2_ONLY) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
+    else asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
 #endif
 }
 __device__ __forceinline__ void qb_async_wait() {

@@ -430,7 +430,7 @@ __device__ inline void qb_ln_from_sums(float *dst, float *stage, const float *x,
     const int n4 = n / 4, lane = threadIdx.x & 31;
     float *gs = stage + n, *bs = gs + n;
     for (int i = threadIdx.x; i < n4; i += blockDim.x) {
-        qb_async_copy16_cg(stage + 4 * i, x + 4 * i);
+        qb_async_copy16<true>(stage + 4 * i, x + 4 * i);
         qb_async_copy16(gs + 4 * i, g + 4 * i);
         qb_async_copy16(bs + 4 * i, b + 4 * i);
     }
