@@ -140,6 +140,10 @@ unsigned long long *qb_cuda_trace_slot(qb_cuda *c, const char *kind, int type, i
 void qb_cuda_trace_open(qb_cuda *c);
 void qb_cuda_trace_reset(qb_cuda *c);  // before each graph launch: clears the stamps
 void qb_cuda_trace_close(qb_cuda *c);  // writes the last replay's rows and frees
+// A trace file (this one's or the persistent step's) opened to append rows,
+// its header written first when it is empty; what names the trace in errors.
+FILE *qb_trace_append(const char *path, const char *header, const char *what);
+int qb_cmp_u64(const void *a, const void *b); // qsort order of stamps
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot
 void *qb_cuda_scratch(qb_cuda *c, size_t bytes);

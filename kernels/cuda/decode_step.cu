@@ -251,11 +251,6 @@ static const char *op_name(const qb_step_op *ops, int i) {
     return i > 0 && ops[i - 1].kind == QB_OP_ATTN ? "proj" : "mproj";
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    const unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
-    return x < y ? -1 : x > y;
-}
-
 // The last step's trace, one row per op, appended to QB_CUDA_STEP_TRACE (a
 // header when the file is empty). Times in us from the earliest start of the
 // step; end_med is the median block's end. A block that ran no op's work still
@@ -265,11 +260,10 @@ static void trace_write(qb_cuda_step *s) {
     unsigned long long *t = (unsigned long long *)qb_malloc(n * sizeof *t);
     unsigned long long *col = (unsigned long long *)qb_malloc(nb * sizeof *col);
     qb_cuda_to_host(s->c, t, s->ctl.trace, n * sizeof *t);
-    FILE *f = fopen(s->trace_path, "a");
-    if (!f) qb_die(QB_EXIT_DATA, "%s: cannot append the decode step's trace", s->trace_path);
-    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) // (where "a" starts is the C library's choice)
-        fprintf(f, "n_layer\tn_embd\tblocks\tR\tgemv\top\tname\ttype\tn_in\tn_out\tbytes\tsync\tstart_min_us\tstart_max_us"
-                   "\tend_min_us\tend_med_us\tend_max_us\n");
+    FILE *f = qb_trace_append(s->trace_path,
+                              "n_layer\tn_embd\tblocks\tR\tgemv\top\tname\ttype\tn_in\tn_out\tbytes\tsync\tstart_min_us"
+                              "\tstart_max_us\tend_min_us\tend_med_us\tend_max_us\n",
+                              "the decode step's trace");
     unsigned long long t0 = ~0ull;
     for (size_t k = 0; k < n; k += 2) t0 = t[k] && t[k] < t0 ? t[k] : t0;
     int n_layer = 0, n_embd = 0;
@@ -282,7 +276,7 @@ static void trace_write(qb_cuda_step *s) {
         double st[2] = {0, 0}, en[3] = {0, 0, 0};
         for (int e = 0; e < 2; e++) {
             for (size_t b = 0; b < nb; b++) col[b] = t[2 * (i * nb + b) + e] - t0;
-            qsort(col, nb, sizeof *col, cmp_u64);
+            qsort(col, nb, sizeof *col, qb_cmp_u64);
             if (e == 0) st[0] = col[0] / 1e3, st[1] = col[nb - 1] / 1e3;
             else en[0] = col[0] / 1e3, en[1] = col[nb / 2] / 1e3, en[2] = col[nb - 1] / 1e3;
         }

@@ -50,9 +50,16 @@ void qb_cuda_trace_reset(qb_cuda *c) {
 
 void qb_cuda_trace_name(qb_cuda *c, const char *name) { c->trace_name = name; }
 
-static int cmp_u64(const void *a, const void *b) {
+int qb_cmp_u64(const void *a, const void *b) {
     const unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
     return x < y ? -1 : x > y;
+}
+
+FILE *qb_trace_append(const char *path, const char *header, const char *what) {
+    FILE *f = fopen(path, "a");
+    if (!f) qb_die(QB_EXIT_DATA, "%s: cannot append %s", path, what);
+    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) fputs(header, f); // (where "a" starts is the C library's choice)
+    return f;
 }
 
 // The n nonzero stamps of column k (0 start, 1 wait, 2 end) of launch r, sorted, into col;
@@ -62,7 +69,7 @@ static size_t stamps(const unsigned long long *t, const qb_trace_rec *r, int k, 
     size_t n = 0;
     for (size_t b = 0; b < r->blocks; b++)
         if (t[r->off + 3 * b + k] && (!waited || t[r->off + 3 * b + 1])) col[n++] = t[r->off + 3 * b + k];
-    qsort(col, n, sizeof *col, cmp_u64);
+    qsort(col, n, sizeof *col, qb_cmp_u64);
     return n;
 }
 
@@ -74,11 +81,10 @@ static void trace_write(qb_cuda *c) {
     for (int i = 0; i < c->trace_n; i++) most = c->trace_rec[i].blocks > most ? c->trace_rec[i].blocks : most;
     for (size_t k = 0; k < c->trace_used; k += 3) t0 = t[k] && t[k] < t0 ? t[k] : t0;
     unsigned long long *col = (unsigned long long *)qb_malloc(most * sizeof *col);
-    FILE *f = fopen(c->trace_path, "a");
-    if (!f) qb_die(QB_EXIT_DATA, "%s: cannot append the decode graph's trace", c->trace_path);
-    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) // (where "a" starts is the C library's choice)
-        fprintf(f, "op\tname\ttype\tn_in\tn_out\tbytes\tblocks\tstart_min_us\tstart_max_us\twait_min_us\twait_max_us"
-                   "\tend_min_us\tend_med_us\tend_max_us\n");
+    FILE *f = qb_trace_append(c->trace_path,
+                              "op\tname\ttype\tn_in\tn_out\tbytes\tblocks\tstart_min_us\tstart_max_us\twait_min_us"
+                              "\twait_max_us\tend_min_us\tend_med_us\tend_max_us\n",
+                              "the decode graph's trace");
     for (int i = 0; i < c->trace_n; i++) {
         const qb_trace_rec *r = &c->trace_rec[i];
         double v[7] = {0, 0, 0, 0, 0, 0, 0};
