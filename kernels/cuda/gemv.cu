@@ -14,22 +14,20 @@
 
 template <class TT, int R>
 __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
+    extern __shared__ float4 xsm4[]; // layernorm(x), or the staging of the output's (launch_t sizes it)
+    float *xs = (float *)xsm4;
     qb_grid_launch_dependents();
     qb_trace_mark(a.tr, 0);
     qb_gemv_rows<TT, R>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
         qb_prefetch_share_l2(a.pf, a.pf_bytes);
         qb_grid_wait();
         qb_trace_mark(a.tr, 1);
-        extern __shared__ float4 xsm4[];
         if (!a.ln_g) return a.x;
-        if (a.st_in) ln_stats_to_smem((float *)xsm4, a);
-        else ln_to_smem((float *)xsm4, a);
-        return (const float *)xsm4;
+        if (a.st_in) ln_stats_to_smem(xs, a);
+        else ln_to_smem(xs, a);
+        return xs;
     });
-    if (a.lo_out) {
-        extern __shared__ float4 xsm4[];
-        qb_ln_by_last_block(a, (float *)xsm4);
-    }
+    if (a.lo_out) qb_ln_by_last_block(a, xs);
     qb_trace_mark(a.tr, 2);
 }
 

@@ -408,7 +408,6 @@ struct gemv_args {
     unsigned *lo_ctr;
 };
 
-
 // The block's copy of layernorm(x) in shared memory (x in registers: n_in
 // <= QB_LN_FUSE_MAX); every block computes it, x being small and in L2.
 __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
@@ -434,8 +433,8 @@ __device__ inline void qb_ln_from_sums(float *dst, float *stage, const float *x,
         qb_async_copy16(gs + 4 * i, g + 4 * i);
         qb_async_copy16(bs + 4 * i, b + 4 * i);
     }
-    double s = __ldcg(sums + 2 * lane), q = __ldcg(sums + 2 * lane + 1); // (QB_STATS_SLOTS == 32: a slot a lane)
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o), q += __shfl_xor_sync(0xffffffffu, q, o);
+    // (QB_STATS_SLOTS == 32: a slot a lane)
+    const double s = qb_warp_sum(__ldcg(sums + 2 * lane)), q = qb_warp_sum(__ldcg(sums + 2 * lane + 1));
     const double mean = s / n, var = q / n - mean * mean;
     const float m = (float)mean, rstd = rsqrtf((float)(var > 0 ? var : 0) + eps);
     qb_async_wait();
@@ -484,8 +483,7 @@ __device__ inline void qb_ln_by_last_block(const gemv_args &a, float *stage) {
 // Adds this block's rows (v in threads 0..31, those with counted set) to
 // a.st_out's slot for the block: warp 0's lanes sum in float64, lane 0 adds.
 __device__ __forceinline__ void qb_stats_add(const gemv_args &a, float v, bool counted) {
-    double s = counted ? (double)v : 0.0, q = s * s;
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o), q += __shfl_xor_sync(0xffffffffu, q, o);
+    const double d = counted ? (double)v : 0.0, s = qb_warp_sum(d), q = qb_warp_sum(d * d);
     if (threadIdx.x == 0) {
         double *slot = a.st_out + 2 * (blockIdx.x % QB_STATS_SLOTS);
         atomicAdd(slot, s), atomicAdd(slot + 1, q);
