@@ -506,9 +506,6 @@ __device__ __forceinline__ float qb_gemv_finish(const gemv_args &a, int row, flo
     }
     return out;
 }
-__device__ __forceinline__ void qb_gemv_store(const gemv_args &a, int row, float v) {
-    qb_gemv_finish(a, row, v, a.bias ? a.bias[row] : 0.0f, a.epi == QB_CUDA_ACCUM ? a.y[row] : 0.0f);
-}
 
 // Rows row0 .. row0+R-1 (those below row_end) of y = W x + b, by one block
 // of KS warps. ready() is called once the first steps' weights are in
@@ -652,10 +649,22 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, Ready read
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0;
     int ck = 0, cs = 0; // the item to compute
+    // Lane 0's bias and old residual of the group's rows, loaded as the group
+    // begins: at its end they would be one more round trip after the sums.
+    float gb[R] = {}, gr[R] = {};
     while (ck < mine) {
 #pragma unroll
         for (int u = 0; u < U; u++) {
             if (ck >= mine) break;
+            if (cs == 0 && lane == 0) {
+                const int row0 = (w + ck * nw) * R;
+#pragma unroll
+                for (int r = 0; r < R; r++) {
+                    const int row = min(row0 + r, a.n_out - 1);
+                    gb[r] = a.bias ? a.bias[row] : 0.0f;
+                    gr[r] = a.epi == QB_CUDA_ACCUM ? a.y[row] : 0.0f;
+                }
+            }
             if (TT::live(a.n_in, cs, lane)) {
                 typename TT::XV xv;
                 TT::xs(x, a.n_in, cs, lane, xv);
@@ -669,7 +678,7 @@ __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, Ready read
                 for (int r = 0; r < R; r++) {
                     const float v = qb_warp_sum(acc[r]);
                     acc[r] = 0;
-                    if (lane == 0 && row0 + r < a.n_out) qb_gemv_store(a, row0 + r, v);
+                    if (lane == 0 && row0 + r < a.n_out) qb_gemv_finish(a, row0 + r, v, gb[r], gr[r]);
                 }
                 if (lane == 0) done(row0);
             }
