@@ -31,6 +31,13 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     qb_trace_mark(a.tr, 2);
 }
 
+// k_gemv_warps' bytes a lane loads ahead: with the device full of warps, 64 (about k_gemv's
+// registers) is plenty to cover DRAM latency (128, the persistent step's, takes
+// 92-123 registers and so fewer resident warps).
+#ifndef QB_GEMV_WARPS_INFLIGHT
+#define QB_GEMV_WARPS_INFLIGHT 64
+#endif
+
 // The same product in one wave (QB_CUDA_GEMV_WARPS=1, tuned beside k_gemv):
 // no more blocks than fit on the device at once, and each warp streams its
 // own R-row groups with no reduction across warps (qb_gemv_warp_rows, the
@@ -39,12 +46,6 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
 // second wave's tail (~5 us in the graph trace); here every warp is resident
 // from the start and loads its first items before the wait. Not with the
 // carried layernorm statistics (the stream keeps no block-wide sums).
-// Bytes a lane loads ahead: with the device full of warps, 64 (about k_gemv's
-// registers) is plenty to cover DRAM latency (128, the persistent step's, takes
-// 92-123 registers and so fewer resident warps).
-#ifndef QB_GEMV_WARPS_INFLIGHT
-#define QB_GEMV_WARPS_INFLIGHT 64
-#endif
 template <class TT, int R>
 __global__ void __launch_bounds__(32 * KS) k_gemv_warps(gemv_args a) {
     extern __shared__ float4 xsm4[]; // layernorm(x), when fused
@@ -63,15 +64,26 @@ __global__ void __launch_bounds__(32 * KS) k_gemv_warps(gemv_args a) {
     qb_trace_mark(a.tr, 2);
 }
 
+// Blocks of kernel fn (KS warps, smem bytes of dynamic shared memory) that fit
+// on an SM at once: asked of the runtime once per kernel and size (the first
+// launch, the tuner's, comes before any capture) and remembered in c.
+static int blocks_fit(qb_cuda *c, const void *fn, size_t smem) {
+    for (int i = 0; i < c->n_fit; i++)
+        if (c->fit[i].fn == fn && c->fit[i].smem == smem) return c->fit[i].blocks;
+    int fit = 0;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, fn, 32 * KS, smem));
+    if (fit < 1) fit = 1;
+    if (c->n_fit < QB_CUDA_TUNED) c->fit[c->n_fit].fn = fn, c->fit[c->n_fit].smem = smem, c->fit[c->n_fit++].blocks = fit;
+    return fit;
+}
+
 template <class TT, int R>
 static void launch_w(qb_cuda *c, const gemv_args &a) {
     const size_t smem = a.ln_g ? ((size_t)a.n_in + 4) * sizeof(float) : 0;
     if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
-    int fit = 0;
-    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, k_gemv_warps<TT, R>, 32 * KS, smem));
     const int groups = (a.n_out + R - 1) / R, want = (groups + KS - 1) / KS;
-    const int cap = (fit > 0 ? fit : 1) * qb_cuda_sm_count(c);
+    const int cap = blocks_fit(c, (const void *)k_gemv_warps<TT, R>, smem) * qb_cuda_sm_count(c);
     qb_launch(c, k_gemv_warps<TT, R>, dim3((unsigned)(want < cap ? want : cap)), dim3(32 * KS), smem, a);
 }
 
@@ -151,6 +163,9 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     CK(cudaEventDestroy(e1));
     qb_cuda_free(c, a.y);
     c->tuned[c->n_tuned++] = {(int)t, a0.n_in, a0.n_out, best, best_block};
+    if (c->gemv_warps) // (the experiment's record of what the tuner chose: R < 0 is k_gemv_warps)
+        fprintf(stderr, "cuda: gemv %s %dx%d: R %d (%.2f us; k_gemv's best R %d)\n", qb_type_name(t), a0.n_out,
+                a0.n_in, best, best_ms * 1e3f / 4, best_block);
     return block_only ? best_block : best;
 }
 
