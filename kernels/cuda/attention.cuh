@@ -208,14 +208,18 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
         qb_async_copy16(vs + (size_t)j * D + 8 * c, vc + at);
     }
     ready();
-    const float scale = rsqrtf((float)D);
-    for (int d = tid; d < D; d += NT) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
+    // q and the new tokens' rows come from the kernel waited for: one round
+    // trip for both. The rows go by cp.async (through L2, where that kernel
+    // left them), issued before q's loads; copied through registers after q,
+    // the threads holding both waited out two round trips in turn.
     for (int i = tid; i < (n_keys - first_new) * pieces; i += NT) {
         const int j = first_new + i / pieces, c = i % pieces;
         const size_t at = (size_t)j * E + h * D + 8 * c;
-        *(uint4 *)(ks + (size_t)j * D + 8 * c) = *(const uint4 *)(kc + at);
-        *(uint4 *)(vs + (size_t)j * D + 8 * c) = *(const uint4 *)(vc + at);
+        qb_async_copy16<true>(ks + (size_t)j * D + 8 * c, kc + at);
+        qb_async_copy16<true>(vs + (size_t)j * D + 8 * c, vc + at);
     }
+    const float scale = rsqrtf((float)D);
+    for (int d = tid; d < D; d += NT) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
     qb_async_wait();
     __syncthreads();
     // Scores: two threads a key, each half of the dimensions.
