@@ -4,6 +4,11 @@
 # in DEST (default /work/main/.dev/cuda), for the device tool's `carry`.
 # Built without -march=native (the device's CPU differs), in a scratch copy
 # of this worktree so its own build/ is left alone.
+# For `run-device.sh ab` (every bin/cuda_decode_* beside bin/cuda_decode):
+#   AB_KNOBS="NAME:VAR=v,VAR=v ..."  a wrapper bin/cuda_decode_NAME per item that
+#                                    runs this build with those QB_CUDA_* settings
+#   AB_OLD=REV                       bench/cuda_decode built at commit REV, staged
+#                                    as bin/cuda_decode_old (the baseline)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 dest=${DEST:-/work/main/.dev/cuda}
@@ -26,6 +31,18 @@ for b in "$dest"/bin/*; do
 done | sort -u | while read -r l; do cp -L "$l" "$dest/lib/"; done
 cp "$src"/tests/cuda/run-device.sh "$src"/tests/cuda/*.py "$src"/pipeline/peers/gpu_bench.py "$src"/pipeline/peers/protocol.py "$dest/"
 (cd "$src" && git rev-parse --short HEAD) >"$dest/COMMIT"
+for item in ${AB_KNOBS:-}; do
+  printf '#!/bin/sh\n%s exec "$(dirname "$0")/cuda_decode" "$@"\n' "$(echo "${item#*:}" | tr , ' ')" >"$dest/bin/cuda_decode_${item%%:*}"
+  chmod +x "$dest/bin/cuda_decode_${item%%:*}"
+done
+if [ -n "${AB_OLD:-}" ]; then
+  old=${WORK:-/tmp/qb-cuda-stage}/old
+  rm -rf "$old"; mkdir -p "$old"
+  (cd "$src" && git archive "$AB_OLD") | tar -x -C "$old"
+  CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$old" -j2 build/bench/cuda_decode >"$old/make.log" 2>&1 || { tail -30 "$old/make.log"; exit 1; }
+  cp "$old/build/bench/cuda_decode" "$dest/bin/cuda_decode_old"; strip "$dest/bin/cuda_decode_old"
+  (cd "$src" && git rev-parse --short "$AB_OLD") >"$dest/COMMIT_OLD"
+fi
 # The real model and the text of the correctness run.
 mkdir -p "$dest/models" "$dest/data"
 cp -r "${QB_MIRROR:-/work/shared/mirror}/models/qb-gpt2-10m" "$dest/models/"
