@@ -111,8 +111,8 @@ static qb_pool *pool_q8; // the CPU's W8A8 reference (qb_matmul with int8 activa
 // W8A8 behind a layernorm: the device's layernorm and the CPU's differ in the
 // last bits (in ~60 % of the values, by up to 5e-5 of an int8 code step, over
 // 240,000 values), so a value next to a rounding tie gets one code here and
-// the next there (about one value in 10^5), and one code off can exceed the
-// bound (test_gemv failed so once in a few hundred runs). So inputs are drawn
+// the next there (one value of those 240,000), and one code off can exceed
+// the bound (test_gemv failed so once in a few hundred runs). So inputs are drawn
 // again while any value of layernorm(x), in its block's code units, lies within
 // 1e-3 of a tie.
 static bool near_tie(const float *x, const float *g, const float *b, int n) {
