@@ -146,6 +146,11 @@ __device__ __forceinline__ void qb_prefetch_l2(const void *p) {
 #endif
 }
 
+// The 128-byte lines of two float rows a[0..n) and b[0..n) towards L2, by this block's threads.
+__device__ __forceinline__ void qb_prefetch_rows_l2(const float *a, const float *b, int n) {
+    for (int i = 32 * threadIdx.x; i < n; i += 32 * blockDim.x) qb_prefetch_l2(a + i), qb_prefetch_l2(b + i);
+}
+
 // This block's share of [p, p + bytes) towards L2 (bulk prefetches: no
 // registers held, nothing waits): an even split over the grid, in pieces of
 // at most 16 KiB issued by the lanes of warp 0. p 16-byte aligned, bytes a
