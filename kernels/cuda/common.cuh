@@ -92,15 +92,8 @@ struct qb_cuda {
     const void *pf_ptr;  // qb_cuda_prefetch_next: what the next GEMV prefetches
     size_t pf_bytes;
     struct {
-        int type, n_in, n_out, R, R_block; // R < 0: k_gemv_warps; R_block: k_gemv's best
+        int type, n_in, n_out, R;
     } tuned[QB_CUDA_TUNED];
-    int gemv_warps;      // QB_CUDA_GEMV_WARPS=1: the one-wave GEMV (k_gemv_warps) is tuned beside k_gemv
-    struct {
-        const void *fn;
-        size_t smem;
-        int blocks;
-    } fit[QB_CUDA_TUNED]; // k_gemv_warps: blocks an SM holds, per kernel and shared memory size
-    int n_fit;
     int n_tuned;
     size_t ln_bytes;
     int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head

@@ -51,8 +51,6 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
         c->r_shape[c->n_r_shape].n_out = o, c->r_shape[c->n_r_shape].n_in = i, c->r_shape[c->n_r_shape++].R = R;
         p += used + (p[used] == ',');
     }
-    const char *gw = getenv("QB_CUDA_GEMV_WARPS");
-    c->gemv_warps = gw && !strcmp(gw, "1");
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");

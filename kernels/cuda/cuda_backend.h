@@ -128,9 +128,8 @@ void qb_cuda_ln_after(qb_cuda *c, const float *g, const float *b, float eps);
 // graph trace (trace.cu); taken by that launch.
 void qb_cuda_trace_name(qb_cuda *c, const char *name);
 int qb_cuda_prefetch_depth(const qb_cuda *c);
-// The GEMV alone, with rows per block in {1, 2, 4, 8}, or -1, -2, -4 for the
-// one-wave kernel's rows per warp group (0 = tuned per shape at first use, or
-// QB_CUDA_GEMV_R), for the benchmark and the tests; T == 1 only.
+// The GEMV alone, with rows per block in {1, 2, 4, 8} (0 = tuned per shape at
+// first use, or QB_CUDA_GEMV_R), for the benchmark; T == 1 only.
 void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
                   qb_cuda_epilogue epi, int rows_per_warp);
 // Raw cuBLAS F16 GEMM, for the ceiling measurement: C[m][n] (row-major,

@@ -34,62 +34,6 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     qb_trace_mark(a.tr, 2);
 }
 
-// k_gemv_warps' bytes a lane loads ahead: with the device full of warps, 64 (about k_gemv's
-// registers) is plenty to cover DRAM latency (128, the persistent step's, takes
-// 92-123 registers and so fewer resident warps).
-#ifndef QB_GEMV_WARPS_INFLIGHT
-#define QB_GEMV_WARPS_INFLIGHT 64
-#endif
-
-// The same product in one wave (QB_CUDA_GEMV_WARPS=1, tuned beside k_gemv):
-// no more blocks than fit on the device at once, and each warp streams its
-// own R-row groups with no reduction across warps (qb_gemv_warp_rows, the
-// persistent step's), the next group's loads in flight while it finishes
-// one. k_gemv's multi-wave grids (gpt2-xl's fc: 1600 blocks) end on a
-// second wave's tail (~5 us in the graph trace); here every warp is resident
-// from the start and loads its first items before the wait. Not with the
-// carried layernorm statistics (the stream keeps no block-wide sums).
-template <class TT, int R>
-__global__ void __launch_bounds__(32 * KS) k_gemv_warps(gemv_args a) {
-    extern __shared__ float4 xsm4[]; // layernorm(x), when fused
-    qb_grid_launch_dependents();
-    qb_trace_mark(a.tr, 0);
-    qb_gemv_warp_rows<TT, R, QB_GEMV_WARPS_INFLIGHT>(
-        a,
-        [&]() -> const float * {
-            qb_grid_wait();
-            qb_trace_mark(a.tr, 1);
-            if (!a.ln_g) return a.x;
-            ln_to_smem((float *)xsm4, a);
-            return (const float *)xsm4;
-        },
-        blockIdx.x * KS + (threadIdx.x >> 5), gridDim.x * KS, [](int) {});
-    qb_trace_mark(a.tr, 2);
-}
-
-// Blocks of kernel fn (KS warps, smem bytes of dynamic shared memory) that fit
-// on an SM at once: asked of the runtime once per kernel and size (the first
-// launch, the tuner's, comes before any capture) and remembered in c.
-static int blocks_fit(qb_cuda *c, const void *fn, size_t smem) {
-    for (int i = 0; i < c->n_fit; i++)
-        if (c->fit[i].fn == fn && c->fit[i].smem == smem) return c->fit[i].blocks;
-    int fit = 0;
-    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, fn, 32 * KS, smem));
-    if (fit < 1) fit = 1;
-    if (c->n_fit < QB_CUDA_TUNED) c->fit[c->n_fit].fn = fn, c->fit[c->n_fit].smem = smem, c->fit[c->n_fit++].blocks = fit;
-    return fit;
-}
-
-template <class TT, int R>
-static void launch_w(qb_cuda *c, const gemv_args &a) {
-    const size_t smem = a.ln_g ? ((size_t)a.n_in + 4) * sizeof(float) : 0;
-    if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
-        qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
-    const int groups = (a.n_out + R - 1) / R, want = (groups + KS - 1) / KS;
-    const int cap = blocks_fit(c, (const void *)k_gemv_warps<TT, R>, smem) * qb_cuda_sm_count(c);
-    qb_launch(c, k_gemv_warps<TT, R>, dim3((unsigned)(want < cap ? want : cap)), dim3(32 * KS), smem, a);
-}
-
 template <class TT, int R>
 static void launch_t(qb_cuda *c, const gemv_args &a) {
     // x normalised in shared memory; from carried statistics g and b are staged there too, as for
@@ -105,13 +49,9 @@ static void launch_t(qb_cuda *c, const gemv_args &a) {
     qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), smem, a);
 }
 
-// R > 0: k_gemv with R rows a block; R < 0: k_gemv_warps with -R rows a group.
 template <class TT>
 static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
     switch (R) {
-    case -1: launch_w<TT, 1>(c, a); break;
-    case -2: launch_w<TT, 2>(c, a); break;
-    case -4: launch_w<TT, 4>(c, a); break;
     case 1: launch_t<TT, 1>(c, a); break;
     case 4: launch_t<TT, 4>(c, a); break;
     case 8: launch_t<TT, 8>(c, a); break;
@@ -122,19 +62,15 @@ static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
 // Rows per block, tuned once per matrix shape and type on this device: the
 // best of 1, 2, 4, 8 (event-timed, the matrix itself, a scratch output) at the
 // shape's first use outside graph capture; 2 until then. QB_CUDA_GEMV_R forces one.
-// With QB_CUDA_GEMV_WARPS=1 the one-wave kernel's 1, 2 and 4 rows a group
-// (-1, -2, -4) are tried too.
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
 
 static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     if (c->gemv_r_forced) return c->gemv_r_forced;
     for (int i = 0; i < c->n_r_shape; i++)
         if (c->r_shape[i].n_out == a0.n_out && c->r_shape[i].n_in == a0.n_in) return c->r_shape[i].R;
-    // The one-wave kernel keeps no block-wide sums: with the carried layernorm statistics, k_gemv's best.
-    const bool block_only = a0.st_out || a0.st_in;
     for (int i = 0; i < c->n_tuned; i++)
         if (c->tuned[i].type == (int)t && c->tuned[i].n_in == a0.n_in && c->tuned[i].n_out == a0.n_out)
-            return block_only ? c->tuned[i].R_block : c->tuned[i].R;
+            return c->tuned[i].R;
     if (c->capturing || c->n_tuned == QB_CUDA_TUNED) return 2;
     gemv_args a = a0;
     a.bias = NULL, a.epi = QB_CUDA_STORE, a.k_cache = a.v_cache = NULL, a.ln_g = a.ln_b = NULL, a.pf_bytes = 0;
@@ -143,11 +79,9 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
-    int best = 2, best_block = 2;
+    int best = 2;
     float best_ms = 1e30f;
-    static const int tries[] = {1, 2, 4, 8, -1, -2, -4};
-    for (int i = 0; i < (c->gemv_warps ? 7 : 4); i++) {
-        const int R = tries[i];
+    for (int R = 1; R <= 8; R *= 2) {
         for (int k = 0; k < 3; k++) dispatch(c, a, t, R);
         float ms[5];
         for (int k = 0; k < 5; k++) {
@@ -159,17 +93,13 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
         }
         float m = ms[0];
         for (int k = 1; k < 5; k++) m = fminf(m, ms[k]);
-        if (m < best_ms * 0.98f) best_ms = m, best = R; // ties go to the fewer rows, and to k_gemv
-        if (R > 0) best_block = best;
+        if (m < best_ms * 0.98f) best_ms = m, best = R; // ties go to the fewer rows
     }
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
     qb_cuda_free(c, a.y);
-    c->tuned[c->n_tuned++] = {(int)t, a0.n_in, a0.n_out, best, best_block};
-    if (c->gemv_warps) // (the experiment's record of what the tuner chose: R < 0 is k_gemv_warps)
-        fprintf(stderr, "cuda: gemv %s %dx%d: R %d (%.2f us; k_gemv's best R %d)\n", qb_type_name(t), a0.n_out,
-                a0.n_in, best, best_ms * 1e3f / 4, best_block);
-    return block_only ? best_block : best;
+    c->tuned[c->n_tuned++] = {(int)t, a0.n_in, a0.n_out, best};
+    return best;
 }
 
 void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
@@ -190,9 +120,7 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     c->pf_ptr = NULL, c->pf_bytes = 0; // hints for this GEMV alone
     c->st_out_next = NULL, c->st_in_next = NULL, c->lo_next.out = NULL;
     const int R = rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type);
-    // (k_gemv_warps: at most one block per KS groups; the blocks it does not launch leave no stamps)
-    const size_t groups = (size_t)(w->n_out + abs(R) - 1) / abs(R), blocks = R > 0 ? groups : (groups + KS - 1) / KS;
-    a.tr = qb_cuda_trace_slot(c, "gemv", (int)w->type, w->n_in, w->n_out, p.total, blocks);
+    a.tr = qb_cuda_trace_slot(c, "gemv", (int)w->type, w->n_in, w->n_out, p.total, (size_t)(w->n_out + R - 1) / R);
     dispatch(c, a, w->type, R);
 }
 

@@ -603,16 +603,14 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
 // their way (they depend on no earlier op) and returns x, what TT::xs reads:
 // float32 values (const float *) for the weight-only types, quantized blocks
 // for the W8A8 ones (gemv_q8a.cuh).
-// INFLIGHT: the bytes a lane keeps loading ahead (QB_WARP_INFLIGHT for the
-// persistent step's few warps; fewer where the grid fills the device).
-template <class TT, int R, int INFLIGHT = QB_WARP_INFLIGHT, class Ready, class Done>
+template <class TT, int R, class Ready, class Done>
 __device__ __forceinline__ void qb_gemv_warp_rows(const gemv_args &a, Ready ready, int w, int nw, Done done) {
     const int lane = threadIdx.x & 31;
     const int groups = (a.n_out + R - 1) / R, steps = TT::steps(a.n_in);
     const int mine = w < groups ? (groups - 1 - w) / nw + 1 : 0; // this warp's groups
-    // Items in flight: enough for INFLIGHT bytes a lane (a warp here streams
-    // its rows alone, where k_gemv's four warps share each row's steps).
-    constexpr int U0 = INFLIGHT / (R * TT::LANE_BYTES);
+    // Items in flight: enough for QB_WARP_INFLIGHT bytes a lane (a warp here
+    // streams its rows alone, where k_gemv's four warps share each row's steps).
+    constexpr int U0 = QB_WARP_INFLIGHT / (R * TT::LANE_BYTES);
     constexpr int U = U0 < 1 ? 1 : U0 > 16 ? 16 : U0;
     // Items are (k, s): step s of this warp's k-th group, walked in order by two
     // cursors, one loading U items ahead of the one computing (no divisions).

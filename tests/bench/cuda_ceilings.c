@@ -145,10 +145,8 @@ static void bench_gemv(qb_cuda *c, const tinfo *ti, int n_in, int n_out, int rep
     qb_cuda_to_device(c, dx, x, sizeof(float) * n_in);
     free(x);
     const int calls = 100;
-    static const int rows[] = {1, 2, 4, 8, -1, -2, -4}; // (negative: the one-wave kernel's rows a warp group)
     for (int pdl = 1; pdl < 2; pdl++)
-        for (int ri = 0; ri < 7; ri++) {
-            const int R = rows[ri];
+        for (int R = 1; R <= 8; R *= 2) {
             qb_cuda_set_pdl(c, pdl);
             qb_cuda_gemv(c, dy, dx, &w[0], NULL, QB_CUDA_STORE, R); // warm-up
             qb_cuda_graph_begin(c);

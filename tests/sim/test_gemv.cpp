@@ -18,7 +18,7 @@
 struct gemv_case {
     gemv_args a;
     qb_type t;
-    int R, warp; // warp: 1 qb_gemv_warp_rows (the persistent step's), 2 the same 64 bytes ahead (k_gemv_warps'), 0 k_gemv's qb_gemv_rows
+    int R, warp; // warp: qb_gemv_warp_rows (the persistent step's), else k_gemv's qb_gemv_rows
     int act8;    // W8A8 (warp only): x quantized per block of 32, the dp4a lane code
 };
 
@@ -49,9 +49,8 @@ static void rows_t(const gemv_args &a, int warp) {
     if (warp) { // every warp of the grid streams its own groups, after the block's layernorm
         const float *x = a.x;
         if (a.ln_g) ln_to_smem((float *)xs4, a), x = (const float *)xs4;
-        const int w = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, nw = gridDim.x * (blockDim.x / 32);
-        if (warp == 2) qb_gemv_warp_rows<TT, R, 64>(a, [&] { return x; }, w, nw, [](int) {}); // k_gemv_warps' depth
-        else qb_gemv_warp_rows<TT, R>(a, [&] { return x; }, w, nw, [](int) {});
+        qb_gemv_warp_rows<TT, R>(a, [&] { return x; }, blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, gridDim.x * (blockDim.x / 32),
+                                 [](int) {});
         return;
     }
     const int groups = (a.n_out + R - 1) / R;
@@ -196,7 +195,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     }
     static const char *EPI[] = {"store", "gelu", "accum"};
     tap_ok(err <= 1e-4 && kv_err <= 1e-3 && st_err <= 1e-12, "%s %dx%d R %d%s%s %s%s%s%s: rel err %.1e%s",
-           qb_type_name(t), n_in, n_out, R, warp == 2 ? " by warps 64 B ahead" : warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi],
+           qb_type_name(t), n_in, n_out, R, warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi],
            ln ? (stats == 2 ? " +layernorm from sums" : " +layernorm") : "", kv ? " +K/V store" : "",
            stats == 1 ? " +sums" : stats == 3 ? " +sums +its layernorm by the last block" : "", err,
            st_err > 1e-12 ? ", sums or layernorm wrong" : "");
@@ -215,8 +214,7 @@ int main(void) {
         const int Rs[] = {1, 2, 4, 8};
         for (int k = 0; k < 4; k++) {
             const int R = Rs[k];
-            for (int warp = 0; warp < 3; warp++) { // k_gemv; warps 128 and 64 bytes ahead
-                if (warp == 2 && R == 8) continue; // (k_gemv_warps is built for 1, 2 and 4)
+            for (int warp = 0; warp < 2; warp++) {
                 check(t, n_small, 37, R, warp, QB_CUDA_STORE, false, false);
                 switch ((k + warp) % 4) { // the other configurations, one per R and way
                 case 0: check(t, n_big, 130, R, warp, QB_CUDA_GELU, true, false); break;
