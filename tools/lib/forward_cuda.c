@@ -259,6 +259,11 @@ static void prefetch_ahead(qb_gpu *g, int T, int l, int k) {
     qb_cuda_prefetch_next(g->cu, T == 1 && d ? gemv_ahead(g, l, k, d) : NULL);
 }
 
+// Layer l's weights for T tokens: layer 0's for every l at T == 1 under QB_CUDA_ONE_LAYER.
+static const gpu_layer *layer_for(const qb_gpu *g, int T, int l) {
+    return &g->layers[T == 1 && g->one_layer ? 0 : l];
+}
+
 // The decoder stack for T tokens already embedded in x, at pos0 (or the
 // device position). Each layernorm is fused into the matmul that reads it
 // (inside the GEMV at T == 1).
@@ -269,7 +274,7 @@ static void blocks(qb_gpu *g, int T, int pos0) {
     qb_cuda *cu = g->cu;
     const size_t cache_layer = (size_t)g->n_cache * E;
     for (int l = 0; l < c->n_layer; l++) {
-        const gpu_layer *L = &g->layers[T == 1 && g->one_layer ? 0 : l];
+        const gpu_layer *L = layer_for(g, T, l);
         uint16_t *kc = g->k_cache + l * cache_layer, *vc = g->v_cache + l * cache_layer;
         // attention sublayer: x += proj(attention(qkv(ln_1(x))))
         const unsigned drop = T == 1 ? g->drop : 0;
@@ -294,9 +299,9 @@ static void blocks(qb_gpu *g, int T, int pos0) {
         prof_mark(g, 4);
         prefetch_ahead(g, T, l, 3);
         qb_cuda_trace_name(cu, "mproj");
-        const gpu_layer *N = &g->layers[T == 1 && g->one_layer ? 0 : l + 1]; // (the next layer, when there is one)
-        if (l + 1 < c->n_layer) qb_cuda_ln_after(cu, N->ln_1_g, N->ln_1_b, eps);
-        else qb_cuda_ln_after(cu, g->ln_f_g, g->ln_f_b, eps);
+        // (QB_CUDA_LN_LAST: the residual add makes the next layer's ln_1, or ln_f after the last layer)
+        const gpu_layer *N = l + 1 < c->n_layer ? layer_for(g, T, l + 1) : NULL;
+        qb_cuda_ln_after(cu, N ? N->ln_1_g : g->ln_f_g, N ? N->ln_1_b : g->ln_f_b, eps);
         if (!(drop & 16)) qb_cuda_matmul(cu, g->x, g->fc, &L->mproj, L->mproj_b, T, QB_CUDA_ACCUM);
         prof_mark(g, 5);
     }
