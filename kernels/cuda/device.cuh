@@ -103,6 +103,26 @@ __device__ __forceinline__ void qb_prefetch_l1(const void *p) {
 #endif
 }
 
+// Sends the 128-byte line at p towards L2 (no register waits for it).
+__device__ __forceinline__ void qb_prefetch_l2(const void *p) {
+#ifdef QB_SIMT
+    (void)p;
+#else
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#endif
+}
+
+// The 128-byte lines of two float rows a[0..n) and b[0..n) (a layernorm's
+// gain and bias) by this block's threads: towards L1, or with TO_L2 towards
+// L2 only (for another block to read).
+template <bool TO_L2 = false>
+__device__ __forceinline__ void qb_prefetch_rows(const float *a, const float *b, int n) {
+    for (int i = 32 * threadIdx.x; i < n; i += 32 * blockDim.x) {
+        if (TO_L2) qb_prefetch_l2(a + i), qb_prefetch_l2(b + i);
+        else qb_prefetch_l1(a + i), qb_prefetch_l1(b + i);
+    }
+}
+
 // y = layernorm(x) g + b over n <= MAXV * blockDim.x values, by one block
 // (the same two passes as the CPU reference: mean, then the variance of the
 // centred values, in float32). x is read once, all of a thread's loads in
@@ -113,7 +133,7 @@ __device__ __forceinline__ void qb_prefetch_l1(const void *p) {
 template <int MAXV>
 __device__ __forceinline__ void qb_layernorm_regs(float *y, const float *x, const float *g, const float *b, int n,
                                                   float eps, float *red) {
-    for (int i = 32 * threadIdx.x; i < n; i += 32 * blockDim.x) qb_prefetch_l1(g + i), qb_prefetch_l1(b + i);
+    qb_prefetch_rows(g, b, n);
     float v[MAXV];
     float s = 0;
 #pragma unroll
@@ -135,20 +155,6 @@ __device__ __forceinline__ void qb_layernorm_regs(float *y, const float *x, cons
         const int i = threadIdx.x + k * blockDim.x;
         if (i < n) y[i] = (v[k] - mean) * rstd * g[i] + b[i];
     }
-}
-
-// Sends the 128-byte line at p towards L2 (no register waits for it).
-__device__ __forceinline__ void qb_prefetch_l2(const void *p) {
-#ifdef QB_SIMT
-    (void)p;
-#else
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-#endif
-}
-
-// The 128-byte lines of two float rows a[0..n) and b[0..n) towards L2, by this block's threads.
-__device__ __forceinline__ void qb_prefetch_rows_l2(const float *a, const float *b, int n) {
-    for (int i = 32 * threadIdx.x; i < n; i += 32 * blockDim.x) qb_prefetch_l2(a + i), qb_prefetch_l2(b + i);
 }
 
 // This block's share of [p, p + bytes) towards L2 (bulk prefetches: no
