@@ -186,6 +186,18 @@ __host__ __device__ constexpr size_t qb_attn_whole_smem(int D) {
     return QB_ATT_WHOLE_BYTES + 4 * (size_t)qb_attn_whole_keys(D);
 }
 
+// Where the 16-byte piece p of key j's row lies in the whole head's K rows in
+// shared memory: slot p ^ (j & mask). The scores' threads read a row a
+// thread pair (each half of it), so unswizzled every pair of a quarter warp
+// hit the same banks (rows 128 bytes apart for heads of 64: 16-way
+// conflicts on 4-byte loads, 4-way on 16-byte ones); with the slots turned by
+// the key's low bits the quarter warp's 16-byte loads hit eight distinct bank
+// groups. mask 0 (no swizzle) where a row's pieces are not a power of two.
+__device__ __forceinline__ int qb_attn_k_slot(int p, int j, int pieces) {
+    const int mask = pieces & (pieces - 1) ? 0 : min(pieces, 8) - 1;
+    return p ^ (j & mask);
+}
+
 // Head h for new token t, its n_keys keys (first_new of them from earlier
 // steps), by one block of NT threads; kv: qb_attn_whole_smem(D) bytes of
 // shared memory. The old keys' rows are copied there asynchronously before
@@ -195,7 +207,7 @@ template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int first_new, int n_keys, int n_head, int D, int h,
                                               int t, __half *kv, Ready ready) {
-    __shared__ float qs[256];
+    __shared__ __align__(16) float qs[256 + 4]; // q scaled, its halves 4 floats apart
     __shared__ float red[32];
     __shared__ float accs[NT * 2];
     const int tid = threadIdx.x, E = n_head * D, NK = qb_attn_whole_keys(D), pieces = D / 8; // 16-byte pieces a row
@@ -204,7 +216,7 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
     for (int i = tid; i < first_new * pieces; i += NT) {
         const int j = i / pieces, c = i % pieces;
         const size_t at = (size_t)j * E + h * D + 8 * c;
-        qb_async_copy16(ks + (size_t)j * D + 8 * c, kc + at);
+        qb_async_copy16(ks + (size_t)j * D + 8 * qb_attn_k_slot(c, j, pieces), kc + at);
         qb_async_copy16(vs + (size_t)j * D + 8 * c, vc + at);
     }
     ready();
@@ -215,26 +227,35 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
     for (int i = tid; i < (n_keys - first_new) * pieces; i += NT) {
         const int j = first_new + i / pieces, c = i % pieces;
         const size_t at = (size_t)j * E + h * D + 8 * c;
-        qb_async_copy16<true>(ks + (size_t)j * D + 8 * c, kc + at);
+        qb_async_copy16<true>(ks + (size_t)j * D + 8 * qb_attn_k_slot(c, j, pieces), kc + at);
         qb_async_copy16<true>(vs + (size_t)j * D + 8 * c, vc + at);
     }
+    // q's second half lies 4 floats further on (qs holds D + 4), so the two
+    // halves' 16-byte reads, a broadcast each, fall in different banks.
+    const int HD = D / 2, half = tid % 2;
     const float scale = rsqrtf((float)D);
-    for (int d = tid; d < D; d += NT) qs[d] = q[(size_t)t * q_stride + h * D + d] * scale;
+    for (int d = tid; d < D; d += NT) qs[d + (d >= HD ? 4 : 0)] = q[(size_t)t * q_stride + h * D + d] * scale;
     qb_async_wait();
     __syncthreads();
-    // Scores: two threads a key, each half of the dimensions.
-    const int HD = D / 2, half = tid % 2;
+    // Scores: two threads a key, each half of the dimensions (HD / 8 pieces).
     float mx = -INFINITY;
     for (int j0 = 0; j0 < n_keys; j0 += NT / 2) {
         const int j = j0 + tid / 2;
         float dot = 0, dot2 = 0; // two chains: half the dependent FMAs a thread waits on
         if (j < n_keys) {
-            const __half2 *kr = (const __half2 *)(ks + (size_t)j * D + half * HD);
-            const float *qh = qs + half * HD;
-            for (int d = 0; d < HD / 2; d++) {
-                const float2 f = __half22float2(kr[d]);
-                dot = fmaf(f.x, qh[2 * d], dot);
-                dot2 = fmaf(f.y, qh[2 * d + 1], dot2);
+            const __half *kr = ks + (size_t)j * D;
+            const float *qh = qs + half * (HD + 4);
+#pragma unroll 4
+            for (int c = 0; c < HD / 8; c++) {
+                const uint4 u = *(const uint4 *)(kr + 8 * qb_attn_k_slot(half * (HD / 8) + c, j, pieces));
+                const float4 qa = *(const float4 *)(qh + 8 * c), qb = *(const float4 *)(qh + 8 * c + 4);
+                const __half2 *h2 = (const __half2 *)&u;
+                const float2 f0 = __half22float2(h2[0]), f1 = __half22float2(h2[1]);
+                const float2 f2 = __half22float2(h2[2]), f3 = __half22float2(h2[3]);
+                dot = fmaf(f0.x, qa.x, dot), dot2 = fmaf(f0.y, qa.y, dot2);
+                dot = fmaf(f1.x, qa.z, dot), dot2 = fmaf(f1.y, qa.w, dot2);
+                dot = fmaf(f2.x, qb.x, dot), dot2 = fmaf(f2.y, qb.y, dot2);
+                dot = fmaf(f3.x, qb.z, dot), dot2 = fmaf(f3.y, qb.w, dot2);
             }
         }
         dot += dot2;
