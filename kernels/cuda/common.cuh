@@ -130,7 +130,33 @@ struct qb_cuda {
         unsigned *ctr;
     } lo_next;                   // for the next GEMV launch (taken by it)
     const float *ln_done_x, *ln_done_g; // ln_buf holds layernorm(ln_done_x) with this gain
+    // QB_CUDA_LN_FOLD=1: the layernorm after a residual add folded into the
+    // product that reads it (qb_ln_fold in gemv.cuh): the producer writes its
+    // rows times the gain into ln_buf (ln_done_fold: ln_buf holds that, not
+    // the layernorm), the consumer reads them with the vectors W g and
+    // W b + bias of its matrix, made once per (matrix, gain, bias) at first use.
+    int ln_fold;
+    int ln_done_fold;
+    struct {
+        float *out;
+        const float *g;
+    } yg_next;                   // for the next GEMV launch (taken by it)
+    struct {
+        const float *wg;
+        const double *st;
+    } fold_next;                 // for the next GEMV launch (taken by it)
+    struct qb_fold_vecs {
+        const void *w;
+        const float *g, *b, *bias;
+        float *wg, *wb; // W g; W b + bias
+    } *folds;
+    int n_folds, folds_cap;
 };
+
+// y = W x + bias with none of the context's hints for the next launch (they
+// stay for it): the folded layernorm's vectors, made between a producer and
+// its consumer.
+void qb_cuda_gemv_bare(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias);
 
 // The stamps of a launch of `blocks` blocks under capture, recorded as the
 // next trace row (name from qb_cuda_trace_name, else `kind`); NULL when not

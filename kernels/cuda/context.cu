@@ -68,6 +68,8 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // side on the H100 (data/results/h100/ab-ln-last-06f7c04); QB_CUDA_LN_LAST=0 restores the kernel.
     const char *last = getenv("QB_CUDA_LN_LAST");
     c->ln_last = !(last && !strcmp(last, "0"));
+    const char *fold = getenv("QB_CUDA_LN_FOLD");
+    c->ln_fold = fold && !strcmp(fold, "1");
     qb_cuda_mem_sample(c);
     return c;
 }
@@ -85,6 +87,11 @@ void qb_cuda_close(qb_cuda *c) {
     }
     CK(cudaFree(c->ln_stats));
     CK(cudaFree(c->ln_ctrs));
+    for (int i = 0; i < c->n_folds; i++) {
+        CK(cudaFree(c->folds[i].wg));
+        CK(cudaFree(c->folds[i].wb));
+    }
+    free(c->folds);
     CK(cudaFree(c->scratch));
     CK(cudaFree(c->ln_buf));
     CK(cudaFree(c->d_pos));

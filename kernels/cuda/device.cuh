@@ -77,6 +77,15 @@ __device__ __forceinline__ void qb_async_copy16(void *smem, const void *gmem) {
     else asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
 #endif
 }
+// 4 bytes the same way (cp.async.ca: it has no L2-only form this small).
+__device__ __forceinline__ void qb_async_copy4(void *smem, const void *gmem) {
+#ifdef QB_SIMT
+    memcpy(smem, gmem, 4);
+#else
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(s), "l"(gmem) : "memory");
+#endif
+}
 __device__ __forceinline__ void qb_async_wait() {
 #ifndef QB_SIMT
     asm volatile("cp.async.wait_all;" ::: "memory");

@@ -139,7 +139,7 @@ static float *ln_buffer(qb_cuda *c, size_t bytes) {
 void qb_cuda_ln_stats_begin(qb_cuda *c, int T, int n_sets) {
     c->stats_x = c->ln_done_x = NULL, c->lo_hint.g = NULL;
     c->ln_stats_used = c->ln_stats_sets; // none to hand out, unless below
-    if (T != 1 || !(c->stats_on || c->ln_last) || n_sets <= 0) return;
+    if (T != 1 || !(c->stats_on || c->ln_last || c->ln_fold) || n_sets <= 0) return;
     const size_t set = 2 * QB_STATS_SLOTS * sizeof(double);
     if (n_sets > c->ln_stats_sets) {
         if (c->capturing) return; // (the eager step that precedes every capture allocates them)
@@ -172,10 +172,15 @@ static void stats_for(qb_cuda *c, const float *y, int T, qb_cuda_epilogue epi, i
     const int k = c->ln_stats_used++;
     c->st_out_next = c->ln_stats + (size_t)k * 2 * QB_STATS_SLOTS;
     c->stats_x = y;
-    if (c->ln_last && g && n <= QB_LN_FUSE_MAX && n % 4 == 0 && (!c->capturing || c->ln_bytes >= n * sizeof(float))) {
-        c->lo_next.out = ln_buffer(c, (size_t)n * sizeof(float));
-        c->lo_next.g = g, c->lo_next.b = c->lo_hint.b, c->lo_next.eps = c->lo_hint.eps, c->lo_next.ctr = c->ln_ctrs + k;
-        c->ln_done_x = y, c->ln_done_g = g;
+    if ((c->ln_last || c->ln_fold) && g && n <= QB_LN_FUSE_MAX && n % 4 == 0 &&
+        (!c->capturing || c->ln_bytes >= n * sizeof(float))) {
+        float *buf = ln_buffer(c, (size_t)n * sizeof(float));
+        if (c->ln_fold) c->yg_next.out = buf, c->yg_next.g = g;
+        else {
+            c->lo_next.out = buf;
+            c->lo_next.g = g, c->lo_next.b = c->lo_hint.b, c->lo_next.eps = c->lo_hint.eps, c->lo_next.ctr = c->ln_ctrs + k;
+        }
+        c->ln_done_x = y, c->ln_done_g = g, c->ln_done_fold = c->ln_fold;
     }
 }
 
@@ -187,7 +192,47 @@ static const double *stats_of(const qb_cuda *c, const float *x, int n, int T) {
 
 // ln_buf, when it already holds layernorm(x) with gain g (made by the last block of x's producer).
 static const float *ln_done(const qb_cuda *c, const float *x, const float *g, int T) {
-    return T == 1 && x == c->ln_done_x && g == c->ln_done_g ? c->ln_buf : NULL;
+    return T == 1 && x == c->ln_done_x && g == c->ln_done_g && !c->ln_done_fold ? c->ln_buf : NULL;
+}
+
+// W g and W b + bias for the layernorm (g, b) folded into w's product: made
+// at first use (a GEMV each, outside capture: the eager step before every
+// capture makes them); NULL under capture when not made yet.
+static const qb_cuda::qb_fold_vecs *fold_vecs(qb_cuda *c, const qb_weight *w, const float *g, const float *b,
+                                              const float *bias) {
+    for (int i = 0; i < c->n_folds; i++) {
+        const qb_cuda::qb_fold_vecs *f = &c->folds[i];
+        if (f->w == w->data && f->g == g && f->b == b && f->bias == bias) return f;
+    }
+    if (c->capturing) return NULL;
+    if (c->n_folds == c->folds_cap) {
+        c->folds_cap = c->folds_cap ? 2 * c->folds_cap : 64;
+        c->folds = (qb_cuda::qb_fold_vecs *)qb_realloc(c->folds, (size_t)c->folds_cap * sizeof *c->folds);
+    }
+    qb_cuda::qb_fold_vecs *f = &c->folds[c->n_folds++];
+    f->w = w->data, f->g = g, f->b = b, f->bias = bias;
+    f->wg = (float *)qb_cuda_alloc(c, (size_t)w->n_out * sizeof(float));
+    f->wb = (float *)qb_cuda_alloc(c, (size_t)w->n_out * sizeof(float));
+    qb_cuda_gemv_bare(c, f->wg, g, w, NULL);
+    qb_cuda_gemv_bare(c, f->wb, b, w, bias);
+    return f;
+}
+
+// At T == 1, when x's producer left x * g in ln_buf (QB_CUDA_LN_FOLD) and w's
+// fold vectors exist: the GEMV of that with the layernorm folded in (x's
+// statistics, the vectors). 0: not taken (the caller normalises x itself;
+// x is whole, only ln_buf holds the product).
+static int fold_matmul(qb_cuda *c, float *y, const float *x, const float *g, const float *b, float eps,
+                       const qb_weight *w, const float *bias, qb_cuda_epilogue epi, uint16_t *kc, uint16_t *vc,
+                       int pos0) {
+    if (!(x == c->ln_done_x && g == c->ln_done_g && c->ln_done_fold && x == c->stats_x)) return 0;
+    const double *st = c->ln_stats + (size_t)(c->ln_stats_used - 1) * 2 * QB_STATS_SLOTS;
+    const qb_cuda::qb_fold_vecs *f = fold_vecs(c, w, g, b, bias);
+    if (!f) return 0;
+    stats_for(c, y, 1, epi, w->n_out);
+    c->fold_next.wg = f->wg, c->fold_next.st = st;
+    qb_cuda_gemv_full(c, y, c->ln_buf, w, f->wb, epi, 0, kc, vc, pos0, NULL, NULL, eps);
+    return 1;
 }
 
 void qb_cuda_matmul(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias, int T,
@@ -237,6 +282,7 @@ static const float *ln_rows(qb_cuda *c, const float *x, const float *g, const fl
 void qb_cuda_ln_matmul(qb_cuda *c, float *y, const float *x, const float *ln_g, const float *ln_b, float eps,
                        const qb_weight *w, const float *bias, int T, qb_cuda_epilogue epi) {
     if (T <= 0) return;
+    if (T == 1 && fold_matmul(c, y, x, ln_g, ln_b, eps, w, bias, epi, NULL, NULL, 0)) return;
     const double *st = stats_of(c, x, w->n_in, T);
     if (T == 1 && !ln_done(c, x, ln_g, T) && (st || (c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX))) {
         stats_for(c, y, T, epi, w->n_out);
@@ -255,6 +301,7 @@ void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *
                            int pos0) {
     if (T <= 0) return;
     if (w->n_out % 3) qb_die(QB_EXIT_DATA, "cuda: QKV weight has %d outputs, not a multiple of 3", w->n_out);
+    if (T == 1 && fold_matmul(c, qkv, x, ln_g, ln_b, eps, w, bias, QB_CUDA_STORE, k_cache, v_cache, pos0)) return;
     const double *st = stats_of(c, x, w->n_in, T);
     if (T == 1 && !ln_done(c, x, ln_g, T) && (st || (c->ln_fuse && w->n_in <= QB_LN_FUSE_MAX))) {
         stats_for(c, qkv, T, QB_CUDA_STORE, w->n_out);

@@ -74,7 +74,7 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     if (c->capturing || c->n_tuned == QB_CUDA_TUNED) return 2;
     gemv_args a = a0;
     a.bias = NULL, a.epi = QB_CUDA_STORE, a.k_cache = a.v_cache = NULL, a.ln_g = a.ln_b = NULL, a.pf_bytes = 0;
-    a.tr = NULL, a.st_out = NULL, a.st_in = NULL, a.lo_out = NULL;
+    a.tr = NULL, a.st_out = NULL, a.st_in = NULL, a.lo_out = NULL, a.yg_out = NULL, a.fold_wg = NULL;
     a.y = (float *)qb_cuda_alloc(c, (size_t)a.n_out * sizeof(float));
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
@@ -112,16 +112,28 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, (int)epi,
                    (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos, ln_g, ln_b, ln_eps,
                    (const uint8_t *)c->pf_ptr, c->pf_bytes, NULL, c->st_out_next, ln_g ? c->st_in_next : NULL,
-                   NULL, NULL, NULL, 0.0f, NULL};
+                   NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL};
     if (c->st_out_next && c->lo_next.out) {
         a.lo_out = c->lo_next.out, a.lo_g = c->lo_next.g, a.lo_b = c->lo_next.b, a.lo_eps = c->lo_next.eps;
         a.lo_ctr = c->lo_next.ctr;
     }
+    if (c->fold_next.wg) a.fold_wg = c->fold_next.wg, a.st_in = c->fold_next.st;
+    else if (c->st_out_next && c->yg_next.out) a.yg_out = c->yg_next.out, a.yg_g = c->yg_next.g; // (one or the other)
     c->pf_ptr = NULL, c->pf_bytes = 0; // hints for this GEMV alone
-    c->st_out_next = NULL, c->st_in_next = NULL, c->lo_next.out = NULL;
+    c->st_out_next = NULL, c->st_in_next = NULL, c->lo_next.out = NULL, c->yg_next.out = NULL, c->fold_next.wg = NULL;
     const int R = rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type);
     a.tr = qb_cuda_trace_slot(c, "gemv", (int)w->type, w->n_in, w->n_out, p.total, (size_t)(w->n_out + R - 1) / R);
     dispatch(c, a, w->type, R);
+}
+
+void qb_cuda_gemv_bare(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias) {
+    qb_planes p;
+    if (!qb_planes_of(w->type, w->n_in, w->n_out, &p))
+        qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
+    const gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias,
+                         QB_CUDA_STORE, NULL, NULL, 0, NULL, NULL, NULL, 0.0f, NULL, 0, NULL, NULL, NULL,
+                         NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL};
+    dispatch(c, a, w->type, tuned_rows(c, a, w->type));
 }
 
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R) {

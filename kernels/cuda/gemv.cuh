@@ -406,6 +406,14 @@ struct gemv_args {
     const float *lo_g, *lo_b;
     float lo_eps;
     unsigned *lo_ctr;
+    // The layernorm folded into the next product (QB_CUDA_LN_FOLD; see
+    // qb_ln_fold). Producer, with st_out: yg_out receives y * yg_g (its rows
+    // times the next layernorm's gain). Consumer: x is such a product, st_in
+    // the sums of the y it came from, fold_wg the rows' W g, and bias is W b
+    // plus the matrix's own bias. NULL: none.
+    float *yg_out;
+    const float *yg_g;
+    const float *fold_wg;
 };
 
 // The block's copy of layernorm(x) in shared memory (x in registers: n_in
@@ -482,6 +490,29 @@ __device__ inline void qb_ln_by_last_block(const gemv_args &a, float *stage) {
     if (threadIdx.x == 0) *a.lo_ctr = 0;
 }
 
+// The layernorm folded into the product that reads it. With x's mean m and
+// rstd r (from the sums carried with it) and LN(x) = (x - m) r g + b,
+//   W LN(x) = r W (g x) - m r (W g) + W b,
+// where g x is made row by row by x's producer (yg_out) and W g and W b are
+// vectors fixed at load: no layernorm pass and no reduction between the two
+// products, only the sums, loaded during the product and applied to each
+// row as it finishes. (The last-block layernorm it replaces left ~2.5 us of
+// serial work, fence, count, load and store, at the end of each residual
+// GEMV.) GPT-2's residual has a mean far below its spread, so the second
+// term cancels nothing much; the CPU agrees to float32 rounding.
+struct qb_ln_fold {
+    float r, mr; // rstd, mean * rstd
+};
+
+// Lane i of warp 0 holds slot i's (sum, sum of squares) of the n values:
+// the mean and rstd of the layernorm, in every lane (QB_STATS_SLOTS == 32).
+__device__ __forceinline__ qb_ln_fold qb_ln_fold_of(double s, double q, int n, float eps) {
+    s = qb_warp_sum(s), q = qb_warp_sum(q);
+    const double mean = s / n, var = q / n - mean * mean;
+    const float r = rsqrtf((float)(var > 0 ? var : 0) + eps);
+    return {r, (float)mean * r};
+}
+
 // Adds this block's rows (v in threads 0..31, those with counted set) to
 // a.st_out's slot for the block: warp 0's lanes sum in float64, lane 0 adds.
 __device__ __forceinline__ void qb_stats_add(const gemv_args &a, float v, bool counted) {
@@ -546,9 +577,20 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     const int fin_row = min(row0 + (int)threadIdx.x, row_end - 1); // thread r < R finishes row row0 + r
     const bool fin = threadIdx.x < R;
     const float bias = fin && a.bias ? a.bias[fin_row] : 0.0f;
+    // The row's entry of the folded layernorm's vector: the next one's gain (a
+    // producer, yg_out) or W g (its consumer, fold_wg); never both (the host's
+    // rule). Copied to shared memory: a register held through the product
+    // cost k_gemv f16 R 4 a block an SM (56 -> 64 registers).
+    __shared__ float fin_vs[R];
+    const float *fin_vec = a.yg_out ? a.yg_g : a.fold_wg;
+    if (fin && fin_vec) qb_async_copy4(&fin_vs[threadIdx.x], fin_vec + fin_row);
     const float *x = ready();
     // The row's old value (the residual stream), written by the kernel waited for: on its way during the product.
     const float res = fin && a.epi == QB_CUDA_ACCUM ? a.y[fin_row] : 0.0f;
+    // A folded layernorm's sums (a slot's pair a lane of warp 0, the finishers'): copied
+    // now, summed after the product; in shared memory they hold no registers through it.
+    __shared__ double2 fold_sums[QB_STATS_SLOTS];
+    if (a.fold_wg && threadIdx.x < QB_STATS_SLOTS) qb_async_copy16<true>(&fold_sums[threadIdx.x], a.st_in + 2 * threadIdx.x);
     for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
@@ -571,6 +613,10 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         acc[r] = qb_warp_sum(acc[r]);
         if (lane == 0) part[wk][r] = acc[r];
     }
+    qb_ln_fold f = {1.0f, 0.0f};
+    if (fin_vec && threadIdx.x < 32) qb_async_wait();
+    if (a.fold_wg && threadIdx.x < 32)
+        f = qb_ln_fold_of(fold_sums[threadIdx.x].x, fold_sums[threadIdx.x].y, a.n_in, a.ln_eps);
     __syncthreads();
     float out = 0;
     bool counted = false;
@@ -579,7 +625,11 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         float v = 0;
 #pragma unroll
         for (int k = 0; k < KS; k++) v += part[k][r];
-        if (row < row_end) out = qb_gemv_finish(a, row, v, bias, res), counted = true;
+        if (a.fold_wg) v = f.r * v - f.mr * fin_vs[r];
+        if (row < row_end) {
+            out = qb_gemv_finish(a, row, v, bias, res), counted = true;
+            if (a.yg_out) a.yg_out[row] = out * fin_vs[r];
+        }
     }
     if (a.st_out && threadIdx.x < 32) qb_stats_add(a, out, counted); // (R <= 8: the finishers are in warp 0)
 }

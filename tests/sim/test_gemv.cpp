@@ -104,7 +104,11 @@ static double gelu_new(double x) { return 0.5 * x * (1.0 + tanh(0.79788456080286
 // stored at position pos of float16 caches. stats 1: the GEMV also sums its
 // outputs and their squares into slots (checked against its own outputs);
 // stats 2: the layernorm is made from x's sums, spread over the slots;
-// stats 3: as 1, and the last block to finish writes layernorm(y) from them.
+// stats 3: as 1, and the last block to finish writes layernorm(y) from them;
+// stats 4: as 1, and each row of y times a gain goes to a second output (the
+// folded layernorm's producer); stats 5: the layernorm folded into the
+// product (x times g in, x's sums spread over the slots, W g and W b + bias
+// made by the CPU's qb_matmul_ref).
 static qb_pool *pool_q8; // the CPU's W8A8 reference (qb_matmul with int8 activations)
 
 // W8A8 behind a layernorm: the device's layernorm and the CPU's differ in the
@@ -147,7 +151,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     qb_planes p;
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
-                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL},
+                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL},
                    t, R, warp, act8};
     double *slots = (double *)alloc(2 * QB_STATS_SLOTS * sizeof(double));
     memset(slots, 0, 2 * QB_STATS_SLOTS * sizeof(double));
@@ -158,9 +162,17 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     poison(lo, n_out);
     if (stats == 1 || stats == 3) c.a.st_out = slots;
     if (stats == 3) c.a.lo_out = lo, c.a.lo_g = go, c.a.lo_b = bo, c.a.lo_eps = 1e-5f, c.a.lo_ctr = ctr;
-    if (stats == 2) {
+    if (stats == 4) c.a.st_out = slots, c.a.yg_out = lo, c.a.yg_g = go;
+    if (stats == 2 || stats == 5) {
         for (int i = 0; i < n_in; i++) slots[2 * (i % QB_STATS_SLOTS)] += x[i], slots[2 * (i % QB_STATS_SLOTS) + 1] += (double)x[i] * x[i];
         c.a.st_in = slots;
+    }
+    std::vector<float> xg((size_t)n_in), wg((size_t)n_out), wb((size_t)n_out);
+    if (stats == 5) { // (the layernorm's gain and bias are g and b, as a fused one's)
+        for (int i = 0; i < n_in; i++) xg[i] = x[i] * g[i];
+        qb_matmul_ref(wg.data(), g, &wf, NULL, 1);
+        qb_matmul_ref(wb.data(), b, &wf, bias, 1);
+        c.a.x = xg.data(), c.a.ln_g = c.a.ln_b = NULL, c.a.bias = wb.data(), c.a.fold_wg = wg.data();
     }
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
     double st_err = 0; // stats 1, 3: the slots' sums against the outputs' own; 3: the layernorm of y too
@@ -170,7 +182,12 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
         std::vector<double> lw(ln.begin(), ln.end());
         st_err = tap_rel_err(lo, lw.data(), n_out) > 1e-5 || *ctr != 0 ? 1.0 : 0.0; // (NaN: unwritten)
     }
-    if (stats == 1 || stats == 3) {
+    if (stats == 4) { // y * go, as the device rounds it
+        std::vector<double> yg((size_t)n_out);
+        for (int i = 0; i < n_out; i++) yg[i] = y[i] * go[i];
+        st_err = tap_rel_err(lo, yg.data(), n_out) > 1e-6 ? 1.0 : 0.0;
+    }
+    if (stats == 1 || stats == 3 || stats == 4) {
         double s = 0, q = 0, gs = 0, gq = 0;
         for (int i = 0; i < n_out; i++) s += y[i], q += (double)y[i] * y[i];
         for (int k = 0; k < QB_STATS_SLOTS; k++) gs += slots[2 * k], gq += slots[2 * k + 1];
@@ -196,8 +213,13 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     static const char *EPI[] = {"store", "gelu", "accum"};
     tap_ok(err <= 1e-4 && kv_err <= 1e-3 && st_err <= 1e-12, "%s %dx%d R %d%s%s %s%s%s%s: rel err %.1e%s",
            qb_type_name(t), n_in, n_out, R, warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi],
-           ln ? (stats == 2 ? " +layernorm from sums" : " +layernorm") : "", kv ? " +K/V store" : "",
-           stats == 1 ? " +sums" : stats == 3 ? " +sums +its layernorm by the last block" : "", err,
+           ln ? (stats == 2 ? " +layernorm from sums" : stats == 5 ? " +layernorm folded" : " +layernorm") : "",
+           kv ? " +K/V store" : "",
+           stats == 1   ? " +sums"
+           : stats == 3 ? " +sums +its layernorm by the last block"
+           : stats == 4 ? " +sums +rows times a gain"
+                        : "",
+           err,
            st_err > 1e-12 ? ", sums or layernorm wrong" : "");
     if (kv) tap_diag("K/V rows rel err %.1e (float16)", kv_err);
     free_all();
@@ -227,6 +249,9 @@ int main(void) {
             check(t, n_big, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 1);
             check(t, n_small, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 3);
             check(t, n_big, 3 * 37, R, 0, k % 2 ? QB_CUDA_GELU : QB_CUDA_STORE, true, false, 0, 2);
+            check(t, n_small, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 4);
+            check(t, k % 2 ? n_small : n_big, k % 2 ? 3 * n_small : 3 * 37, R, 0, k % 2 ? QB_CUDA_STORE : QB_CUDA_GELU,
+                  true, k % 2, 0, 5);
         }
     }
     // W8A8 (the persistent step's measurement knob) against the CPU's --act int8 matmul.
