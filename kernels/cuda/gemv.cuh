@@ -513,6 +513,19 @@ __device__ __forceinline__ qb_ln_fold qb_ln_fold_of(double s, double q, int n, f
     return {r, (float)mean * r};
 }
 
+// The block's shared memory for a folded layernorm in qb_gemv_rows: one
+// array for every instance of it (in a template each instance would have
+// its own, and the persistent step, which holds them all, would pass the
+// 48 KiB of static shared memory a kernel may have).
+struct qb_fold_smem {
+    double2 sums[QB_STATS_SLOTS]; // x's (sum, sum of squares) by slot
+    float vec[8];                 // the rows' entries of yg_g or fold_wg (R <= 8)
+};
+__device__ __forceinline__ qb_fold_smem &qb_fold_smem_of() {
+    __shared__ qb_fold_smem s;
+    return s;
+}
+
 // Adds this block's rows (v in threads 0..31, those with counted set) to
 // a.st_out's slot for the block: warp 0's lanes sum in float64, lane 0 adds.
 __device__ __forceinline__ void qb_stats_add(const gemv_args &a, float v, bool counted) {
@@ -581,16 +594,15 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     // producer, yg_out) or W g (its consumer, fold_wg); never both (the host's
     // rule). Copied to shared memory: a register held through the product
     // cost k_gemv f16 R 4 a block an SM (56 -> 64 registers).
-    __shared__ float fin_vs[R];
+    qb_fold_smem &fs = qb_fold_smem_of();
     const float *fin_vec = a.yg_out ? a.yg_g : a.fold_wg;
-    if (fin && fin_vec) qb_async_copy4(&fin_vs[threadIdx.x], fin_vec + fin_row);
+    if (fin && fin_vec) qb_async_copy4(&fs.vec[threadIdx.x], fin_vec + fin_row);
     const float *x = ready();
     // The row's old value (the residual stream), written by the kernel waited for: on its way during the product.
     const float res = fin && a.epi == QB_CUDA_ACCUM ? a.y[fin_row] : 0.0f;
     // A folded layernorm's sums (a slot's pair a lane of warp 0, the finishers'): copied
     // now, summed after the product; in shared memory they hold no registers through it.
-    __shared__ double2 fold_sums[QB_STATS_SLOTS];
-    if (a.fold_wg && threadIdx.x < QB_STATS_SLOTS) qb_async_copy16<true>(&fold_sums[threadIdx.x], a.st_in + 2 * threadIdx.x);
+    if (a.fold_wg && threadIdx.x < QB_STATS_SLOTS) qb_async_copy16<true>(&fs.sums[threadIdx.x], a.st_in + 2 * threadIdx.x);
     for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
@@ -616,7 +628,7 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     qb_ln_fold f = {1.0f, 0.0f};
     if (fin_vec && threadIdx.x < 32) qb_async_wait();
     if (a.fold_wg && threadIdx.x < 32)
-        f = qb_ln_fold_of(fold_sums[threadIdx.x].x, fold_sums[threadIdx.x].y, a.n_in, a.ln_eps);
+        f = qb_ln_fold_of(fs.sums[threadIdx.x].x, fs.sums[threadIdx.x].y, a.n_in, a.ln_eps);
     __syncthreads();
     float out = 0;
     bool counted = false;
@@ -625,10 +637,10 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         float v = 0;
 #pragma unroll
         for (int k = 0; k < KS; k++) v += part[k][r];
-        if (a.fold_wg) v = f.r * v - f.mr * fin_vs[r];
+        if (a.fold_wg) v = f.r * v - f.mr * fs.vec[r];
         if (row < row_end) {
             out = qb_gemv_finish(a, row, v, bias, res), counted = true;
-            if (a.yg_out) a.yg_out[row] = out * fin_vs[r];
+            if (a.yg_out) a.yg_out[row] = out * fs.vec[r];
         }
     }
     if (a.st_out && threadIdx.x < 32) qb_stats_add(a, out, counted); // (R <= 8: the finishers are in warp 0)
