@@ -21,7 +21,7 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     // The layernorm the last block makes reads its gain and bias from DRAM otherwise (each layer's
     // own: the streamed weights evict them from L2 between steps), on the chain's critical path.
     if (a.lo_out && blockIdx.x == 0) qb_prefetch_rows<true>(a.lo_g, a.lo_b, a.n_out);
-    qb_gemv_rows<TT, R>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
+    qb_gemv_rows<TT, R, true>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
         qb_prefetch_share_l2(a.pf, a.pf_bytes);
         qb_grid_wait();
         qb_trace_mark(a.tr, 1);

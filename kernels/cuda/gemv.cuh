@@ -557,7 +557,9 @@ __device__ __forceinline__ float qb_gemv_finish(const gemv_args &a, int row, flo
 // of KS warps. ready() is called once the first steps' weights are in
 // flight (they depend on nothing that runs before) and returns x: where the
 // caller waits for x's producer and, with a fused layernorm, normalises it.
-template <class TT, int R, class Ready>
+// FOLD: the code of a folded layernorm (qb_ln_fold) is built in; the
+// persistent step, which never folds, leaves it out (its register cap).
+template <class TT, int R, bool FOLD = false, class Ready>
 __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int row_end, Ready ready) {
     __shared__ float part[KS][R];
     const int lane = threadIdx.x & 31, wk = threadIdx.x >> 5;
@@ -595,14 +597,14 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     // rule). Copied to shared memory: a register held through the product
     // cost k_gemv f16 R 4 a block an SM (56 -> 64 registers).
     qb_fold_smem &fs = qb_fold_smem_of();
-    const float *fin_vec = a.yg_out ? a.yg_g : a.fold_wg;
+    const float *fin_vec = !FOLD ? NULL : a.yg_out ? a.yg_g : a.fold_wg;
     if (fin && fin_vec) qb_async_copy4(&fs.vec[threadIdx.x], fin_vec + fin_row);
     const float *x = ready();
     // The row's old value (the residual stream), written by the kernel waited for: on its way during the product.
     const float res = fin && a.epi == QB_CUDA_ACCUM ? a.y[fin_row] : 0.0f;
     // A folded layernorm's sums (a slot's pair a lane of warp 0, the finishers'): copied
     // now, summed after the product; in shared memory they hold no registers through it.
-    if (a.fold_wg && threadIdx.x < QB_STATS_SLOTS) qb_async_copy16<true>(&fs.sums[threadIdx.x], a.st_in + 2 * threadIdx.x);
+    if (FOLD && a.fold_wg && threadIdx.x < QB_STATS_SLOTS) qb_async_copy16<true>(&fs.sums[threadIdx.x], a.st_in + 2 * threadIdx.x);
     for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
@@ -627,7 +629,7 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     }
     qb_ln_fold f = {1.0f, 0.0f};
     if (fin_vec && threadIdx.x < 32) qb_async_wait();
-    if (a.fold_wg && threadIdx.x < 32)
+    if (FOLD && a.fold_wg && threadIdx.x < 32)
         f = qb_ln_fold_of(fs.sums[threadIdx.x].x, fs.sums[threadIdx.x].y, a.n_in, a.ln_eps);
     __syncthreads();
     float out = 0;
@@ -637,10 +639,10 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         float v = 0;
 #pragma unroll
         for (int k = 0; k < KS; k++) v += part[k][r];
-        if (a.fold_wg) v = f.r * v - f.mr * fs.vec[r];
+        if (FOLD && a.fold_wg) v = f.r * v - f.mr * fs.vec[r];
         if (row < row_end) {
             out = qb_gemv_finish(a, row, v, bias, res), counted = true;
-            if (a.yg_out) a.yg_out[row] = out * fs.vec[r];
+            if (FOLD && a.yg_out) a.yg_out[row] = out * fs.vec[r];
         }
     }
     if (a.st_out && threadIdx.x < 32) qb_stats_add(a, out, counted); // (R <= 8: the finishers are in warp 0)

@@ -55,7 +55,7 @@ static void rows_t(const gemv_args &a, int warp) {
     }
     const int groups = (a.n_out + R - 1) / R;
     for (int g = blockIdx.x; g < groups; g += gridDim.x) {
-        qb_gemv_rows<TT, R>(a, g * R, a.n_out, [&]() -> const float * {
+        qb_gemv_rows<TT, R, true>(a, g * R, a.n_out, [&]() -> const float * {
             if (!a.ln_g) return a.x;
             if (a.st_in) ln_stats_to_smem((float *)xs4, a);
             else ln_to_smem((float *)xs4, a);
