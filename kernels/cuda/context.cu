@@ -68,8 +68,10 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // side on the H100 (data/results/h100/ab-ln-last-06f7c04); QB_CUDA_LN_LAST=0 restores the kernel.
     const char *last = getenv("QB_CUDA_LN_LAST");
     c->ln_last = !(last && !strcmp(last, "0"));
+    // On by default: the layernorm folded into the product that reads it (gemv.cuh, qb_ln_fold);
+    // QB_CUDA_LN_FOLD=0 goes back to the last block's layernorm (QB_CUDA_LN_LAST).
     const char *fold = getenv("QB_CUDA_LN_FOLD");
-    c->ln_fold = fold && !strcmp(fold, "1");
+    c->ln_fold = !(fold && !strcmp(fold, "0"));
     qb_cuda_mem_sample(c);
     return c;
 }
