@@ -115,10 +115,16 @@ void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w);
 // spread over a few slots), and a qb_cuda_ln_matmul* of that same vector
 // normalises it inside the GEMV from those sums instead of launching a
 // layernorm kernel first. Clears the sums (a memset, captured with the step).
-// The same sums serve QB_CUDA_LN_LAST below (on by default), so they are
-// made whenever either is on.
+// The same sums serve QB_CUDA_LN_FOLD and QB_CUDA_LN_LAST below (on by
+// default), so they are made whenever any of the three is on.
 void qb_cuda_ln_stats_begin(qb_cuda *c, int T, int n_sets);
-// Unless QB_CUDA_LN_LAST=0 (on by default: measured faster on gpt2-xl): the next
+// Unless QB_CUDA_LN_FOLD=0 (on by default: measured faster on gpt2 and
+// gpt2-xl, data/results/h100/ab-ln-fold-c7bcb47): the next qb_cuda_matmul
+// with QB_CUDA_ACCUM at T == 1 also writes its output times g into the
+// context's layernorm buffer, and a qb_cuda_ln_matmul* of that vector with
+// that gain then folds the layernorm into its product (gemv.cuh, qb_ln_fold)
+// with W g and W b + bias, made for its matrix at first use outside capture.
+// Else, unless QB_CUDA_LN_LAST=0 (measured faster on gpt2-xl): the next
 // qb_cuda_matmul with QB_CUDA_ACCUM at T == 1 also makes layernorm(its
 // output) with gain g and bias b in its last block to finish, from the same
 // sums, and a qb_cuda_ln_matmul* of that vector with that gain then takes
