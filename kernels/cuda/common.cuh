@@ -131,7 +131,7 @@ struct qb_cuda {
     } lo_next;                   // for the next GEMV launch (taken by it)
     const float *ln_done_x, *ln_done_g; // ln_buf holds layernorm(ln_done_x) with this gain
     // QB_CUDA_LN_FOLD=1: the layernorm after a residual add folded into the
-    // product that reads it (qb_ln_fold in gemv.cuh): the producer writes its
+    // product that reads it (qb_fold_smem in gemv.cuh): the producer writes its
     // rows times the gain into ln_buf (ln_done_fold: ln_buf holds that, not
     // the layernorm), the consumer reads them with the vectors W g and
     // W b + bias of its matrix, made once per (matrix, gain, bias) at first use.

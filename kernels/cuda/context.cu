@@ -68,7 +68,7 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // kernel, side by side on the H100 (data/results/h100/ab-ln-last-06f7c04); QB_CUDA_LN_LAST=0 restores it.
     const char *last = getenv("QB_CUDA_LN_LAST");
     c->ln_last = !(last && !strcmp(last, "0"));
-    // On by default: the layernorm folded into the product that reads it (gemv.cuh, qb_ln_fold), xl +3.2 %
+    // On by default: the layernorm folded into the product that reads it (gemv.cuh, qb_fold_smem), xl +3.2 %
     // (f16) and +8.8 % (q4_0), gpt2 +8.7 % and +6.0 % over LN_LAST (data/results/h100/ab-ln-fold-c7bcb47);
     // QB_CUDA_LN_FOLD=0 goes back to the last block's layernorm (QB_CUDA_LN_LAST).
     const char *fold = getenv("QB_CUDA_LN_FOLD");

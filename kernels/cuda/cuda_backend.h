@@ -122,7 +122,7 @@ void qb_cuda_ln_stats_begin(qb_cuda *c, int T, int n_sets);
 // gpt2-xl, data/results/h100/ab-ln-fold-c7bcb47): the next qb_cuda_matmul
 // with QB_CUDA_ACCUM at T == 1 also writes its output times g into the
 // context's layernorm buffer, and a qb_cuda_ln_matmul* of that vector with
-// that gain then folds the layernorm into its product (gemv.cuh, qb_ln_fold)
+// that gain then folds the layernorm into its product (gemv.cuh, qb_fold_smem)
 // with W g and W b + bias, made for its matrix at first use outside capture.
 // Else, unless QB_CUDA_LN_LAST=0 (measured faster on gpt2-xl): the next
 // qb_cuda_matmul with QB_CUDA_ACCUM at T == 1 also makes layernorm(its

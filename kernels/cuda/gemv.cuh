@@ -407,7 +407,7 @@ struct gemv_args {
     float lo_eps;
     unsigned *lo_ctr;
     // The layernorm folded into the next product (QB_CUDA_LN_FOLD; see
-    // qb_ln_fold). Producer, with st_out: yg_out receives y * yg_g (its rows
+    // qb_fold_smem). Producer, with st_out: yg_out receives y * yg_g (its rows
     // times the next layernorm's gain). Consumer: x is such a product, st_in
     // the sums of the y it came from, fold_wg the rows' W g, and bias is W b
     // plus the matrix's own bias. NULL: none.
@@ -422,6 +422,18 @@ __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
     __shared__ float red[32];
     qb_layernorm_regs<QB_LN_FUSE_MAX / (32 * KS)>(xs, a.x, a.ln_g, a.ln_b, a.n_in, a.ln_eps, red);
     __syncthreads();
+}
+
+// A layernorm's mean and rstd, in every lane of a warp, from the sums and
+// sums of squares of its n values spread over the lanes (a slot a lane:
+// QB_STATS_SLOTS == 32). The variance is E[x^2] - mean^2 in float64.
+struct qb_ln_stats {
+    float m, r; // mean, rstd
+};
+__device__ __forceinline__ qb_ln_stats qb_ln_stats_of(double s, double q, int n, float eps) {
+    s = qb_warp_sum(s), q = qb_warp_sum(q);
+    const double mean = s / n, var = q / n - mean * mean;
+    return {(float)mean, rsqrtf((float)(var > 0 ? var : 0) + eps)};
 }
 
 // dst = layernorm(x) (n values, a multiple of 4; gain g, bias b) from x's
@@ -441,10 +453,8 @@ __device__ inline void qb_ln_from_sums(float *dst, float *stage, const float *x,
         qb_async_copy16(gs + 4 * i, g + 4 * i);
         qb_async_copy16(bs + 4 * i, b + 4 * i);
     }
-    // (QB_STATS_SLOTS == 32: a slot a lane)
-    const double s = qb_warp_sum(__ldcg(sums + 2 * lane)), q = qb_warp_sum(__ldcg(sums + 2 * lane + 1));
-    const double mean = s / n, var = q / n - mean * mean;
-    const float m = (float)mean, rstd = rsqrtf((float)(var > 0 ? var : 0) + eps);
+    const qb_ln_stats st = qb_ln_stats_of(__ldcg(sums + 2 * lane), __ldcg(sums + 2 * lane + 1), n, eps);
+    const float m = st.m, rstd = st.r;
     qb_async_wait();
     for (int i = threadIdx.x; i < n4; i += blockDim.x) {
         float4 v = *(const float4 *)(stage + 4 * i);
@@ -478,7 +488,7 @@ __device__ inline void ln_stats_to_smem(float *xs, const gemv_args &a) {
 // floats of shared memory. (QB_CUDA_LN_LAST, the default under
 // QB_CUDA_LN_FOLD=0: the serial work left in the last block, ~2.5 us in the
 // graph trace, is less than the layernorm kernel's ~3.7 us;
-// data/results/h100/ab-ln-last-06f7c04. The fold removes it: qb_ln_fold.)
+// data/results/h100/ab-ln-last-06f7c04. The fold removes it: qb_fold_smem.)
 __device__ inline void qb_ln_by_last_block(const gemv_args &a, float *stage) {
     __shared__ bool last;
     __threadfence(); // this block's rows and sums, before its count
@@ -503,20 +513,8 @@ __device__ inline void qb_ln_by_last_block(const gemv_args &a, float *stage) {
 // 8.7 % and 6.0 % (data/results/h100/ab-ln-fold-c7bcb47). GPT-2's residual
 // has a mean far below its spread, so the second term cancels nothing much;
 // the CPU agrees to float32 rounding (qb-gpt2-10m: the same logits error).
-struct qb_ln_fold {
-    float r, mr; // rstd, mean * rstd
-};
-
-// Lane i of warp 0 holds slot i's (sum, sum of squares) of the n values:
-// the mean and rstd of the layernorm, in every lane (QB_STATS_SLOTS == 32).
-__device__ __forceinline__ qb_ln_fold qb_ln_fold_of(double s, double q, int n, float eps) {
-    s = qb_warp_sum(s), q = qb_warp_sum(q);
-    const double mean = s / n, var = q / n - mean * mean;
-    const float r = rsqrtf((float)(var > 0 ? var : 0) + eps);
-    return {r, (float)mean * r};
-}
-
-// The block's shared memory for a folded layernorm in qb_gemv_rows: one
+//
+// The block's shared memory for it in qb_gemv_rows: one
 // array for every instance of it (in a template each instance would have
 // its own, and the persistent step, which holds them all, would pass the
 // 48 KiB of static shared memory a kernel may have).
@@ -560,7 +558,7 @@ __device__ __forceinline__ float qb_gemv_finish(const gemv_args &a, int row, flo
 // of KS warps. ready() is called once the first steps' weights are in
 // flight (they depend on nothing that runs before) and returns x: where the
 // caller waits for x's producer and, with a fused layernorm, normalises it.
-// FOLD: the code of a folded layernorm (qb_ln_fold) is built in; the
+// FOLD: the code of a folded layernorm (qb_fold_smem) is built in; the
 // persistent step, which never folds, leaves it out (its register cap).
 template <class TT, int R, bool FOLD = false, class Ready>
 __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int row_end, Ready ready) {
@@ -630,10 +628,10 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         acc[r] = qb_warp_sum(acc[r]);
         if (lane == 0) part[wk][r] = acc[r];
     }
-    qb_ln_fold f = {1.0f, 0.0f};
+    qb_ln_stats f = {0.0f, 1.0f};
     if (fin_vec && threadIdx.x < 32) qb_async_wait();
     if (FOLD && a.fold_wg && threadIdx.x < 32)
-        f = qb_ln_fold_of(fs.sums[threadIdx.x].x, fs.sums[threadIdx.x].y, a.n_in, a.ln_eps);
+        f = qb_ln_stats_of(fs.sums[threadIdx.x].x, fs.sums[threadIdx.x].y, a.n_in, a.ln_eps);
     __syncthreads();
     float out = 0;
     bool counted = false;
@@ -642,7 +640,7 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         float v = 0;
 #pragma unroll
         for (int k = 0; k < KS; k++) v += part[k][r];
-        if (FOLD && a.fold_wg) v = f.r * v - f.mr * fs.vec[r];
+        if (FOLD && a.fold_wg) v = f.r * v - f.m * f.r * fs.vec[r];
         if (row < row_end) {
             out = qb_gemv_finish(a, row, v, bias, res), counted = true;
             if (FOLD && a.yg_out) a.yg_out[row] = out * fs.vec[r];
