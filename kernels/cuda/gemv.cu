@@ -102,17 +102,26 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     return best;
 }
 
+// y = W x + bias with epilogue epi and nothing else (no layernorm, K/V store,
+// prefetch, statistics or trace); w's planes in p. Dies on a type the GEMV lacks.
+static gemv_args plain_args(const qb_weight *w, float *y, const float *x, const float *bias, int epi, qb_planes *p) {
+    if (!qb_planes_of(w->type, w->n_in, w->n_out, p))
+        qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
+    return {y, x, (const uint8_t *)w->data, p->qrow, p->srow, p->scales_off, w->n_in, w->n_out, bias, epi,
+            NULL, NULL, 0, NULL, NULL, NULL, 0.0f, NULL, 0, NULL, NULL, NULL,
+            NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL};
+}
+
 void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
                        qb_cuda_epilogue epi, int rows_per_warp, uint16_t *k_cache, uint16_t *v_cache, int pos0,
                        const float *ln_g, const float *ln_b, float ln_eps) {
     qb_planes p;
-    if (!qb_planes_of(w->type, w->n_in, w->n_out, &p))
-        qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
+    gemv_args a = plain_args(w, y, x, bias, (int)epi, &p);
     if ((uintptr_t)x % 16) qb_die(QB_EXIT_DATA, "cuda: gemv: x must be 16-byte aligned");
-    gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, (int)epi,
-                   (__half *)k_cache, (__half *)v_cache, pos0, c->d_pos, ln_g, ln_b, ln_eps,
-                   (const uint8_t *)c->pf_ptr, c->pf_bytes, NULL, c->st_out_next, ln_g ? c->st_in_next : NULL,
-                   NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL};
+    a.k_cache = (__half *)k_cache, a.v_cache = (__half *)v_cache, a.pos0 = pos0, a.d_pos = c->d_pos;
+    a.ln_g = ln_g, a.ln_b = ln_b, a.ln_eps = ln_eps;
+    a.pf = (const uint8_t *)c->pf_ptr, a.pf_bytes = c->pf_bytes;
+    a.st_out = c->st_out_next, a.st_in = ln_g ? c->st_in_next : NULL;
     if (c->st_out_next && c->lo_next.out) {
         a.lo_out = c->lo_next.out, a.lo_g = c->lo_next.g, a.lo_b = c->lo_next.b, a.lo_eps = c->lo_next.eps;
         a.lo_ctr = c->lo_next.ctr;
@@ -128,11 +137,7 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
 
 void qb_cuda_gemv_bare(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias) {
     qb_planes p;
-    if (!qb_planes_of(w->type, w->n_in, w->n_out, &p))
-        qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
-    const gemv_args a = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias,
-                         QB_CUDA_STORE, NULL, NULL, 0, NULL, NULL, NULL, 0.0f, NULL, 0, NULL, NULL, NULL,
-                         NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL};
+    const gemv_args a = plain_args(w, y, x, bias, QB_CUDA_STORE, &p);
     dispatch(c, a, w->type, tuned_rows(c, a, w->type));
 }
 
