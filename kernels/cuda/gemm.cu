@@ -184,10 +184,15 @@ static void stats_for(qb_cuda *c, const float *y, int T, qb_cuda_epilogue epi, i
     }
 }
 
-// The set describing x, for a layernorm of it at T == 1 (NULL: none).
+// The set the last accumulating GEMV filled, when it describes x (NULL: none).
+static const double *set_of(const qb_cuda *c, const float *x) {
+    return x == c->stats_x ? c->ln_stats + (size_t)(c->ln_stats_used - 1) * 2 * QB_STATS_SLOTS : NULL;
+}
+
+// The set describing x, for a layernorm of it at T == 1 from the sums (QB_CUDA_LN_STATS; NULL: none).
 static const double *stats_of(const qb_cuda *c, const float *x, int n, int T) {
-    if (T != 1 || !c->stats_on || x != c->stats_x || n > QB_LN_FUSE_MAX || n % 4) return NULL;
-    return c->ln_stats + (size_t)(c->ln_stats_used - 1) * 2 * QB_STATS_SLOTS;
+    if (T != 1 || !c->stats_on || n > QB_LN_FUSE_MAX || n % 4) return NULL;
+    return set_of(c, x);
 }
 
 // ln_buf, when it already holds layernorm(x) with gain g (made by the last block of x's producer).
@@ -225,8 +230,8 @@ static const qb_cuda::qb_fold_vecs *fold_vecs(qb_cuda *c, const qb_weight *w, co
 static int fold_matmul(qb_cuda *c, float *y, const float *x, const float *g, const float *b, float eps,
                        const qb_weight *w, const float *bias, qb_cuda_epilogue epi, uint16_t *kc, uint16_t *vc,
                        int pos0) {
-    if (!(x == c->ln_done_x && g == c->ln_done_g && c->ln_done_fold && x == c->stats_x)) return 0;
-    const double *st = c->ln_stats + (size_t)(c->ln_stats_used - 1) * 2 * QB_STATS_SLOTS;
+    const double *st = set_of(c, x);
+    if (!(x == c->ln_done_x && g == c->ln_done_g && c->ln_done_fold && st)) return 0;
     const qb_cuda::qb_fold_vecs *f = fold_vecs(c, w, g, b, bias);
     if (!f) return 0;
     stats_for(c, y, 1, epi, w->n_out);
