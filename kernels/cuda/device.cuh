@@ -202,9 +202,17 @@ __device__ __forceinline__ unsigned long long qb_global_ns() {
 #endif
 
 // Slots a vector's layernorm statistics are spread over (gemv.cuh: block b
-// adds to slot b mod this): few enough for one warp to read them all, enough
-// that the blocks' float64 atomic adds do not queue on one address.
+// adds to slot b mod this, a power of two up to 32): few enough for one warp
+// to read them all, enough that the blocks' float64 atomic adds do not queue
+// on one address.
 #define QB_STATS_SLOTS 32
+// Doubles from one slot's (sum, sum of squares) to the next: 16, a 128-byte
+// line a slot. Every block of the product that folds the next layernorm
+// reads all the slots just after its wait, a thousand blocks at once; packed
+// four slots to a line, they queued on a few L2 lines (data/results/h100/
+// ab-ln-slots-SLOTSREV). A set is QB_STATS_SET doubles.
+#define QB_STATS_STRIDE 16
+#define QB_STATS_SET (QB_STATS_SLOTS * QB_STATS_STRIDE)
 
 // The graph trace (QB_CUDA_TRACE; trace.cu): thread 0 of each block stamps
 // when it began (k 0), left its wait for the previous kernel (1) and ended

@@ -140,7 +140,7 @@ void qb_cuda_ln_stats_begin(qb_cuda *c, int T, int n_sets) {
     c->stats_x = c->ln_done_x = NULL, c->lo_hint.g = NULL;
     c->ln_stats_used = c->ln_stats_sets; // none to hand out, unless below
     if (T != 1 || !(c->stats_on || c->ln_last || c->ln_fold) || n_sets <= 0) return;
-    const size_t set = 2 * QB_STATS_SLOTS * sizeof(double);
+    const size_t set = QB_STATS_SET * sizeof(double);
     if (n_sets > c->ln_stats_sets) {
         if (c->capturing) return; // (the eager step that precedes every capture allocates them)
         qb_cuda_sync(c);
@@ -170,7 +170,7 @@ static void stats_for(qb_cuda *c, const float *y, int T, qb_cuda_epilogue epi, i
     if (y == c->ln_done_x) c->ln_done_x = NULL;
     if (T != 1 || epi != QB_CUDA_ACCUM || c->ln_stats_used >= c->ln_stats_sets) return;
     const int k = c->ln_stats_used++;
-    c->st_out_next = c->ln_stats + (size_t)k * 2 * QB_STATS_SLOTS;
+    c->st_out_next = c->ln_stats + (size_t)k * QB_STATS_SET;
     c->stats_x = y;
     if ((c->ln_last || c->ln_fold) && g && n <= QB_LN_FUSE_MAX && n % 4 == 0 &&
         (!c->capturing || c->ln_bytes >= n * sizeof(float))) {
@@ -186,7 +186,7 @@ static void stats_for(qb_cuda *c, const float *y, int T, qb_cuda_epilogue epi, i
 
 // The set the last accumulating GEMV filled, when it describes x (NULL: none).
 static const double *set_of(const qb_cuda *c, const float *x) {
-    return x == c->stats_x ? c->ln_stats + (size_t)(c->ln_stats_used - 1) * 2 * QB_STATS_SLOTS : NULL;
+    return x == c->stats_x ? c->ln_stats + (size_t)(c->ln_stats_used - 1) * QB_STATS_SET : NULL;
 }
 
 // The set describing x, for a layernorm of it at T == 1 from the sums (QB_CUDA_LN_STATS; NULL: none).

@@ -425,13 +425,14 @@ __device__ inline void ln_to_smem(float *xs, const gemv_args &a) {
 }
 
 // A layernorm's mean and rstd, in every lane of a warp, from the sums and
-// sums of squares of its n values spread over the lanes (a slot a lane:
-// QB_STATS_SLOTS == 32). The variance is E[x^2] - mean^2 in float64.
+// sums of squares of its n values spread over the slots (lane l holding slot
+// l % QB_STATS_SLOTS). The variance is E[x^2] - mean^2 in float64.
 struct qb_ln_stats {
     float m, r; // mean, rstd
 };
 __device__ __forceinline__ qb_ln_stats qb_ln_stats_of(double s, double q, int n, float eps) {
-    s = qb_warp_sum(s), q = qb_warp_sum(q);
+    for (int o = QB_STATS_SLOTS / 2; o > 0; o >>= 1)
+        s += __shfl_xor_sync(0xffffffffu, s, o), q += __shfl_xor_sync(0xffffffffu, q, o);
     const double mean = s / n, var = q / n - mean * mean;
     return {(float)mean, rsqrtf((float)(var > 0 ? var : 0) + eps)};
 }
@@ -453,7 +454,8 @@ __device__ inline void qb_ln_from_sums(float *dst, float *stage, const float *x,
         qb_async_copy16(gs + 4 * i, g + 4 * i);
         qb_async_copy16(bs + 4 * i, b + 4 * i);
     }
-    const qb_ln_stats st = qb_ln_stats_of(__ldcg(sums + 2 * lane), __ldcg(sums + 2 * lane + 1), n, eps);
+    const double *slot = sums + QB_STATS_STRIDE * (lane % QB_STATS_SLOTS);
+    const qb_ln_stats st = qb_ln_stats_of(__ldcg(slot), __ldcg(slot + 1), n, eps);
     const float m = st.m, rstd = st.r;
     qb_async_wait();
     for (int i = threadIdx.x; i < n4; i += blockDim.x) {
@@ -532,7 +534,7 @@ __device__ __forceinline__ qb_fold_smem &qb_fold_smem_of() {
 __device__ __forceinline__ void qb_stats_add(const gemv_args &a, float v, bool counted) {
     const double d = counted ? (double)v : 0.0, s = qb_warp_sum(d), q = qb_warp_sum(d * d);
     if (threadIdx.x == 0) {
-        double *slot = a.st_out + 2 * (blockIdx.x % QB_STATS_SLOTS);
+        double *slot = a.st_out + QB_STATS_STRIDE * (blockIdx.x % QB_STATS_SLOTS);
         atomicAdd(slot, s), atomicAdd(slot + 1, q);
     }
 }
@@ -605,7 +607,8 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     const float res = fin && a.epi == QB_CUDA_ACCUM ? a.y[fin_row] : 0.0f;
     // A folded layernorm's sums (a slot's pair a lane of warp 0, the finishers'): copied
     // now, summed after the product; in shared memory they hold no registers through it.
-    if (FOLD && a.fold_wg && threadIdx.x < QB_STATS_SLOTS) qb_async_copy16<true>(&fs.sums[threadIdx.x], a.st_in + 2 * threadIdx.x);
+    if (FOLD && a.fold_wg && threadIdx.x < QB_STATS_SLOTS)
+        qb_async_copy16<true>(&fs.sums[threadIdx.x], a.st_in + QB_STATS_STRIDE * threadIdx.x);
     for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
@@ -631,7 +634,8 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     qb_ln_stats f = {0.0f, 1.0f};
     if (fin_vec && threadIdx.x < 32) qb_async_wait();
     if (FOLD && a.fold_wg && threadIdx.x < 32)
-        f = qb_ln_stats_of(fs.sums[threadIdx.x].x, fs.sums[threadIdx.x].y, a.n_in, a.ln_eps);
+        f = qb_ln_stats_of(fs.sums[threadIdx.x % QB_STATS_SLOTS].x, fs.sums[threadIdx.x % QB_STATS_SLOTS].y, a.n_in,
+                           a.ln_eps);
     __syncthreads();
     float out = 0;
     bool counted = false;

@@ -153,8 +153,8 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
                     (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL},
                    t, R, warp, act8};
-    double *slots = (double *)alloc(2 * QB_STATS_SLOTS * sizeof(double));
-    memset(slots, 0, 2 * QB_STATS_SLOTS * sizeof(double));
+    double *slots = (double *)alloc(QB_STATS_SET * sizeof(double));
+    memset(slots, 0, QB_STATS_SET * sizeof(double));
     float *lo = (float *)alloc((size_t)n_out * 4);
     unsigned *ctr = (unsigned *)alloc(sizeof(unsigned));
     float *go = rand_vec(n_out, 1.0f, 0.2f), *bo = rand_vec(n_out, 0.0f, 0.2f);
@@ -164,7 +164,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     if (stats == 3) c.a.lo_out = lo, c.a.lo_g = go, c.a.lo_b = bo, c.a.lo_eps = 1e-5f, c.a.lo_ctr = ctr;
     if (stats == 4) c.a.st_out = slots, c.a.yg_out = lo, c.a.yg_g = go;
     if (stats == 2 || stats == 5) {
-        for (int i = 0; i < n_in; i++) slots[2 * (i % QB_STATS_SLOTS)] += x[i], slots[2 * (i % QB_STATS_SLOTS) + 1] += (double)x[i] * x[i];
+        for (int i = 0; i < n_in; i++) slots[QB_STATS_STRIDE * (i % QB_STATS_SLOTS)] += x[i], slots[QB_STATS_STRIDE * (i % QB_STATS_SLOTS) + 1] += (double)x[i] * x[i];
         c.a.st_in = slots;
     }
     std::vector<float> xg((size_t)n_in), wg((size_t)n_out), wb((size_t)n_out);
@@ -190,7 +190,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     if (stats == 1 || stats == 3 || stats == 4) {
         double s = 0, q = 0, gs = 0, gq = 0;
         for (int i = 0; i < n_out; i++) s += y[i], q += (double)y[i] * y[i];
-        for (int k = 0; k < QB_STATS_SLOTS; k++) gs += slots[2 * k], gq += slots[2 * k + 1];
+        for (int k = 0; k < QB_STATS_SLOTS; k++) gs += slots[QB_STATS_STRIDE * k], gq += slots[QB_STATS_STRIDE * k + 1];
         st_err = fmax(st_err, fmax(fabs(gs - s) / (fabs(s) + 1e-30), fabs(gq - q) / q));
         if (!(st_err <= 1e-12)) st_err = st_err == st_err ? st_err : 1.0; // (NaN fails)
     }
