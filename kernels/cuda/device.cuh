@@ -208,9 +208,12 @@ __device__ __forceinline__ unsigned long long qb_global_ns() {
 #define QB_STATS_SLOTS 32
 // Doubles from one slot's (sum, sum of squares) to the next: 16, a 128-byte
 // line a slot. Every block of the product that folds the next layernorm
-// reads all the slots just after its wait, a thousand blocks at once; packed
-// four slots to a line, they queued on a few L2 lines (data/results/h100/
-// ab-ln-slots-SLOTSREV). A set is QB_STATS_SET doubles.
+// reads all the slots just after its wait, up to a thousand blocks at once;
+// packed four slots to a line, they queued on four L2 lines. A line each:
+// gpt2-xl +4.4 % (f16) and +3.8 % (q4_0), gpt2 +15.9 % and +5.4 % on the
+// H100 (data/results/h100/ab-ln-slots-05d5196), +7.5 % and +4.8 %, +7.2 %
+// and +3.6 % on the H200 (data/results/h200/ab-ln-slots-e5da436); 16 or 8
+// slots were no faster there. A set is QB_STATS_SET doubles.
 #define QB_STATS_STRIDE 16
 #define QB_STATS_SET (QB_STATS_SLOTS * QB_STATS_STRIDE)
 
