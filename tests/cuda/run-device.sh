@@ -2,6 +2,9 @@
 # Runs on the GPU machine from the staged folder (tests/cuda/stage.sh). Steps
 # (default: tests ceilings):
 #   tests     the CUDA kernel tests (TAP log)
+#   check     a candidate's quick check: the kernel tests with the folded layernorm on and off
+#             (QB_CUDA_LN_FOLD=0), and GPU vs CPU on qb-gpt2-10m and its q4_0 GGUF (stage.sh
+#             writes it) with the fold on and off (vs_fold.txt, vs_nofold.txt)
 #   ceilings  copy bandwidth, cuBLAS F16 GEMM rate, GEMV per type vs copy bandwidth
 #   correct   GPU vs CPU on qb-gpt2-10m and a synthetic gpt2 124M (f32/f16/bf16
 #             checkpoints written here by transformers): logits, greedy tokens, PPL
@@ -65,6 +68,17 @@ for s in $steps; do
   echo "== $s ($(date +%T))"
   case $s in
     tests) timeout 300 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1; echo "test_cuda rc=$?"; grep -E '^not ok|^# seed|^1\.\.' "$OUT/test_cuda.log"; grep -c '^ok' "$OUT/test_cuda.log" ;;
+    check)
+      for f in 1 0; do
+        QB_CUDA_LN_FOLD=$f timeout 300 ./bin/test_cuda >"$OUT/test_cuda_fold$f.log" 2>&1
+        echo "test_cuda fold $f rc=$? $(grep -c '^ok' "$OUT/test_cuda_fold$f.log") ok, $(grep -c '^not ok' "$OUT/test_cuda_fold$f.log") not ok"
+      done
+      for m in models/qb-gpt2-10m models/qb-gpt2-10m-q4_0.gguf; do
+        [ -e "$m" ] || { echo "missing $m"; continue; }
+        timeout 60 ./bin/cuda_vs_cpu -m "$m" -t $T >>"$OUT/vs_fold.txt" 2>&1
+        QB_CUDA_LN_FOLD=0 timeout 60 ./bin/cuda_vs_cpu -m "$m" -t $T >>"$OUT/vs_nofold.txt" 2>&1
+      done
+      for f in fold nofold; do echo "== vs $f"; cut -f1-9 "$OUT/vs_$f.txt"; done ;;
     ceilings) timeout 400 ./bin/cuda_ceilings >"$OUT/ceilings.tsv" 2>&1; echo "ceilings rc=$?"; tail -3 "$OUT/ceilings.tsv" ;;
     correct)
       M=/tmp/models; mkdir -p $M

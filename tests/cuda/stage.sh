@@ -46,6 +46,9 @@ fi
 # The real model and the text of the correctness run.
 mkdir -p "$dest/models" "$dest/data"
 cp -r "${QB_MIRROR:-/work/shared/mirror}/models/qb-gpt2-10m" "$dest/models/"
+# Its q4_0 GGUF for run-device.sh check, by this worktree's quantize where it is built.
+[ -x "$src/bin/quantize" ] && "$src/bin/quantize" "$dest/models/qb-gpt2-10m" "$dest/models/qb-gpt2-10m-q4_0.gguf" \
+  --type q4_0 --embed q4_0 -q --report /dev/null >/dev/null
 [ -n "${STAGE_TARGETS:-}" ] || cp "${QB_MIRROR:-/work/shared/mirror}/datasets/wikitext-2-raw-v1/wiki.test.raw" "$dest/data/"
 [ -n "${EXTRA_FILES:-}" ] && cp -r $EXTRA_FILES "$dest/"
 du -sh "$dest"; ls "$dest/bin" "$dest/lib"
