@@ -22,11 +22,11 @@
 // two at a time. On AVX-512 (QMM_AVX512, set by qmm_avx512.c: not
 // __AVX512F__, which -march=native defines in the AVX2 file too) Q4_0,
 // Q4_1 and IQ4_NL decode on sixteen rows in 512-bit vectors (decode16_range;
-// Q8_0 and Q4_K too in W8A8 with VNNI),
+// Q8_0, Q4_K and Q6_K too in W8A8 with VNNI),
 // and with VNNI the weight-only decode of every type takes x as three int8
 // limbs (qb_block_x3, qmm.h): integer dots like W8A8's, to about float
 // precision (gemv16_x3, dot8_x3), on sixteen rows for every type
-// (gemv16_q4k, gemv16_x3_q6k; Q8_0 in gemv16_x3) but where fewer than
+// (gemv16_q4k, gemv16_q6k; Q8_0 in gemv16_x3) but where fewer than
 // sixteen rows are left.
 #include <immintrin.h>
 #include <stddef.h>
@@ -1152,10 +1152,12 @@ INLINE __m512 gemv16_q4k(const uint8_t *const *rows, const qb_block_x3 *x3, cons
     return acc;
 }
 
-// Weight-only Q6_K with the limbs on sixteen rows: gemv8_q6k's plan (units
-// k and k + 2 share one transpose of their ql and qh bytes; the rows' sixteen
-// int8 scales transposed once per super-block) with dot8_x3's two halves,
-// each less 32 times its part of sum(x).
+// Q6_K on sixteen rows: gemv8_q6k's plan (units k and k + 2 share one
+// transpose of their ql and qh bytes; the rows' sixteen int8 scales
+// transposed once per super-block). Weight-only with the limbs: dot8_x3's
+// two halves; with xq (W8A8, VNNI): the unsigned codes' dots with the int8
+// activations, four dpbusd a half. Either way each half is less 32 times its
+// part of sum(x).
 
 // q6k_codes on sixteen rows, unsigned (0..63).
 INLINE void q6k_codes16(const uint8_t *const *rows, size_t b, int h, int k, __m512i qa[8], __m512i qc[8]) {
@@ -1178,7 +1180,28 @@ INLINE __m512 sbyte_of_lanes_f32x16(__m512i v, int j) {
     return _mm512_cvtepi32_ps(_mm512_srai_epi32(j == 3 ? v : _mm512_slli_epi32(v, (unsigned)(24 - 8 * j)), 24));
 }
 
-INLINE __m512 gemv16_x3_q6k(const uint8_t *const *rows, const qb_block_x3 *x3, int nu, const prefetch_plan *pf) {
+// Sum of the first sixteen int8 activations of a block (the W8A8 Q6_K's low half).
+INLINE int32_t q8a_sum_lo(const qb_block_q8a *b) {
+    int32_t s = 0;
+    for (int i = 0; i < QB_UNIT / 2; i++) s += b->qs[i];
+    return s;
+}
+
+// One unit's halves for W8A8 on sixteen rows: sum over codes 0-15 and 16-31
+// of (code - 32) * xq, as floats.
+INLINE void q6k_w8a8_halves16(const __m512i q[8], const qb_block_q8a *xb, __m512 *lo, __m512 *hi) {
+    const int32_t *xw = (const int32_t *)xb->qs, sum_lo = q8a_sum_lo(xb);
+    __m512i l = _mm512_setzero_si512(), h = l;
+    UNROLL for (int k = 0; k < 4; k++) {
+        l = _mm512_dpbusd_epi32(l, q[k], _mm512_set1_epi32(xw[k]));
+        h = _mm512_dpbusd_epi32(h, q[k + 4], _mm512_set1_epi32(xw[k + 4]));
+    }
+    *lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(l, _mm512_set1_epi32(32 * sum_lo)));
+    *hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(h, _mm512_set1_epi32(32 * (xb->sum - sum_lo))));
+}
+
+INLINE __m512 gemv16_q6k(const uint8_t *const *rows, const qb_block_x3 *x3, const qb_block_q8a *xq, int nu,
+                         const prefetch_plan *pf) {
     __m512 acc = _mm512_setzero_ps();
     for (int sb = 0; sb < nu / 8; sb++) {
         const size_t b = (size_t)sb * sizeof(qb_block_q6_K);
@@ -1192,11 +1215,17 @@ INLINE __m512 gemv16_x3_q6k(const uint8_t *const *rows, const qb_block_x3 *x3, i
                 UNROLL for (int e = 0; e < 2; e++) {
                     const int su = 4 * h + k + 2 * e, u = 8 * sb + su;
                     prefetch_step(pf, u);
-                    const qb_block_x3 *xb = &x3[u];
-                    const __m512 lo = x3_chains16(q[e], xb, 0, 4, -32 * xb->sum_lo);
-                    const __m512 hi = x3_chains16(q[e], xb, 4, 4, -32 * (xb->sum - xb->sum_lo));
-                    const __m512 s0 = _mm512_mul_ps(d, sbyte_of_lanes_f32x16(w[su / 2], (2 * su) % 4));
-                    const __m512 s1 = _mm512_mul_ps(d, sbyte_of_lanes_f32x16(w[su / 2], (2 * su + 1) % 4));
+                    __m512 lo, hi, s0 = _mm512_mul_ps(d, sbyte_of_lanes_f32x16(w[su / 2], (2 * su) % 4)),
+                                   s1 = _mm512_mul_ps(d, sbyte_of_lanes_f32x16(w[su / 2], (2 * su + 1) % 4));
+                    if (xq) {
+                        q6k_w8a8_halves16(q[e], &xq[u], &lo, &hi);
+                        const __m512 dx = _mm512_set1_ps(xq[u].d);
+                        s0 = _mm512_mul_ps(s0, dx), s1 = _mm512_mul_ps(s1, dx);
+                    } else {
+                        const qb_block_x3 *xb = &x3[u];
+                        lo = x3_chains16(q[e], xb, 0, 4, -32 * xb->sum_lo);
+                        hi = x3_chains16(q[e], xb, 4, 4, -32 * (xb->sum - xb->sum_lo));
+                    }
                     acc = _mm512_fmadd_ps(hi, s1, _mm512_fmadd_ps(lo, s0, acc));
                 }
             }
@@ -1204,10 +1233,10 @@ INLINE __m512 gemv16_x3_q6k(const uint8_t *const *rows, const qb_block_x3 *x3, i
     return acc;
 }
 
-// Q6_K on sixteen rows only weight-only with the limbs (x3); Q4_K and Q8_0
-// with the limbs or W8A8 (with VNNI).
+// Q4_K, Q6_K and Q8_0 on sixteen rows weight-only with the limbs (x3) or
+// W8A8 (with VNNI).
 INLINE int decode16(const qb_qmm_args *a, qb_type t, int vnni) {
-    if ((t == QB_TYPE_Q8_0 || t == QB_TYPE_Q4_K) && a->act == QB_ACT_Q8) return vnni;
+    if ((t == QB_TYPE_Q8_0 || t == QB_TYPE_Q4_K || t == QB_TYPE_Q6_K) && a->act == QB_ACT_Q8) return vnni;
     if (t == QB_TYPE_Q4_K || t == QB_TYPE_Q6_K || t == QB_TYPE_Q8_0) return a->act == QB_ACT_F32 && a->x3;
     return (a->act == QB_ACT_F32 || vnni) && (t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_IQ4_NL);
 }
@@ -1223,7 +1252,7 @@ INLINE int decode16_range(const qb_qmm_args *a, int o, int o1, qb_type t, int vn
         for (int r = 0; r < RT16; r++) rows[r] = W + (size_t)(o + r) * rb;
         const prefetch_plan pf = plan_prefetch(W, rb, RT16, o, o1, nu);
         __m512 y = t == QB_TYPE_Q4_K      ? gemv16_q4k(rows, a->x3, a->xsum, a->act == QB_ACT_Q8 ? a->xq : NULL, nu, &pf)
-                   : t == QB_TYPE_Q6_K   ? gemv16_x3_q6k(rows, a->x3, nu, &pf)
+                   : t == QB_TYPE_Q6_K   ? gemv16_q6k(rows, a->x3, a->act == QB_ACT_Q8 ? a->xq : NULL, nu, &pf)
                    : a->act == QB_ACT_Q8 ? gemv16_q8(t, rows, a->xq, nu, &pf)
                    : a->x3               ? gemv16_x3(t, rows, a->x3, a->xsum, nu, &pf)
                                          : gemv16_f32(t, rows, a->x, a->xsum, nu, &pf);
