@@ -216,6 +216,8 @@ __device__ __forceinline__ unsigned long long qb_global_ns() {
 // slots were no faster there. A set is QB_STATS_SET doubles.
 #define QB_STATS_STRIDE 16
 #define QB_STATS_SET (QB_STATS_SLOTS * QB_STATS_STRIDE)
+// Slot k's (sum, sum of squares) in a set.
+template <class T> __device__ __forceinline__ T *qb_stats_slot(T *set, int k) { return set + QB_STATS_STRIDE * k; }
 
 // The graph trace (QB_CUDA_TRACE; trace.cu): thread 0 of each block stamps
 // when it began (k 0), left its wait for the previous kernel (1) and ended

@@ -454,7 +454,7 @@ __device__ inline void qb_ln_from_sums(float *dst, float *stage, const float *x,
         qb_async_copy16(gs + 4 * i, g + 4 * i);
         qb_async_copy16(bs + 4 * i, b + 4 * i);
     }
-    const double *slot = sums + QB_STATS_STRIDE * (lane % QB_STATS_SLOTS);
+    const double *slot = qb_stats_slot(sums, lane % QB_STATS_SLOTS);
     const qb_ln_stats st = qb_ln_stats_of(__ldcg(slot), __ldcg(slot + 1), n, eps);
     const float m = st.m, rstd = st.r;
     qb_async_wait();
@@ -534,7 +534,7 @@ __device__ __forceinline__ qb_fold_smem &qb_fold_smem_of() {
 __device__ __forceinline__ void qb_stats_add(const gemv_args &a, float v, bool counted) {
     const double d = counted ? (double)v : 0.0, s = qb_warp_sum(d), q = qb_warp_sum(d * d);
     if (threadIdx.x == 0) {
-        double *slot = a.st_out + QB_STATS_STRIDE * (blockIdx.x % QB_STATS_SLOTS);
+        double *slot = qb_stats_slot(a.st_out, (int)(blockIdx.x % QB_STATS_SLOTS));
         atomicAdd(slot, s), atomicAdd(slot + 1, q);
     }
 }
@@ -608,7 +608,7 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     // A folded layernorm's sums (a slot's pair a lane of warp 0, the finishers'): copied
     // now, summed after the product; in shared memory they hold no registers through it.
     if (FOLD && a.fold_wg && threadIdx.x < QB_STATS_SLOTS)
-        qb_async_copy16<true>(&fs.sums[threadIdx.x], a.st_in + QB_STATS_STRIDE * threadIdx.x);
+        qb_async_copy16<true>(&fs.sums[threadIdx.x], qb_stats_slot(a.st_in, threadIdx.x));
     for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
