@@ -384,6 +384,10 @@ struct gemv_args {
     __half *k_cache, *v_cache;
     int pos0;
     const int *d_pos;
+    // With the caches set: 1 or 2 sends this layer's old K and V rows (those
+    // of the positions before pos0) towards L2 before or after the wait
+    // (QB_CUDA_KV_PREFETCH), for the attention kernel that follows.
+    int kv_pf;
     // Fused layernorm of x (n_in values) before the product, when ln_g is set.
     const float *ln_g, *ln_b;
     float ln_eps;
