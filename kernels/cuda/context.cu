@@ -60,10 +60,6 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     const char *nt = getenv("QB_CUDA_ATT_THREADS");
     // 512 measured best for short contexts' whole heads: xl f16 +4 % over 128 (gtrace-c3e66a1).
     c->att_threads = nt && (!strcmp(nt, "128") || !strcmp(nt, "256")) ? atoi(nt) : 512;
-    // The old keys' K and V rows are read from DRAM by the attention after the QKV GEMV (the
-    // streamed weights evict them from L2 between steps); that GEMV can send them to L2 first.
-    const char *kvp = getenv("QB_CUDA_KV_PREFETCH");
-    c->kv_prefetch = kvp && (!strcmp(kvp, "1") || !strcmp(kvp, "2")) ? atoi(kvp) : 0;
     qb_cuda_trace_open(c);
     // Off by default: on the H100 it cost gpt2-xl f16 4 % (data/results/h100/ab-ln-stats-9ba6193).
     const char *st = getenv("QB_CUDA_LN_STATS");

@@ -12,17 +12,6 @@
 #include "common.cuh"
 #include "gemv.cuh"
 
-// This block's share of the K and V rows of the layer's n_old earlier
-// positions (each cache's first n_old rows of n_out / 3 halves) towards L2:
-// the attention kernel that follows this QKV GEMV copies them, and from DRAM
-// (the streamed weights of a whole step evict them between steps) that copy
-// was on the decode chain's critical path.
-__device__ __forceinline__ void prefetch_old_kv(const gemv_args &a, int n_old) {
-    const size_t bytes = (size_t)n_old * (a.n_out / 3) * sizeof(__half) & ~(size_t)15;
-    qb_prefetch_share_l2((const uint8_t *)a.k_cache, bytes);
-    qb_prefetch_share_l2((const uint8_t *)a.v_cache, bytes);
-}
-
 template <class TT, int R>
 __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     extern __shared__ float4 xsm4[]; // layernorm(x), or the staging of the output's (launch_t sizes it)
@@ -34,11 +23,7 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     if (a.lo_out && blockIdx.x == 0) qb_prefetch_rows<true>(a.lo_g, a.lo_b, a.n_out);
     qb_gemv_rows<TT, R, true>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
         qb_prefetch_share_l2(a.pf, a.pf_bytes);
-        // (the position is the host's, set before the launch: read before the wait, off the chain)
-        const int old_keys = a.kv_pf && threadIdx.x < 32 ? qb_pos(a.pos0, a.d_pos) : 0;
-        if (a.kv_pf == 1) prefetch_old_kv(a, old_keys);
         qb_grid_wait();
-        if (a.kv_pf == 2) prefetch_old_kv(a, old_keys);
         qb_trace_mark(a.tr, 1);
         if (!a.ln_g) return a.x;
         if (a.st_in) ln_stats_to_smem(xs, a);
@@ -123,7 +108,7 @@ static gemv_args plain_args(const qb_weight *w, float *y, const float *x, const 
     if (!qb_planes_of(w->type, w->n_in, w->n_out, p))
         qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
     return {y, x, (const uint8_t *)w->data, p->qrow, p->srow, p->scales_off, w->n_in, w->n_out, bias, epi,
-            NULL, NULL, 0, NULL, 0, NULL, NULL, 0.0f, NULL, 0, NULL, NULL, NULL,
+            NULL, NULL, 0, NULL, NULL, NULL, 0.0f, NULL, 0, NULL, NULL, NULL,
             NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL};
 }
 
@@ -134,7 +119,6 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     gemv_args a = plain_args(w, y, x, bias, (int)epi, &p);
     if ((uintptr_t)x % 16) qb_die(QB_EXIT_DATA, "cuda: gemv: x must be 16-byte aligned");
     a.k_cache = (__half *)k_cache, a.v_cache = (__half *)v_cache, a.pos0 = pos0, a.d_pos = c->d_pos;
-    a.kv_pf = k_cache ? c->kv_prefetch : 0;
     a.ln_g = ln_g, a.ln_b = ln_b, a.ln_eps = ln_eps;
     a.pf = (const uint8_t *)c->pf_ptr, a.pf_bytes = c->pf_bytes;
     a.st_out = c->st_out_next, a.st_in = ln_g ? c->st_in_next : NULL;

@@ -30,41 +30,6 @@ __device__ __forceinline__ uint32_t ldw2(const uint8_t *p) {
     return v;
 }
 #else
-// The weights are streamed once a step, through L2. QB_CUDA_WEIGHTS_EVICT_FIRST=1
-// (compile time) loads them with an L2 evict-first policy, so that they do not
-// push out what the step reads again (the K/V rows, activations, statistics,
-// the kernels' code), an experiment.
-#if QB_CUDA_WEIGHTS_EVICT_FIRST
-__device__ __forceinline__ unsigned long long qb_evict_first_policy() {
-    unsigned long long pol;
-    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
-    return pol;
-}
-__device__ __forceinline__ uint4 ldw16(const uint8_t *p) {
-    uint4 v;
-    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p), "l"(qb_evict_first_policy()));
-    return v;
-}
-__device__ __forceinline__ uint2 ldw8(const uint8_t *p) {
-    uint2 v;
-    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v2.u32 {%0,%1}, [%2], %3;"
-        : "=r"(v.x), "=r"(v.y)
-        : "l"(p), "l"(qb_evict_first_policy()));
-    return v;
-}
-__device__ __forceinline__ uint32_t ldw4(const uint8_t *p) {
-    uint32_t v;
-    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.u32 %0, [%1], %2;" : "=r"(v) : "l"(p), "l"(qb_evict_first_policy()));
-    return v;
-}
-__device__ __forceinline__ uint32_t ldw2(const uint8_t *p) {
-    unsigned short v;
-    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.u16 %0, [%1], %2;" : "=h"(v) : "l"(p), "l"(qb_evict_first_policy()));
-    return v;
-}
-#else
 __device__ __forceinline__ uint4 ldw16(const uint8_t *p) {
     uint4 v;
     asm("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
@@ -88,7 +53,6 @@ __device__ __forceinline__ uint32_t ldw2(const uint8_t *p) {
     asm("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
     return v;
 }
-#endif
 #endif
 // The float16 in the low half of u.
 __device__ __forceinline__ float h2f(uint32_t u) { return __half2float(__ushort_as_half((unsigned short)(u & 0xffffu))); }
@@ -420,10 +384,6 @@ struct gemv_args {
     __half *k_cache, *v_cache;
     int pos0;
     const int *d_pos;
-    // With the caches set: 1 or 2 sends this layer's old K and V rows (those
-    // of the positions before pos0) towards L2 before or after the wait
-    // (QB_CUDA_KV_PREFETCH), for the attention kernel that follows.
-    int kv_pf;
     // Fused layernorm of x (n_in values) before the product, when ln_g is set.
     const float *ln_g, *ln_b;
     float ln_eps;
