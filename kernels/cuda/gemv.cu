@@ -12,7 +12,11 @@
 #include "common.cuh"
 #include "gemv.cuh"
 
-template <class TT, int R>
+// LEAN: the decode chain's GEMV (no fused layernorm of x, no last-block
+// layernorm of y, no L2 prefetch of later weights: the folded chain uses
+// none of them), those paths compiled out. Their code sat in every GEMV of
+// the chain: more code the SM's instruction cache must hold (exp16lean).
+template <class TT, int R, bool LEAN>
 __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     extern __shared__ float4 xsm4[]; // layernorm(x), or the staging of the output's (launch_t sizes it)
     float *xs = (float *)xsm4;
@@ -20,17 +24,17 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     qb_trace_mark(a.tr, 0);
     // The layernorm the last block makes reads its gain and bias from DRAM otherwise (each layer's
     // own: the streamed weights evict them from L2 between steps), on the chain's critical path.
-    if (a.lo_out && blockIdx.x == 0) qb_prefetch_rows<true>(a.lo_g, a.lo_b, a.n_out);
+    if (!LEAN && a.lo_out && blockIdx.x == 0) qb_prefetch_rows<true>(a.lo_g, a.lo_b, a.n_out);
     qb_gemv_rows<TT, R, true>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
-        qb_prefetch_share_l2(a.pf, a.pf_bytes);
+        if (!LEAN) qb_prefetch_share_l2(a.pf, a.pf_bytes);
         qb_grid_wait();
         qb_trace_mark(a.tr, 1);
-        if (!a.ln_g) return a.x;
+        if (LEAN || !a.ln_g) return a.x;
         if (a.st_in) ln_stats_to_smem(xs, a);
         else ln_to_smem(xs, a);
         return xs;
     });
-    if (a.lo_out) qb_ln_by_last_block(a, xs);
+    if (!LEAN && a.lo_out) qb_ln_by_last_block(a, xs);
     qb_trace_mark(a.tr, 2);
 }
 
@@ -46,7 +50,9 @@ static void launch_t(qb_cuda *c, const gemv_args &a) {
                a.n_out);
     if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
-    qb_launch(c, k_gemv<TT, R>, dim3((unsigned)((a.n_out + R - 1) / R)), dim3(32 * KS), smem, a);
+    const dim3 grid((unsigned)((a.n_out + R - 1) / R));
+    if (!a.ln_g && !a.lo_out && !a.pf_bytes) qb_launch(c, k_gemv<TT, R, true>, grid, dim3(32 * KS), smem, a);
+    else qb_launch(c, k_gemv<TT, R, false>, grid, dim3(32 * KS), smem, a);
 }
 
 template <class TT>
