@@ -14,9 +14,9 @@
 
 // LEAN: the decode chain's GEMV (no fused layernorm of x, no last-block
 // layernorm of y, no L2 prefetch of later weights: the folded chain uses
-// none of them), those paths compiled out. Their code sat in every GEMV of
-// the chain: more code the SM's instruction cache must hold (exp16lean).
-template <class TT, int R, bool LEAN>
+// none of them), those paths compiled out, and of the rest only those of its
+// role P (QB_GEMV_CONSUMER or _PRODUCER; QB_GEMV_ALL when not LEAN).
+template <class TT, int R, bool LEAN, int P>
 __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     extern __shared__ float4 xsm4[]; // layernorm(x), or the staging of the output's (launch_t sizes it)
     float *xs = (float *)xsm4;
@@ -25,7 +25,7 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     // The layernorm the last block makes reads its gain and bias from DRAM otherwise (each layer's
     // own: the streamed weights evict them from L2 between steps), on the chain's critical path.
     if (!LEAN && a.lo_out && blockIdx.x == 0) qb_prefetch_rows<true>(a.lo_g, a.lo_b, a.n_out);
-    qb_gemv_rows<TT, R, true>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
+    qb_gemv_rows<TT, R, P>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
         if (!LEAN) qb_prefetch_share_l2(a.pf, a.pf_bytes);
         qb_grid_wait();
         qb_trace_mark(a.tr, 1);
@@ -51,8 +51,12 @@ static void launch_t(qb_cuda *c, const gemv_args &a) {
     if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
     const dim3 grid((unsigned)((a.n_out + R - 1) / R));
-    if (!a.ln_g && !a.lo_out && !a.pf_bytes) qb_launch(c, k_gemv<TT, R, true>, grid, dim3(32 * KS), smem, a);
-    else qb_launch(c, k_gemv<TT, R, false>, grid, dim3(32 * KS), smem, a);
+    const bool lean = !a.ln_g && !a.lo_out && !a.pf_bytes;
+    const bool consumer = !a.st_out && !a.yg_out && a.epi != QB_CUDA_ACCUM;
+    const bool producer = !a.fold_wg && !a.k_cache && a.epi != QB_CUDA_GELU;
+    if (lean && consumer) qb_launch(c, k_gemv<TT, R, true, QB_GEMV_CONSUMER>, grid, dim3(32 * KS), smem, a);
+    else if (lean && producer) qb_launch(c, k_gemv<TT, R, true, QB_GEMV_PRODUCER>, grid, dim3(32 * KS), smem, a);
+    else qb_launch(c, k_gemv<TT, R, false, QB_GEMV_ALL>, grid, dim3(32 * KS), smem, a);
 }
 
 template <class TT>

@@ -539,15 +539,30 @@ __device__ __forceinline__ void qb_stats_add(const gemv_args &a, float v, bool c
     }
 }
 
+// The paths a GEMV instance builds in (qb_gemv_rows' P). In the folded
+// decode chain each GEMV has one of two roles, and the other's code need not
+// be there: a kernel of the chain pays, in code and registers, for every
+// path it could take (k_gemv LEAN: 46.6 KB and 95 registers -> 20.4 KB and
+// 70, gpt2-xl f16 +7.8 %; data/results/h100/ab-gemv-lean-2ae135c).
+#define QB_GEMV_NOFOLD 0   // every path but the folded layernorm's (the persistent step)
+#define QB_GEMV_ALL 1      // every path
+#define QB_GEMV_CONSUMER 2 // reads a folded layernorm (QKV, fc): fold_wg, the K/V store, GELU
+#define QB_GEMV_PRODUCER 3 // writes one (the projections): ACCUM into the residual, st_out, yg_out
+__host__ __device__ constexpr bool qb_paths_consume(int P) { return P == QB_GEMV_ALL || P == QB_GEMV_CONSUMER; }
+__host__ __device__ constexpr bool qb_paths_produce(int P) { return P == QB_GEMV_ALL || P == QB_GEMV_PRODUCER; }
+__host__ __device__ constexpr bool qb_paths_residual(int P) { return P != QB_GEMV_CONSUMER; } // ACCUM, st_out
+__host__ __device__ constexpr bool qb_paths_head(int P) { return P != QB_GEMV_PRODUCER; }     // GELU, K/V store
+
 // Row `row` of the result is v (the dot product): its bias, epilogue, store
 // (res: the row's old value, for QB_CUDA_ACCUM), and the K/V caches' copy for
 // the QKV projection's rows [E, 3E). The caller loaded bias and res ahead.
+template <int P = QB_GEMV_NOFOLD>
 __device__ __forceinline__ float qb_gemv_finish(const gemv_args &a, int row, float v, float bias, float res) {
     v += bias;
-    if (a.epi == QB_CUDA_GELU) v = qb_gelu_new(v);
-    const float out = a.epi == QB_CUDA_ACCUM ? res + v : v;
+    if (qb_paths_head(P) && a.epi == QB_CUDA_GELU) v = qb_gelu_new(v);
+    const float out = qb_paths_residual(P) && a.epi == QB_CUDA_ACCUM ? res + v : v;
     a.y[row] = out;
-    if (a.k_cache) {
+    if (qb_paths_head(P) && a.k_cache) {
         const int E = a.n_out / 3;
         const size_t p = (size_t)qb_pos(a.pos0, a.d_pos);
         if (row >= 2 * E) a.v_cache[p * E + row - 2 * E] = __float2half_rn(v);
@@ -560,9 +575,9 @@ __device__ __forceinline__ float qb_gemv_finish(const gemv_args &a, int row, flo
 // of KS warps. ready() is called once the first steps' weights are in
 // flight (they depend on nothing that runs before) and returns x: where the
 // caller waits for x's producer and, with a fused layernorm, normalises it.
-// FOLD: the code of a folded layernorm (qb_fold_smem) is built in; the
-// persistent step, which never folds, leaves it out (its register cap).
-template <class TT, int R, bool FOLD = false, class Ready>
+// P: the paths built in (QB_GEMV_*); the persistent step, which never folds,
+// leaves the folded layernorm's out (its register cap).
+template <class TT, int R, int P = QB_GEMV_NOFOLD, class Ready>
 __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int row_end, Ready ready) {
     __shared__ float part[KS][R];
     const int lane = threadIdx.x & 31, wk = threadIdx.x >> 5;
@@ -600,14 +615,14 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     // rule). Copied to shared memory: a register held through the product
     // cost k_gemv f16 R 4 a block an SM (56 -> 64 registers).
     qb_fold_smem &fs = qb_fold_smem_of();
-    const float *fin_vec = !FOLD ? NULL : a.yg_out ? a.yg_g : a.fold_wg;
+    const float *fin_vec = qb_paths_produce(P) && a.yg_out ? a.yg_g : qb_paths_consume(P) ? a.fold_wg : NULL;
     if (fin && fin_vec) qb_async_copy4(&fs.vec[threadIdx.x], fin_vec + fin_row);
     const float *x = ready();
     // The row's old value (the residual stream), written by the kernel waited for: on its way during the product.
-    const float res = fin && a.epi == QB_CUDA_ACCUM ? a.y[fin_row] : 0.0f;
+    const float res = qb_paths_residual(P) && fin && a.epi == QB_CUDA_ACCUM ? a.y[fin_row] : 0.0f;
     // A folded layernorm's sums (a slot's pair a lane of warp 0, the finishers'): copied
     // now, summed after the product; in shared memory they hold no registers through it.
-    if (FOLD && a.fold_wg && threadIdx.x < QB_STATS_SLOTS)
+    if (qb_paths_consume(P) && a.fold_wg && threadIdx.x < QB_STATS_SLOTS)
         qb_async_copy16<true>(&fs.sums[threadIdx.x], qb_stats_slot(a.st_in, threadIdx.x));
     for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
@@ -633,7 +648,7 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
     }
     qb_ln_stats f = {0.0f, 1.0f};
     if (fin_vec && threadIdx.x < 32) qb_async_wait();
-    if (FOLD && a.fold_wg && threadIdx.x < 32)
+    if (qb_paths_consume(P) && a.fold_wg && threadIdx.x < 32)
         f = qb_ln_stats_of(fs.sums[threadIdx.x % QB_STATS_SLOTS].x, fs.sums[threadIdx.x % QB_STATS_SLOTS].y, a.n_in,
                            a.ln_eps);
     __syncthreads();
@@ -644,13 +659,13 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         float v = 0;
 #pragma unroll
         for (int k = 0; k < KS; k++) v += part[k][r];
-        if (FOLD && a.fold_wg) v = f.r * v - f.m * f.r * fs.vec[r];
+        if (qb_paths_consume(P) && a.fold_wg) v = f.r * v - f.m * f.r * fs.vec[r];
         if (row < row_end) {
-            out = qb_gemv_finish(a, row, v, bias, res), counted = true;
-            if (FOLD && a.yg_out) a.yg_out[row] = out * fs.vec[r];
+            out = qb_gemv_finish<P>(a, row, v, bias, res), counted = true;
+            if (qb_paths_produce(P) && a.yg_out) a.yg_out[row] = out * fs.vec[r];
         }
     }
-    if (a.st_out && threadIdx.x < 32) qb_stats_add(a, out, counted); // (R <= 8: the finishers are in warp 0)
+    if (qb_paths_residual(P) && a.st_out && threadIdx.x < 32) qb_stats_add(a, out, counted); // (R <= 8: the finishers are in warp 0)
 }
 
 // Bytes a lane of the warp stream keeps loading ahead. On the H100 each warp

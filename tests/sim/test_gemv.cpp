@@ -3,7 +3,8 @@
 // kernel runs it (each block its R rows, the layernorm fused when asked), for
 // every rows-per-block the kernel is built for (1, 2, 4, 8), every epilogue,
 // and as the persistent step's warps stream their own row groups
-// (qb_gemv_warp_rows), every epilogue,
+// (qb_gemv_warp_rows), every epilogue, with every path built in or only
+// those of the product's role in the folded chain (QB_GEMV_CONSUMER, _PRODUCER),
 // the fused layernorm and the K/V store, the layernorm statistics a GEMV
 // leaves of the residual it writes and the layernorm made from them by the
 // next, on odd shapes (rows not a multiple
@@ -20,6 +21,7 @@ struct gemv_case {
     qb_type t;
     int R, warp; // warp: qb_gemv_warp_rows (the persistent step's), else k_gemv's qb_gemv_rows
     int act8;    // W8A8 (warp only): x quantized per block of 32, the dp4a lane code
+    int paths;   // k_gemv's qb_gemv_rows: QB_GEMV_ALL, or the role the chain's lean kernel builds in
 };
 
 // The persistent step's W8A8 GEMV: layernorm, x quantized by the block, warps stream.
@@ -42,8 +44,8 @@ static void rows_q8a_r(const gemv_args &a, int R) {
     }
 }
 
-// k_gemv's body for block g of the grid, blocks dealt round robin.
-template <class TT, int R>
+// k_gemv's body for block g of the grid, blocks dealt round robin, with the paths P.
+template <class TT, int R, int P>
 static void rows_t(const gemv_args &a, int warp) {
     __shared__ float4 xs4[3 * QB_LN_FUSE_MAX / 4]; // (x, g and b for a layernorm from carried sums)
     if (warp) { // every warp of the grid streams its own groups, after the block's layernorm
@@ -55,7 +57,7 @@ static void rows_t(const gemv_args &a, int warp) {
     }
     const int groups = (a.n_out + R - 1) / R;
     for (int g = blockIdx.x; g < groups; g += gridDim.x) {
-        qb_gemv_rows<TT, R, true>(a, g * R, a.n_out, [&]() -> const float * {
+        qb_gemv_rows<TT, R, P>(a, g * R, a.n_out, [&]() -> const float * {
             if (!a.ln_g) return a.x;
             if (a.st_in) ln_stats_to_smem((float *)xs4, a);
             else ln_to_smem((float *)xs4, a);
@@ -66,13 +68,21 @@ static void rows_t(const gemv_args &a, int warp) {
     if (a.lo_out) qb_ln_by_last_block(a, (float *)xs4);
 }
 
-template <class TT>
+template <class TT, int P>
 static void rows_r(const gemv_args &a, int R, int warp) {
     switch (R) {
-    case 1: rows_t<TT, 1>(a, warp); break;
-    case 2: rows_t<TT, 2>(a, warp); break;
-    case 4: rows_t<TT, 4>(a, warp); break;
-    default: rows_t<TT, 8>(a, warp); break;
+    case 1: rows_t<TT, 1, P>(a, warp); break;
+    case 2: rows_t<TT, 2, P>(a, warp); break;
+    case 4: rows_t<TT, 4, P>(a, warp); break;
+    default: rows_t<TT, 8, P>(a, warp); break;
+    }
+}
+template <class TT>
+static void rows_p(const gemv_args &a, int R, int warp, int paths) {
+    switch (paths) {
+    case QB_GEMV_CONSUMER: rows_r<TT, QB_GEMV_CONSUMER>(a, R, warp); break;
+    case QB_GEMV_PRODUCER: rows_r<TT, QB_GEMV_PRODUCER>(a, R, warp); break;
+    default: rows_r<TT, QB_GEMV_ALL>(a, R, warp); break;
     }
 }
 
@@ -84,15 +94,15 @@ static void body(void *p) {
         return;
     }
     switch (c->t) {
-    case QB_TYPE_F32: rows_r<TF32>(c->a, c->R, c->warp); break;
-    case QB_TYPE_F16: rows_r<THalf<false>>(c->a, c->R, c->warp); break;
-    case QB_TYPE_BF16: rows_r<THalf<true>>(c->a, c->R, c->warp); break;
-    case QB_TYPE_Q8_0: rows_r<TQ8_0>(c->a, c->R, c->warp); break;
-    case QB_TYPE_Q4_0: rows_r<TQ4<QB_TYPE_Q4_0>>(c->a, c->R, c->warp); break;
-    case QB_TYPE_Q4_1: rows_r<TQ4<QB_TYPE_Q4_1>>(c->a, c->R, c->warp); break;
-    case QB_TYPE_IQ4_NL: rows_r<TQ4<QB_TYPE_IQ4_NL>>(c->a, c->R, c->warp); break;
-    case QB_TYPE_Q4_K: rows_r<TQ4_K>(c->a, c->R, c->warp); break;
-    case QB_TYPE_Q6_K: rows_r<TQ6_K>(c->a, c->R, c->warp); break;
+    case QB_TYPE_F32: rows_p<TF32>(c->a, c->R, c->warp, c->paths); break;
+    case QB_TYPE_F16: rows_p<THalf<false>>(c->a, c->R, c->warp, c->paths); break;
+    case QB_TYPE_BF16: rows_p<THalf<true>>(c->a, c->R, c->warp, c->paths); break;
+    case QB_TYPE_Q8_0: rows_p<TQ8_0>(c->a, c->R, c->warp, c->paths); break;
+    case QB_TYPE_Q4_0: rows_p<TQ4<QB_TYPE_Q4_0>>(c->a, c->R, c->warp, c->paths); break;
+    case QB_TYPE_Q4_1: rows_p<TQ4<QB_TYPE_Q4_1>>(c->a, c->R, c->warp, c->paths); break;
+    case QB_TYPE_IQ4_NL: rows_p<TQ4<QB_TYPE_IQ4_NL>>(c->a, c->R, c->warp, c->paths); break;
+    case QB_TYPE_Q4_K: rows_p<TQ4_K>(c->a, c->R, c->warp, c->paths); break;
+    case QB_TYPE_Q6_K: rows_p<TQ6_K>(c->a, c->R, c->warp, c->paths); break;
     default: break;
     }
 }
@@ -152,7 +162,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
                     (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL},
-                   t, R, warp, act8};
+                   t, R, warp, act8, QB_GEMV_ALL};
     double *slots = (double *)alloc(QB_STATS_SET * sizeof(double));
     memset(slots, 0, QB_STATS_SET * sizeof(double));
     float *lo = (float *)alloc((size_t)n_out * 4);
@@ -174,6 +184,11 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
         qb_matmul_ref(wb.data(), b, &wf, bias, 1);
         c.a.x = xg.data(), c.a.ln_g = c.a.ln_b = NULL, c.a.bias = wb.data(), c.a.fold_wg = wg.data();
     }
+    // Half the products (at random) run with only their role's paths, as the decode chain's lean
+    // k_gemv builds them, the others with every path (lm_head's, the unfolded chain's).
+    const bool consumer = !c.a.st_out && !c.a.yg_out && epi != QB_CUDA_ACCUM;
+    const bool producer = !c.a.fold_wg && !c.a.k_cache && epi != QB_CUDA_GELU;
+    c.paths = tap_normal(&rng) > 0 ? QB_GEMV_ALL : consumer ? QB_GEMV_CONSUMER : producer ? QB_GEMV_PRODUCER : QB_GEMV_ALL;
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
     double st_err = 0; // stats 1, 3: the slots' sums against the outputs' own; 3: the layernorm of y too
     if (stats == 3) {
