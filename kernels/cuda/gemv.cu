@@ -51,11 +51,9 @@ static void launch_t(qb_cuda *c, const gemv_args &a) {
     if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
     const dim3 grid((unsigned)((a.n_out + R - 1) / R));
-    const bool lean = !a.ln_g && !a.lo_out && !a.pf_bytes;
-    const bool consumer = !a.st_out && !a.yg_out && a.epi != QB_CUDA_ACCUM;
-    const bool producer = !a.fold_wg && !a.k_cache && a.epi != QB_CUDA_GELU;
-    if (lean && consumer) qb_launch(c, k_gemv<TT, R, true, QB_GEMV_CONSUMER>, grid, dim3(32 * KS), smem, a);
-    else if (lean && producer) qb_launch(c, k_gemv<TT, R, true, QB_GEMV_PRODUCER>, grid, dim3(32 * KS), smem, a);
+    const int role = !a.ln_g && !a.lo_out && !a.pf_bytes ? qb_gemv_role(a) : QB_GEMV_ALL; // (lean: a role's)
+    if (role == QB_GEMV_CONSUMER) qb_launch(c, k_gemv<TT, R, true, QB_GEMV_CONSUMER>, grid, dim3(32 * KS), smem, a);
+    else if (role == QB_GEMV_PRODUCER) qb_launch(c, k_gemv<TT, R, true, QB_GEMV_PRODUCER>, grid, dim3(32 * KS), smem, a);
     else qb_launch(c, k_gemv<TT, R, false, QB_GEMV_ALL>, grid, dim3(32 * KS), smem, a);
 }
 

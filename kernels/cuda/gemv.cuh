@@ -552,6 +552,13 @@ __host__ __device__ constexpr bool qb_paths_consume(int P) { return P == QB_GEMV
 __host__ __device__ constexpr bool qb_paths_produce(int P) { return P == QB_GEMV_ALL || P == QB_GEMV_PRODUCER; }
 __host__ __device__ constexpr bool qb_paths_residual(int P) { return P != QB_GEMV_CONSUMER; } // ACCUM, st_out
 __host__ __device__ constexpr bool qb_paths_head(int P) { return P != QB_GEMV_PRODUCER; }     // GELU, K/V store
+// The role whose paths a's product needs (QB_GEMV_ALL when it needs both
+// roles'); a plain product (neither role's extras) runs as a consumer.
+__host__ __device__ inline int qb_gemv_role(const gemv_args &a) {
+    if (!a.st_out && !a.yg_out && a.epi != QB_CUDA_ACCUM) return QB_GEMV_CONSUMER;
+    if (!a.fold_wg && !a.k_cache && a.epi != QB_CUDA_GELU) return QB_GEMV_PRODUCER;
+    return QB_GEMV_ALL;
+}
 
 // Row `row` of the result is v (the dot product): its bias, epilogue, store
 // (res: the row's old value, for QB_CUDA_ACCUM), and the K/V caches' copy for

@@ -186,9 +186,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     }
     // Half the products (at random) run with only their role's paths, as the decode chain's lean
     // k_gemv builds them, the others with every path (lm_head's, the unfolded chain's).
-    const bool consumer = !c.a.st_out && !c.a.yg_out && epi != QB_CUDA_ACCUM;
-    const bool producer = !c.a.fold_wg && !c.a.k_cache && epi != QB_CUDA_GELU;
-    c.paths = tap_normal(&rng) > 0 ? QB_GEMV_ALL : consumer ? QB_GEMV_CONSUMER : producer ? QB_GEMV_PRODUCER : QB_GEMV_ALL;
+    c.paths = tap_normal(&rng) > 0 ? QB_GEMV_ALL : qb_gemv_role(c.a);
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
     double st_err = 0; // stats 1, 3: the slots' sums against the outputs' own; 3: the layernorm of y too
     if (stats == 3) {
