@@ -6,13 +6,12 @@
 // the last of the S blocks of (h, t) to finish (a counter) merges the S
 // partials. The grid is fixed by n_ctx, not by the position, so one captured
 // graph serves every step; blocks past the position only report "empty".
-// While a token's keys fit 64 KiB of K and V rows (256 for heads of 64), block
-// (0, h, t) takes the head whole instead and the others return: no partials,
-// counter or merge (qb_attn_whole; QB_CUDA_ATTN_WHOLE=0 always splits).
-// Blocks of 512 threads (QB_CUDA_ATT_THREADS=128|256 for fewer): a whole
-// head's chains of dependent loads and FMAs are then a quarter as long. Its
-// shared memory is then asked of every block, so past that many keys the split
-// runs about 3 blocks an SM.
+// While a token's keys fit its lanes' registers (256 for heads of 64 at 512
+// threads), block (0, h, t) takes the head whole instead, its warps taking the
+// keys in turn, and the others return: no partials in memory, counter or
+// merge (qb_attn_whole; QB_CUDA_ATTN_WHOLE=0 always splits). Blocks of 512
+// threads (QB_CUDA_ATT_THREADS=128|256 for fewer): a whole head's keys then
+// go 16 warps wide.
 //
 // Many new tokens (prefill): cuBLAS batched GEMMs S = Q K^T and O = P V per
 // head, with a masked softmax between; Q and P are split into F16 hi + lo
@@ -23,16 +22,16 @@
 #include "common.cuh"
 
 // Block (s, h, t): qb_attn_block with NT threads (its dynamic shared memory
-// qb_attn_whole_smem(D) bytes when whole is set, else none).
+// qb_attn_whole_smem(D, NT) bytes when whole is set, else none).
 template <int NT>
-__global__ void __launch_bounds__(NT)
+__global__ void __launch_bounds__(NT, 1024 / NT)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
                  const int *d_pos, int n_head, int D, int S, float *part, unsigned *counters, int whole,
                  unsigned long long *tr) {
     qb_grid_launch_dependents();
     qb_trace_mark(tr, 0);
-    extern __shared__ uint4 kv_smem[];
-    qb_attn_block<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, whole, (__half *)kv_smem,
+    extern __shared__ float whole_part[];
+    qb_attn_block<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, whole, whole_part,
                       blockIdx.x, blockIdx.y, blockIdx.z, [=] {
                       qb_grid_wait();
                       qb_trace_mark(tr, 1);
@@ -47,12 +46,7 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     if (S > 256) qb_die(QB_EXIT_DATA, "cuda: attention: context of %d positions exceeds 16384", n_ctx);
     if (T * n_head > QB_CUDA_COUNTERS - 256) qb_die(QB_EXIT_DATA, "cuda: attention: too many heads x tokens");
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
-    const size_t smem = c->attn_whole ? qb_attn_whole_smem(D) : 0;
-    if (smem > 48 * 1024 && !(c->attn_smem_raised & NT)) { // above the default limit: raised once, to what any head size asks
-        CK(cudaFuncSetAttribute(k_attn_split<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                (int)qb_attn_whole_smem(16)));
-        c->attn_smem_raised |= NT;
-    }
+    const size_t smem = c->attn_whole ? qb_attn_whole_smem(D, NT) : 0; // (4.2 KB at most: under the default limit)
     unsigned long long *tr = qb_cuda_trace_slot(c, "attn", -1, 0, 0, 0, (size_t)S * n_head * T);
     qb_launch(c, k_attn_split<NT>, dim3(S, n_head, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
               (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, S, part, c->counters, c->attn_whole, tr);

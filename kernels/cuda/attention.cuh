@@ -178,132 +178,126 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
 // With few keys a head's split into chunks costs more than its work: each
 // chunk's partials go to memory, a counter picks the last chunk, which loads
 // them all back to merge (dependent round trips on the decode chain's critical
-// path). Up to qb_attn_whole_keys(D) keys one block takes the head whole, its
-// K and V rows in shared memory (QB_ATT_WHOLE_BYTES), then the scores.
-#define QB_ATT_WHOLE_BYTES 65536
-__host__ __device__ constexpr int qb_attn_whole_keys(int D) { return QB_ATT_WHOLE_BYTES / (4 * D); }
-__host__ __device__ constexpr size_t qb_attn_whole_smem(int D) {
-    return QB_ATT_WHOLE_BYTES + 4 * (size_t)qb_attn_whole_keys(D);
+// path). Up to qb_attn_whole_keys(D, NT) keys one block takes the head whole,
+// its warps the keys in turn, its K and V rows held in registers: a key's row
+// is P = D / 8 lanes' 16-byte pieces, so a warp holds 32 / P keys a round
+// (QB_ATT_ROUNDS rounds). A key's score is summed over its P lanes (log2 P
+// shuffles); each warp's softmax and weighted sum of values stay in the warp
+// (summed over its key groups by shuffles); one barrier, then the warps'
+// partials (max m, sum l, acc[D]) are merged from shared memory. (Before,
+// the rows went through shared memory and the scores, max, sum and values
+// each waited on the block: four block-wide barriers.) Heads of 16, 32, 64,
+// 128 or 256 (a row's pieces must split a warp evenly); others always split.
+#define QB_ATT_ROUNDS 4 // a lane's K and V pieces: 32 registers
+__host__ __device__ constexpr int qb_attn_whole_keys(int D, int NT) {
+    return D >= 16 && D <= 256 && !(D & (D - 1)) ? NT / 32 * (256 / D) * QB_ATT_ROUNDS : 0;
 }
-
-// Where the 16-byte piece p of key j's row lies in the whole head's K rows in
-// shared memory: slot p ^ (j & mask). The scores' threads read a row a
-// thread pair (each half of it), so unswizzled every pair of a quarter warp
-// hit the same banks (rows 128 bytes apart for heads of 64: 16-way
-// conflicts on 4-byte loads, 4-way on 16-byte ones); with the slots turned by
-// the key's low bits the quarter warp's 16-byte loads hit eight distinct bank
-// groups. mask 0 (no swizzle) where a row's pieces are not a power of two.
-__device__ __forceinline__ int qb_attn_k_slot(int p, int j, int pieces) {
-    const int mask = pieces & (pieces - 1) ? 0 : min(pieces, 8) - 1;
-    return p ^ (j & mask);
-}
+// The warps' partials: m[NW], l[NW], acc[NW][D].
+__host__ __device__ constexpr size_t qb_attn_whole_smem(int D, int NT) { return (size_t)NT / 32 * (D + 2) * 4; }
 
 // Head h for new token t, its n_keys keys (first_new of them from earlier
-// steps), by one block of NT threads; kv: qb_attn_whole_smem(D) bytes of
-// shared memory. The old keys' rows are copied there asynchronously before
-// ready() (nothing this step writes them); after it only q and the new
-// tokens' rows are loaded.
+// steps), by one block of NT threads; part: qb_attn_whole_smem(D, NT) bytes
+// of shared memory. The old keys' rows are loaded before ready() (nothing
+// this step writes them); after it only q and the new tokens' rows, through
+// L2 (the kernel waited for wrote them).
 template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int first_new, int n_keys, int n_head, int D, int h,
-                                              int t, __half *kv, Ready ready) {
-    __shared__ __align__(16) float qs[256 + 4]; // q scaled, its halves 4 floats apart
-    __shared__ float red[32];
-    __shared__ float accs[NT * 2];
-    const int tid = threadIdx.x, E = n_head * D, NK = qb_attn_whole_keys(D), pieces = D / 8; // 16-byte pieces a row
-    __half *ks = kv, *vs = kv + (size_t)NK * D;
-    float *sc = (float *)(vs + (size_t)NK * D);
-    for (int i = tid; i < first_new * pieces; i += NT) {
-        const int j = i / pieces, c = i % pieces;
-        const size_t at = (size_t)j * E + h * D + 8 * c;
-        qb_async_copy16(ks + (size_t)j * D + 8 * qb_attn_k_slot(c, j, pieces), kc + at);
-        qb_async_copy16(vs + (size_t)j * D + 8 * c, vc + at);
+                                              int t, float *part, Ready ready) {
+    constexpr int NW = NT / 32, R = QB_ATT_ROUNDS;
+    const int lane = threadIdx.x % 32, w = threadIdx.x / 32, E = n_head * D;
+    const int P = D / 8, KL = 32 / P, c = lane % P, g = lane / P; // lanes a key; keys a round; piece; key group
+    // Key of round r: NW (KL r + g) + w, so that few keys spread over every warp.
+    const size_t at = (size_t)(NW * g + w) * E + h * D + 8 * c, step = (size_t)NW * KL * E;
+    uint4 k[R], v[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int j = NW * (KL * r + g) + w;
+        const bool old = j < first_new;
+        k[r] = old ? *(const uint4 *)(kc + at + r * step) : make_uint4(0, 0, 0, 0);
+        v[r] = old ? *(const uint4 *)(vc + at + r * step) : make_uint4(0, 0, 0, 0);
     }
     ready();
-    // q and the new tokens' rows come from the kernel waited for: one round
-    // trip for both. The rows go by cp.async (through L2, where that kernel
-    // left them), issued before q's loads; copied through registers after q,
-    // the threads holding both waited out two round trips in turn.
-    for (int i = tid; i < (n_keys - first_new) * pieces; i += NT) {
-        const int j = first_new + i / pieces, c = i % pieces;
-        const size_t at = (size_t)j * E + h * D + 8 * c;
-        qb_async_copy16<true>(ks + (size_t)j * D + 8 * qb_attn_k_slot(c, j, pieces), kc + at);
-        qb_async_copy16<true>(vs + (size_t)j * D + 8 * c, vc + at);
-    }
-    // q's second half lies 4 floats further on (qs holds D + 4), so the two
-    // halves' 16-byte reads, a broadcast each, fall in different banks.
-    const int HD = D / 2, half = tid % 2;
     const float scale = rsqrtf((float)D);
-    for (int d = tid; d < D; d += NT) qs[d + (d >= HD ? 4 : 0)] = q[(size_t)t * q_stride + h * D + d] * scale;
-    qb_async_wait();
-    __syncthreads();
-    // Scores: two threads a key, each half of the dimensions (HD / 8 pieces).
-    float mx = -INFINITY;
-    for (int j0 = 0; j0 < n_keys; j0 += NT / 2) {
-        const int j = j0 + tid / 2;
-        float dot = 0, dot2 = 0; // two chains: half the dependent FMAs a thread waits on
-        if (j < n_keys) {
-            const __half *kr = ks + (size_t)j * D;
-            const float *qh = qs + half * (HD + 4);
-#pragma unroll 4
-            for (int c = 0; c < HD / 8; c++) {
-                const uint4 u = *(const uint4 *)(kr + 8 * qb_attn_k_slot(half * (HD / 8) + c, j, pieces));
-                const float4 qa = *(const float4 *)(qh + 8 * c), qb = *(const float4 *)(qh + 8 * c + 4);
-                const __half2 *h2 = (const __half2 *)&u;
-                const float2 f0 = __half22float2(h2[0]), f1 = __half22float2(h2[1]);
-                const float2 f2 = __half22float2(h2[2]), f3 = __half22float2(h2[3]);
-                dot = fmaf(f0.x, qa.x, dot), dot2 = fmaf(f0.y, qa.y, dot2);
-                dot = fmaf(f1.x, qa.z, dot), dot2 = fmaf(f1.y, qa.w, dot2);
-                dot = fmaf(f2.x, qb.x, dot), dot2 = fmaf(f2.y, qb.y, dot2);
-                dot = fmaf(f3.x, qb.z, dot), dot2 = fmaf(f3.y, qb.w, dot2);
+    float qp[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) qp[e] = __ldcg(q + (size_t)t * q_stride + h * D + 8 * c + e) * scale;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int j = NW * (KL * r + g) + w;
+        if (j >= first_new && j < n_keys) k[r] = qb_ldcg16(kc + at + r * step), v[r] = qb_ldcg16(vc + at + r * step);
+    }
+    // Scores, a round's shuffles the warp's together (the rounds' bound is the block's).
+    float sc[R], m = -INFINITY;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        sc[r] = -INFINITY;
+        if (NW * KL * r < n_keys) {
+            const __half2 *h2 = (const __half2 *)&k[r];
+            float dot = 0, dot2 = 0;
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float2 f = __half22float2(h2[e]);
+                dot = fmaf(f.x, qp[2 * e], dot), dot2 = fmaf(f.y, qp[2 * e + 1], dot2);
+            }
+            dot += dot2;
+            for (int o = 1; o < P; o *= 2) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            if (NW * (KL * r + g) + w < n_keys) sc[r] = dot, m = fmaxf(m, dot);
+        }
+    }
+    for (int o = P; o < 32; o *= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    // The warp's weights and values: this lane's piece of its keys, then summed over the key groups.
+    float l = 0, acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        if (sc[r] != -INFINITY) {
+            const float p = __expf(sc[r] - m);
+            const __half2 *h2 = (const __half2 *)&v[r];
+            l += p;
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float2 f = __half22float2(h2[e]);
+                acc[2 * e] = fmaf(p, f.x, acc[2 * e]), acc[2 * e + 1] = fmaf(p, f.y, acc[2 * e + 1]);
             }
         }
-        dot += dot2;
-        dot += __shfl_xor_sync(0xffffffffu, dot, 1);
-        if (j < n_keys) {
-            if (half == 0) sc[j] = dot;
-            mx = fmaxf(mx, dot);
-        }
+    for (int o = P; o < 32; o *= 2) {
+        l += __shfl_xor_sync(0xffffffffu, l, o);
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], o);
     }
-    const float m = qb_block_max(mx, red); // (its barriers also publish sc)
-    float l = 0;
-    for (int j = tid; j < n_keys; j += NT) {
-        const float p = __expf(sc[j] - m);
-        sc[j] = p;
-        l += p;
-    }
-    l = qb_block_sum(l, red); // (and these the weights)
-    // Values: thread = (group g, dimension pair dp), the groups splitting the keys.
-    const int P = D / 2, G = NT / P, dp = tid % P, g = tid / P;
-    float2 acc = make_float2(0.0f, 0.0f);
-    if (g < G)
-        for (int j = g; j < n_keys; j += G) {
-            const float2 f = __half22float2(*(const __half2 *)(vs + (size_t)j * D + 2 * dp));
-            acc.x = fmaf(sc[j], f.x, acc.x);
-            acc.y = fmaf(sc[j], f.y, acc.y);
-        }
-    if (g < G) accs[2 * (g * P + dp)] = acc.x, accs[2 * (g * P + dp) + 1] = acc.y;
+    // (A warp without keys leaves m = -inf, l = 0, acc = 0: its weight below is 0.)
+    float *pm = part, *pl = part + NW, *pacc = part + 2 * NW;
+    if (lane == 0) pm[w] = m, pl[w] = l;
+    if (g == 0)
+#pragma unroll
+        for (int e = 0; e < 8; e++) pacc[w * D + 8 * c + e] = acc[e];
     __syncthreads();
-    const float inv = 1.0f / l;
-    for (int d = tid; d < D; d += NT) {
-        float v = 0;
-        for (int gg = 0; gg < G; gg++) v += accs[2 * gg * P + d];
-        out[(size_t)t * E + h * D + d] = v * inv;
+    // The merge.
+    for (int d = threadIdx.x; d < D; d += NT) {
+        float M = -INFINITY, den = 0, num = 0;
+#pragma unroll
+        for (int u = 0; u < NW; u++) M = fmaxf(M, pm[u]);
+#pragma unroll
+        for (int u = 0; u < NW; u++) {
+            const float f = __expf(pm[u] - M);
+            den = fmaf(f, pl[u], den), num = fmaf(f, pacc[u * D + d], num);
+        }
+        out[(size_t)t * E + h * D + d] = num / den;
     }
 }
 
 // Block (s, h, t) of the split kernel (k_attn_split): chunk s of head h for
 // token t, or, with whole set and the token's keys fitting, the whole head in
-// block (0, h, t) and nothing in the others. kv: qb_attn_whole_smem(D) bytes
-// of shared memory when whole is set.
+// block (0, h, t) and nothing in the others. part: qb_attn_whole_smem(D, NT)
+// bytes of shared memory when whole is set.
 template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_block(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int pos0, const int *d_pos, int n_head, int D, int S,
-                                              float *part, unsigned *counters, int whole, __half *kv, int s, int h,
+                                              float *part, unsigned *counters, int whole, float *wpart, int s, int h,
                                               int t, Ready ready) {
     const int first_new = qb_pos(pos0, d_pos), n_keys = first_new + t + 1;
-    if (whole && n_keys <= qb_attn_whole_keys(D)) {
-        if (s == 0) qb_attn_whole<NT>(out, q, q_stride, kc, vc, first_new, n_keys, n_head, D, h, t, kv, ready);
+    if (whole && n_keys <= qb_attn_whole_keys(D, NT)) {
+        if (s == 0) qb_attn_whole<NT>(out, q, q_stride, kc, vc, first_new, n_keys, n_head, D, h, t, wpart, ready);
         return;
     }
     qb_attn_chunk<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, s, h, t, ready);

@@ -97,7 +97,6 @@ struct qb_cuda {
     int n_tuned;
     size_t ln_bytes;
     int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head
-    int attn_smem_raised; // the split kernel's dynamic shared memory limit raised for it (a bit per thread count)
     int att_threads;      // QB_CUDA_ATT_THREADS: the decode attention's block size (512; 128 or 256)
     // QB_CUDA_TRACE (trace.cu): the captured graph's GEMV and attention launches
     // stamp their blocks' times in `trace`; written to trace_path at close.

@@ -63,6 +63,18 @@ __device__ __forceinline__ float qb_block_sum(float v, float *red) {
     return s;
 }
 
+// 16 bytes through L2 only (ld.global.cg, as __ldcg): what the kernel waited
+// for wrote them, which this SM's L1 could hold stale.
+__device__ __forceinline__ uint4 qb_ldcg16(const void *p) {
+#ifdef QB_SIMT
+    uint4 r;
+    memcpy(&r, p, 16);
+    return r;
+#else
+    return __ldcg((const uint4 *)p);
+#endif
+}
+
 // 16 bytes from global to shared memory, the thread going on at once
 // (cp.async); qb_async_wait() waits for the thread's copies. L2_ONLY: through
 // L2 only (cp.async.cg), for data other blocks of this very kernel may just

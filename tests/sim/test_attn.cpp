@@ -1,10 +1,12 @@
 // test_attn.cpp: the decode attention's device code (kernels/cuda/attention.cuh:
 // qb_attn_block, as the split kernel runs it) on the CPU emulator, against the
 // CPU's qb_attention on the same float16 K/V: chunks of 64 keys and their merge,
-// and one block taking a head whole while its keys fit shared memory, on both
-// sides of that limit (one launch with two tokens can straddle it), for heads
-// of 16, 64 and 128, each with blocks of 128 threads (the persistent step's),
-// 256 and 512 (the graph kernel's choices). Fresh random inputs; the output
+// and one block taking a head whole, a warp per key in turn, while its keys
+// fit the lanes' registers, on both sides of that limit (one launch with three
+// tokens can straddle it), for heads of 16, 32, 64, 128 and 256 (and 96,
+// which always splits), each with
+// blocks of 128 threads (the persistent step's), 256 and 512 (the graph
+// kernel's choices). Fresh random inputs; the output
 // poisoned with NaN.
 #include "sim_util.h" // first: the C headers with C linkage
 
@@ -22,9 +24,9 @@ struct attn_case {
 template <int NT>
 static void body(void *p) {
     const attn_case *c = (const attn_case *)p;
-    __shared__ uint4 kv[qb_attn_whole_smem(16) / 16]; // the largest (the smallest heads take the most keys)
+    __shared__ float wpart[qb_attn_whole_smem(256, NT) / 4]; // the largest head's
     qb_attn_block<NT>(c->out, c->q, c->q_stride, c->kc, c->vc, c->pos0, NULL, c->H, c->D, c->S, c->part, c->counters,
-                      c->whole, (__half *)kv, blockIdx.x, blockIdx.y, blockIdx.z, [] {});
+                      c->whole, wpart, blockIdx.x, blockIdx.y, blockIdx.z, [] {});
 }
 
 static qb_pool *pool; // the CPU reference's
@@ -43,8 +45,12 @@ static void check1(int H, int D, int pos0, int T, int whole, int nt) {
         for (int i = 0; i < E; i++) qf[(size_t)t * E + i] = q[(size_t)t * 3 * E + i];
     float *out = (float *)alloc((size_t)T * E * 4);
     poison(out, T * E);
-    attn_case c = {out, q, (const __half *)kc, (const __half *)vc, 3 * E, pos0, H, D, S, whole, nt,
-                   (float *)alloc((size_t)T * H * S * (D + 2) * 4), (unsigned *)alloc((size_t)T * H * 4)};
+    // The split's partials, marked: a launch whose tokens all fit whole must leave them so.
+    const size_t n_part = (size_t)T * H * S * (D + 2);
+    float *part = (float *)alloc(n_part * 4);
+    for (size_t i = 0; i < n_part; i++) part[i] = 12345.0f;
+    attn_case c = {out, q, (const __half *)kc, (const __half *)vc, 3 * E, pos0, H, D, S, whole, nt, part,
+                   (unsigned *)alloc((size_t)T * H * 4)};
     qb_simt_launch({(unsigned)S, (unsigned)H, (unsigned)T}, {(unsigned)nt, 1, 1},
                    nt == 512 ? body<512> : nt == 256 ? body<256> : body<128>, &c);
     std::vector<float> ref((size_t)T * E), scratch((size_t)n_keys);
@@ -53,10 +59,14 @@ static void check1(int H, int D, int pos0, int T, int whole, int nt) {
     bool counters_clear = true;
     for (int i = 0; i < T * H; i++) counters_clear &= c.counters[i] == 0;
     const double err = tap_rel_err(out, want.data(), (size_t)T * E); // NaN (an unwritten value) fails it
-    const int nk = qb_attn_whole_keys(D);
-    tap_ok(err <= 1e-5 && counters_clear, "%d heads of %d, keys %d..%d (%s, whole up to %d), %d threads: rel err %.1e%s",
+    const int nk = qb_attn_whole_keys(D, nt);
+    size_t part_written = 0;
+    for (size_t i = 0; i < n_part; i++) part_written += part[i] != 12345.0f;
+    const bool path_right = whole && n_keys <= nk ? part_written == 0 : part_written > 0;
+    tap_ok(err <= 1e-5 && counters_clear && path_right, "%d heads of %d, keys %d..%d (%s, whole up to %d), %d threads: rel err %.1e%s%s",
            H, D, pos0 + 1, n_keys, whole ? "whole where they fit" : "split", nk, nt, err,
-           counters_clear ? "" : ", merge counters left set");
+           counters_clear ? "" : ", merge counters left set",
+           path_right ? "" : part_written ? ", split partials written" : ", no split partials written");
     free_all();
 }
 
@@ -64,17 +74,31 @@ static void check(int H, int D, int pos0, int T, int whole) {
     for (int nt = 128; nt <= 512; nt *= 2) check1(H, D, pos0, T, whole, nt);
 }
 
+// Both sides of each thread count's limit on the keys a block takes whole
+// (and one launch of three tokens straddling it).
+static void edges(int H, int D) {
+    for (int nt = 128; nt <= 512; nt *= 2) {
+        const int nk = qb_attn_whole_keys(D, nt);
+        check1(H, D, nk - 1, 1, 1, nt); // nk keys: the last that fit
+        check1(H, D, nk, 1, 1, nt);     // nk + 1: split
+        check1(H, D, nk - 2, 3, 1, nt);
+    }
+}
+
 int main(void) {
     rng = tap_rng_new();
     pool = qb_pool_new(1);
     check(3, 64, 0, 1, 1);
+    check(3, 64, 36, 1, 1); // keys not a multiple of the warps
     check(3, 64, 100, 1, 1);
     check(3, 64, 100, 1, 0);
-    check(2, 64, 255, 1, 1);  // 256 keys: the last that fit
-    check(2, 64, 256, 1, 1);  // 257: split
-    check(2, 64, 254, 3, 1);  // tokens on both sides of the limit in one launch
+    edges(2, 64);
+    edges(3, 32);
     check(5, 128, 5, 2, 1);
-    check(2, 128, 127, 2, 1); // 128 | 129
+    edges(2, 128);
+    edges(1, 256);
+    check(3, 96, 20, 2, 1); // a row of 12 pieces: split
+    edges(2, 16);
     check(3, 16, 700, 1, 1);
     check(3, 16, 700, 1, 0);
     qb_pool_free(pool);
