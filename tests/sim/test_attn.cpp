@@ -26,7 +26,7 @@ static void body(void *p) {
     const attn_case *c = (const attn_case *)p;
     __shared__ float wpart[qb_attn_whole_smem(256, NT) / 4]; // the largest head's
     qb_attn_block<NT>(c->out, c->q, c->q_stride, c->kc, c->vc, c->pos0, NULL, c->H, c->D, c->S, c->part, c->counters,
-                      c->whole, wpart, blockIdx.x, blockIdx.y, blockIdx.z, [] {});
+                      c->whole, wpart, blockIdx.y, blockIdx.x, blockIdx.z, [] {});
 }
 
 static qb_pool *pool; // the CPU reference's
@@ -51,7 +51,7 @@ static void check1(int H, int D, int pos0, int T, int whole, int nt) {
     for (size_t i = 0; i < n_part; i++) part[i] = 12345.0f;
     attn_case c = {out, q, (const __half *)kc, (const __half *)vc, 3 * E, pos0, H, D, S, whole, nt, part,
                    (unsigned *)alloc((size_t)T * H * 4)};
-    qb_simt_launch({(unsigned)S, (unsigned)H, (unsigned)T}, {(unsigned)nt, 1, 1},
+    qb_simt_launch({(unsigned)H, (unsigned)S, (unsigned)T}, {(unsigned)nt, 1, 1},
                    nt == 512 ? body<512> : nt == 256 ? body<256> : body<128>, &c);
     std::vector<float> ref((size_t)T * E), scratch((size_t)n_keys);
     qb_attention(pool, ref.data(), qf.data(), kf.data(), vf.data(), pos0, T, H, D, scratch.data());
