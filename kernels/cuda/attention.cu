@@ -27,6 +27,8 @@
 // chunk 0 (the whole head's block) first. Chunk-major, the last heads' blocks
 // went out behind hundreds that had nothing to do, while the QKV GEMV still
 // held the SMs (xl f16: 7.3 us a layer for the attention against 5.4).
+// 64 registers a thread (1024 / NT blocks an SM), so that two blocks of 512
+// share an SM where the split's many blocks run (the whole path needs no more).
 template <int NT>
 __global__ void __launch_bounds__(NT, 1024 / NT)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
@@ -50,7 +52,7 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     if (S > 256) qb_die(QB_EXIT_DATA, "cuda: attention: context of %d positions exceeds 16384", n_ctx);
     if (T * n_head > QB_CUDA_COUNTERS - 256) qb_die(QB_EXIT_DATA, "cuda: attention: too many heads x tokens");
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
-    const size_t smem = c->attn_whole ? qb_attn_whole_smem(D, NT) : 0; // (4.2 KB at most: under the default limit)
+    const size_t smem = c->attn_whole ? qb_attn_whole_smem(D, NT) : 0; // (16.5 KB at most: under the default limit)
     unsigned long long *tr = qb_cuda_trace_slot(c, "attn", -1, 0, 0, 0, (size_t)S * n_head * T);
     qb_launch(c, k_attn_split<NT>, dim3(n_head, S, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
               (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, S, part, c->counters, c->attn_whole, tr);

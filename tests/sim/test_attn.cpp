@@ -1,13 +1,14 @@
 // test_attn.cpp: the decode attention's device code (kernels/cuda/attention.cuh:
 // qb_attn_block, as the split kernel runs it) on the CPU emulator, against the
-// CPU's qb_attention on the same float16 K/V: chunks of 64 keys and their merge,
-// and one block taking a head whole, a warp per key in turn, while its keys
-// fit the lanes' registers, on both sides of that limit (one launch with three
-// tokens can straddle it), for heads of 16, 32, 64, 128 and 256 (and 96,
-// which always splits), each with
-// blocks of 128 threads (the persistent step's), 256 and 512 (the graph
-// kernel's choices). Fresh random inputs; the output
-// poisoned with NaN.
+// CPU's qb_attention on the same float16 K/V: chunks of 64 keys and their
+// merge, and one block taking a head whole, its warps the keys in turn, while
+// its keys fit the lanes' registers, on both sides of that limit (one launch
+// with three tokens can straddle it), for heads of 16, 32, 64, 128 and 256
+// (and 96, which always splits), each with blocks of 128 threads (the
+// persistent step's), 256 and 512 (the graph kernel's choices). A launch
+// whose tokens all take the whole path must leave the split's partials as
+// they were, so each case knows which path ran. Fresh random inputs; the
+// output poisoned with NaN.
 #include "sim_util.h" // first: the C headers with C linkage
 
 #include "cuda/attention.cuh"
