@@ -104,17 +104,6 @@ __device__ __forceinline__ void qb_async_wait() {
 #endif
 }
 
-// Largest value over the block (as qb_block_sum).
-__device__ __forceinline__ float qb_block_max(float v, float *red) {
-    v = qb_warp_max(v);
-    __syncthreads(); // red may still be read from a previous call
-    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
-    __syncthreads();
-    float m = red[0];
-    for (int i = 1; i < (int)(blockDim.x >> 5); i++) m = fmaxf(m, red[i]);
-    return m;
-}
-
 // Sends the 128-byte line at p towards L1 (no register waits for it).
 __device__ __forceinline__ void qb_prefetch_l1(const void *p) {
 #ifdef QB_SIMT
