@@ -52,9 +52,10 @@ static void launch_t(qb_cuda *c, const gemv_args &a) {
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
     const dim3 grid((unsigned)((a.n_out + R - 1) / R));
     const int role = !a.ln_g && !a.lo_out && !a.pf_bytes ? qb_gemv_role(a) : QB_GEMV_ALL; // (lean: a role's)
-    if (role == QB_GEMV_CONSUMER) qb_launch(c, k_gemv<TT, R, true, QB_GEMV_CONSUMER>, grid, dim3(32 * KS), smem, a);
-    else if (role == QB_GEMV_PRODUCER) qb_launch(c, k_gemv<TT, R, true, QB_GEMV_PRODUCER>, grid, dim3(32 * KS), smem, a);
-    else qb_launch(c, k_gemv<TT, R, false, QB_GEMV_ALL>, grid, dim3(32 * KS), smem, a);
+    void (*kernel)(gemv_args) = role == QB_GEMV_CONSUMER   ? k_gemv<TT, R, true, QB_GEMV_CONSUMER>
+                                : role == QB_GEMV_PRODUCER ? k_gemv<TT, R, true, QB_GEMV_PRODUCER>
+                                                           : k_gemv<TT, R, false, QB_GEMV_ALL>;
+    qb_launch(c, kernel, grid, dim3(32 * KS), smem, a);
 }
 
 template <class TT>
