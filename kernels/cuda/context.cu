@@ -51,6 +51,11 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
         c->r_shape[c->n_r_shape].n_out = o, c->r_shape[c->n_r_shape].n_in = i, c->r_shape[c->n_r_shape++].R = R;
         p += used + (p[used] == ',');
     }
+    // Rows of at least 4 steps a warp (gpt2-medium..xl's mproj) load deeper ahead (gemv.cuh,
+    // qb_gemv_unroll): xl f16 +2.9 % (data/results/h100/ab-gemv-deep-*); 0 turns it off.
+    const char *deep = getenv("QB_CUDA_GEMV_DEEP");
+    c->gemv_deep = deep && *deep ? atoi(deep) : 4;
+    if (c->gemv_deep < 0) c->gemv_deep = 0;
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");

@@ -16,7 +16,8 @@
 // layernorm of y, no L2 prefetch of later weights: the folded chain uses
 // none of them), those paths compiled out, and of the rest only those of its
 // role P (QB_GEMV_CONSUMER or _PRODUCER; QB_GEMV_ALL when not LEAN).
-template <class TT, int R, bool LEAN, int P>
+// DEEP (lean kernels only): more steps loaded ahead, for long rows (qb_gemv_unroll).
+template <class TT, int R, bool LEAN, int P, bool DEEP = false>
 __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     extern __shared__ float4 xsm4[]; // layernorm(x), or the staging of the output's (launch_t sizes it)
     float *xs = (float *)xsm4;
@@ -25,7 +26,7 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     // The layernorm the last block makes reads its gain and bias from DRAM otherwise (each layer's
     // own: the streamed weights evict them from L2 between steps), on the chain's critical path.
     if (!LEAN && a.lo_out && blockIdx.x == 0) qb_prefetch_rows<true>(a.lo_g, a.lo_b, a.n_out);
-    qb_gemv_rows<TT, R, P>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
+    qb_gemv_rows<TT, R, P, DEEP>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
         if (!LEAN) qb_prefetch_share_l2(a.pf, a.pf_bytes);
         qb_grid_wait();
         qb_trace_mark(a.tr, 1);
@@ -55,6 +56,11 @@ static void launch_t(qb_cuda *c, const gemv_args &a) {
     void (*kernel)(gemv_args) = role == QB_GEMV_CONSUMER   ? k_gemv<TT, R, true, QB_GEMV_CONSUMER>
                                 : role == QB_GEMV_PRODUCER ? k_gemv<TT, R, true, QB_GEMV_PRODUCER>
                                                            : k_gemv<TT, R, false, QB_GEMV_ALL>;
+    // Long rows (QB_CUDA_GEMV_DEEP steps a warp or more) of the types that gain by it load deeper ahead.
+    if constexpr (TT::DEEP)
+        if (role != QB_GEMV_ALL && c->gemv_deep && TT::steps(a.n_in) >= KS * c->gemv_deep)
+            kernel = role == QB_GEMV_CONSUMER ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, true>
+                                              : k_gemv<TT, R, true, QB_GEMV_PRODUCER, true>;
     qb_launch(c, kernel, grid, dim3(32 * KS), smem, a);
 }
 

@@ -84,7 +84,8 @@ struct TF32 {
     static constexpr int LANE_BYTES = 16; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
-    static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
+    static constexpr bool DEEP = true; // long rows load deeper ahead (qb_gemv_unroll)
+    static __host__ __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 4 < n_in; }
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         (void)sc;
@@ -115,7 +116,8 @@ struct THalf {
     static constexpr int LANE_BYTES = 16; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
-    static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
+    static constexpr bool DEEP = true; // long rows load deeper ahead (qb_gemv_unroll)
+    static __host__ __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 8 < n_in; }
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         (void)sc;
@@ -157,7 +159,8 @@ struct TQ8_0 {
     static constexpr int LANE_BYTES = 8 + 2; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 16 bytes a lane a row (32: xl q8_0 3.5% slower)
-    static __device__ int steps(int n_in) { return n_in / PER_STEP + (n_in % PER_STEP != 0); }
+    static constexpr bool DEEP = false; // (deeper on long rows: gpt2-xl q4_0 and q8_0 5 % slower)
+    static __host__ __device__ int steps(int n_in) { return n_in / PER_STEP + (n_in % PER_STEP != 0); }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 8 < n_in; }
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         uint2 v = ldw8(q + (size_t)s * PER_STEP + lane * 8);
@@ -206,10 +209,11 @@ struct TQ4 {
     // Steps in flight: 16 bytes a lane a row. 8 (32 bytes) held 115 registers a
     // thread at two rows, a quarter of the SM's warps: xl q4_0 -1%, iq4_nl -5%.
     static constexpr int UNROLL = 4;
+    static constexpr bool DEEP = false; // (deeper on long rows: gpt2-xl q4_0 and q8_0 5 % slower)
     static constexpr int SB = T == QB_TYPE_Q4_1 ? 4 : 2; // scale bytes per block
     static constexpr int SSTEP = 8 * SB;
     static constexpr int LANE_BYTES = 4 + SB; // a lane loads a step of a row
-    static __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
+    static __host__ __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + (lane / 4) * 32 < n_in; }
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         w[0] = ldw4(q + (size_t)s * 128 + lane * 4);
@@ -282,7 +286,8 @@ struct TQ4_K {
     static constexpr int LANE_BYTES = 4 + 16; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 8; // steps in flight: 32 bytes a lane a row
-    static __device__ int steps(int n_in) { return n_in / PER_STEP; }
+    static constexpr bool DEEP = false; // (deeper on long rows: gpt2-xl q4_0 and q8_0 5 % slower)
+    static __host__ __device__ int steps(int n_in) { return n_in / PER_STEP; }
     static __device__ bool live(int, int, int) { return true; }
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         w[0] = ldw4(q + (size_t)s * 128 + lane * 4);
@@ -323,7 +328,8 @@ struct TQ6_K {
     static constexpr int LANE_BYTES = 12 + 10; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 3; // steps in flight: 36 bytes a lane a row
-    static __device__ int steps(int n_in) { return (n_in / 256 + 1) / 2; }
+    static constexpr bool DEEP = false; // (deeper on long rows: gpt2-xl q4_0 and q8_0 5 % slower)
+    static __host__ __device__ int steps(int n_in) { return (n_in / 256 + 1) / 2; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + (lane / 16) * 256 < n_in; }
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
         const uint8_t *b = q + (size_t)(s * 2 + lane / 16) * 192;
@@ -578,13 +584,29 @@ __device__ __forceinline__ float qb_gemv_finish(const gemv_args &a, int row, flo
     return out;
 }
 
+// Steps a warp loads ahead (UNROLL steps x R rows of words a lane in flight):
+// the type's own UNROLL, fewer at R 4 and 8 (more rows, fewer steps ahead).
+// DEEP, for long rows of the types with TT::DEEP (k_gemv's launch_t;
+// QB_CUDA_GEMV_DEEP): as many steps as 64 registers of words hold, at most 8.
+// A block preloads these before its wait and keeps them in flight after it.
+// With long rows (gpt2-xl's mproj: 25 steps, 6-7 a warp, one ahead at R 4)
+// the rest came a DRAM round trip a step: 10.4 us for 20.5 MB in the chain
+// (2.0 TB/s), 7.2 us deeper. The quantized types lost by it (their loads
+// are smaller, their registers fuller: xl q4_0 and q8_0 5 % slower).
+template <class TT, int R, bool DEEP>
+__host__ __device__ constexpr int qb_gemv_unroll() {
+    constexpr int base = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
+    constexpr int deep = 64 / (R * TT::NW) > 8 ? 8 : 64 / (R * TT::NW);
+    return DEEP && deep > base ? deep : base;
+}
+
 // Rows row0 .. row0+R-1 (those below row_end) of y = W x + b, by one block
 // of KS warps. ready() is called once the first steps' weights are in
 // flight (they depend on nothing that runs before) and returns x: where the
 // caller waits for x's producer and, with a fused layernorm, normalises it.
 // P: the paths built in (QB_GEMV_*); the persistent step, which never folds,
 // leaves the folded layernorm's out (its register cap).
-template <class TT, int R, int P = QB_GEMV_NOFOLD, class Ready>
+template <class TT, int R, int P = QB_GEMV_NOFOLD, bool DEEP = false, class Ready>
 __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int row_end, Ready ready) {
     __shared__ float part[KS][R];
     const int lane = threadIdx.x & 31, wk = threadIdx.x >> 5;
@@ -596,8 +618,7 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         q[r] = a.w + (size_t)row * a.qrow;
         sc[r] = a.w + a.scales_off + (size_t)row * a.srow;
     }
-    // Loads in flight per lane: UNROLL steps x R rows; more rows, fewer steps ahead.
-    constexpr int UNROLL = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
+    constexpr int UNROLL = qb_gemv_unroll<TT, R, DEEP>();
     const int steps = TT::steps(a.n_in);
     float acc[R];
 #pragma unroll

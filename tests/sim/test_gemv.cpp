@@ -22,6 +22,7 @@ struct gemv_case {
     int R, warp; // warp: qb_gemv_warp_rows (the persistent step's), else k_gemv's qb_gemv_rows
     int act8;    // W8A8 (warp only): x quantized per block of 32, the dp4a lane code
     int paths;   // k_gemv's qb_gemv_rows: QB_GEMV_ALL, or the role the chain's lean kernel builds in
+    int deep;    // k_gemv's qb_gemv_rows loading more steps ahead (long rows; QB_CUDA_GEMV_DEEP)
 };
 
 // The persistent step's W8A8 GEMV: layernorm, x quantized by the block, warps stream.
@@ -46,7 +47,7 @@ static void rows_q8a_r(const gemv_args &a, int R) {
 
 // k_gemv's body for block g of the grid, blocks dealt round robin, with the paths P.
 template <class TT, int R, int P>
-static void rows_t(const gemv_args &a, int warp) {
+static void rows_t(const gemv_args &a, int warp, int deep) {
     __shared__ float4 xs4[3 * QB_LN_FUSE_MAX / 4]; // (x, g and b for a layernorm from carried sums)
     if (warp) { // every warp of the grid streams its own groups, after the block's layernorm
         const float *x = a.x;
@@ -56,33 +57,35 @@ static void rows_t(const gemv_args &a, int warp) {
         return;
     }
     const int groups = (a.n_out + R - 1) / R;
+    auto ready = [&]() -> const float * {
+        if (!a.ln_g) return a.x;
+        if (a.st_in) ln_stats_to_smem((float *)xs4, a);
+        else ln_to_smem((float *)xs4, a);
+        return (const float *)xs4;
+    };
     for (int g = blockIdx.x; g < groups; g += gridDim.x) {
-        qb_gemv_rows<TT, R, P>(a, g * R, a.n_out, [&]() -> const float * {
-            if (!a.ln_g) return a.x;
-            if (a.st_in) ln_stats_to_smem((float *)xs4, a);
-            else ln_to_smem((float *)xs4, a);
-            return (const float *)xs4;
-        });
+        if (deep) qb_gemv_rows<TT, R, P, true>(a, g * R, a.n_out, ready);
+        else qb_gemv_rows<TT, R, P>(a, g * R, a.n_out, ready);
         __syncthreads(); // the next group's rows reuse the partial sums
     }
     if (a.lo_out) qb_ln_by_last_block(a, (float *)xs4);
 }
 
 template <class TT, int P>
-static void rows_r(const gemv_args &a, int R, int warp) {
-    switch (R) {
-    case 1: rows_t<TT, 1, P>(a, warp); break;
-    case 2: rows_t<TT, 2, P>(a, warp); break;
-    case 4: rows_t<TT, 4, P>(a, warp); break;
-    default: rows_t<TT, 8, P>(a, warp); break;
+static void rows_r(const gemv_case *c) {
+    switch (c->R) {
+    case 1: rows_t<TT, 1, P>(c->a, c->warp, c->deep); break;
+    case 2: rows_t<TT, 2, P>(c->a, c->warp, c->deep); break;
+    case 4: rows_t<TT, 4, P>(c->a, c->warp, c->deep); break;
+    default: rows_t<TT, 8, P>(c->a, c->warp, c->deep); break;
     }
 }
 template <class TT>
-static void rows_p(const gemv_args &a, int R, int warp, int paths) {
-    switch (paths) {
-    case QB_GEMV_CONSUMER: rows_r<TT, QB_GEMV_CONSUMER>(a, R, warp); break;
-    case QB_GEMV_PRODUCER: rows_r<TT, QB_GEMV_PRODUCER>(a, R, warp); break;
-    default: rows_r<TT, QB_GEMV_ALL>(a, R, warp); break;
+static void rows_p(const gemv_case *c) {
+    switch (c->paths) {
+    case QB_GEMV_CONSUMER: rows_r<TT, QB_GEMV_CONSUMER>(c); break;
+    case QB_GEMV_PRODUCER: rows_r<TT, QB_GEMV_PRODUCER>(c); break;
+    default: rows_r<TT, QB_GEMV_ALL>(c); break;
     }
 }
 
@@ -94,15 +97,15 @@ static void body(void *p) {
         return;
     }
     switch (c->t) {
-    case QB_TYPE_F32: rows_p<TF32>(c->a, c->R, c->warp, c->paths); break;
-    case QB_TYPE_F16: rows_p<THalf<false>>(c->a, c->R, c->warp, c->paths); break;
-    case QB_TYPE_BF16: rows_p<THalf<true>>(c->a, c->R, c->warp, c->paths); break;
-    case QB_TYPE_Q8_0: rows_p<TQ8_0>(c->a, c->R, c->warp, c->paths); break;
-    case QB_TYPE_Q4_0: rows_p<TQ4<QB_TYPE_Q4_0>>(c->a, c->R, c->warp, c->paths); break;
-    case QB_TYPE_Q4_1: rows_p<TQ4<QB_TYPE_Q4_1>>(c->a, c->R, c->warp, c->paths); break;
-    case QB_TYPE_IQ4_NL: rows_p<TQ4<QB_TYPE_IQ4_NL>>(c->a, c->R, c->warp, c->paths); break;
-    case QB_TYPE_Q4_K: rows_p<TQ4_K>(c->a, c->R, c->warp, c->paths); break;
-    case QB_TYPE_Q6_K: rows_p<TQ6_K>(c->a, c->R, c->warp, c->paths); break;
+    case QB_TYPE_F32: rows_p<TF32>(c); break;
+    case QB_TYPE_F16: rows_p<THalf<false>>(c); break;
+    case QB_TYPE_BF16: rows_p<THalf<true>>(c); break;
+    case QB_TYPE_Q8_0: rows_p<TQ8_0>(c); break;
+    case QB_TYPE_Q4_0: rows_p<TQ4<QB_TYPE_Q4_0>>(c); break;
+    case QB_TYPE_Q4_1: rows_p<TQ4<QB_TYPE_Q4_1>>(c); break;
+    case QB_TYPE_IQ4_NL: rows_p<TQ4<QB_TYPE_IQ4_NL>>(c); break;
+    case QB_TYPE_Q4_K: rows_p<TQ4_K>(c); break;
+    case QB_TYPE_Q6_K: rows_p<TQ6_K>(c); break;
     default: break;
     }
 }
@@ -162,7 +165,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
                     (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL},
-                   t, R, warp, act8, QB_GEMV_ALL};
+                   t, R, warp, act8, QB_GEMV_ALL, 0};
     double *slots = (double *)alloc(QB_STATS_SET * sizeof(double));
     memset(slots, 0, QB_STATS_SET * sizeof(double));
     float *lo = (float *)alloc((size_t)n_out * 4);
@@ -187,6 +190,8 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     // Half the products (at random) run with only their role's paths, as the decode chain's lean
     // k_gemv builds them, the others with every path (lm_head's, the unfolded chain's).
     c.paths = tap_normal(&rng) > 0 ? QB_GEMV_ALL : qb_gemv_role(c.a);
+    // Half k_gemv's products (at random) load deeper ahead, as for long rows.
+    c.deep = !warp && tap_normal(&rng) > 0;
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
     double st_err = 0; // stats 1, 3: the slots' sums against the outputs' own; 3: the layernorm of y too
     if (stats == 3) {
@@ -224,8 +229,8 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
         kv_err = tap_rel_err(got.data(), want.data() + E, 2 * (size_t)E);
     }
     static const char *EPI[] = {"store", "gelu", "accum"};
-    tap_ok(err <= 1e-4 && kv_err <= 1e-3 && st_err <= 1e-12, "%s %dx%d R %d%s%s %s%s%s%s: rel err %.1e%s",
-           qb_type_name(t), n_in, n_out, R, warp ? " by warps" : "", act8 ? " W8A8" : "", EPI[epi],
+    tap_ok(err <= 1e-4 && kv_err <= 1e-3 && st_err <= 1e-12, "%s %dx%d R %d%s%s%s %s%s%s%s: rel err %.1e%s",
+           qb_type_name(t), n_in, n_out, R, warp ? " by warps" : "", c.deep ? " deep" : "", act8 ? " W8A8" : "", EPI[epi],
            ln ? (stats == 2 ? " +layernorm from sums" : stats == 5 ? " +layernorm folded" : " +layernorm") : "",
            kv ? " +K/V store" : "",
            stats == 1   ? " +sums"
