@@ -84,7 +84,7 @@ struct TF32 {
     static constexpr int LANE_BYTES = 16; // a lane loads a step of a row
     using XV = float[NX]; // a lane's x values for one step
     static constexpr int UNROLL = 2; // steps in flight: 32 bytes a lane a row
-    static constexpr bool DEEP = true; // long rows load deeper ahead (qb_gemv_unroll)
+    static constexpr bool DEEP = false; // (deeper on long rows: gpt2-large +4 %, gpt2-xl -3 %)
     static __host__ __device__ int steps(int n_in) { return (n_in + PER_STEP - 1) / PER_STEP; }
     static __device__ bool live(int n_in, int s, int lane) { return s * PER_STEP + lane * 4 < n_in; }
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int s, int lane, uint32_t *w) {
@@ -591,8 +591,9 @@ __device__ __forceinline__ float qb_gemv_finish(const gemv_args &a, int row, flo
 // A block preloads these before its wait and keeps them in flight after it.
 // With long rows (gpt2-xl's mproj: 25 steps, 6-7 a warp, one ahead at R 4)
 // the rest came a DRAM round trip a step: 10.4 us for 20.5 MB in the chain
-// (2.0 TB/s), 7.2 us deeper. The quantized types lost by it (their loads
-// are smaller, their registers fuller: xl q4_0 and q8_0 5 % slower).
+// (2.0 TB/s), 7.2 us deeper. Only the 16-bit floats take it: the quantized
+// types lost by it (their loads smaller, their registers fuller: xl q4_0
+// and q8_0 5 % slower), and F32's rows were as often slower as faster.
 template <class TT, int R, bool DEEP>
 __host__ __device__ constexpr int qb_gemv_unroll() {
     constexpr int base = R <= 2 ? TT::UNROLL : (TT::UNROLL * 2 / R > 0 ? TT::UNROLL * 2 / R : 1);
