@@ -52,7 +52,7 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
         p += used + (p[used] == ',');
     }
     // F16 and BF16 rows of at least 4 steps a warp (gpt2-medium..xl's mproj) load deeper ahead
-    // (gemv.cuh, qb_gemv_unroll): xl f16 +2.9 %, bf16 +3.9 % (data/results/h100/ab-gemv-deep-f7c55c6);
+    // (gemv.cuh, qb_gemv_unroll): xl f16 +2.9 %, bf16 +3.9 % (data/results/h100/ab-gemv-deep-72266a8);
     // 0 turns it off.
     const char *deep = getenv("QB_CUDA_GEMV_DEEP");
     c->gemv_deep = deep && *deep ? atoi(deep) : 4;

@@ -7,7 +7,9 @@
 // those of the product's role in the folded chain (QB_GEMV_CONSUMER, _PRODUCER),
 // the fused layernorm and the K/V store, the layernorm statistics a GEMV
 // leaves of the residual it writes and the layernorm made from them by the
-// next, on odd shapes (rows not a multiple
+// next, with the first steps' loads or (DEEP, at random, and on long FP16
+// and BF16 rows as the decode chain's MLP output projection) up to 8 steps
+// ahead, on odd shapes (rows not a multiple
 // of R, float rows not a multiple of a step), against qb_matmul_ref on the
 // same file-layout weights. Fresh random inputs; outputs poisoned with NaN.
 // test_cuda checks the same code on a GPU; this runs it in CI, which has none.
@@ -147,7 +149,7 @@ static bool near_tie(const float *x, const float *g, const float *b, int n) {
 }
 
 static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv, int act8 = 0,
-                  int stats = 0) {
+                  int stats = 0, int deep = -1) {
     const int pos = 5, E = n_in;
     const qb_weight wf = rand_weight(t, n_in, n_out, 0.1f), wd = upload(&wf);
     float *x = rand_vec(n_in, 0.3f, 1.0f), *bias = rand_vec(n_out, 0.0f, 0.1f);
@@ -191,7 +193,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     // k_gemv builds them, the others with every path (lm_head's, the unfolded chain's).
     c.paths = tap_normal(&rng) > 0 ? QB_GEMV_ALL : qb_gemv_role(c.a);
     // Half k_gemv's products (at random) load deeper ahead, as for long rows.
-    c.deep = !warp && tap_normal(&rng) > 0;
+    c.deep = deep >= 0 ? deep : !warp && tap_normal(&rng) > 0;
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
     double st_err = 0; // stats 1, 3: the slots' sums against the outputs' own; 3: the layernorm of y too
     if (stats == 3) {
@@ -270,6 +272,8 @@ int main(void) {
             check(t, n_small, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 4);
             check(t, k % 2 ? n_small : n_big, k % 2 ? 3 * n_small : 3 * 37, R, 0, k % 2 ? QB_CUDA_STORE : QB_CUDA_GELU,
                   true, k % 2, 0, 5);
+            // A long row loaded deep, as gpt2-xl's MLP output projection (25 steps, several rounds a warp).
+            if (t == QB_TYPE_F16 || t == QB_TYPE_BF16) check(t, 6400 - 8, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 4, 1);
         }
     }
     // W8A8 (the persistent step's measurement knob) against the CPU's --act int8 matmul.
