@@ -158,8 +158,10 @@ int main(int argc, char **argv) {
         qb_die(QB_EXIT_USAGE, "-n %d: the prompt's %d tokens + %d new need %d positions, the context is %d",
                o.n_predict, P, o.n_predict, P + o.n_predict - 1, c->n_ctx);
 
-    // The GPU's load time includes the weights' upload.
+    // The GPU's load time includes the weights' upload, and for greedy decoding the capture of its
+    // step's graph, with the matmuls' rows per block timed in it (qb_gpu_prepare_decode).
     qb_gpu *g = cuda ? qb_gpu_new(m, P + o.n_predict - 1, P) : NULL;
+    if (g && o.temp == 0 && o.n_predict > 1) qb_gpu_prepare_decode(g);
     const double load_s = qb_now() - t0;
     qb_state *s = cuda ? NULL : qb_state_new(m, P + o.n_predict - 1, P, o.threads);
     float *logits = qb_aligned_alloc((size_t)c->n_vocab * sizeof(float));

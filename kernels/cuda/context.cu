@@ -57,6 +57,11 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     const char *deep = getenv("QB_CUDA_GEMV_DEEP");
     c->gemv_deep = deep && *deep ? atoi(deep) : 4;
     if (c->gemv_deep < 0) c->gemv_deep = 0;
+    // On by default: the rows per block timed in the decode graph (qb_cuda_graph_tune), gpt2 +2.6 % (f16)
+    // and +4.1 % (q4_0) over the standalone choices, xl unchanged (data/results/h100/ab-gemv-deep-72266a8,
+    // call 7); QB_CUDA_GRAPH_TUNE=0 keeps the standalone ones, =2 also reports each shape's choice.
+    const char *gt = getenv("QB_CUDA_GRAPH_TUNE");
+    c->graph_tune = gt && (!strcmp(gt, "0") || !strcmp(gt, "2")) ? atoi(gt) : 1;
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");

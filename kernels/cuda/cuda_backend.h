@@ -214,6 +214,14 @@ void qb_cuda_graph_begin(qb_cuda *c); // starts capturing the stream
 void qb_cuda_graph_end(qb_cuda *c);   // ends capture, instantiates (replaces any previous graph)
 void qb_cuda_graph_launch(qb_cuda *c);
 int qb_cuda_graph_ready(const qb_cuda *c); // 0 also after the scratch grew (the graph was dropped)
+// The rows per block of each GEMV shape used so far timed in the graph itself
+// (unless QB_CUDA_GRAPH_TUNE=0): record(arg) records the step under capture;
+// each shape's other row counts are captured and replayed in turn, and one
+// kept where the step is 1 % faster. The standalone timing (gemv.cu) picks
+// what is fastest alone; in the chain a kernel's blocks share the SMs with
+// the next one's early blocks. Leaves that graph captured. The replays run
+// the step: the caller restores the state it reads (the token slot).
+void qb_cuda_graph_tune(qb_cuda *c, void (*record)(void *), void *arg);
 
 // ---- timing (benchmarks) ----------------------------------------------------------------
 // Records an event on the stream; qb_cuda_event_ms gives the milliseconds between two.

@@ -117,6 +117,61 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     return best;
 }
 
+// The mean time of one replay of the graph record(arg) captures: the fastest
+// of three batches of replays, each about 5 ms, after two.
+static float graph_ms(qb_cuda *c, void (*record)(void *), void *arg, cudaEvent_t e0, cudaEvent_t e1) {
+    qb_cuda_graph_begin(c);
+    record(arg);
+    qb_cuda_graph_end(c);
+    for (int k = 0; k < 2; k++) qb_cuda_graph_launch(c);
+    float best = 1e30f;
+    int n = 4;
+    for (int b = 0; b < 3; b++) {
+        CK(cudaEventRecord(e0, c->stream));
+        for (int k = 0; k < n; k++) qb_cuda_graph_launch(c);
+        CK(cudaEventRecord(e1, c->stream));
+        CK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        ms /= (float)n;
+        best = fminf(best, ms);
+        n = (int)(5.0f / ms);
+        n = n < 4 ? 4 : n > 64 ? 64 : n;
+    }
+    return best;
+}
+
+void qb_cuda_graph_tune(qb_cuda *c, void (*record)(void *), void *arg) {
+    if (!c->graph_tune || c->gemv_r_forced) return;
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    float best = graph_ms(c, record, arg, e0, e1);
+    for (int i = 0; i < c->n_tuned; i++) {
+        bool forced = false;
+        for (int k = 0; k < c->n_r_shape; k++)
+            forced |= c->r_shape[k].n_out == c->tuned[i].n_out && c->r_shape[k].n_in == c->tuned[i].n_in;
+        if (forced) continue;
+        const int was = c->tuned[i].R;
+        int keep = was;
+        for (int R = 1; R <= 8; R *= 2) {
+            if (R == was) continue;
+            c->tuned[i].R = R;
+            const float ms = graph_ms(c, record, arg, e0, e1);
+            if (ms < best * 0.99f) best = ms, keep = R;
+        }
+        c->tuned[i].R = keep;
+        if (c->graph_tune == 2)
+            fprintf(stderr, "cuda: graph tune: %dx%d type %d: R %d -> %d (step %.1f us)\n", c->tuned[i].n_out,
+                    c->tuned[i].n_in, c->tuned[i].type, was, keep, 1000.0f * best);
+    }
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    qb_cuda_graph_begin(c);
+    record(arg);
+    qb_cuda_graph_end(c);
+}
+
 // y = W x + bias with epilogue epi and nothing else (no layernorm, K/V store,
 // prefetch, statistics or trace); w's planes in p. Dies on a type the GEMV lacks.
 static gemv_args plain_args(const qb_weight *w, float *y, const float *x, const float *bias, int epi, qb_planes *p) {

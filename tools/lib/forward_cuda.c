@@ -18,6 +18,7 @@ void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits
     no_cuda();
 }
 int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) { (void)g, (void)tok, (void)pos; no_cuda(); }
+void qb_gpu_prepare_decode(qb_gpu *g) { (void)g; }
 void qb_gpu_set_graph(qb_gpu *g, int on) { (void)g, (void)on; }
 int qb_gpu_set_persistent(qb_gpu *g, int on) { (void)g, (void)on; return 0; }
 const char *qb_gpu_name(const qb_gpu *g) { (void)g; return ""; }
@@ -42,6 +43,7 @@ struct qb_gpu {
     char name[128], driver[96];
     double peak, weight_bytes;
     int n_cache, max_T, graph_on;
+    int graph_tuned; // qb_cuda_graph_tune has run (once: a graph dropped for more scratch is recaptured as it was)
     // weights
     qb_weight wte, wpe, lm_head;
     int lm_head_shared; // lm_head is wte's device copy
@@ -349,6 +351,38 @@ static void decode_step(qb_gpu *g, int pos0) {
     if (g->profile) g->prof_n++;
 }
 
+// The greedy step as the graph records it (qb_cuda_graph_tune's callback).
+static void record_step(void *g) { decode_step((qb_gpu *)g, QB_CUDA_POS_DEVICE); }
+
+// Captures the greedy step as a graph (position and token from the device
+// slots, the token tok): first run once eagerly, as scratch the step uses
+// grows only outside capture (at the slots' position, so the state is what
+// the graph leaves). The first capture also times the GEMVs' rows per block
+// in the graph (qb_cuda_graph_tune); its replays overwrite the token slot,
+// which is restored.
+static void capture_step(qb_gpu *g, int tok) {
+    int *slot = qb_cuda_token_slot(g->cu);
+    decode_step(g, QB_CUDA_POS_DEVICE);
+    qb_cuda_to_device(g->cu, slot, &tok, sizeof tok);
+    qb_cuda_graph_begin(g->cu);
+    decode_step(g, QB_CUDA_POS_DEVICE);
+    qb_cuda_graph_end(g->cu);
+    if (!g->graph_tuned) {
+        g->graph_tuned = 1;
+        qb_cuda_graph_tune(g->cu, record_step, g);
+        qb_cuda_to_device(g->cu, slot, &tok, sizeof tok);
+    }
+}
+
+void qb_gpu_prepare_decode(qb_gpu *g) {
+    if (g->persistent || !g->graph_on || g->graph_tuned) return;
+    const int tok = 0;
+    qb_cuda_to_device(g->cu, qb_cuda_token_slot(g->cu), &tok, sizeof tok);
+    qb_cuda_set_pos(g->cu, 0);
+    capture_step(g, tok);
+    qb_cuda_sync(g->cu);
+}
+
 int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
     const qb_config *c = &g->m->cfg;
     if (pos < 0 || pos >= g->n_cache) qb_die(QB_EXIT_DATA, "decode: position %d outside the cache of %d", pos, g->n_cache);
@@ -364,15 +398,7 @@ int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
     }
     else {
         qb_cuda_set_pos(g->cu, pos);
-        if (!qb_cuda_graph_ready(g->cu)) {
-            // Scratch the step uses grows only outside capture: run it once eagerly
-            // (at this very position, so the state is what the graph leaves), then capture.
-            decode_step(g, QB_CUDA_POS_DEVICE);
-            qb_cuda_to_device(g->cu, slot, &tok, sizeof tok);
-            qb_cuda_graph_begin(g->cu);
-            decode_step(g, QB_CUDA_POS_DEVICE);
-            qb_cuda_graph_end(g->cu);
-        }
+        if (!qb_cuda_graph_ready(g->cu)) capture_step(g, tok);
         qb_cuda_graph_launch(g->cu);
     }
     int next = 0;
