@@ -74,15 +74,33 @@ static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
     }
 }
 
+static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
+
+// The rows per block forced for this shape (QB_CUDA_GEMV_R, QB_CUDA_GEMV_RS), else 0.
+static int forced_rows(const qb_cuda *c, int n_out, int n_in) {
+    if (c->gemv_r_forced) return c->gemv_r_forced;
+    for (int i = 0; i < c->n_r_shape; i++)
+        if (c->r_shape[i].n_out == n_out && c->r_shape[i].n_in == n_in) return c->r_shape[i].R;
+    return 0;
+}
+
+// Milliseconds that n calls of run() take on the stream.
+template <class F>
+static float batch_ms(qb_cuda *c, cudaEvent_t e0, cudaEvent_t e1, int n, F run) {
+    CK(cudaEventRecord(e0, c->stream));
+    for (int k = 0; k < n; k++) run();
+    CK(cudaEventRecord(e1, c->stream));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    return ms;
+}
+
 // Rows per block, tuned once per matrix shape and type on this device: the
 // best of 1, 2, 4, 8 (event-timed, the matrix itself, a scratch output) at the
 // shape's first use outside graph capture; 2 until then. QB_CUDA_GEMV_R forces one.
-static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
-
 static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
-    if (c->gemv_r_forced) return c->gemv_r_forced;
-    for (int i = 0; i < c->n_r_shape; i++)
-        if (c->r_shape[i].n_out == a0.n_out && c->r_shape[i].n_in == a0.n_in) return c->r_shape[i].R;
+    if (const int R = forced_rows(c, a0.n_out, a0.n_in)) return R;
     for (int i = 0; i < c->n_tuned; i++)
         if (c->tuned[i].type == (int)t && c->tuned[i].n_in == a0.n_in && c->tuned[i].n_out == a0.n_out)
             return c->tuned[i].R;
@@ -99,13 +117,7 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     for (int R = 1; R <= 8; R *= 2) {
         for (int k = 0; k < 3; k++) dispatch(c, a, t, R);
         float ms[5];
-        for (int k = 0; k < 5; k++) {
-            CK(cudaEventRecord(e0, c->stream));
-            for (int j = 0; j < 4; j++) dispatch(c, a, t, R);
-            CK(cudaEventRecord(e1, c->stream));
-            CK(cudaEventSynchronize(e1));
-            CK(cudaEventElapsedTime(&ms[k], e0, e1));
-        }
+        for (int k = 0; k < 5; k++) ms[k] = batch_ms(c, e0, e1, 4, [&] { dispatch(c, a, t, R); });
         float m = ms[0];
         for (int k = 1; k < 5; k++) m = fminf(m, ms[k]);
         if (m < best_ms * 0.98f) best_ms = m, best = R; // ties go to the fewer rows
@@ -127,13 +139,7 @@ static float graph_ms(qb_cuda *c, void (*record)(void *), void *arg, cudaEvent_t
     float best = 1e30f;
     int n = 4;
     for (int b = 0; b < 3; b++) {
-        CK(cudaEventRecord(e0, c->stream));
-        for (int k = 0; k < n; k++) qb_cuda_graph_launch(c);
-        CK(cudaEventRecord(e1, c->stream));
-        CK(cudaEventSynchronize(e1));
-        float ms = 0;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        ms /= (float)n;
+        const float ms = batch_ms(c, e0, e1, n, [&] { qb_cuda_graph_launch(c); }) / (float)n;
         best = fminf(best, ms);
         n = (int)(5.0f / ms);
         n = n < 4 ? 4 : n > 64 ? 64 : n;
@@ -148,10 +154,7 @@ void qb_cuda_graph_tune(qb_cuda *c, void (*record)(void *), void *arg) {
     CK(cudaEventCreate(&e1));
     float best = graph_ms(c, record, arg, e0, e1);
     for (int i = 0; i < c->n_tuned; i++) {
-        bool forced = false;
-        for (int k = 0; k < c->n_r_shape; k++)
-            forced |= c->r_shape[k].n_out == c->tuned[i].n_out && c->r_shape[k].n_in == c->tuned[i].n_in;
-        if (forced) continue;
+        if (forced_rows(c, c->tuned[i].n_out, c->tuned[i].n_in)) continue;
         const int was = c->tuned[i].R;
         int keep = was;
         for (int R = 1; R <= 8; R *= 2) {
