@@ -528,7 +528,7 @@ __device__ inline void qb_ln_by_last_block(const gemv_args &a, float *stage) {
 // 48 KiB of static shared memory a kernel may have).
 struct qb_fold_smem {
     double2 sums[QB_STATS_SLOTS]; // x's (sum, sum of squares) by slot
-    float vec[8];                 // the rows' entries of yg_g or fold_wg (R <= 8)
+    float vec[16];                // the rows' entries of yg_g or fold_wg (R <= 16)
 };
 __device__ __forceinline__ qb_fold_smem &qb_fold_smem_of() {
     __shared__ qb_fold_smem s;
@@ -584,6 +584,64 @@ __device__ __forceinline__ float qb_gemv_finish(const gemv_args &a, int row, flo
     return out;
 }
 
+// What a block's finishing threads (thread r < R finishes row row0 + r) do
+// around its product: before it, load the row's bias and copy its entry of
+// the folded layernorm's vector; once x is ready (ready()), load the row's
+// old value and copy the folded layernorm's sums; after it (end()), sum the
+// warps' partial sums part[KS][R] and finish the row. Shared by every lane
+// code (qb_gemv_rows, qb_gemv_rows_mma); R <= 32, the finishers in warp 0.
+template <int P>
+struct qb_gemv_fin {
+    int row;   // the row this thread finishes
+    bool on;   // whether it finishes one (threadIdx.x < R)
+    float bias, res;
+    const float *vec;
+    __device__ __forceinline__ qb_gemv_fin(const gemv_args &a, int row0, int row_end, int R) {
+        row = min(row0 + (int)threadIdx.x, row_end - 1);
+        on = threadIdx.x < R;
+        bias = on && a.bias ? a.bias[row] : 0.0f;
+        res = 0.0f;
+        // The row's entry of the folded layernorm's vector: the next one's gain (a
+        // producer, yg_out) or W g (its consumer, fold_wg); never both (the host's
+        // rule). Copied to shared memory: a register held through the product
+        // cost k_gemv f16 R 4 a block an SM (56 -> 64 registers).
+        vec = qb_paths_produce(P) && a.yg_out ? a.yg_g : qb_paths_consume(P) ? a.fold_wg : NULL;
+        if (on && vec) qb_async_copy4(&qb_fold_smem_of().vec[threadIdx.x], vec + row);
+    }
+    __device__ __forceinline__ void ready(const gemv_args &a) {
+        // The row's old value (the residual stream), written by the kernel waited for: on its way during the product.
+        res = qb_paths_residual(P) && on && a.epi == QB_CUDA_ACCUM ? a.y[row] : 0.0f;
+        // A folded layernorm's sums (a slot's pair a lane of warp 0, the finishers'): copied
+        // now, summed after the product; in shared memory they hold no registers through it.
+        if (qb_paths_consume(P) && a.fold_wg && threadIdx.x < QB_STATS_SLOTS)
+            qb_async_copy16<true>(&qb_fold_smem_of().sums[threadIdx.x], qb_stats_slot(a.st_in, threadIdx.x));
+    }
+    // part: [KS][R] floats of shared memory, each warp's sum of each row.
+    __device__ __forceinline__ void end(const gemv_args &a, int row0, int row_end, const float *part, int R) {
+        qb_fold_smem &fs = qb_fold_smem_of();
+        qb_ln_stats f = {0.0f, 1.0f};
+        if (vec && threadIdx.x < 32) qb_async_wait();
+        if (qb_paths_consume(P) && a.fold_wg && threadIdx.x < 32)
+            f = qb_ln_stats_of(fs.sums[threadIdx.x % QB_STATS_SLOTS].x, fs.sums[threadIdx.x % QB_STATS_SLOTS].y,
+                               a.n_in, a.ln_eps);
+        __syncthreads();
+        float out = 0;
+        bool counted = false;
+        if (on) {
+            const int r = threadIdx.x, row = row0 + r;
+            float v = 0;
+#pragma unroll
+            for (int k = 0; k < KS; k++) v += part[k * R + r];
+            if (qb_paths_consume(P) && a.fold_wg) v = f.r * v - f.m * f.r * fs.vec[r];
+            if (row < row_end) {
+                out = qb_gemv_finish<P>(a, row, v, bias, res), counted = true;
+                if (qb_paths_produce(P) && a.yg_out) a.yg_out[row] = out * fs.vec[r];
+            }
+        }
+        if (qb_paths_residual(P) && a.st_out && threadIdx.x < 32) qb_stats_add(a, out, counted);
+    }
+};
+
 // Steps a warp loads ahead (UNROLL steps x R rows of words a lane in flight):
 // the type's own UNROLL, fewer at R 4 and 8 (more rows, fewer steps ahead).
 // DEEP, for long rows of the types with TT::DEEP (k_gemv's launch_t;
@@ -636,23 +694,9 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
 #pragma unroll
             for (int r = 0; r < R; r++) TT::load(q[r], sc[r], s, lane, w[u][r]);
     }
-    const int fin_row = min(row0 + (int)threadIdx.x, row_end - 1); // thread r < R finishes row row0 + r
-    const bool fin = threadIdx.x < R;
-    const float bias = fin && a.bias ? a.bias[fin_row] : 0.0f;
-    // The row's entry of the folded layernorm's vector: the next one's gain (a
-    // producer, yg_out) or W g (its consumer, fold_wg); never both (the host's
-    // rule). Copied to shared memory: a register held through the product
-    // cost k_gemv f16 R 4 a block an SM (56 -> 64 registers).
-    qb_fold_smem &fs = qb_fold_smem_of();
-    const float *fin_vec = qb_paths_produce(P) && a.yg_out ? a.yg_g : qb_paths_consume(P) ? a.fold_wg : NULL;
-    if (fin && fin_vec) qb_async_copy4(&fs.vec[threadIdx.x], fin_vec + fin_row);
+    qb_gemv_fin<P> fin(a, row0, row_end, R);
     const float *x = ready();
-    // The row's old value (the residual stream), written by the kernel waited for: on its way during the product.
-    const float res = qb_paths_residual(P) && fin && a.epi == QB_CUDA_ACCUM ? a.y[fin_row] : 0.0f;
-    // A folded layernorm's sums (a slot's pair a lane of warp 0, the finishers'): copied
-    // now, summed after the product; in shared memory they hold no registers through it.
-    if (qb_paths_consume(P) && a.fold_wg && threadIdx.x < QB_STATS_SLOTS)
-        qb_async_copy16<true>(&fs.sums[threadIdx.x], qb_stats_slot(a.st_in, threadIdx.x));
+    fin.ready(a);
     for (int s0 = wk; s0 < steps; s0 += KS * UNROLL) {
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
@@ -675,26 +719,7 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
         acc[r] = qb_warp_sum(acc[r]);
         if (lane == 0) part[wk][r] = acc[r];
     }
-    qb_ln_stats f = {0.0f, 1.0f};
-    if (fin_vec && threadIdx.x < 32) qb_async_wait();
-    if (qb_paths_consume(P) && a.fold_wg && threadIdx.x < 32)
-        f = qb_ln_stats_of(fs.sums[threadIdx.x % QB_STATS_SLOTS].x, fs.sums[threadIdx.x % QB_STATS_SLOTS].y, a.n_in,
-                           a.ln_eps);
-    __syncthreads();
-    float out = 0;
-    bool counted = false;
-    if (fin) {
-        const int r = threadIdx.x, row = row0 + r;
-        float v = 0;
-#pragma unroll
-        for (int k = 0; k < KS; k++) v += part[k][r];
-        if (qb_paths_consume(P) && a.fold_wg) v = f.r * v - f.m * f.r * fs.vec[r];
-        if (row < row_end) {
-            out = qb_gemv_finish<P>(a, row, v, bias, res), counted = true;
-            if (qb_paths_produce(P) && a.yg_out) a.yg_out[row] = out * fs.vec[r];
-        }
-    }
-    if (qb_paths_residual(P) && a.st_out && threadIdx.x < 32) qb_stats_add(a, out, counted); // (R <= 8: the finishers are in warp 0)
+    fin.end(a, row0, row_end, &part[0][0], R);
 }
 
 // Bytes a lane of the warp stream keeps loading ahead. On the H100 each warp
