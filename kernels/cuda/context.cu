@@ -41,13 +41,14 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     const char *pdl = getenv("QB_CUDA_PDL");
     c->pdl = !(pdl && !strcmp(pdl, "0")) && c->prop.major >= 9;
     const char *r = getenv("QB_CUDA_GEMV_R");
-    c->gemv_r_forced = r && (!strcmp(r, "1") || !strcmp(r, "2") || !strcmp(r, "4") || !strcmp(r, "8")) ? atoi(r) : 0;
+    c->gemv_r_forced = r && qb_gemv_rows_ok(atoi(r)) ? atoi(r) : 0;
     // QB_CUDA_GEMV_RS=OUTxIN:R,...: rows per block for matrices of these shapes (an experiment).
     const char *rs = getenv("QB_CUDA_GEMV_RS");
     for (const char *p = rs; p && *p && c->n_r_shape < 8;) {
         int o = 0, i = 0, R = 0, used = 0;
-        if (sscanf(p, "%dx%d:%d%n", &o, &i, &R, &used) != 3 || (R != 1 && R != 2 && R != 4 && R != 8))
-            qb_die(QB_EXIT_USAGE, "QB_CUDA_GEMV_RS=%s: expected OUTxIN:R items (R 1, 2, 4 or 8) separated by commas", rs);
+        if (sscanf(p, "%dx%d:%d%n", &o, &i, &R, &used) != 3 || !qb_gemv_rows_ok(R))
+            qb_die(QB_EXIT_USAGE, "QB_CUDA_GEMV_RS=%s: expected OUTxIN:R items (R 1, 2, 4, 8, -8 or -16) separated by commas",
+                   rs);
         c->r_shape[c->n_r_shape].n_out = o, c->r_shape[c->n_r_shape].n_in = i, c->r_shape[c->n_r_shape++].R = R;
         p += used + (p[used] == ',');
     }
@@ -60,6 +61,9 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // On by default: the rows per block timed in the decode graph (qb_cuda_graph_tune), gpt2 +2.6 % (f16)
     // and +4.1 % (q4_0) over the standalone choices, xl unchanged (data/results/h100/ab-gemv-deep-72266a8,
     // call 7); QB_CUDA_GRAPH_TUNE=0 keeps the standalone ones, =2 also reports each shape's choice.
+    // The tensor-core GEMV of Q4_0 and Q8_0 (gemv_mma.cuh) among the tuners' choices; 0 leaves it out.
+    const char *mma = getenv("QB_CUDA_GEMV_MMA");
+    c->gemv_mma = !(mma && !strcmp(mma, "0"));
     const char *gt = getenv("QB_CUDA_GRAPH_TUNE");
     c->graph_tune = gt && (!strcmp(gt, "0") || !strcmp(gt, "2")) ? atoi(gt) : 1;
     const char *pf = getenv("QB_CUDA_PREFETCH");

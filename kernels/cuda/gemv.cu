@@ -9,15 +9,20 @@
 // where every warp of the SM finds it. Quant bits become floats without the
 // slow integer-to-float unit: a byte b placed in the mantissa of 2^23 is the
 // float 2^23 + b, and one subtraction removes the offset and the zero point.
+//
+// Q4_0 and Q8_0 also have a tensor-core lane code (gemv_mma.cuh), taken
+// where the tuner times it faster (R < 0: -R rows a block).
 #include "common.cuh"
 #include "gemv.cuh"
+#include "gemv_mma.cuh"
 
 // LEAN: the decode chain's GEMV (no fused layernorm of x, no last-block
 // layernorm of y, no L2 prefetch of later weights: the folded chain uses
 // none of them), those paths compiled out, and of the rest only those of its
 // role P (QB_GEMV_CONSUMER or _PRODUCER; QB_GEMV_ALL when not LEAN).
 // DEEP (lean kernels only): more steps loaded ahead, for long rows (qb_gemv_unroll).
-template <class TT, int R, bool LEAN, int P, bool DEEP = false>
+// MMA: TT is a tensor-core lane code (gemv_mma.cuh) and R its rows a block.
+template <class TT, int R, bool LEAN, int P, bool DEEP = false, bool MMA = false>
 __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     extern __shared__ float4 xsm4[]; // layernorm(x), or the staging of the output's (launch_t sizes it)
     float *xs = (float *)xsm4;
@@ -26,7 +31,7 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     // The layernorm the last block makes reads its gain and bias from DRAM otherwise (each layer's
     // own: the streamed weights evict them from L2 between steps), on the chain's critical path.
     if (!LEAN && a.lo_out && blockIdx.x == 0) qb_prefetch_rows<true>(a.lo_g, a.lo_b, a.n_out);
-    qb_gemv_rows<TT, R, P, DEEP>(a, blockIdx.x * R, a.n_out, [&]() -> const float * {
+    auto ready = [&]() -> const float * {
         if (!LEAN) qb_prefetch_share_l2(a.pf, a.pf_bytes);
         qb_grid_wait();
         qb_trace_mark(a.tr, 1);
@@ -34,12 +39,14 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
         if (a.st_in) ln_stats_to_smem(xs, a);
         else ln_to_smem(xs, a);
         return xs;
-    });
+    };
+    if constexpr (MMA) qb_gemv_rows_mma<TT, R, P>(a, blockIdx.x * R, a.n_out, ready);
+    else qb_gemv_rows<TT, R, P, DEEP>(a, blockIdx.x * R, a.n_out, ready);
     if (!LEAN && a.lo_out) qb_ln_by_last_block(a, xs);
     qb_trace_mark(a.tr, 2);
 }
 
-template <class TT, int R>
+template <class TT, int R, bool MMA = false>
 static void launch_t(qb_cuda *c, const gemv_args &a) {
     // x normalised in shared memory; from carried statistics g and b are staged there too, as for
     // the output's layernorm by the last block.
@@ -53,11 +60,11 @@ static void launch_t(qb_cuda *c, const gemv_args &a) {
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
     const dim3 grid((unsigned)((a.n_out + R - 1) / R));
     const int role = !a.ln_g && !a.lo_out && !a.pf_bytes ? qb_gemv_role(a) : QB_GEMV_ALL; // (lean: a role's)
-    void (*kernel)(gemv_args) = role == QB_GEMV_CONSUMER   ? k_gemv<TT, R, true, QB_GEMV_CONSUMER>
-                                : role == QB_GEMV_PRODUCER ? k_gemv<TT, R, true, QB_GEMV_PRODUCER>
-                                                           : k_gemv<TT, R, false, QB_GEMV_ALL>;
+    void (*kernel)(gemv_args) = role == QB_GEMV_CONSUMER   ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, false, MMA>
+                                : role == QB_GEMV_PRODUCER ? k_gemv<TT, R, true, QB_GEMV_PRODUCER, false, MMA>
+                                                           : k_gemv<TT, R, false, QB_GEMV_ALL, false, MMA>;
     // Long rows (QB_CUDA_GEMV_DEEP steps a warp or more) of the types that gain by it load deeper ahead.
-    if constexpr (TT::DEEP)
+    if constexpr (!MMA && TT::DEEP)
         if (role != QB_GEMV_ALL && c->gemv_deep && TT::steps(a.n_in) >= KS * c->gemv_deep)
             kernel = role == QB_GEMV_CONSUMER ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, true>
                                               : k_gemv<TT, R, true, QB_GEMV_PRODUCER, true>;
@@ -74,7 +81,24 @@ static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
     }
 }
 
+// The tensor-core lane code of 8 or 16 rows a block (R -8 or -16).
+template <class MT>
+static void launch_mma(qb_cuda *c, const gemv_args &a, int R) {
+    if (R == -16) launch_t<MT, 16, true>(c, a);
+    else launch_t<MT, 8, true>(c, a);
+}
+
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
+
+// The rows per block the tuners try for type t: 1, 2, 4 and 8 rows of the
+// CUDA-core lane code, then (QB_CUDA_GEMV_MMA, on by default) -8 and -16,
+// the tensor-core one, where t has it. Returns how many.
+static int row_choices(const qb_cuda *c, qb_type t, int *R) {
+    int n = 0;
+    for (int r = 1; r <= 8; r *= 2) R[n++] = r;
+    if (c->gemv_mma && qb_gemv_has_mma(t)) R[n++] = -8, R[n++] = -16;
+    return n;
+}
 
 // The rows per block forced for this shape (QB_CUDA_GEMV_R, QB_CUDA_GEMV_RS), else 0.
 static int forced_rows(const qb_cuda *c, int n_out, int n_in) {
@@ -114,13 +138,16 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     CK(cudaEventCreate(&e1));
     int best = 2;
     float best_ms = 1e30f;
-    for (int R = 1; R <= 8; R *= 2) {
+    int choice[8];
+    const int n_choice = row_choices(c, t, choice);
+    for (int ci = 0; ci < n_choice; ci++) {
+        const int R = choice[ci];
         for (int k = 0; k < 3; k++) dispatch(c, a, t, R);
         float ms[5];
         for (int k = 0; k < 5; k++) ms[k] = batch_ms(c, e0, e1, 4, [&] { dispatch(c, a, t, R); });
         float m = ms[0];
         for (int k = 1; k < 5; k++) m = fminf(m, ms[k]);
-        if (m < best_ms * 0.98f) best_ms = m, best = R; // ties go to the fewer rows
+        if (m < best_ms * 0.98f) best_ms = m, best = R; // ties go to the earlier choice (fewer rows, CUDA cores)
     }
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
@@ -157,7 +184,10 @@ void qb_cuda_graph_tune(qb_cuda *c, void (*record)(void *), void *arg) {
         if (forced_rows(c, c->tuned[i].n_out, c->tuned[i].n_in)) continue;
         const int was = c->tuned[i].R;
         int keep = was;
-        for (int R = 1; R <= 8; R *= 2) {
+        int choice[8];
+        const int n_choice = row_choices(c, (qb_type)c->tuned[i].type, choice);
+        for (int ci = 0; ci < n_choice; ci++) {
+            const int R = choice[ci];
             if (R == was) continue;
             c->tuned[i].R = R;
             const float ms = graph_ms(c, record, arg, e0, e1);
@@ -204,7 +234,8 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     c->pf_ptr = NULL, c->pf_bytes = 0; // hints for this GEMV alone
     c->st_out_next = NULL, c->st_in_next = NULL, c->lo_next.out = NULL, c->yg_next.out = NULL, c->fold_next.wg = NULL;
     const int R = rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type);
-    a.tr = qb_cuda_trace_slot(c, "gemv", (int)w->type, w->n_in, w->n_out, p.total, (size_t)(w->n_out + R - 1) / R);
+    const int rows = R < 0 ? -R : R;
+    a.tr = qb_cuda_trace_slot(c, "gemv", (int)w->type, w->n_in, w->n_out, p.total, (size_t)(w->n_out + rows - 1) / rows);
     dispatch(c, a, w->type, R);
 }
 
@@ -214,7 +245,13 @@ void qb_cuda_gemv_bare(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     dispatch(c, a, w->type, tuned_rows(c, a, w->type));
 }
 
+// R < 0: the tensor-core lane code where t has one, else 8 rows of the CUDA-core one.
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R) {
+    if (R < 0) {
+        if (t == QB_TYPE_Q4_0) return launch_mma<MQ4_0>(c, a, R);
+        if (t == QB_TYPE_Q8_0) return launch_mma<MQ8_0>(c, a, R);
+        R = 8;
+    }
     switch (t) {
     case QB_TYPE_F32: launch_r<TF32>(c, a, R); break;
     case QB_TYPE_F16: launch_r<THalf<false>>(c, a, R); break;

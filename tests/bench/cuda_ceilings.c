@@ -146,7 +146,10 @@ static void bench_gemv(qb_cuda *c, const tinfo *ti, int n_in, int n_out, int rep
     free(x);
     const int calls = 100;
     for (int pdl = 1; pdl < 2; pdl++)
-        for (int R = 1; R <= 8; R *= 2) {
+        for (int ri = 0; ri < 6; ri++) {
+            const int Rs[] = {1, 2, 4, 8, -8, -16}; // -8, -16: the tensor-core GEMV of Q4_0 and Q8_0
+            const int R = Rs[ri];
+            if (R < 0 && ti->t != QB_TYPE_Q4_0 && ti->t != QB_TYPE_Q8_0) break;
             qb_cuda_set_pdl(c, pdl);
             qb_cuda_gemv(c, dy, dx, &w[0], NULL, QB_CUDA_STORE, R); // warm-up
             qb_cuda_graph_begin(c);
@@ -173,6 +176,14 @@ static void bench_gemv(qb_cuda *c, const tinfo *ti, int n_in, int n_out, int rep
     qb_cuda_free(c, dx), qb_cuda_free(c, dy);
 }
 
+// cuda_ceilings [-q] [TYPE...]: -q fewer repeats; TYPEs (f16, q4_0, ...) limit the GEMV rows to them.
+static int type_wanted(const char *name, int argc, char **argv, int first) {
+    if (first >= argc) return 1;
+    for (int i = first; i < argc; i++)
+        if (!strcmp(argv[i], name)) return 1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int quick = argc > 1 && !strcmp(argv[1], "-q");
     char err[256];
@@ -187,7 +198,8 @@ int main(int argc, char **argv) {
     bench_gemm(c, quick ? 3 : 10);
     const int shapes[][2] = {{1600, 4800}, {1600, 6400}, {6400, 1600}, {1600, 50257}};
     for (size_t t = 0; t < sizeof TYPES / sizeof TYPES[0]; t++)
-        for (int s = 0; s < 4; s++) bench_gemv(c, &TYPES[t], shapes[s][0], shapes[s][1], quick ? 3 : 7);
+        for (int s = 0; s < 4 && type_wanted(TYPES[t].name, argc, argv, 1 + quick); s++)
+            bench_gemv(c, &TYPES[t], shapes[s][0], shapes[s][1], quick ? 3 : 7);
     qb_cuda_close(c);
     return 0;
 }

@@ -197,6 +197,51 @@ static uint32_t shfl_xor(unsigned mask, uint32_t v, int o) {
     return b->slot[set][w * 32 + (lane ^ (unsigned)o)];
 }
 
+// All 32 lanes of the caller's warp put v, meet, and each reads every lane's value into all[32].
+static void gather(uint32_t v, uint32_t *all) {
+    block_run *b = self;
+    const unsigned t = b->cur, w = t / 32;
+    const unsigned gen = b->warp_gen[w], set = gen & 1;
+    b->slot[set][t] = v;
+    b->progress = true;
+    if (++b->warp_count[w] == 32) {
+        b->warp_count[w] = 0, b->warp_gen[w]++;
+    } else {
+        while (b->warp_gen[w] == gen) yield();
+        b->progress = true;
+    }
+    memcpy(all, &b->slot[set][w * 32], 32 * sizeof(uint32_t));
+}
+
+void __syncwarp(unsigned mask) { (void)shfl_xor(mask, 0u, 0); }
+
+// The FP16 half h (0: the word's lower) of w.
+static float half_of(uint32_t w, int h) {
+    __half2 v;
+    memcpy((void *)&v, &w, 4);
+    const float2 f = __half22float2(v);
+    return h ? f.y : f.x;
+}
+
+void qb_simt_mma16816(float *d, const uint32_t *a, const uint32_t *b) {
+    uint32_t A[4][32], B[2][32];
+    for (int k = 0; k < 4; k++) gather(a[k], A[k]);
+    for (int k = 0; k < 2; k++) gather(b[k], B[k]);
+    const unsigned lane = self->cur % 32, g = lane / 4, t = lane % 4;
+    for (int e = 0; e < 4; e++) { // d[e]: row g (+ 8 for e >= 2), column 2t + e % 2
+        const unsigned m = g + 8 * (e / 2), n = 2 * t + e % 2;
+        float s = 0;
+        for (unsigned k = 0; k < 16; k++) {
+            // A[m][k]: lane 4 (m % 8) + (k % 8) / 2, register (m >= 8) + 2 (k >= 8), half k % 2.
+            const float av = half_of(A[(m >= 8) + 2 * (k >= 8)][4 * (m % 8) + (k % 8) / 2], k % 2);
+            // B[k][n]: lane 4 n + (k % 8) / 2, register k >= 8, half k % 2.
+            const float bv = half_of(B[k >= 8][4 * n + (k % 8) / 2], k % 2);
+            s = fmaf(av, bv, s);
+        }
+        d[e] += s;
+    }
+}
+
 float __shfl_xor_sync(unsigned mask, float v, int o) { return __uint_as_float(shfl_xor(mask, __float_as_uint(v), o)); }
 int __shfl_xor_sync(unsigned mask, int v, int o) { return (int)shfl_xor(mask, (uint32_t)v, o); }
 unsigned __shfl_xor_sync(unsigned mask, unsigned v, int o) { return shfl_xor(mask, v, o); }

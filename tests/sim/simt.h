@@ -47,6 +47,12 @@ float __shfl_xor_sync(unsigned mask, float v, int lane_xor);
 int __shfl_xor_sync(unsigned mask, int v, int lane_xor);
 unsigned __shfl_xor_sync(unsigned mask, unsigned v, int lane_xor);
 double __shfl_xor_sync(unsigned mask, double v, int lane_xor);
+// __syncwarp: the warp's 32 lanes meet (whole warps only).
+void __syncwarp(unsigned mask = 0xffffffffu);
+// mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 with D = C = d: the warp's
+// lanes meet and exchange their fragments (gemv_mma.cuh's qb_mma16816 for the
+// layout); the products summed in float, in k order.
+void qb_simt_mma16816(float *d, const uint32_t *a, const uint32_t *b);
 // A spin-wait's pause: lets the block's other fibers and other blocks run.
 void qb_simt_pause();
 
@@ -99,6 +105,12 @@ static inline uint32_t __float_as_uint(float f) {
     return u;
 }
 static inline float __int_as_float(int i) { return __uint_as_float((uint32_t)i); }
+// FP16 fused multiply-add, emulated in float and rounded once to FP16 (as
+// the GPU's where a*b+c is exact in float, as in the device code's uses).
+static inline __half2 __hfma2(__half2 a, __half2 b, __half2 c) {
+    const float2 x = __half22float2(a), y = __half22float2(b), z = __half22float2(c);
+    return __floats2half2_rn(fmaf(x.x, y.x, z.x), fmaf(x.y, y.y, z.y));
+}
 // Byte k of the result is byte (s >> 4k) & 7 of the eight bytes y:x (no sign mode).
 static inline uint32_t __byte_perm(uint32_t x, uint32_t y, uint32_t s) {
     const uint64_t v = ((uint64_t)y << 32) | x;

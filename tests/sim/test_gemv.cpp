@@ -15,13 +15,16 @@
 // test_cuda checks the same code on a GPU; this runs it in CI, which has none.
 #include "sim_util.h" // first: the C headers with C linkage
 
+#include <type_traits>
+
 #include "cuda/gemv.cuh"
+#include "cuda/gemv_mma.cuh"
 #include "cuda/gemv_q8a.cuh"
 
 struct gemv_case {
     gemv_args a;
     qb_type t;
-    int R, warp; // warp: qb_gemv_warp_rows (the persistent step's), else k_gemv's qb_gemv_rows
+    int R, warp; // warp: qb_gemv_warp_rows (the persistent step's), else k_gemv's qb_gemv_rows (R < 0: qb_gemv_rows_mma, -R rows)
     int act8;    // W8A8 (warp only): x quantized per block of 32, the dp4a lane code
     int paths;   // k_gemv's qb_gemv_rows: QB_GEMV_ALL, or the role the chain's lean kernel builds in
     int deep;    // k_gemv's qb_gemv_rows loading more steps ahead (long rows; QB_CUDA_GEMV_DEEP)
@@ -47,6 +50,30 @@ static void rows_q8a_r(const gemv_args &a, int R) {
     }
 }
 
+// The x a k_gemv block multiplies: a.x, or its layernorm in xs4 (fused, or from carried sums).
+static const float *block_x(const gemv_args &a, float4 *xs4) {
+    if (!a.ln_g) return a.x;
+    if (a.st_in) ln_stats_to_smem((float *)xs4, a);
+    else ln_to_smem((float *)xs4, a);
+    return (const float *)xs4;
+}
+
+// k_gemv's tensor-core body (-R = MR rows a block), blocks dealt round robin, with the paths P.
+template <class MT, int MR, int P>
+static void rows_mma(const gemv_args &a) {
+    __shared__ float4 xs4[3 * QB_LN_FUSE_MAX / 4];
+    for (int g = blockIdx.x; g < (a.n_out + MR - 1) / MR; g += gridDim.x) {
+        qb_gemv_rows_mma<MT, MR, P>(a, g * MR, a.n_out, [&] { return block_x(a, xs4); });
+        __syncthreads(); // the next group's rows reuse the partial sums
+    }
+    if (a.lo_out) qb_ln_by_last_block(a, (float *)xs4);
+}
+template <class MT, int P>
+static void rows_mma_r(const gemv_case *c) {
+    if (c->R == -16) rows_mma<MT, 16, P>(c->a);
+    else rows_mma<MT, 8, P>(c->a);
+}
+
 // k_gemv's body for block g of the grid, blocks dealt round robin, with the paths P.
 template <class TT, int R, int P>
 static void rows_t(const gemv_args &a, int warp, int deep) {
@@ -59,12 +86,7 @@ static void rows_t(const gemv_args &a, int warp, int deep) {
         return;
     }
     const int groups = (a.n_out + R - 1) / R;
-    auto ready = [&]() -> const float * {
-        if (!a.ln_g) return a.x;
-        if (a.st_in) ln_stats_to_smem((float *)xs4, a);
-        else ln_to_smem((float *)xs4, a);
-        return (const float *)xs4;
-    };
+    auto ready = [&] { return block_x(a, xs4); };
     for (int g = blockIdx.x; g < groups; g += gridDim.x) {
         if (deep) qb_gemv_rows<TT, R, P, true>(a, g * R, a.n_out, ready);
         else qb_gemv_rows<TT, R, P>(a, g * R, a.n_out, ready);
@@ -75,6 +97,8 @@ static void rows_t(const gemv_args &a, int warp, int deep) {
 
 template <class TT, int P>
 static void rows_r(const gemv_case *c) {
+    if constexpr (std::is_same<TT, TQ4<QB_TYPE_Q4_0>>::value || std::is_same<TT, TQ8_0>::value)
+        if (c->R < 0) return rows_mma_r<typename std::conditional<std::is_same<TT, TQ8_0>::value, MQ8_0, MQ4_0>::type, P>(c);
     switch (c->R) {
     case 1: rows_t<TT, 1, P>(c->a, c->warp, c->deep); break;
     case 2: rows_t<TT, 2, P>(c->a, c->warp, c->deep); break;
@@ -193,7 +217,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     // k_gemv builds them, the others with every path (lm_head's, the unfolded chain's).
     c.paths = tap_normal(&rng) > 0 ? QB_GEMV_ALL : qb_gemv_role(c.a);
     // Half k_gemv's products (at random) load deeper ahead, as for long rows.
-    c.deep = deep >= 0 ? deep : !warp && tap_normal(&rng) > 0;
+    c.deep = deep >= 0 ? deep : !warp && R > 0 && tap_normal(&rng) > 0;
     qb_simt_launch({3, 1, 1}, {32 * KS, 1, 1}, body, &c);
     double st_err = 0; // stats 1, 3: the slots' sums against the outputs' own; 3: the layernorm of y too
     if (stats == 3) {
@@ -231,8 +255,8 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
         kv_err = tap_rel_err(got.data(), want.data() + E, 2 * (size_t)E);
     }
     static const char *EPI[] = {"store", "gelu", "accum"};
-    tap_ok(err <= 1e-4 && kv_err <= 1e-3 && st_err <= 1e-12, "%s %dx%d R %d%s%s%s %s%s%s%s: rel err %.1e%s",
-           qb_type_name(t), n_in, n_out, R, warp ? " by warps" : "", c.deep ? " deep" : "", act8 ? " W8A8" : "", EPI[epi],
+    tap_ok(err <= 1e-4 && kv_err <= 1e-3 && st_err <= 1e-12, "%s %dx%d R %d%s%s%s%s %s%s%s%s: rel err %.1e%s",
+           qb_type_name(t), n_in, n_out, R, R < 0 ? " tensor cores" : "", warp ? " by warps" : "", c.deep ? " deep" : "", act8 ? " W8A8" : "", EPI[epi],
            ln ? (stats == 2 ? " +layernorm from sums" : stats == 5 ? " +layernorm folded" : " +layernorm") : "",
            kv ? " +K/V store" : "",
            stats == 1   ? " +sums"
@@ -276,6 +300,23 @@ int main(void) {
             if (t == QB_TYPE_F16 || t == QB_TYPE_BF16) check(t, 6400 - 8, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 4, 1);
         }
     }
+    // The tensor-core lane code of Q8_0 and Q4_0 (gemv_mma.cuh), 8 and 16 rows a block, every path:
+    // rows of 5 and 25 blocks (a last step of one block), of 199 (gpt2-xl's MLP output projection
+    // less a block), 37, 45 and 111 rows (a short last group).
+    for (qb_type t : {QB_TYPE_Q8_0, QB_TYPE_Q4_0})
+        for (int R : {-8, -16}) {
+            check(t, 160, 37, R, 0, QB_CUDA_STORE, false, false);
+            check(t, 800, 130, R, 0, QB_CUDA_GELU, true, false);
+            check(t, 160, 480, R, 0, QB_CUDA_STORE, true, true);
+            check(t, 800, 45, R, 0, QB_CUDA_ACCUM, false, false);
+            check(t, 800, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 1);
+            check(t, 160, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 3);
+            check(t, 800, 111, R, 0, QB_CUDA_GELU, true, false, 0, 2);
+            check(t, 160, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 4);
+            check(t, 800, 111, R, 0, QB_CUDA_GELU, true, false, 0, 5);
+            check(t, 160, 480, R, 0, QB_CUDA_STORE, true, true, 0, 5);
+            check(t, 6400 - 32, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 4);
+        }
     // W8A8 (the persistent step's measurement knob) against the CPU's --act int8 matmul.
     pool_q8 = qb_pool_new(1);
     qb_pool_set_act(pool_q8, QB_ACT_Q8);

@@ -1,0 +1,225 @@
+// gemv_mma.cuh: the batch-1 decode matmul of Q4_0 and Q8_0 on the tensor
+// cores (mma.sync m16n8k16: FP16 in, FP32 sums), for the decode chain's GEMV
+// (gemv.cu's k_gemv with R < 0: -R rows a block, 8 or 16).
+//
+// Why: after its wait the CUDA-core lane code (gemv.cuh) spends about five
+// instructions a weight (byte to float, offset, FMA, scale): gpt2-xl's q4_0
+// GEMVs run 4-6 us after their wait for 2 us of DRAM, compute-bound. Here a
+// weight costs ~1.1 instructions to become an exact FP16 value (codes minus
+// their zero point: small integers), and the products go to the tensor core.
+//
+// The numerics stay weight-only: x enters as two FP16 limbs, hi = fp16(x)
+// and lo = fp16(x - hi) (about 22 bits of x; the products are exact and the
+// tensor core sums them in FP32), and each block's scale multiplies its own
+// dot in FP32, as the CUDA-core code does. (x must stay inside FP16's range,
+// |x| < 65504, as the FP16 K/V cache already asks of the activations.)
+//
+// The layout of one mma (lane l = 4g + t, g = l / 4, t = l % 4):
+// - A, the weights, 16 rows x 16: lane (g, t) holds 4 weights of rows g and
+//   g + 8 (rows the warp's) at k = 2t, 2t+1, 2t+8, 2t+9, all from one
+//   quant block: block 4s + t of step s. So each k column of four belongs to
+//   one lane t, and the four lanes t of a row hold four different blocks.
+// - B, x, 16 x 8: column n = 2t' + limb holds limb `limb` of block 4s + t'
+//   at lane t''s k slots and zero elsewhere. Lane (g, t) supplies column g at
+//   its own k slots, so only the eight lanes with g / 2 == t hold x; the
+//   others read zeros.
+// - D = A B: D[row][2t + limb] is then lane t's block dotted with one limb,
+//   and it lands in lane (g, t) itself (d[0..1]: row g, d[2..3]: row g + 8),
+//   the lane that loaded that block's scale.
+// Eight mmas take a lane's 32 weights of each row (one quant block), then
+// the lane adds scale x (hi + lo) to its rows' sums.
+#pragma once
+#include "gemv.cuh"
+
+// D += A B for one m16n8k16 tile (A row-major, B column-major, FP16; D FP32),
+// fragments as in the PTX ISA: lane 4g + t holds A[g][2t..2t+1] (a[0]),
+// A[g+8][2t..] (a[1]), A[g][2t+8..] (a[2]), A[g+8][2t+8..] (a[3]),
+// B[2t..2t+1][g] (b[0]), B[2t+8..2t+9][g] (b[1]), D[g][2t..2t+1] (d[0..1])
+// and D[g+8][2t..2t+1] (d[2..3]); the lower half of a word is the first.
+__device__ __forceinline__ void qb_mma16816(float *d, const uint32_t *a, const uint32_t *b) {
+#ifdef QB_SIMT
+    qb_simt_mma16816(d, a, b);
+#else
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+__device__ __forceinline__ uint32_t qb_h2_bits(__half2 h) {
+    uint32_t u;
+    memcpy(&u, &h, 4);
+    return u;
+}
+__device__ __forceinline__ __half2 qb_h2_of(uint32_t u) {
+    __half2 h;
+    memcpy((void *)&h, &u, 4); // (a trivially copyable value; the cast tells the host compiler so)
+    return h;
+}
+// Two FP16 values 1024 + v (v < 1024: the halves' bits 0x6400 | v) less c.
+__device__ __forceinline__ uint32_t qb_h2_sub(uint32_t u, float c) {
+    return qb_h2_bits(__hsub2(qb_h2_of(u), __float2half2_rn(c)));
+}
+// u * m + c in each half (one rounding: exact where the result is an FP16 integer).
+__device__ __forceinline__ uint32_t qb_h2_fma(uint32_t u, float m, float c) {
+    return qb_h2_bits(__hfma2(qb_h2_of(u), __float2half2_rn(m), __float2half2_rn(c)));
+}
+
+// ---- the types: one quant block of one row, as a lane holds it -------------------------------
+// NW: words a lane loads (quants, then the scale); UNROLL: steps in flight;
+// load(): block blk of a row; halves(): its 32 weights as 16 words of two
+// FP16 values, words 2i and 2i+1 for mma i (a[0] / a[2] of the row); scale();
+// XSPREAD and xword(): how x[4c..4c+3] of a block (c = 0..7) pair up in the
+// same order: (x0, x2), (x1, x3) when XSPREAD, else (x0, x1), (x2, x3), the
+// pairs being the block's x words xword(c) and xword(c) + 1.
+
+// Q4_0: 16 quant bytes; byte j holds weight j (low nibble) and j + 16 (high).
+struct MQ4_0 {
+    static constexpr int NW = 5, UNROLL = 4; // 4 steps ahead: 64 (8 rows) or 128 bytes (16) a lane
+    static constexpr bool XSPREAD = true;
+    static constexpr bool DEEP = false; // (k_gemv's launch asks; these have their own UNROLL)
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
+        const uint4 v = ldw16(q + (size_t)blk * 16);
+        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+        w[4] = ldw2(sc + (size_t)blk * 2);
+    }
+    static __device__ float scale(const uint32_t *w) { return h2f(w[4]); }
+    // Word q (bytes 4q..4q+3) gives weights (4q, 4q+2) and (4q+1, 4q+3) from
+    // the low nibbles (1024 + n, less 1032), (4q+16, 4q+18) and (4q+17, 4q+19)
+    // from the high ones in place (1024 + 16 n: times 1/16, less 72).
+    static __device__ void halves(const uint32_t *w, uint32_t *h) {
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            const uint32_t u = w[q], v = w[q] >> 8;
+            h[4 * q] = qb_h2_sub((u & 0x000f000fu) | 0x64006400u, 1032.0f);
+            h[4 * q + 1] = qb_h2_sub((v & 0x000f000fu) | 0x64006400u, 1032.0f);
+            h[4 * q + 2] = qb_h2_fma((u & 0x00f000f0u) | 0x64006400u, 0.0625f, -72.0f);
+            h[4 * q + 3] = qb_h2_fma((v & 0x00f000f0u) | 0x64006400u, 0.0625f, -72.0f);
+        }
+    }
+    static __device__ int xword(int c) { return c < 4 ? 4 * c : 4 * (c - 4) + 2; }
+};
+
+// Q8_0: 32 quant bytes (int8), weight j in byte j.
+struct MQ8_0 {
+    static constexpr int NW = 9, UNROLL = 2; // 2 steps ahead: 64 (8 rows) or 128 bytes (16) a lane
+    static constexpr bool XSPREAD = false;
+    static constexpr bool DEEP = false; // (k_gemv's launch asks; these have their own UNROLL)
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
+        const uint4 v = ldw16(q + (size_t)blk * 32), u = ldw16(q + (size_t)blk * 32 + 16);
+        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+        w[4] = u.x, w[5] = u.y, w[6] = u.z, w[7] = u.w;
+        w[8] = ldw2(sc + (size_t)blk * 2);
+    }
+    static __device__ float scale(const uint32_t *w) { return h2f(w[8]); }
+    // Word q gives weights (4q, 4q+1) and (4q+2, 4q+3): each byte biased to
+    // unsigned (v + 128) under 0x64 is 1024 + 128 + v, less 1152.
+    static __device__ void halves(const uint32_t *w, uint32_t *h) {
+#pragma unroll
+        for (int q = 0; q < 8; q++) {
+            const uint32_t u = w[q] ^ 0x80808080u;
+            h[2 * q] = qb_h2_sub(__byte_perm(u, 0x64646464u, 0x4140), 1152.0f);
+            h[2 * q + 1] = qb_h2_sub(__byte_perm(u, 0x64646464u, 0x4342), 1152.0f);
+        }
+    }
+    static __device__ int xword(int c) { return 2 * c; }
+};
+
+// The x of one step (four blocks) as FP16 limbs, each warp its own: two
+// buffers (steps alternate), 4 blocks, 2 limbs, 16 words; zeros for the
+// lanes that hold no x (8 words read as 8 pairs).
+struct qb_mma_xs {
+    uint2 x[KS][2][4][2][8];
+    uint2 zero[KS][8];
+};
+
+// Rows row0 .. row0+MR-1 (those below row_end; MR 8 or 16) of y = W x + b by
+// one block of KS warps, each taking every KS-th step of four quant blocks;
+// ready() and the finish as qb_gemv_rows'.
+template <class MT, int MR, int P, class Ready>
+__device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, int row_end, Ready ready) {
+    static_assert(MR == 8 || MR == 16, "8 or 16 rows a block");
+    constexpr int NR = MR / 8; // rows a lane holds: g (and g + 8)
+    __shared__ float part[KS][MR];
+    __shared__ qb_mma_xs xs;
+    const int lane = threadIdx.x & 31, wk = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int nb = a.n_in / 32, steps = (nb + 3) / 4;
+    const uint8_t *q[NR], *sc[NR];
+#pragma unroll
+    for (int r = 0; r < NR; r++) {
+        const int row = min(row0 + g + 8 * r, row_end - 1); // a short last group recomputes the last row
+        q[r] = a.w + (size_t)row * a.qrow;
+        sc[r] = a.w + a.scales_off + (size_t)row * a.srow;
+    }
+    // A lane past the last block (the last step of a row of 4k + 1..3 blocks)
+    // loads the last one again: its x there is zero.
+    auto load = [&](int s, uint32_t (*w)[MT::NW]) {
+        const int blk = min(4 * s + t, nb - 1);
+#pragma unroll
+        for (int r = 0; r < NR; r++) MT::load(q[r], sc[r], blk, w[r]);
+    };
+    constexpr int U = MT::UNROLL;
+    uint32_t w[U][NR][MT::NW];
+#pragma unroll
+    for (int u = 0; u < U; u++)
+        if (wk + KS * u < steps) load(wk + KS * u, w[u]);
+    if (lane < 8) xs.zero[wk][lane] = make_uint2(0u, 0u);
+    qb_gemv_fin<P> fin(a, row0, row_end, MR);
+    const float *x = ready();
+    fin.ready(a);
+    const bool holds_x = g / 2 == t; // lane (g, t) supplies B's column g: limb g % 2 of block 4s + t
+    float acc[NR];
+#pragma unroll
+    for (int r = 0; r < NR; r++) acc[r] = 0;
+    int buf = 0;
+    for (int s0 = wk; s0 < steps; s0 += KS * U) {
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int s = s0 + KS * u;
+            if (s < steps) { // (the same for the whole warp: the mma and __syncwarp take every lane)
+                // This step's x, lane l: values 4c..4c+3 (c = l % 8) of block 4s + l / 8, in limbs.
+                const int bq = lane >> 3, c = lane & 7, bx = 4 * s + bq;
+                const float4 v = bx < nb ? ldx4(x, bx * 32 + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                const float p0 = v.x, p1 = MT::XSPREAD ? v.z : v.y, p2 = MT::XSPREAD ? v.y : v.z, p3 = v.w;
+                const __half2 h01 = __floats2half2_rn(p0, p1), h23 = __floats2half2_rn(p2, p3);
+                const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
+                const int wd = MT::xword(c) / 2;
+                xs.x[wk][buf][bq][0][wd] = make_uint2(qb_h2_bits(h01), qb_h2_bits(h23));
+                xs.x[wk][buf][bq][1][wd] = make_uint2(qb_h2_bits(__floats2half2_rn(p0 - f01.x, p1 - f01.y)),
+                                                      qb_h2_bits(__floats2half2_rn(p2 - f23.x, p3 - f23.y)));
+                __syncwarp();
+                const uint2 *xb = holds_x ? xs.x[wk][buf][t][g & 1] : xs.zero[wk];
+                buf ^= 1;
+                float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                uint32_t h[NR][16];
+#pragma unroll
+                for (int r = 0; r < NR; r++) MT::halves(w[u][r], h[r]);
+#pragma unroll
+                for (int i = 0; i < 8; i++) {
+                    const uint2 xv = xb[i];
+                    const uint32_t A[4] = {h[0][2 * i], NR > 1 ? h[NR - 1][2 * i] : 0u, h[0][2 * i + 1],
+                                           NR > 1 ? h[NR - 1][2 * i + 1] : 0u};
+                    const uint32_t B[2] = {xv.x, xv.y};
+                    qb_mma16816(d, A, B);
+                }
+                acc[0] = fmaf(MT::scale(w[u][0]), d[0] + d[1], acc[0]);
+                if (NR > 1) acc[NR - 1] = fmaf(MT::scale(w[u][NR - 1]), d[2] + d[3], acc[NR - 1]);
+            }
+            // Refill this slot with this warp's step U ahead.
+            const int sn = s + KS * U;
+            if (sn < steps) load(sn, w[u]);
+        }
+    }
+    // A row's sum: its four lanes t (four blocks a step).
+#pragma unroll
+    for (int r = 0; r < NR; r++) {
+        float v = acc[r];
+        v += __shfl_xor_sync(0xffffffffu, v, 1);
+        v += __shfl_xor_sync(0xffffffffu, v, 2);
+        if (t == 0) part[wk][g + 8 * r] = v;
+    }
+    fin.end(a, row0, row_end, &part[0][0], MR);
+}
+
+// Whether weight type t has a tensor-core lane code here.
+__host__ __device__ constexpr bool qb_gemv_has_mma(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q8_0; }
