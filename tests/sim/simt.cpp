@@ -180,25 +180,8 @@ void __syncthreads() {
     b->progress = true;
 }
 
-// All 32 lanes of the caller's warp put v, meet, and each reads lane ^ o's value.
-static uint32_t shfl_xor(unsigned mask, uint32_t v, int o) {
-    block_run *b = self;
-    if (mask != 0xffffffffu) die("shuffle: only whole-warp masks are emulated");
-    const unsigned t = b->cur, w = t / 32, lane = t % 32;
-    const unsigned gen = b->warp_gen[w], set = gen & 1;
-    b->slot[set][t] = v;
-    b->progress = true;
-    if (++b->warp_count[w] == 32) {
-        b->warp_count[w] = 0, b->warp_gen[w]++;
-    } else {
-        while (b->warp_gen[w] == gen) yield();
-        b->progress = true;
-    }
-    return b->slot[set][w * 32 + (lane ^ (unsigned)o)];
-}
-
-// All 32 lanes of the caller's warp put v, meet, and each reads every lane's value into all[32].
-static void gather(uint32_t v, uint32_t *all) {
+// All 32 lanes of the caller's warp put v and meet; returns the warp's 32 values.
+static const uint32_t *meet(uint32_t v) {
     block_run *b = self;
     const unsigned t = b->cur, w = t / 32;
     const unsigned gen = b->warp_gen[w], set = gen & 1;
@@ -210,7 +193,13 @@ static void gather(uint32_t v, uint32_t *all) {
         while (b->warp_gen[w] == gen) yield();
         b->progress = true;
     }
-    memcpy(all, &b->slot[set][w * 32], 32 * sizeof(uint32_t));
+    return &b->slot[set][w * 32];
+}
+
+// Each lane reads lane ^ o's value.
+static uint32_t shfl_xor(unsigned mask, uint32_t v, int o) {
+    if (mask != 0xffffffffu) die("shuffle: only whole-warp masks are emulated");
+    return meet(v)[(self->cur % 32) ^ (unsigned)o];
 }
 
 void __syncwarp(unsigned mask) { (void)shfl_xor(mask, 0u, 0); }
@@ -225,8 +214,8 @@ static float half_of(uint32_t w, int h) {
 
 void qb_simt_mma16816(float *d, const uint32_t *a, const uint32_t *b) {
     uint32_t A[4][32], B[2][32];
-    for (int k = 0; k < 4; k++) gather(a[k], A[k]);
-    for (int k = 0; k < 2; k++) gather(b[k], B[k]);
+    for (int k = 0; k < 4; k++) memcpy(A[k], meet(a[k]), sizeof A[k]);
+    for (int k = 0; k < 2; k++) memcpy(B[k], meet(b[k]), sizeof B[k]);
     const unsigned lane = self->cur % 32, g = lane / 4, t = lane % 4;
     for (int e = 0; e < 4; e++) { // d[e]: row g (+ 8 for e >= 2), column 2t + e % 2
         const unsigned m = g + 8 * (e / 2), n = 2 * t + e % 2;
