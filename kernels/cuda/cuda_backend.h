@@ -135,7 +135,7 @@ void qb_cuda_ln_after(qb_cuda *c, const float *g, const float *b, float eps);
 void qb_cuda_trace_name(qb_cuda *c, const char *name);
 int qb_cuda_prefetch_depth(const qb_cuda *c);
 // The GEMV alone, with rows per block in {1, 2, 4, 8}, or -8 and -16 for the
-// tensor-core GEMV of Q4_0 and Q8_0 (8 for other types; 0 = tuned per shape
+// tensor-core GEMV of Q4_0, Q8_0 and IQ4_NL (8 for other types; 0 = tuned per shape
 // at first use, or QB_CUDA_GEMV_R), for the benchmark; T == 1 only.
 void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
                   qb_cuda_epilogue epi, int rows_per_warp);

@@ -1,4 +1,4 @@
-// gemv_mma.cuh: the batch-1 decode matmul of Q4_0 and Q8_0 on the tensor
+// gemv_mma.cuh: the batch-1 decode matmul of Q4_0, Q8_0 and IQ4_NL on the tensor
 // cores (mma.sync m16n8k16: FP16 in, FP32 sums), for the decode chain's GEMV
 // (gemv.cu's k_gemv with R < 0: -R rows a block, 8 or 16).
 //
@@ -125,6 +125,23 @@ struct MQ8_0 {
     static __device__ int xword(int c) { return 2 * c; }
 };
 
+// IQ4_NL: Q4_0's nibbles, each an index into the 16-value int8 codebook.
+struct MIQ4_NL : MQ4_0 {
+    static constexpr bool XSPREAD = false;
+    // Word q gives weights 4q..4q+3 (low nibbles) and 4q+16..4q+19 (high) as
+    // int8 values biased by 128 (iq4nl_lookup), placed as Q8_0's bytes are.
+    static __device__ void halves(const uint32_t *w, uint32_t *h) {
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            const uint32_t lo = iq4nl_lookup(w[q] & 0x0f0f0f0fu), hi = iq4nl_lookup((w[q] >> 4) & 0x0f0f0f0fu);
+            h[4 * q] = qb_h2_sub(__byte_perm(lo, 0x64646464u, 0x4140), 1152.0f);
+            h[4 * q + 1] = qb_h2_sub(__byte_perm(lo, 0x64646464u, 0x4342), 1152.0f);
+            h[4 * q + 2] = qb_h2_sub(__byte_perm(hi, 0x64646464u, 0x4140), 1152.0f);
+            h[4 * q + 3] = qb_h2_sub(__byte_perm(hi, 0x64646464u, 0x4342), 1152.0f);
+        }
+    }
+};
+
 // The x of one step (four blocks) as FP16 limbs, each warp its own: two
 // buffers (steps alternate), 4 blocks, 2 limbs, 16 words; zeros for the
 // lanes that hold no x (8 words read as 8 pairs).
@@ -222,4 +239,6 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
 }
 
 // Whether weight type t has a tensor-core lane code here.
-__host__ __device__ constexpr bool qb_gemv_has_mma(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q8_0; }
+__host__ __device__ constexpr bool qb_gemv_has_mma(qb_type t) {
+    return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q8_0 || t == QB_TYPE_IQ4_NL;
+}

@@ -147,9 +147,9 @@ static void bench_gemv(qb_cuda *c, const tinfo *ti, int n_in, int n_out, int rep
     const int calls = 100;
     for (int pdl = 1; pdl < 2; pdl++)
         for (int ri = 0; ri < 6; ri++) {
-            const int Rs[] = {1, 2, 4, 8, -8, -16}; // -8, -16: the tensor-core GEMV of Q4_0 and Q8_0
+            const int Rs[] = {1, 2, 4, 8, -8, -16}; // -8, -16: the tensor-core GEMV of Q4_0, Q8_0, IQ4_NL
             const int R = Rs[ri];
-            if (R < 0 && ti->t != QB_TYPE_Q4_0 && ti->t != QB_TYPE_Q8_0) break;
+            if (R < 0 && ti->t != QB_TYPE_Q4_0 && ti->t != QB_TYPE_Q8_0 && ti->t != QB_TYPE_IQ4_NL) break;
             qb_cuda_set_pdl(c, pdl);
             qb_cuda_gemv(c, dy, dx, &w[0], NULL, QB_CUDA_STORE, R); // warm-up
             qb_cuda_graph_begin(c);

@@ -97,8 +97,11 @@ static void rows_t(const gemv_args &a, int warp, int deep) {
 
 template <class TT, int P>
 static void rows_r(const gemv_case *c) {
-    if constexpr (std::is_same<TT, TQ4<QB_TYPE_Q4_0>>::value || std::is_same<TT, TQ8_0>::value)
-        if (c->R < 0) return rows_mma_r<typename std::conditional<std::is_same<TT, TQ8_0>::value, MQ8_0, MQ4_0>::type, P>(c);
+    if (c->R < 0) { // the tensor-core lane code
+        if constexpr (std::is_same<TT, TQ4<QB_TYPE_Q4_0>>::value) return rows_mma_r<MQ4_0, P>(c);
+        if constexpr (std::is_same<TT, TQ8_0>::value) return rows_mma_r<MQ8_0, P>(c);
+        if constexpr (std::is_same<TT, TQ4<QB_TYPE_IQ4_NL>>::value) return rows_mma_r<MIQ4_NL, P>(c);
+    }
     switch (c->R) {
     case 1: rows_t<TT, 1, P>(c->a, c->warp, c->deep); break;
     case 2: rows_t<TT, 2, P>(c->a, c->warp, c->deep); break;
@@ -300,10 +303,10 @@ int main(void) {
             if (t == QB_TYPE_F16 || t == QB_TYPE_BF16) check(t, 6400 - 8, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 4, 1);
         }
     }
-    // The tensor-core lane code of Q8_0 and Q4_0 (gemv_mma.cuh), 8 and 16 rows a block, every path:
+    // The tensor-core lane code of Q8_0, Q4_0 and IQ4_NL (gemv_mma.cuh), 8 and 16 rows a block, every path:
     // rows of 5 and 25 blocks (a last step of one block), of 199 (gpt2-xl's MLP output projection
     // less a block), 37, 45 and 111 rows (a short last group).
-    for (qb_type t : {QB_TYPE_Q8_0, QB_TYPE_Q4_0})
+    for (qb_type t : {QB_TYPE_Q8_0, QB_TYPE_Q4_0, QB_TYPE_IQ4_NL})
         for (int R : {-8, -16}) {
             check(t, 160, 37, R, 0, QB_CUDA_STORE, false, false);
             check(t, 800, 130, R, 0, QB_CUDA_GELU, true, false);
