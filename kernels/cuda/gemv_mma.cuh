@@ -60,6 +60,18 @@ __device__ __forceinline__ __half2 qb_h2_of(uint32_t u) {
 __device__ __forceinline__ uint32_t qb_h2_sub(uint32_t u, float c) {
     return qb_h2_bits(__hsub2(qb_h2_of(u), __float2half2_rn(c)));
 }
+// (u & mask) | 0x64006400: the bits of u under mask, placed in the mantissas
+// of two FP16 1024s. One LOP3 (written as PTX: from C the compiler spends two,
+// the instruction having room for one constant, not both).
+__device__ __forceinline__ uint32_t qb_h2_magic(uint32_t u, uint32_t mask) {
+#ifdef QB_SIMT
+    return (u & mask) | 0x64006400u;
+#else
+    uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, 0xea;" : "=r"(r) : "r"(u), "r"(mask), "r"(0x64006400u));
+    return r;
+#endif
+}
 // u * m + c in each half (one rounding: exact where the result is an FP16 integer).
 __device__ __forceinline__ uint32_t qb_h2_fma(uint32_t u, float m, float c) {
     return qb_h2_bits(__hfma2(qb_h2_of(u), __float2half2_rn(m), __float2half2_rn(c)));
@@ -91,10 +103,10 @@ struct MQ4_0 {
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             const uint32_t u = w[q], v = w[q] >> 8;
-            h[4 * q] = qb_h2_sub((u & 0x000f000fu) | 0x64006400u, 1032.0f);
-            h[4 * q + 1] = qb_h2_sub((v & 0x000f000fu) | 0x64006400u, 1032.0f);
-            h[4 * q + 2] = qb_h2_fma((u & 0x00f000f0u) | 0x64006400u, 0.0625f, -72.0f);
-            h[4 * q + 3] = qb_h2_fma((v & 0x00f000f0u) | 0x64006400u, 0.0625f, -72.0f);
+            h[4 * q] = qb_h2_sub(qb_h2_magic(u, 0x000f000fu), 1032.0f);
+            h[4 * q + 1] = qb_h2_sub(qb_h2_magic(v, 0x000f000fu), 1032.0f);
+            h[4 * q + 2] = qb_h2_fma(qb_h2_magic(u, 0x00f000f0u), 0.0625f, -72.0f);
+            h[4 * q + 3] = qb_h2_fma(qb_h2_magic(v, 0x00f000f0u), 0.0625f, -72.0f);
         }
     }
     static __device__ int xword(int c) { return c < 4 ? 4 * c : 4 * (c - 4) + 2; }
