@@ -84,7 +84,7 @@ struct qb_cuda {
     float *ln_buf;       // layernorm rows for the matmuls with a layernorm in front
     int ln_fuse;         // 1: the GEMV normalises x itself; 0: a layernorm kernel first
     int gemv_r_forced;   // QB_CUDA_GEMV_R, else 0 (tuned)
-    int gemv_mma;        // QB_CUDA_GEMV_MMA: the tuners may take the tensor-core GEMV (R -8, -16) where the type has it
+    int gemv_mma;        // QB_CUDA_GEMV_MMA=1: the tuners may take the tensor-core GEMV (R -8, -16) where the type has it
     int graph_tune;      // QB_CUDA_GRAPH_TUNE: qb_cuda_graph_tune times the rows per block in the graph (2: says so)
     int gemv_deep;       // QB_CUDA_GEMV_DEEP: steps a warp from which the chain's GEMV loads deeper (0: never)
     struct {
