@@ -61,13 +61,13 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // On by default: the rows per block timed in the decode graph (qb_cuda_graph_tune), gpt2 +2.6 % (f16)
     // and +4.1 % (q4_0) over the standalone choices, xl unchanged (data/results/h100/ab-gemv-deep-72266a8,
     // call 7); QB_CUDA_GRAPH_TUNE=0 keeps the standalone ones, =2 also reports each shape's choice.
+    const char *gt = getenv("QB_CUDA_GRAPH_TUNE");
+    c->graph_tune = gt && (!strcmp(gt, "0") || !strcmp(gt, "2")) ? atoi(gt) : 1;
     // The tensor-core GEMV of Q4_0, Q8_0 and IQ4_NL (gemv_mma.cuh) among the tuners' choices with
     // QB_CUDA_GEMV_MMA=1. Off by default until it has run on a GPU: its tests pass on the CPU
     // emulator (tests/sim), but no device was to be had the session it was written (note 19).
     const char *mma = getenv("QB_CUDA_GEMV_MMA");
     c->gemv_mma = mma && !strcmp(mma, "1");
-    const char *gt = getenv("QB_CUDA_GRAPH_TUNE");
-    c->graph_tune = gt && (!strcmp(gt, "0") || !strcmp(gt, "2")) ? atoi(gt) : 1;
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");

@@ -141,6 +141,8 @@ void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, cons
                   qb_cuda_epilogue epi, int rows_per_warp);
 // Whether R is such a rows-per-block value (not 0).
 static inline int qb_gemv_rows_ok(int R) { return R == 1 || R == 2 || R == 4 || R == 8 || R == -8 || R == -16; }
+// Whether weight type t has the tensor-core GEMV (kernels/cuda/gemv_mma.cuh).
+static inline int qb_gemv_has_mma(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q8_0 || t == QB_TYPE_IQ4_NL; }
 // Raw cuBLAS F16 GEMM, for the ceiling measurement: C[m][n] (row-major,
 // float16) = A[m][k] B[n][k]^T, float32 accumulation.
 void qb_cuda_gemm_f16(qb_cuda *c, uint16_t *C, const uint16_t *A, const uint16_t *B, int m, int n, int k);

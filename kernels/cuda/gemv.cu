@@ -64,10 +64,11 @@ static void launch_t(qb_cuda *c, const gemv_args &a) {
                                 : role == QB_GEMV_PRODUCER ? k_gemv<TT, R, true, QB_GEMV_PRODUCER, false, MMA>
                                                            : k_gemv<TT, R, false, QB_GEMV_ALL, false, MMA>;
     // Long rows (QB_CUDA_GEMV_DEEP steps a warp or more) of the types that gain by it load deeper ahead.
-    if constexpr (!MMA && TT::DEEP)
-        if (role != QB_GEMV_ALL && c->gemv_deep && TT::steps(a.n_in) >= KS * c->gemv_deep)
-            kernel = role == QB_GEMV_CONSUMER ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, true>
-                                              : k_gemv<TT, R, true, QB_GEMV_PRODUCER, true>;
+    if constexpr (!MMA)
+        if constexpr (TT::DEEP)
+            if (role != QB_GEMV_ALL && c->gemv_deep && TT::steps(a.n_in) >= KS * c->gemv_deep)
+                kernel = role == QB_GEMV_CONSUMER ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, true>
+                                                  : k_gemv<TT, R, true, QB_GEMV_PRODUCER, true>;
     qb_launch(c, kernel, grid, dim3(32 * KS), smem, a);
 }
 
@@ -121,7 +122,7 @@ static float batch_ms(qb_cuda *c, cudaEvent_t e0, cudaEvent_t e1, int n, F run) 
 }
 
 // Rows per block, tuned once per matrix shape and type on this device: the
-// best of 1, 2, 4, 8 (event-timed, the matrix itself, a scratch output) at the
+// best of row_choices (event-timed, the matrix itself, a scratch output) at the
 // shape's first use outside graph capture; 2 until then. QB_CUDA_GEMV_R forces one.
 static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     if (const int R = forced_rows(c, a0.n_out, a0.n_in)) return R;

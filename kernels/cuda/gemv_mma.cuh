@@ -89,7 +89,6 @@ __device__ __forceinline__ uint32_t qb_h2_fma(uint32_t u, float m, float c) {
 struct MQ4_0 {
     static constexpr int NW = 5, UNROLL = 4; // 4 steps ahead: 64 (8 rows) or 128 bytes (16) a lane
     static constexpr bool XSPREAD = true;
-    static constexpr bool DEEP = false; // (k_gemv's launch asks; these have their own UNROLL)
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
         const uint4 v = ldw16(q + (size_t)blk * 16);
         w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
@@ -116,7 +115,6 @@ struct MQ4_0 {
 struct MQ8_0 {
     static constexpr int NW = 9, UNROLL = 2; // 2 steps ahead: 64 (8 rows) or 128 bytes (16) a lane
     static constexpr bool XSPREAD = false;
-    static constexpr bool DEEP = false; // (k_gemv's launch asks; these have their own UNROLL)
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
         const uint4 v = ldw16(q + (size_t)blk * 32), u = ldw16(q + (size_t)blk * 32 + 16);
         w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
@@ -248,9 +246,4 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
         if (t == 0) part[wk][g + 8 * r] = v;
     }
     fin.end(a, row0, row_end, &part[0][0], MR);
-}
-
-// Whether weight type t has a tensor-core lane code here.
-__host__ __device__ constexpr bool qb_gemv_has_mma(qb_type t) {
-    return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q8_0 || t == QB_TYPE_IQ4_NL;
 }

@@ -149,7 +149,7 @@ static void bench_gemv(qb_cuda *c, const tinfo *ti, int n_in, int n_out, int rep
         for (int ri = 0; ri < 6; ri++) {
             const int Rs[] = {1, 2, 4, 8, -8, -16}; // -8, -16: the tensor-core GEMV of Q4_0, Q8_0, IQ4_NL
             const int R = Rs[ri];
-            if (R < 0 && ti->t != QB_TYPE_Q4_0 && ti->t != QB_TYPE_Q8_0 && ti->t != QB_TYPE_IQ4_NL) break;
+            if (R < 0 && !qb_gemv_has_mma(ti->t)) break;
             qb_cuda_set_pdl(c, pdl);
             qb_cuda_gemv(c, dy, dx, &w[0], NULL, QB_CUDA_STORE, R); // warm-up
             qb_cuda_graph_begin(c);
@@ -198,8 +198,8 @@ int main(int argc, char **argv) {
     bench_gemm(c, quick ? 3 : 10);
     const int shapes[][2] = {{1600, 4800}, {1600, 6400}, {6400, 1600}, {1600, 50257}};
     for (size_t t = 0; t < sizeof TYPES / sizeof TYPES[0]; t++)
-        for (int s = 0; s < 4 && type_wanted(TYPES[t].name, argc, argv, 1 + quick); s++)
-            bench_gemv(c, &TYPES[t], shapes[s][0], shapes[s][1], quick ? 3 : 7);
+        if (type_wanted(TYPES[t].name, argc, argv, 1 + quick))
+            for (int s = 0; s < 4; s++) bench_gemv(c, &TYPES[t], shapes[s][0], shapes[s][1], quick ? 3 : 7);
     qb_cuda_close(c);
     return 0;
 }
