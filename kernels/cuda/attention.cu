@@ -4,8 +4,14 @@
 // t) takes keys [64 s, 64 s + 64) of head h for token t: scores, their max m
 // and sum l of exp(score - m), and the partial output sum_j exp(s_j - m) v_j;
 // the last of the S blocks of (h, t) to finish (a counter) merges the S
-// partials. The grid is fixed by n_ctx, not by the position, so one captured
-// graph serves every step; blocks past the position only report "empty".
+// partials. S is the grid's height (gridDim.y), the chunks launched: the
+// position's when it is known on the host, else n_ctx's, as in a captured
+// graph, which then serves every step (blocks past the position only report
+// "empty"). At short contexts those were most of the grid (xl: 375 blocks of
+// 400), each still to be admitted to an SM before the next kernel could
+// start: with QB_CUDA_ATTN_GRID=1 the host trims each captured attention
+// node's grid to the position's chunks before a replay (qb_cuda_attn_grids;
+// the count changes every 64 steps).
 // While a token's keys fit its lanes' registers (256 for heads of 64 at 512
 // threads), block (0, h, t) takes the head whole instead, its warps taking the
 // keys in turn, and the others return: no partials in memory, counter or
@@ -32,17 +38,25 @@
 template <int NT>
 __global__ void __launch_bounds__(NT, 1024 / NT)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
-                 const int *d_pos, int n_head, int D, int S, float *part, unsigned *counters, int whole,
+                 const int *d_pos, int n_head, int D, float *part, unsigned *counters, int whole,
                  unsigned long long *tr) {
     qb_grid_launch_dependents();
     qb_trace_mark(tr, 0);
     extern __shared__ float whole_part[];
-    qb_attn_block<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, whole, whole_part,
+    qb_attn_block<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, (int)gridDim.y, part, counters, whole,
+                      whole_part,
                       blockIdx.y, blockIdx.x, blockIdx.z, [=] {
                       qb_grid_wait();
                       qb_trace_mark(tr, 1);
                   });
     qb_trace_mark(tr, 2);
+}
+
+// The chunks of 64 keys that tokens pos0 .. pos0 + T - 1 need (1 where the
+// last token's keys fit one block whole), at most S.
+static int attn_chunks(int pos0, int T, int D, int NT, int whole, int S) {
+    const int n_keys = pos0 + T, need = whole && n_keys <= qb_attn_whole_keys(D, NT) ? 1 : (n_keys + CH - 1) / CH;
+    return need < S ? need : S;
 }
 
 template <int NT>
@@ -54,8 +68,32 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
     const size_t smem = c->attn_whole ? qb_attn_whole_smem(D, NT) : 0; // (16.5 KB at most: under the default limit)
     unsigned long long *tr = qb_cuda_trace_slot(c, "attn", -1, 0, 0, 0, (size_t)S * n_head * T);
-    qb_launch(c, k_attn_split<NT>, dim3(n_head, S, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
-              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, S, part, c->counters, c->attn_whole, tr);
+    const int grid_S = pos0 >= 0 ? attn_chunks(pos0, T, D, NT, c->attn_whole, S) : S;
+    qb_launch(c, k_attn_split<NT>, dim3(n_head, grid_S, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
+              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, part, c->counters, c->attn_whole, tr);
+    if (c->capturing && pos0 < 0 && c->attn_grid) {
+        // This launch's node (the capture's one open end), for qb_cuda_attn_grids.
+        cudaStreamCaptureStatus st;
+        const cudaGraphNode_t *deps = NULL;
+        size_t n_deps = 0;
+        CK(cudaStreamGetCaptureInfo(c->stream, &st, NULL, NULL, &deps, NULL, &n_deps));
+        if (n_deps != 1 || c->n_attn_nodes == QB_CUDA_ATTN_NODES)
+            qb_die(QB_EXIT_DATA, "cuda: attention: cannot keep the captured launch's node (internal error)");
+        c->attn_nodes[c->n_attn_nodes++] = {deps[0], T, D, NT, S, S};
+    }
+}
+
+void qb_cuda_attn_grids(qb_cuda *c, int pos) {
+    for (int i = 0; i < c->n_attn_nodes; i++) {
+        qb_attn_node *a = &c->attn_nodes[i];
+        const int S = attn_chunks(pos, a->T, a->D, a->NT, c->attn_whole, a->S_max);
+        if (S == a->S_now) continue;
+        cudaKernelNodeParams p;
+        CK(cudaGraphKernelNodeGetParams(a->node, &p));
+        p.gridDim.y = S;
+        CK(cudaGraphExecKernelNodeSetParams(c->exec, a->node, &p));
+        a->S_now = S;
+    }
 }
 
 // ---- prefill through cuBLAS ---------------------------------------------------------------------

@@ -64,6 +64,14 @@ struct qb_trace_rec {
     int type, n_in, n_out; // type -1: not a GEMV
     size_t bytes, blocks, off; // weight bytes; stamps [off, off + 3 blocks) of the buffer
 };
+// A captured decode attention launch (attention.cu): its node and what its
+// grid's height, the chunks of keys it launches, depends on.
+#define QB_CUDA_ATTN_NODES 256
+struct qb_attn_node {
+    cudaGraphNode_t node;
+    int T, D, NT;    // tokens, head size, threads a block
+    int S_max, S_now; // the context's chunks; the height the executable graph has now
+};
 struct qb_cuda {
     int dev;
     cudaStream_t stream;
@@ -72,6 +80,7 @@ struct qb_cuda {
     qb_blas blas;        // lib == NULL until the first GEMM
     void *blas_ws;       // cuBLAS workspace (fixed, so graphs may hold GEMMs)
     int *d_pos;          // position slot (QB_CUDA_POS_DEVICE)
+    int pos;             // what qb_cuda_set_pos put there last
     int *d_token;        // token slot
     void *scratch;       // grows on demand outside graph capture
     size_t scratch_bytes;
@@ -101,6 +110,9 @@ struct qb_cuda {
     size_t ln_bytes;
     int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head
     int att_threads;      // QB_CUDA_ATT_THREADS: the decode attention's block size (512; 128 or 256)
+    int attn_grid;        // QB_CUDA_ATTN_GRID=1: replays trim the attention's grid to the position (qb_cuda_attn_grids)
+    qb_attn_node attn_nodes[QB_CUDA_ATTN_NODES]; // the graph captured last's attention launches
+    int n_attn_nodes;
     // QB_CUDA_TRACE (trace.cu): the captured graph's GEMV and attention launches
     // stamp their blocks' times in `trace`; written to trace_path at close.
     const char *trace_path;
@@ -174,6 +186,9 @@ FILE *qb_trace_append(const char *path, const char *header, const char *what);
 int qb_cmp_u64(const void *a, const void *b); // qsort order of stamps
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot
+// Sets the captured attention launches' grids (attn_nodes) in the executable
+// graph to the chunks of keys position pos needs.
+void qb_cuda_attn_grids(qb_cuda *c, int pos);
 void *qb_cuda_scratch(qb_cuda *c, size_t bytes);
 
 static inline unsigned qb_blocks(size_t n, unsigned per) { return (unsigned)((n + per - 1) / per); }

@@ -77,6 +77,10 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     const char *nt = getenv("QB_CUDA_ATT_THREADS");
     // 512 measured best for short contexts' whole heads: xl f16 +4 % over 128 (gtrace-c3e66a1).
     c->att_threads = nt && (!strcmp(nt, "128") || !strcmp(nt, "256")) ? atoi(nt) : 512;
+    // Off by default until a device run measures it: the replayed attention launches only the
+    // position's chunks (attention.cu).
+    const char *ag = getenv("QB_CUDA_ATTN_GRID");
+    c->attn_grid = ag && !strcmp(ag, "1");
     qb_cuda_trace_open(c);
     // Off by default: on the H100 it cost gpt2-xl f16 4 % (data/results/h100/ab-ln-stats-9ba6193).
     const char *st = getenv("QB_CUDA_LN_STATS");
@@ -209,6 +213,7 @@ void *qb_cuda_scratch(qb_cuda *c, size_t bytes) {
 void qb_cuda_set_pos(qb_cuda *c, int pos) {
     // From pageable memory: the value is staged before the call returns.
     CK(cudaMemcpyAsync(c->d_pos, &pos, sizeof pos, cudaMemcpyHostToDevice, c->stream));
+    c->pos = pos;
 }
 
 int *qb_cuda_token_slot(qb_cuda *c) { return c->d_token; }
@@ -259,6 +264,7 @@ void qb_cuda_graph_begin(qb_cuda *c) {
     CK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
     c->capturing = 1;
     c->trace_n = 0, c->trace_used = 0; // the trace follows the graph captured last
+    c->n_attn_nodes = 0;
 }
 
 void qb_cuda_graph_end(qb_cuda *c) {
@@ -275,6 +281,7 @@ void qb_cuda_graph_end(qb_cuda *c) {
 void qb_cuda_graph_launch(qb_cuda *c) {
     if (!c->exec) qb_die(QB_EXIT_DATA, "cuda: no graph captured");
     qb_cuda_trace_reset(c);
+    qb_cuda_attn_grids(c, c->pos);
     CK(cudaGraphLaunch(c->exec, c->stream));
 }
 

@@ -7,8 +7,10 @@
 // (and 96, which always splits), each with blocks of 128 threads (the
 // persistent step's), 256 and 512 (the graph kernel's choices). A launch
 // whose tokens all take the whole path must leave the split's partials as
-// they were, so each case knows which path ran. Fresh random inputs; the
-// output poisoned with NaN.
+// they were, so each case knows which path ran. Each case launches the
+// context's chunks (a captured graph's grid) and only the position's (the
+// eager launch's, and the graph's with QB_CUDA_ATTN_GRID=1). Fresh random
+// inputs; the output poisoned with NaN.
 #include "sim_util.h" // first: the C headers with C linkage
 
 #include "cuda/attention.cuh"
@@ -17,7 +19,7 @@ struct attn_case {
     float *out;
     const float *q;
     const __half *kc, *vc;
-    int q_stride, pos0, H, D, S, whole, nt;
+    int q_stride, pos0, H, D, S, whole, nt; // S: the launch's chunks (the kernel reads gridDim.y)
     float *part;
     unsigned *counters;
 };
@@ -26,14 +28,17 @@ template <int NT>
 static void body(void *p) {
     const attn_case *c = (const attn_case *)p;
     __shared__ float wpart[qb_attn_whole_smem(256, NT) / 4]; // the largest head's
-    qb_attn_block<NT>(c->out, c->q, c->q_stride, c->kc, c->vc, c->pos0, NULL, c->H, c->D, c->S, c->part, c->counters,
-                      c->whole, wpart, blockIdx.y, blockIdx.x, blockIdx.z, [] {});
+    qb_attn_block<NT>(c->out, c->q, c->q_stride, c->kc, c->vc, c->pos0, NULL, c->H, c->D, (int)gridDim.y, c->part,
+                      c->counters, c->whole, wpart, blockIdx.y, blockIdx.x, blockIdx.z, [] {});
 }
 
 static qb_pool *pool; // the CPU reference's
 
-static void check1(int H, int D, int pos0, int T, int whole, int nt) {
-    const int E = H * D, n_keys = pos0 + T, n_ctx = (n_keys + 63) / 64 * 64 + 64, S = n_ctx / 64;
+// trim: a grid of the chunks the keys need (1 where the last token's fit
+// whole), else of the context's, a chunk more.
+static void check1(int H, int D, int pos0, int T, int whole, int nt, int trim) {
+    const int E = H * D, n_keys = pos0 + T, n_ctx = (n_keys + 63) / 64 * 64 + 64, nk = qb_attn_whole_keys(D, nt);
+    const int S = !trim ? n_ctx / 64 : whole && n_keys <= nk ? 1 : (n_keys + 63) / 64;
     std::vector<float> kf((size_t)n_keys * E), vf((size_t)n_keys * E), qf((size_t)T * E);
     uint16_t *kc = (uint16_t *)alloc((size_t)n_ctx * E * 2), *vc = (uint16_t *)alloc((size_t)n_ctx * E * 2);
     for (size_t i = 0; i < kf.size(); i++) {
@@ -60,19 +65,20 @@ static void check1(int H, int D, int pos0, int T, int whole, int nt) {
     bool counters_clear = true;
     for (int i = 0; i < T * H; i++) counters_clear &= c.counters[i] == 0;
     const double err = tap_rel_err(out, want.data(), (size_t)T * E); // NaN (an unwritten value) fails it
-    const int nk = qb_attn_whole_keys(D, nt);
     size_t part_written = 0;
     for (size_t i = 0; i < n_part; i++) part_written += part[i] != 12345.0f;
     const bool path_right = whole && n_keys <= nk ? part_written == 0 : part_written > 0;
-    tap_ok(err <= 1e-5 && counters_clear && path_right, "%d heads of %d, keys %d..%d (%s, whole up to %d), %d threads: rel err %.1e%s%s",
-           H, D, pos0 + 1, n_keys, whole ? "whole where they fit" : "split", nk, nt, err,
+    tap_ok(err <= 1e-5 && counters_clear && path_right,
+           "%d heads of %d, keys %d..%d (%s, whole up to %d), %d threads, %d chunks launched: rel err %.1e%s%s", H, D,
+           pos0 + 1, n_keys, whole ? "whole where they fit" : "split", nk, nt, S, err,
            counters_clear ? "" : ", merge counters left set",
            path_right ? "" : part_written ? ", split partials written" : ", no split partials written");
     free_all();
 }
 
 static void check(int H, int D, int pos0, int T, int whole) {
-    for (int nt = 128; nt <= 512; nt *= 2) check1(H, D, pos0, T, whole, nt);
+    for (int nt = 128; nt <= 512; nt *= 2)
+        for (int trim = 0; trim < 2; trim++) check1(H, D, pos0, T, whole, nt, trim);
 }
 
 // Both sides of each thread count's limit on the keys a block takes whole
@@ -80,9 +86,11 @@ static void check(int H, int D, int pos0, int T, int whole) {
 static void edges(int H, int D) {
     for (int nt = 128; nt <= 512; nt *= 2) {
         const int nk = qb_attn_whole_keys(D, nt);
-        check1(H, D, nk - 1, 1, 1, nt); // nk keys: the last that fit
-        check1(H, D, nk, 1, 1, nt);     // nk + 1: split
-        check1(H, D, nk - 2, 3, 1, nt);
+        for (int trim = 0; trim < 2; trim++) {
+            check1(H, D, nk - 1, 1, 1, nt, trim); // nk keys: the last that fit
+            check1(H, D, nk, 1, 1, nt, trim);     // nk + 1: split
+            check1(H, D, nk - 2, 3, 1, nt, trim);
+        }
     }
 }
 
