@@ -63,9 +63,10 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // call 7); QB_CUDA_GRAPH_TUNE=0 keeps the standalone ones, =2 also reports each shape's choice.
     const char *gt = getenv("QB_CUDA_GRAPH_TUNE");
     c->graph_tune = gt && (!strcmp(gt, "0") || !strcmp(gt, "2")) ? atoi(gt) : 1;
-    // The tensor-core GEMV of Q4_0, Q8_0 and IQ4_NL (gemv_mma.cuh) among the tuners' choices with
-    // QB_CUDA_GEMV_MMA=1. Off by default until it has run on a GPU: its tests pass on the CPU
-    // emulator (tests/sim), but no device was to be had the session it was written (note 19).
+    // The tensor-core GEMV of Q4_0, Q4_1, Q8_0, IQ4_NL and Q4_K (gemv_mma.cuh) among the tuners'
+    // choices with QB_CUDA_GEMV_MMA=1. Off by default until it has run on a GPU: its tests pass on
+    // the CPU emulator (tests/sim), but no device was to be had the sessions it was written (notes
+    // 19, 20).
     const char *mma = getenv("QB_CUDA_GEMV_MMA");
     c->gemv_mma = mma && !strcmp(mma, "1");
     const char *pf = getenv("QB_CUDA_PREFETCH");

@@ -135,14 +135,16 @@ void qb_cuda_ln_after(qb_cuda *c, const float *g, const float *b, float eps);
 void qb_cuda_trace_name(qb_cuda *c, const char *name);
 int qb_cuda_prefetch_depth(const qb_cuda *c);
 // The GEMV alone, with rows per block in {1, 2, 4, 8}, or -8 and -16 for the
-// tensor-core GEMV of Q4_0, Q8_0 and IQ4_NL (8 for other types; 0 = tuned per shape
+// tensor-core GEMV (qb_gemv_has_mma's types; 8 for others; 0 = tuned per shape
 // at first use, or QB_CUDA_GEMV_R), for the benchmark; T == 1 only.
 void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
                   qb_cuda_epilogue epi, int rows_per_warp);
 // Whether R is such a rows-per-block value (not 0).
 static inline int qb_gemv_rows_ok(int R) { return R == 1 || R == 2 || R == 4 || R == 8 || R == -8 || R == -16; }
 // Whether weight type t has the tensor-core GEMV (kernels/cuda/gemv_mma.cuh).
-static inline int qb_gemv_has_mma(qb_type t) { return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q8_0 || t == QB_TYPE_IQ4_NL; }
+static inline int qb_gemv_has_mma(qb_type t) {
+    return t == QB_TYPE_Q4_0 || t == QB_TYPE_Q4_1 || t == QB_TYPE_Q8_0 || t == QB_TYPE_IQ4_NL || t == QB_TYPE_Q4_K;
+}
 // Raw cuBLAS F16 GEMM, for the ceiling measurement: C[m][n] (row-major,
 // float16) = A[m][k] B[n][k]^T, float32 accumulation.
 void qb_cuda_gemm_f16(qb_cuda *c, uint16_t *C, const uint16_t *A, const uint16_t *B, int m, int n, int k);

@@ -10,7 +10,7 @@
 // slow integer-to-float unit: a byte b placed in the mantissa of 2^23 is the
 // float 2^23 + b, and one subtraction removes the offset and the zero point.
 //
-// Q4_0, Q8_0 and IQ4_NL also have a tensor-core lane code (gemv_mma.cuh), taken
+// Q4_0, Q4_1, Q8_0, IQ4_NL and Q4_K also have a tensor-core lane code (gemv_mma.cuh), taken
 // where the tuner times it faster (R < 0: -R rows a block) with QB_CUDA_GEMV_MMA=1.
 #include "common.cuh"
 #include "gemv.cuh"
@@ -252,6 +252,8 @@ static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R) {
         if (t == QB_TYPE_Q4_0) return launch_mma<MQ4_0>(c, a, R);
         if (t == QB_TYPE_Q8_0) return launch_mma<MQ8_0>(c, a, R);
         if (t == QB_TYPE_IQ4_NL) return launch_mma<MIQ4_NL>(c, a, R);
+        if (t == QB_TYPE_Q4_1) return launch_mma<MQ4_1>(c, a, R);
+        if (t == QB_TYPE_Q4_K) return launch_mma<MQ4_K>(c, a, R);
         R = 8;
     }
     switch (t) {

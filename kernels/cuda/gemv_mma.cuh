@@ -1,5 +1,5 @@
-// gemv_mma.cuh: the batch-1 decode matmul of Q4_0, Q8_0 and IQ4_NL on the tensor
-// cores (mma.sync m16n8k16: FP16 in, FP32 sums), for the decode chain's GEMV
+// gemv_mma.cuh: the batch-1 decode matmul of Q4_0, Q4_1, Q8_0, IQ4_NL and Q4_K on
+// the tensor cores (mma.sync m16n8k16: FP16 in, FP32 sums), for the decode chain's GEMV
 // (gemv.cu's k_gemv with R < 0: -R rows a block, 8 or 16).
 //
 // Why: after its wait the CUDA-core lane code (gemv.cuh) spends about five
@@ -28,6 +28,11 @@
 //   the lane that loaded that block's scale.
 // Eight mmas take a lane's 32 weights of each row (one quant block), then
 // the lane adds scale x (hi + lo) to its rows' sums.
+//
+// Q4_K's unit is a 32-byte chunk of its super-block: two sub-blocks of 32
+// (low nibbles, then high), each its own eight mmas and scale. Types with a
+// minimum (Q4_1, Q4_K: w = d q + m) also need each sub-block's sum of x,
+// the same for every row: the lanes that convert x sum it as they go.
 #pragma once
 #include "gemv.cuh"
 
@@ -78,53 +83,76 @@ __device__ __forceinline__ uint32_t qb_h2_fma(uint32_t u, float m, float c) {
 }
 
 // ---- the types: one quant block of one row, as a lane holds it -------------------------------
-// NW: words a lane loads (quants, then the scale); UNROLL: steps in flight;
-// load(): block blk of a row; halves(): its 32 weights as 16 words of two
-// FP16 values, words 2i and 2i+1 for mma i (a[0] / a[2] of the row); scale();
-// XSPREAD and xword(): how x[4c..4c+3] of a block (c = 0..7) pair up in the
-// same order: (x0, x2), (x1, x3) when XSPREAD, else (x0, x1), (x2, x3), the
-// pairs being the block's x words xword(c) and xword(c) + 1.
+// NW: words a lane loads (quants, then the scales); UNROLL: steps in flight;
+// NSUB: sub-blocks of 32 weights in a lane's unit (1, or Q4_K's 2); MIN: a
+// minimum term; load(): unit blk of a row; halves(w, j, h): sub-block j's 32
+// weights as 16 words of two FP16 values, words 2i and 2i+1 for mma i (a[0]
+// / a[2] of the row); scale(w, c, j) and minimum(w, c, j): what multiplies
+// sub-block j's dot and its sum of x (c = blk % 4: a unit's place in a
+// Q4_K super-block); XSPREAD and xword(): how x[4c..4c+3] of a sub-block
+// (c = 0..7) pair up in the same order: (x0, x2), (x1, x3) when XSPREAD,
+// else (x0, x1), (x2, x3), the pairs being its x words xword(c) and
+// xword(c) + 1.
 
 // Q4_0: 16 quant bytes; byte j holds weight j (low nibble) and j + 16 (high).
 struct MQ4_0 {
     static constexpr int NW = 5, UNROLL = 4; // 4 steps ahead: 64 (8 rows) or 128 bytes (16) a lane
-    static constexpr bool XSPREAD = true;
+    static constexpr int NSUB = 1;
+    static constexpr bool XSPREAD = true, MIN = false;
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
         const uint4 v = ldw16(q + (size_t)blk * 16);
         w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
         w[4] = ldw2(sc + (size_t)blk * 2);
     }
-    static __device__ float scale(const uint32_t *w) { return h2f(w[4]); }
+    static __device__ float scale(const uint32_t *w, int, int) { return h2f(w[4]); }
+    static __device__ float minimum(const uint32_t *, int, int) { return 0.0f; }
     // Word q (bytes 4q..4q+3) gives weights (4q, 4q+2) and (4q+1, 4q+3) from
-    // the low nibbles (1024 + n, less 1032), (4q+16, 4q+18) and (4q+17, 4q+19)
-    // from the high ones in place (1024 + 16 n: times 1/16, less 72).
-    static __device__ void halves(const uint32_t *w, uint32_t *h) {
+    // the low nibbles (1024 + n, less 1024 + Z), (4q+16, 4q+18) and (4q+17,
+    // 4q+19) from the high ones in place (1024 + 16 n: times 1/16, less 64 + Z),
+    // Z the codes' zero point.
+    template <int Z = 8>
+    static __device__ void halves(const uint32_t *w, int, uint32_t *h) {
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             const uint32_t u = w[q], v = w[q] >> 8;
-            h[4 * q] = qb_h2_sub(qb_h2_magic(u, 0x000f000fu), 1032.0f);
-            h[4 * q + 1] = qb_h2_sub(qb_h2_magic(v, 0x000f000fu), 1032.0f);
-            h[4 * q + 2] = qb_h2_fma(qb_h2_magic(u, 0x00f000f0u), 0.0625f, -72.0f);
-            h[4 * q + 3] = qb_h2_fma(qb_h2_magic(v, 0x00f000f0u), 0.0625f, -72.0f);
+            h[4 * q] = qb_h2_sub(qb_h2_magic(u, 0x000f000fu), 1024.0f + Z);
+            h[4 * q + 1] = qb_h2_sub(qb_h2_magic(v, 0x000f000fu), 1024.0f + Z);
+            h[4 * q + 2] = qb_h2_fma(qb_h2_magic(u, 0x00f000f0u), 0.0625f, -64.0f - Z);
+            h[4 * q + 3] = qb_h2_fma(qb_h2_magic(v, 0x00f000f0u), 0.0625f, -64.0f - Z);
         }
     }
     static __device__ int xword(int c) { return c < 4 ? 4 * c : 4 * (c - 4) + 2; }
 };
 
+// Q4_1: Q4_0's nibbles, unsigned (no zero point), and a minimum m after the
+// scale d: w = d n + m.
+struct MQ4_1 : MQ4_0 {
+    static constexpr bool MIN = true;
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
+        const uint4 v = ldw16(q + (size_t)blk * 16);
+        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+        w[4] = ldw4(sc + (size_t)blk * 4);
+    }
+    static __device__ float minimum(const uint32_t *w, int, int) { return h2f(w[4] >> 16); }
+    static __device__ void halves(const uint32_t *w, int j, uint32_t *h) { MQ4_0::halves<0>(w, j, h); }
+};
+
 // Q8_0: 32 quant bytes (int8), weight j in byte j.
 struct MQ8_0 {
     static constexpr int NW = 9, UNROLL = 2; // 2 steps ahead: 64 (8 rows) or 128 bytes (16) a lane
-    static constexpr bool XSPREAD = false;
+    static constexpr int NSUB = 1;
+    static constexpr bool XSPREAD = false, MIN = false;
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
         const uint4 v = ldw16(q + (size_t)blk * 32), u = ldw16(q + (size_t)blk * 32 + 16);
         w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
         w[4] = u.x, w[5] = u.y, w[6] = u.z, w[7] = u.w;
         w[8] = ldw2(sc + (size_t)blk * 2);
     }
-    static __device__ float scale(const uint32_t *w) { return h2f(w[8]); }
+    static __device__ float scale(const uint32_t *w, int, int) { return h2f(w[8]); }
+    static __device__ float minimum(const uint32_t *, int, int) { return 0.0f; }
     // Word q gives weights (4q, 4q+1) and (4q+2, 4q+3): each byte biased to
     // unsigned (v + 128) under 0x64 is 1024 + 128 + v, less 1152.
-    static __device__ void halves(const uint32_t *w, uint32_t *h) {
+    static __device__ void halves(const uint32_t *w, int, uint32_t *h) {
 #pragma unroll
         for (int q = 0; q < 8; q++) {
             const uint32_t u = w[q] ^ 0x80808080u;
@@ -140,7 +168,7 @@ struct MIQ4_NL : MQ4_0 {
     static constexpr bool XSPREAD = false;
     // Word q gives weights 4q..4q+3 (low nibbles) and 4q+16..4q+19 (high) as
     // int8 values biased by 128 (iq4nl_lookup), placed as Q8_0's bytes are.
-    static __device__ void halves(const uint32_t *w, uint32_t *h) {
+    static __device__ void halves(const uint32_t *w, int, uint32_t *h) {
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             const uint32_t lo = iq4nl_lookup(w[q] & 0x0f0f0f0fu), hi = iq4nl_lookup((w[q] >> 4) & 0x0f0f0f0fu);
@@ -152,25 +180,71 @@ struct MIQ4_NL : MQ4_0 {
     }
 };
 
-// The x of one step (four blocks) as FP16 limbs, each warp its own: two
-// buffers (steps alternate), 4 blocks, 2 limbs, 16 words; zeros for the
-// lanes that hold no x (8 words read as 8 pairs).
+// Q4_K: unit blk is chunk c = blk % 4 of super-block blk / 4, 32 quant bytes:
+// byte j holds weight j of sub-block 2c (low nibble) and of 2c + 1 (high);
+// the super-block's d, dmin and 12 bytes of 6-bit scales and minimums after
+// them: w = d sc q - dmin m.
+struct MQ4_K {
+    static constexpr int NW = 12, UNROLL = 2; // 2 steps ahead: 96 (8 rows) or 192 bytes (16) a lane
+    static constexpr int NSUB = 2;
+    static constexpr bool XSPREAD = true, MIN = true;
+    static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
+        const uint4 v = ldw16(q + (size_t)blk * 32), u = ldw16(q + (size_t)blk * 32 + 16);
+        const uint4 s = ldw16(sc + (size_t)(blk / 4) * 16); // (the same 16 bytes for a row's four lanes)
+        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+        w[4] = u.x, w[5] = u.y, w[6] = u.z, w[7] = u.w;
+        w[8] = s.x, w[9] = s.y, w[10] = s.z, w[11] = s.w;
+    }
+    static __device__ float scale(const uint32_t *w, int c, int j) {
+        float s1, m1, s2, m2;
+        q4k_scale_min_pair(w + 9, c, &s1, &m1, &s2, &m2);
+        return h2f(w[8]) * (j ? s2 : s1);
+    }
+    static __device__ float minimum(const uint32_t *w, int c, int j) {
+        float s1, m1, s2, m2;
+        q4k_scale_min_pair(w + 9, c, &s1, &m1, &s2, &m2);
+        return -h2f(w[8] >> 16) * (j ? m2 : m1);
+    }
+    // Word q gives weights (4q, 4q+2) and (4q+1, 4q+3) of sub-block j: the
+    // low nibbles (1024 + n, less 1024) or the high ones in place (1024 + 16 n:
+    // times 1/16, less 64).
+    static __device__ void halves(const uint32_t *w, int j, uint32_t *h) {
+#pragma unroll
+        for (int q = 0; q < 8; q++) {
+            const uint32_t u = w[q], v = w[q] >> 8;
+            if (j == 0) {
+                h[2 * q] = qb_h2_sub(qb_h2_magic(u, 0x000f000fu), 1024.0f);
+                h[2 * q + 1] = qb_h2_sub(qb_h2_magic(v, 0x000f000fu), 1024.0f);
+            } else {
+                h[2 * q] = qb_h2_fma(qb_h2_magic(u, 0x00f000f0u), 0.0625f, -64.0f);
+                h[2 * q + 1] = qb_h2_fma(qb_h2_magic(v, 0x00f000f0u), 0.0625f, -64.0f);
+            }
+        }
+    }
+    static __device__ int xword(int c) { return 2 * c; }
+};
+
+// The x of one step (four units) as FP16 limbs, each warp its own: two
+// buffers (steps alternate), 4 units, NSUB sub-blocks, 2 limbs, 16 words;
+// zeros for the lanes that hold no x (8 words read as 8 pairs).
+template <int NSUB>
 struct qb_mma_xs {
-    uint2 x[KS][2][4][2][8];
+    uint2 x[KS][2][4][NSUB][2][8];
     uint2 zero[KS][8];
 };
 
 // Rows row0 .. row0+MR-1 (those below row_end; MR 8 or 16) of y = W x + b by
-// one block of KS warps, each taking every KS-th step of four quant blocks;
-// ready() and the finish as qb_gemv_rows'.
+// one block of KS warps, each taking every KS-th step of four units (quant
+// blocks; Q4_K's chunks); ready() and the finish as qb_gemv_rows'.
 template <class MT, int MR, int P, class Ready>
 __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, int row_end, Ready ready) {
     static_assert(MR == 8 || MR == 16, "8 or 16 rows a block");
     constexpr int NR = MR / 8; // rows a lane holds: g (and g + 8)
     __shared__ float part[KS][MR];
-    __shared__ qb_mma_xs xs;
+    constexpr int NS = MT::NSUB;
+    __shared__ qb_mma_xs<NS> xs;
     const int lane = threadIdx.x & 31, wk = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int nb = a.n_in / 32, steps = (nb + 3) / 4;
+    const int nb = a.n_in / (32 * NS), steps = (nb + 3) / 4;
     const uint8_t *q[NR], *sc[NR];
 #pragma unroll
     for (int r = 0; r < NR; r++) {
@@ -178,7 +252,7 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
         q[r] = a.w + (size_t)row * a.qrow;
         sc[r] = a.w + a.scales_off + (size_t)row * a.srow;
     }
-    // A lane past the last block (the last step of a row of 4k + 1..3 blocks)
+    // A lane past the last unit (the last step of a row of 4k + 1..3 blocks)
     // loads the last one again: its x there is zero.
     auto load = [&](int s, uint32_t (*w)[MT::NW]) {
         const int blk = min(4 * s + t, nb - 1);
@@ -204,33 +278,52 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
         for (int u = 0; u < U; u++) {
             const int s = s0 + KS * u;
             if (s < steps) { // (the same for the whole warp: the mma and __syncwarp take every lane)
-                // This step's x, lane l: values 4c..4c+3 (c = l % 8) of block 4s + l / 8, in limbs.
+                // This step's x, lane l: values 4c..4c+3 (c = l % 8) of each sub-block of unit
+                // 4s + l / 8, in limbs; with a minimum, each sub-block's sum.
                 const int bq = lane >> 3, c = lane & 7, bx = 4 * s + bq;
-                const float4 v = bx < nb ? ldx4(x, bx * 32 + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                const float p0 = v.x, p1 = MT::XSPREAD ? v.z : v.y, p2 = MT::XSPREAD ? v.y : v.z, p3 = v.w;
-                const __half2 h01 = __floats2half2_rn(p0, p1), h23 = __floats2half2_rn(p2, p3);
-                const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
-                const int wd = MT::xword(c) / 2;
-                xs.x[wk][buf][bq][0][wd] = make_uint2(qb_h2_bits(h01), qb_h2_bits(h23));
-                xs.x[wk][buf][bq][1][wd] = make_uint2(qb_h2_bits(__floats2half2_rn(p0 - f01.x, p1 - f01.y)),
-                                                      qb_h2_bits(__floats2half2_rn(p2 - f23.x, p3 - f23.y)));
-                __syncwarp();
-                const uint2 *xb = holds_x ? xs.x[wk][buf][t][g & 1] : xs.zero[wk];
-                buf ^= 1;
-                float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                uint32_t h[NR][16];
+                float sum[NS];
 #pragma unroll
-                for (int r = 0; r < NR; r++) MT::halves(w[u][r], h[r]);
-#pragma unroll
-                for (int i = 0; i < 8; i++) {
-                    const uint2 xv = xb[i];
-                    const uint32_t A[4] = {h[0][2 * i], NR > 1 ? h[NR - 1][2 * i] : 0u, h[0][2 * i + 1],
-                                           NR > 1 ? h[NR - 1][2 * i + 1] : 0u};
-                    const uint32_t B[2] = {xv.x, xv.y};
-                    qb_mma16816(d, A, B);
+                for (int j = 0; j < NS; j++) {
+                    const float4 v = bx < nb ? ldx4(x, (bx * NS + j) * 32 + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                    const float p0 = v.x, p1 = MT::XSPREAD ? v.z : v.y, p2 = MT::XSPREAD ? v.y : v.z, p3 = v.w;
+                    const __half2 h01 = __floats2half2_rn(p0, p1), h23 = __floats2half2_rn(p2, p3);
+                    const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
+                    const int wd = MT::xword(c) / 2;
+                    xs.x[wk][buf][bq][j][0][wd] = make_uint2(qb_h2_bits(h01), qb_h2_bits(h23));
+                    xs.x[wk][buf][bq][j][1][wd] = make_uint2(qb_h2_bits(__floats2half2_rn(p0 - f01.x, p1 - f01.y)),
+                                                             qb_h2_bits(__floats2half2_rn(p2 - f23.x, p3 - f23.y)));
+                    sum[j] = (v.x + v.y) + (v.z + v.w);
                 }
-                acc[0] = fmaf(MT::scale(w[u][0]), d[0] + d[1], acc[0]);
-                if (NR > 1) acc[NR - 1] = fmaf(MT::scale(w[u][NR - 1]), d[2] + d[3], acc[NR - 1]);
+                if constexpr (MT::MIN) // over the unit's 8 lanes, then from lane 8t: unit 4s + t's
+#pragma unroll
+                    for (int j = 0; j < NS; j++) {
+                        for (int o = 1; o < 8; o *= 2) sum[j] += __shfl_xor_sync(0xffffffffu, sum[j], o);
+                        sum[j] = __shfl_sync(0xffffffffu, sum[j], 8 * t);
+                    }
+                __syncwarp();
+                const int cu = min(4 * s + t, nb - 1) & 3; // this lane's unit's place in a super-block
+#pragma unroll
+                for (int j = 0; j < NS; j++) {
+                    const uint2 *xb = holds_x ? xs.x[wk][buf][t][j][g & 1] : xs.zero[wk];
+                    float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                    uint32_t h[NR][16];
+#pragma unroll
+                    for (int r = 0; r < NR; r++) MT::halves(w[u][r], j, h[r]);
+#pragma unroll
+                    for (int i = 0; i < 8; i++) {
+                        const uint2 xv = xb[i];
+                        const uint32_t A[4] = {h[0][2 * i], NR > 1 ? h[NR - 1][2 * i] : 0u, h[0][2 * i + 1],
+                                               NR > 1 ? h[NR - 1][2 * i + 1] : 0u};
+                        const uint32_t B[2] = {xv.x, xv.y};
+                        qb_mma16816(d, A, B);
+                    }
+#pragma unroll
+                    for (int r = 0; r < NR; r++) {
+                        acc[r] = fmaf(MT::scale(w[u][r], cu, j), d[2 * r] + d[2 * r + 1], acc[r]);
+                        if constexpr (MT::MIN) acc[r] = fmaf(MT::minimum(w[u][r], cu, j), sum[j], acc[r]);
+                    }
+                }
+                buf ^= 1;
             }
             // Refill this slot with this warp's step U ahead.
             const int sn = s + KS * U;

@@ -147,7 +147,7 @@ static void bench_gemv(qb_cuda *c, const tinfo *ti, int n_in, int n_out, int rep
     const int calls = 100;
     for (int pdl = 1; pdl < 2; pdl++)
         for (int ri = 0; ri < 6; ri++) {
-            const int Rs[] = {1, 2, 4, 8, -8, -16}; // -8, -16: the tensor-core GEMV of Q4_0, Q8_0, IQ4_NL
+            const int Rs[] = {1, 2, 4, 8, -8, -16}; // -8, -16: the tensor-core GEMV (qb_gemv_has_mma)
             const int R = Rs[ri];
             if (R < 0 && !qb_gemv_has_mma(ti->t)) break;
             qb_cuda_set_pdl(c, pdl);

@@ -6,14 +6,20 @@
 #   STAGE_TARGETS="build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu \
 #     build/bench/cuda_ceilings bin/quantize" AB_KNOBS="mma:QB_CUDA_GEMV_MMA=1 ag:QB_CUDA_ATTN_GRID=1" \
 #     EXTRA_FILES=tests/cuda/first-run.sh bash tests/cuda/stage.sh
-# Phase "check" (the default, ~5 min): the kernel tests (R -8 and -16 among
-# them; the eager attention launches only the position's chunks), GPU vs CPU
-# on qb-gpt2-10m (Q4_0, Q8_0, IQ4_NL with the tensor cores tuned in and
-# forced; F32 and Q4_0 with the trimmed grid, whole heads and split chunks
-# past 64 keys), then decode A/B (cuda_decode vs cuda_decode_mma and _ag,
-# interleaved). Phase "detail": each GEMV shape alone at every rows-per-block
-# choice, the graph tuner's picks, graph traces with and without each knob.
-# Writes to $OUT as it goes.
+# and models/s256-q4_k.gguf beside qb-gpt2-10m (fetch --synthetic gpt2 --n-layer 2
+# --n-embd 256 --n-head 4 --n-ctx 512 --dtype f16 --no-tokenizer, qb-gpt2-10m's
+# vocab.json and merges.txt, quantize --type q4_k --embed q4_k).
+# Phases, each writing to $OUT as it goes:
+# - check (~3 min): the kernel tests (R -8 and -16 among them; the eager
+#   attention launches only the position's chunks), GPU vs CPU: qb-gpt2-10m's
+#   Q4_0, Q4_1, Q8_0 and IQ4_NL GGUFs and models/s256-q4_k.gguf (a synthetic
+#   2-layer, 256-wide model: Q4_K needs rows of 256) with the tensor cores
+#   tuned in and forced; F32 and Q4_0 with the trimmed grid, whole heads and
+#   split chunks past 64 keys;
+# - ab-mma: gpt2-xl decode, Q4_0, Q8_0 and Q4_K, cuda_decode vs cuda_decode_mma, interleaved;
+# - ab-ag: gpt2-xl and gpt2 F16 decode, cuda_decode vs cuda_decode_ag;
+# - detail: each GEMV shape alone at every rows-per-block choice, the graph
+#   tuner's picks, graph traces with and without each knob.
 set -u
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=$PWD/lib:$(dirname "$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets /opt -name 'libcublas.so.1*' 2>/dev/null | head -1)"):${LD_LIBRARY_PATH:-}
@@ -25,32 +31,43 @@ vs() { # label, then cuda_vs_cpu's arguments, under the environment given before
   timeout 90 ./bin/cuda_vs_cpu "${@:2}" -t $T >"$OUT/vs-$1.txt" 2>&1
   echo "vs $1 rc=$? $(grep -v '^#' "$OUT/vs-$1.txt" | tail -1 | cut -f1-9)"
 }
+ab() { # label, cuda_decode's arguments, the binaries: ${AB_ROUNDS:-2} interleaved rounds into ab-LABEL.tsv
+  local f="$OUT/ab-$1.tsv" args=$2; shift 2
+  echo "== ab $(date +%T)"
+  for r in $(seq ${AB_ROUNDS:-2}); do
+    for b in "$@"; do
+      timeout 150 ./bin/$b $args >/tmp/ab.tsv 2>>"${f%.tsv}.err"; echo "$b round $r rc=$?"
+      awk -F'\t' -v b=$b -v r=$r '/^#/ { next } !h++ { if (!seen) print "build\tround\t" $0; next } { print b "\t" r "\t" $0 }' seen=$([ -s "$f" ] && echo 1) /tmp/ab.tsv >>"$f"
+    done
+  done
+  awk -F'\t' 'NR==1 { for (i = 1; i <= NF; i++) c[$i] = i; next } { k=$(c["model"])" "$(c["type"])" "$1; s[k]+=$(c["decode_tok_s"]); n[k]++; v[k]=v[k]" "$(c["decode_tok_s"]) } END { for (k in s) printf "%s %.1f (%s)\n", k, s[k]/n[k], v[k] }' "$f" | sort
+}
 for phase in ${*:-check}; do
   case $phase in
     check)
       timeout 200 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1
       echo "test_cuda rc=$? $(grep -c '^ok' "$OUT/test_cuda.log") ok, $(grep -c '^not ok' "$OUT/test_cuda.log") not ok"
       grep '^not ok' "$OUT/test_cuda.log" | head -20
-      for ty in q8_0 iq4_nl; do
+      for ty in q4_1 q8_0 iq4_nl; do
         ./bin/quantize models/qb-gpt2-10m models/qb-gpt2-10m-$ty.gguf --type $ty --embed $ty -q --report /dev/null >/dev/null 2>&1
       done
-      for ty in q4_0 q8_0 iq4_nl; do
-        m=models/qb-gpt2-10m-$ty.gguf
-        QB_CUDA_GEMV_MMA=1 vs mma-$ty -m $m
-        QB_CUDA_GEMV_R=-8 vs r-8-$ty -m $m
-        QB_CUDA_GEMV_R=-16 vs r-16-$ty -m $m
+      for m in models/qb-gpt2-10m-{q4_0,q4_1,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
+        l=$(basename $m .gguf)
+        QB_CUDA_GEMV_MMA=1 vs mma-$l -m $m
+        QB_CUDA_GEMV_R=-8 vs r-8-$l -m $m
+        QB_CUDA_GEMV_R=-16 vs r-16-$l -m $m
       done
+      vs base-s256-q4_k -m models/s256-q4_k.gguf
       QB_CUDA_ATTN_GRID=1 vs ag-f32 -m models/qb-gpt2-10m -n 150
       QB_CUDA_ATTN_GRID=1 vs ag-q4_0 -m models/qb-gpt2-10m-q4_0.gguf -n 150
       QB_CUDA_ATTN_GRID=1 QB_CUDA_ATTN_WHOLE=0 vs ag-split-f32 -m models/qb-gpt2-10m -n 150
       QB_CUDA_ATTN_WHOLE=0 vs split-f32 -m models/qb-gpt2-10m -n 150
-      vs base-f32 -m models/qb-gpt2-10m -n 150
-      echo "== ab $(date +%T)"
-      AB_ROUNDS=${AB_ROUNDS:-2} AB_ARGS="-m gpt2-xl,gpt2 -w f16,q4_0,q8_0 -n 128 -r 2" ./run-device.sh ab 2>&1 | grep -v "^cuda_decode"
-      awk -F'\t' 'NR==1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $1 != "build" { k=$(c["model"])" "$(c["type"])" "$1; s[k]+=$(c["decode_tok_s"]); n[k]++ } END { for (k in s) printf "%s %.1f\n", k, s[k]/n[k] }' "$OUT/ab.tsv" | sort ;;
+      vs base-f32 -m models/qb-gpt2-10m -n 150 ;;
+    ab-mma) ab mma "-m gpt2-xl -w q4_0,q8_0,q4_k -n 128 -r 2" cuda_decode cuda_decode_mma ;;
+    ab-ag) ab ag "-m gpt2-xl,gpt2 -w f16 -n 128 -r 2" cuda_decode cuda_decode_ag ;;
     detail)
       echo "== gemv alone $(date +%T)"
-      timeout 100 ./bin/cuda_ceilings -q q4_0 q8_0 iq4_nl >"$OUT/ceilings.tsv" 2>&1; echo "ceilings rc=$?"
+      timeout 100 ./bin/cuda_ceilings -q q4_0 q8_0 q4_k >"$OUT/ceilings.tsv" 2>&1; echo "ceilings rc=$?"
       grep "^gemv" "$OUT/ceilings.tsv" | cut -f2-8
       echo "== graph tuner's picks $(date +%T)"
       QB_CUDA_GEMV_MMA=1 QB_CUDA_GRAPH_TUNE=2 timeout 100 ./bin/cuda_decode -m gpt2-xl,gpt2 -w q4_0,q8_0 -n 64 -r 1 >"$OUT/tune.tsv" 2>"$OUT/tune.err"

@@ -204,6 +204,11 @@ static uint32_t shfl_xor(unsigned mask, uint32_t v, int o) {
 
 void __syncwarp(unsigned mask) { (void)shfl_xor(mask, 0u, 0); }
 
+float __shfl_sync(unsigned mask, float v, int src) {
+    if (mask != 0xffffffffu) die("shuffle: only whole-warp masks are emulated");
+    return __uint_as_float(meet(__float_as_uint(v))[src & 31]);
+}
+
 // The FP16 half h (0: the word's lower) of w.
 static float half_of(uint32_t w, int h) {
     __half2 v;

@@ -47,6 +47,7 @@ float __shfl_xor_sync(unsigned mask, float v, int lane_xor);
 int __shfl_xor_sync(unsigned mask, int v, int lane_xor);
 unsigned __shfl_xor_sync(unsigned mask, unsigned v, int lane_xor);
 double __shfl_xor_sync(unsigned mask, double v, int lane_xor);
+float __shfl_sync(unsigned mask, float v, int src_lane); // each lane reads lane src_lane's v
 // __syncwarp: the warp's 32 lanes meet (whole warps only).
 void __syncwarp(unsigned mask = 0xffffffffu);
 // mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 with D = C = d: the warp's

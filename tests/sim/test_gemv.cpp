@@ -101,6 +101,8 @@ static void rows_r(const gemv_case *c) {
         if constexpr (std::is_same<TT, TQ4<QB_TYPE_Q4_0>>::value) return rows_mma_r<MQ4_0, P>(c);
         if constexpr (std::is_same<TT, TQ8_0>::value) return rows_mma_r<MQ8_0, P>(c);
         if constexpr (std::is_same<TT, TQ4<QB_TYPE_IQ4_NL>>::value) return rows_mma_r<MIQ4_NL, P>(c);
+        if constexpr (std::is_same<TT, TQ4<QB_TYPE_Q4_1>>::value) return rows_mma_r<MQ4_1, P>(c);
+        if constexpr (std::is_same<TT, TQ4_K>::value) return rows_mma_r<MQ4_K, P>(c);
     }
     switch (c->R) {
     case 1: rows_t<TT, 1, P>(c->a, c->warp, c->deep); break;
@@ -303,22 +305,24 @@ int main(void) {
             if (t == QB_TYPE_F16 || t == QB_TYPE_BF16) check(t, 6400 - 8, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 4, 1);
         }
     }
-    // The tensor-core lane code of Q8_0, Q4_0 and IQ4_NL (gemv_mma.cuh), 8 and 16 rows a block, every path:
-    // rows of 5 and 25 blocks (a last step of one block), of 199 (gpt2-xl's MLP output projection
-    // less a block), 37, 45 and 111 rows (a short last group).
-    for (qb_type t : {QB_TYPE_Q8_0, QB_TYPE_Q4_0, QB_TYPE_IQ4_NL})
+    // The tensor-core lane code (gemv_mma.cuh), 8 and 16 rows a block, every path: rows of 5 and
+    // 25 blocks (a last step of one block), of 199 (gpt2-xl's MLP output projection less a
+    // block), 37, 45 and 111 rows (a short last group); Q4_K's rows of 1, 3 and 24 super-blocks.
+    for (qb_type t : {QB_TYPE_Q8_0, QB_TYPE_Q4_0, QB_TYPE_Q4_1, QB_TYPE_IQ4_NL, QB_TYPE_Q4_K})
         for (int R : {-8, -16}) {
-            check(t, 160, 37, R, 0, QB_CUDA_STORE, false, false);
-            check(t, 800, 130, R, 0, QB_CUDA_GELU, true, false);
-            check(t, 160, 480, R, 0, QB_CUDA_STORE, true, true);
-            check(t, 800, 45, R, 0, QB_CUDA_ACCUM, false, false);
-            check(t, 800, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 1);
-            check(t, 160, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 3);
-            check(t, 800, 111, R, 0, QB_CUDA_GELU, true, false, 0, 2);
-            check(t, 160, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 4);
-            check(t, 800, 111, R, 0, QB_CUDA_GELU, true, false, 0, 5);
-            check(t, 160, 480, R, 0, QB_CUDA_STORE, true, true, 0, 5);
-            check(t, 6400 - 32, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 4);
+            const bool k = t == QB_TYPE_Q4_K;
+            const int n_small = k ? 256 : 160, n_big = k ? 768 : 800, n_long = k ? 6400 - 256 : 6400 - 32;
+            check(t, n_small, 37, R, 0, QB_CUDA_STORE, false, false);
+            check(t, n_big, 130, R, 0, QB_CUDA_GELU, true, false);
+            check(t, n_small, 3 * n_small, R, 0, QB_CUDA_STORE, true, true);
+            check(t, n_big, 45, R, 0, QB_CUDA_ACCUM, false, false);
+            check(t, n_big, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 1);
+            check(t, n_small, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 3);
+            check(t, n_big, 111, R, 0, QB_CUDA_GELU, true, false, 0, 2);
+            check(t, n_small, 100, R, 0, QB_CUDA_ACCUM, false, false, 0, 4);
+            check(t, n_big, 111, R, 0, QB_CUDA_GELU, true, false, 0, 5);
+            check(t, n_small, 3 * n_small, R, 0, QB_CUDA_STORE, true, true, 0, 5);
+            check(t, n_long, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 4);
         }
     // W8A8 (the persistent step's measurement knob) against the CPU's --act int8 matmul.
     pool_q8 = qb_pool_new(1);
