@@ -4,11 +4,8 @@
 # replayed attention's grid trimmed to the position (QB_CUDA_ATTN_GRID=1,
 # attention.cu). From a folder staged by
 #   STAGE_TARGETS="build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu \
-#     build/bench/cuda_ceilings bin/quantize" AB_KNOBS="mma:QB_CUDA_GEMV_MMA=1 ag:QB_CUDA_ATTN_GRID=1" \
+#     build/bench/cuda_ceilings bin/quantize bin/fetch" AB_KNOBS="mma:QB_CUDA_GEMV_MMA=1 ag:QB_CUDA_ATTN_GRID=1" \
 #     EXTRA_FILES=tests/cuda/first-run.sh bash tests/cuda/stage.sh
-# and models/s256-q4_k.gguf beside qb-gpt2-10m (fetch --synthetic gpt2 --n-layer 2
-# --n-embd 256 --n-head 4 --n-ctx 512 --dtype f16 --no-tokenizer, qb-gpt2-10m's
-# vocab.json and merges.txt, quantize --type q4_k --embed q4_k).
 # Phases, each writing to $OUT as it goes:
 # - check (~3 min): the kernel tests (R -8 and -16 among them; the eager
 #   attention launches only the position's chunks), GPU vs CPU: qb-gpt2-10m's
@@ -51,6 +48,10 @@ for phase in ${*:-check}; do
       for ty in q4_1 q8_0 iq4_nl; do
         ./bin/quantize models/qb-gpt2-10m models/qb-gpt2-10m-$ty.gguf --type $ty --embed $ty -q --report /dev/null >/dev/null 2>&1
       done
+      # A synthetic 2-layer, 256-wide model for Q4_K (rows of 256), qb-gpt2-10m's tokenizer.
+      ./bin/fetch --synthetic gpt2 --n-layer 2 --n-embd 256 --n-head 4 --n-ctx 512 --dtype f16 --no-tokenizer \
+        -o models/s256 >/dev/null 2>&1 && cp models/qb-gpt2-10m/{vocab.json,merges.txt} models/s256/ &&
+        ./bin/quantize models/s256 models/s256-q4_k.gguf --type q4_k --embed q4_k -q --report /dev/null >/dev/null 2>&1
       for m in models/qb-gpt2-10m-{q4_0,q4_1,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
         l=$(basename $m .gguf)
         QB_CUDA_GEMV_MMA=1 vs mma-$l -m $m
