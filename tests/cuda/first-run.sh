@@ -4,14 +4,20 @@
 # replayed attention's grid trimmed to the position (QB_CUDA_ATTN_GRID=1,
 # attention.cu). From a folder staged by
 #   STAGE_TARGETS="build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu \
-#     build/bench/cuda_ceilings bin/quantize bin/fetch" AB_KNOBS="mma:QB_CUDA_GEMV_MMA=1 ag:QB_CUDA_ATTN_GRID=1" \
+#     build/bench/cuda_ceilings bin/quantize" AB_KNOBS="mma:QB_CUDA_GEMV_MMA=1 ag:QB_CUDA_ATTN_GRID=1" \
 #     EXTRA_FILES=tests/cuda/first-run.sh bash tests/cuda/stage.sh
+# with models/ holding, instead of qb-gpt2-10m itself (under the carry limit),
+# its GGUFs qb-gpt2-10m-T.gguf (T = q4_0, q4_1, q8_0, iq4_nl; quantize --type
+# T --embed T) and s256-q4_k.gguf, a synthetic 2-layer, 256-wide model for
+# Q4_K, whose rows must be whole 256s (fetch --synthetic gpt2 --n-layer 2
+# --n-embd 256 --n-head 4 --n-ctx 512 --dtype f16 --no-tokenizer, then
+# qb-gpt2-10m's vocab.json and merges.txt, quantize --type q4_k --embed q4_k).
 # Phases, each writing to $OUT as it goes:
 # - check (~3 min): the kernel tests (R -8 and -16 among them; the eager
 #   attention launches only the position's chunks), GPU vs CPU: qb-gpt2-10m's
 #   Q4_0, Q4_1, Q8_0 and IQ4_NL GGUFs and models/s256-q4_k.gguf (a synthetic
 #   2-layer, 256-wide model: Q4_K needs rows of 256) with the tensor cores
-#   tuned in and forced; F32 and Q4_0 with the trimmed grid, whole heads and
+#   tuned in and forced; Q8_0 and Q4_0 with the trimmed grid, whole heads and
 #   split chunks past 64 keys;
 # - ab-mma: gpt2-xl decode, Q4_0, Q8_0 and Q4_K, cuda_decode vs cuda_decode_mma, interleaved;
 # - ab-ag: gpt2-xl and gpt2 F16 decode, cuda_decode vs cuda_decode_ag;
@@ -45,13 +51,6 @@ for phase in ${*:-check}; do
       timeout 200 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1
       echo "test_cuda rc=$? $(grep -c '^ok' "$OUT/test_cuda.log") ok, $(grep -c '^not ok' "$OUT/test_cuda.log") not ok"
       grep '^not ok' "$OUT/test_cuda.log" | head -20
-      for ty in q4_1 q8_0 iq4_nl; do
-        ./bin/quantize models/qb-gpt2-10m models/qb-gpt2-10m-$ty.gguf --type $ty --embed $ty -q --report /dev/null >/dev/null 2>&1
-      done
-      # A synthetic 2-layer, 256-wide model for Q4_K (rows of 256), qb-gpt2-10m's tokenizer.
-      ./bin/fetch --synthetic gpt2 --n-layer 2 --n-embd 256 --n-head 4 --n-ctx 512 --dtype f16 --no-tokenizer \
-        -o models/s256 >/dev/null 2>&1 && cp models/qb-gpt2-10m/{vocab.json,merges.txt} models/s256/ &&
-        ./bin/quantize models/s256 models/s256-q4_k.gguf --type q4_k --embed q4_k -q --report /dev/null >/dev/null 2>&1
       for m in models/qb-gpt2-10m-{q4_0,q4_1,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
         l=$(basename $m .gguf)
         QB_CUDA_GEMV_MMA=1 vs mma-$l -m $m
@@ -59,11 +58,11 @@ for phase in ${*:-check}; do
         QB_CUDA_GEMV_R=-16 vs r-16-$l -m $m
       done
       vs base-s256-q4_k -m models/s256-q4_k.gguf
-      QB_CUDA_ATTN_GRID=1 vs ag-f32 -m models/qb-gpt2-10m -n 150
+      QB_CUDA_ATTN_GRID=1 vs ag-q8_0 -m models/qb-gpt2-10m-q8_0.gguf -n 150
       QB_CUDA_ATTN_GRID=1 vs ag-q4_0 -m models/qb-gpt2-10m-q4_0.gguf -n 150
-      QB_CUDA_ATTN_GRID=1 QB_CUDA_ATTN_WHOLE=0 vs ag-split-f32 -m models/qb-gpt2-10m -n 150
-      QB_CUDA_ATTN_WHOLE=0 vs split-f32 -m models/qb-gpt2-10m -n 150
-      vs base-f32 -m models/qb-gpt2-10m -n 150 ;;
+      QB_CUDA_ATTN_GRID=1 QB_CUDA_ATTN_WHOLE=0 vs ag-split-q8_0 -m models/qb-gpt2-10m-q8_0.gguf -n 150
+      QB_CUDA_ATTN_WHOLE=0 vs split-q8_0 -m models/qb-gpt2-10m-q8_0.gguf -n 150
+      vs base-q8_0 -m models/qb-gpt2-10m-q8_0.gguf -n 150 ;;
     ab-mma) ab mma "-m gpt2-xl -w q4_0,q8_0,q4_k -n 128 -r 2" cuda_decode cuda_decode_mma ;;
     ab-ag) ab ag "-m gpt2-xl,gpt2 -w f16 -n 128 -r 2" cuda_decode cuda_decode_ag ;;
     detail)
