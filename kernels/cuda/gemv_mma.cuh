@@ -82,6 +82,16 @@ __device__ __forceinline__ uint32_t qb_h2_fma(uint32_t u, float m, float c) {
     return qb_h2_bits(__hfma2(qb_h2_of(u), __float2half2_rn(m), __float2half2_rn(c)));
 }
 
+// The N quant bytes (16 or 32) of unit blk of a row into w[0 .. N/4 - 1].
+template <int N>
+__device__ __forceinline__ void qb_mma_quants(const uint8_t *q, int blk, uint32_t *w) {
+#pragma unroll
+    for (int k = 0; k < N / 16; k++) {
+        const uint4 v = ldw16(q + (size_t)blk * N + 16 * k);
+        w[4 * k] = v.x, w[4 * k + 1] = v.y, w[4 * k + 2] = v.z, w[4 * k + 3] = v.w;
+    }
+}
+
 // ---- the types: one quant block of one row, as a lane holds it -------------------------------
 // NW: words a lane loads (quants, then the scales); UNROLL: steps in flight;
 // NSUB: sub-blocks of 32 weights in a lane's unit (1, or Q4_K's 2); MIN: a
@@ -100,8 +110,7 @@ struct MQ4_0 {
     static constexpr int NSUB = 1;
     static constexpr bool XSPREAD = true, MIN = false;
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
-        const uint4 v = ldw16(q + (size_t)blk * 16);
-        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+        qb_mma_quants<16>(q, blk, w);
         w[4] = ldw2(sc + (size_t)blk * 2);
     }
     static __device__ float scale(const uint32_t *w, int, int) { return h2f(w[4]); }
@@ -129,8 +138,7 @@ struct MQ4_0 {
 struct MQ4_1 : MQ4_0 {
     static constexpr bool MIN = true;
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
-        const uint4 v = ldw16(q + (size_t)blk * 16);
-        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+        qb_mma_quants<16>(q, blk, w);
         w[4] = ldw4(sc + (size_t)blk * 4);
     }
     static __device__ float minimum(const uint32_t *w, int, int) { return h2f(w[4] >> 16); }
@@ -143,9 +151,7 @@ struct MQ8_0 {
     static constexpr int NSUB = 1;
     static constexpr bool XSPREAD = false, MIN = false;
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
-        const uint4 v = ldw16(q + (size_t)blk * 32), u = ldw16(q + (size_t)blk * 32 + 16);
-        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
-        w[4] = u.x, w[5] = u.y, w[6] = u.z, w[7] = u.w;
+        qb_mma_quants<32>(q, blk, w);
         w[8] = ldw2(sc + (size_t)blk * 2);
     }
     static __device__ float scale(const uint32_t *w, int, int) { return h2f(w[8]); }
@@ -189,10 +195,8 @@ struct MQ4_K {
     static constexpr int NSUB = 2;
     static constexpr bool XSPREAD = true, MIN = true;
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
-        const uint4 v = ldw16(q + (size_t)blk * 32), u = ldw16(q + (size_t)blk * 32 + 16);
+        qb_mma_quants<32>(q, blk, w);
         const uint4 s = ldw16(sc + (size_t)(blk / 4) * 16); // (the same 16 bytes for a row's four lanes)
-        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
-        w[4] = u.x, w[5] = u.y, w[6] = u.z, w[7] = u.w;
         w[8] = s.x, w[9] = s.y, w[10] = s.z, w[11] = s.w;
     }
     static __device__ float scale(const uint32_t *w, int c, int j) {
