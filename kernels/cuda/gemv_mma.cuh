@@ -273,6 +273,19 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
     const float *x = ready();
     fin.ready(a);
     const bool holds_x = g / 2 == t; // lane (g, t) supplies B's column g: limb g % 2 of block 4s + t
+    // This lane's x of step s, loaded U steps ahead as the weights are (a step
+    // waiting on its own x was a round trip to L2 before each step's mmas):
+    // values 4c..4c+3 (c = lane % 8) of each sub-block of unit 4s + lane / 8.
+    const int bq = lane >> 3, c = lane & 7;
+    auto load_x = [&](int s, float4 *v) {
+        const int bx = 4 * s + bq;
+#pragma unroll
+        for (int j = 0; j < NS; j++)
+            v[j] = s < steps && bx < nb ? ldx4(x, (bx * NS + j) * 32 + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    };
+    float4 xv[U][NS];
+#pragma unroll
+    for (int u = 0; u < U; u++) load_x(wk + KS * u, xv[u]);
     float acc[NR];
 #pragma unroll
     for (int r = 0; r < NR; r++) acc[r] = 0;
@@ -282,13 +295,11 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
         for (int u = 0; u < U; u++) {
             const int s = s0 + KS * u;
             if (s < steps) { // (the same for the whole warp: the mma and __syncwarp take every lane)
-                // This step's x, lane l: values 4c..4c+3 (c = l % 8) of each sub-block of unit
-                // 4s + l / 8, in limbs; with a minimum, each sub-block's sum.
-                const int bq = lane >> 3, c = lane & 7, bx = 4 * s + bq;
+                // This step's x in limbs into the warp's buffer; with a minimum, each sub-block's sum.
                 float sum[NS];
 #pragma unroll
                 for (int j = 0; j < NS; j++) {
-                    const float4 v = bx < nb ? ldx4(x, (bx * NS + j) * 32 + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                    const float4 v = xv[u][j];
                     const float p0 = v.x, p1 = MT::XSPREAD ? v.z : v.y, p2 = MT::XSPREAD ? v.y : v.z, p3 = v.w;
                     const __half2 h01 = __floats2half2_rn(p0, p1), h23 = __floats2half2_rn(p2, p3);
                     const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
@@ -298,6 +309,7 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
                                                              qb_h2_bits(__floats2half2_rn(p2 - f23.x, p3 - f23.y)));
                     sum[j] = (v.x + v.y) + (v.z + v.w);
                 }
+                load_x(s + KS * U, xv[u]);
                 if constexpr (MT::MIN) // over the unit's 8 lanes, then from lane 8t: unit 4s + t's
 #pragma unroll
                     for (int j = 0; j < NS; j++) {
@@ -309,21 +321,23 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
 #pragma unroll
                 for (int j = 0; j < NS; j++) {
                     const uint2 *xb = holds_x ? xs.x[wk][buf][t][j][g & 1] : xs.zero[wk];
-                    float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                    // Two sums, the even and the odd mmas: two chains of dependent mmas, not one of 8.
+                    float d[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
                     uint32_t h[NR][16];
 #pragma unroll
                     for (int r = 0; r < NR; r++) MT::halves(w[u][r], j, h[r]);
 #pragma unroll
                     for (int i = 0; i < 8; i++) {
-                        const uint2 xv = xb[i];
+                        const uint2 xw = xb[i];
                         const uint32_t A[4] = {h[0][2 * i], NR > 1 ? h[NR - 1][2 * i] : 0u, h[0][2 * i + 1],
                                                NR > 1 ? h[NR - 1][2 * i + 1] : 0u};
-                        const uint32_t B[2] = {xv.x, xv.y};
-                        qb_mma16816(d, A, B);
+                        const uint32_t B[2] = {xw.x, xw.y};
+                        qb_mma16816(d[i & 1], A, B);
                     }
 #pragma unroll
                     for (int r = 0; r < NR; r++) {
-                        acc[r] = fmaf(MT::scale(w[u][r], cu, j), d[2 * r] + d[2 * r + 1], acc[r]);
+                        const float dot = (d[0][2 * r] + d[0][2 * r + 1]) + (d[1][2 * r] + d[1][2 * r + 1]);
+                        acc[r] = fmaf(MT::scale(w[u][r], cu, j), dot, acc[r]);
                         if constexpr (MT::MIN) acc[r] = fmaf(MT::minimum(w[u][r], cu, j), sum[j], acc[r]);
                     }
                 }
