@@ -9,9 +9,9 @@
 // graph, which then serves every step (blocks past the position only report
 // "empty"). At short contexts those were most of the grid (xl: 375 blocks of
 // 400), each still to be admitted to an SM before the next kernel could
-// start: with QB_CUDA_ATTN_GRID=1 the host trims each captured attention
-// node's grid to the position's chunks before a replay (qb_cuda_attn_grids;
-// the count changes every 64 steps).
+// start: so the host trims each captured attention node's grid to the
+// position's chunks before a replay (qb_cuda_attn_grids; the count changes
+// every 64 steps; QB_CUDA_ATTN_GRID=0 keeps the context's).
 // While a token's keys fit its lanes' registers (256 for heads of 64 at 512
 // threads), block (0, h, t) takes the head whole instead, its warps taking the
 // keys in turn, and the others return: no partials in memory, counter or

@@ -93,7 +93,7 @@ struct qb_cuda {
     float *ln_buf;       // layernorm rows for the matmuls with a layernorm in front
     int ln_fuse;         // 1: the GEMV normalises x itself; 0: a layernorm kernel first
     int gemv_r_forced;   // QB_CUDA_GEMV_R, else 0 (tuned)
-    int gemv_mma;        // QB_CUDA_GEMV_MMA=1: the tuners may take the tensor-core GEMV (R -8, -16) where the type has it
+    int gemv_mma;        // QB_CUDA_GEMV_MMA (default 1): the tuners may take the tensor-core GEMV (R -8, -16) where the type has it
     int graph_tune;      // QB_CUDA_GRAPH_TUNE: qb_cuda_graph_tune times the rows per block in the graph (2: says so)
     int gemv_deep;       // QB_CUDA_GEMV_DEEP: steps a warp from which the chain's GEMV loads deeper (0: never)
     struct {
@@ -110,7 +110,7 @@ struct qb_cuda {
     size_t ln_bytes;
     int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head
     int att_threads;      // QB_CUDA_ATT_THREADS: the decode attention's block size (512; 128 or 256)
-    int attn_grid;        // QB_CUDA_ATTN_GRID=1: replays trim the attention's grid to the position (qb_cuda_attn_grids)
+    int attn_grid;        // QB_CUDA_ATTN_GRID (default 1): replays trim the attention's grid to the position (qb_cuda_attn_grids)
     qb_attn_node attn_nodes[QB_CUDA_ATTN_NODES]; // the graph captured last's attention launches
     int n_attn_nodes;
     // QB_CUDA_TRACE (trace.cu): the captured graph's GEMV and attention launches

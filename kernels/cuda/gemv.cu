@@ -11,7 +11,7 @@
 // float 2^23 + b, and one subtraction removes the offset and the zero point.
 //
 // Q4_0, Q4_1, Q8_0, IQ4_NL and Q4_K also have a tensor-core lane code (gemv_mma.cuh), taken
-// where the tuner times it faster (R < 0: -R rows a block) with QB_CUDA_GEMV_MMA=1.
+// where the tuner times it faster (R < 0: -R rows a block; QB_CUDA_GEMV_MMA=0 never).
 #include "common.cuh"
 #include "gemv.cuh"
 #include "gemv_mma.cuh"
@@ -92,7 +92,7 @@ static void launch_mma(qb_cuda *c, const gemv_args &a, int R) {
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
 
 // The rows per block the tuners try for type t: 1, 2, 4 and 8 rows of the
-// CUDA-core lane code, then (QB_CUDA_GEMV_MMA=1) -8 and -16, the
+// CUDA-core lane code, then (unless QB_CUDA_GEMV_MMA=0) -8 and -16, the
 // tensor-core one, where t has it. Returns how many.
 static int row_choices(const qb_cuda *c, qb_type t, int *R) {
     int n = 0;

@@ -2,7 +2,8 @@
 # The first GPU run of two knobs that passed on the CPU emulator only: the
 # tensor-core GEMV (QB_CUDA_GEMV_MMA=1, kernels/cuda/gemv_mma.cuh) and the
 # replayed attention's grid trimmed to the position (QB_CUDA_ATTN_GRID=1,
-# attention.cu). From a folder staged by
+# attention.cu); both on by default since (data/results/h100/first-run-bbb0b08
+# holds this run). From a folder staged by
 #   STAGE_TARGETS="build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu \
 #     build/bench/cuda_ceilings bin/quantize" AB_KNOBS="mma:QB_CUDA_GEMV_MMA=1 ag:QB_CUDA_ATTN_GRID=1" \
 #     EXTRA_FILES=tests/cuda/first-run.sh bash tests/cuda/stage.sh
