@@ -35,16 +35,9 @@ vs() { # label, then cuda_vs_cpu's arguments, under the environment given before
   timeout 90 ./bin/cuda_vs_cpu "${@:2}" -t $T >"$OUT/vs-$1.txt" 2>&1
   echo "vs $1 rc=$? $(grep -v '^#' "$OUT/vs-$1.txt" | tail -1 | cut -f1-9)"
 }
-ab() { # label, cuda_decode's arguments, the binaries: ${AB_ROUNDS:-2} interleaved rounds into ab-LABEL.tsv
-  local f="$OUT/ab-$1.tsv" args=$2; shift 2
+ab() { # label, cuda_decode's arguments, the build to set beside cuda_decode: run-device.sh ab into ab-LABEL.tsv
   echo "== ab $(date +%T)"
-  for r in $(seq ${AB_ROUNDS:-2}); do
-    for b in "$@"; do
-      timeout 150 ./bin/$b $args >/tmp/ab.tsv 2>>"${f%.tsv}.err"; echo "$b round $r rc=$?"
-      awk -F'\t' -v b=$b -v r=$r '/^#/ { next } !h++ { if (!seen) print "build\tround\t" $0; next } { print b "\t" r "\t" $0 }' seen=$([ -s "$f" ] && echo 1) /tmp/ab.tsv >>"$f"
-    done
-  done
-  awk -F'\t' 'NR==1 { for (i = 1; i <= NF; i++) c[$i] = i; next } { k=$(c["model"])" "$(c["type"])" "$1; s[k]+=$(c["decode_tok_s"]); n[k]++; v[k]=v[k]" "$(c["decode_tok_s"]) } END { for (k in s) printf "%s %.1f (%s)\n", k, s[k]/n[k], v[k] }' "$f" | sort
+  AB_NAME=ab-$1 AB_ARGS=$2 AB_BINS=$3 AB_TIMEOUT=150 ./run-device.sh ab
 }
 for phase in ${*:-check}; do
   case $phase in
@@ -64,8 +57,8 @@ for phase in ${*:-check}; do
       QB_CUDA_ATTN_GRID=1 QB_CUDA_ATTN_WHOLE=0 vs ag-split-q8_0 -m models/qb-gpt2-10m-q8_0.gguf -n 150
       QB_CUDA_ATTN_WHOLE=0 vs split-q8_0 -m models/qb-gpt2-10m-q8_0.gguf -n 150
       vs base-q8_0 -m models/qb-gpt2-10m-q8_0.gguf -n 150 ;;
-    ab-mma) ab mma "-m gpt2-xl -w q4_0,q8_0,q4_k -n 128 -r 2" cuda_decode cuda_decode_mma ;;
-    ab-ag) ab ag "-m gpt2-xl,gpt2 -w f16 -n 128 -r 2" cuda_decode cuda_decode_ag ;;
+    ab-mma) ab mma "-m gpt2-xl -w q4_0,q8_0,q4_k -n 128 -r 2" cuda_decode_mma ;;
+    ab-ag) ab ag "-m gpt2-xl,gpt2 -w f16 -n 128 -r 2" cuda_decode_ag ;;
     detail)
       echo "== gemv alone $(date +%T)"
       timeout 100 ./bin/cuda_ceilings -q q4_0 q8_0 q4_k >"$OUT/ceilings.tsv" 2>&1; echo "ceilings rc=$?"

@@ -28,9 +28,11 @@
 #             weights, which stay in L2 where they fit), GTRACE_ARGS (default -m
 #             gpt2-xl,gpt2-medium,gpt2 -w f16,q4_0 -n 32 -r 1)
 #   ab        builds side by side: bin/cuda_decode and every bin/cuda_decode_* (stage
-#             them there yourself: an old commit, another register cap), AB_ROUNDS
-#             (default 2) rounds of each, interleaved, AB_ARGS (default -m gpt2-xl,gpt2
-#             -w f16,q4_0 -n 128 -r 2); the QB_CUDA_* knobs of the environment apply to all
+#             them there yourself: an old commit, another register cap) or those AB_BINS
+#             names, AB_ROUNDS (default 2) rounds of each, interleaved, AB_ARGS (default
+#             -m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2), into $OUT/AB_NAME.tsv (default ab);
+#             then each build's mean decode tok/s (and the rounds'); the QB_CUDA_* knobs
+#             of the environment apply to all
 #   drop      the graph's decode step with each named step left out in turn
 #             (QB_CUDA_DROP; DROP_SETS, DROP_ARGS): what a step costs in the chain
 #   gguf      GPU vs CPU on GGUF files of every quantized type (bin/quantize here,
@@ -148,16 +150,17 @@ for s in $steps; do
         [ -s "$f" ] && python3 trace_summary.py "$f" | tee "${f%.tsv}.summary.txt"
       done; tail -3 "$OUT/gtrace.err" ;;
     ab)
-      bins=$(cd bin && ls cuda_decode_* 2>/dev/null)
+      bins=${AB_BINS:-$(cd bin && ls cuda_decode_* 2>/dev/null)}
       [ -n "$bins" ] || { echo "no bin/cuda_decode_* to compare with"; continue; }
+      f="$OUT/${AB_NAME:-ab}.tsv"
       for r in $(seq ${AB_ROUNDS:-2}); do
         for b in cuda_decode $bins; do
-          timeout ${AB_TIMEOUT:-120} ./bin/$b ${AB_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >/tmp/ab.tsv 2>>"$OUT/ab.err"
+          timeout ${AB_TIMEOUT:-120} ./bin/$b ${AB_ARGS:--m gpt2-xl,gpt2 -w f16,q4_0 -n 128 -r 2} >/tmp/ab.tsv 2>>"${f%.tsv}.err"
           echo "$b round $r rc=$?"
-          awk -F'\t' -v b=$b -v r=$r 'NR==1 && /^#/ { next } !h++ { print "build\tround\t" $0; next } { print b "\t" r "\t" $0 }' /tmp/ab.tsv >>"$OUT/ab.tsv"
+          awk -F'\t' -v b=$b -v r=$r 'NR==1 && /^#/ { next } !h++ { print "build\tround\t" $0; next } { print b "\t" r "\t" $0 }' /tmp/ab.tsv >>"$f"
         done
       done
-      awk -F'\t' 'NR==1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $1 != "build" { print $1, $2, $(c["model"]), $(c["type"]), $(c["decode_tok_s"]), $(c["decode_persistent_tok_s"]) }' "$OUT/ab.tsv" ;;
+      awk -F'\t' 'NR==1 { for (i = 1; i <= NF; i++) c[$i] = i; next } $1 != "build" { k = $(c["model"]) " " $(c["type"]) " " $1; s[k] += $(c["decode_tok_s"]); n[k]++; v[k] = v[k] " " $(c["decode_tok_s"]) } END { for (k in s) printf "%s %.1f (%s)\n", k, s[k] / n[k], v[k] }' "$f" | sort ;;
     drop)
       # What each named step costs inside the replayed chain: the step time saved
       # when the decode step leaves it out (QB_CUDA_DROP; the tokens are then wrong).
