@@ -90,10 +90,14 @@ struct qb_cuda {
     size_t peak_used;
     int pdl;             // launch with programmatic dependent launch
     unsigned *counters;  // zeroed; kernels that finish in their last block count here
+    float *sk_part;      // the split GEMV's sums (gemv_args.sk_part): QB_CUDA_SPLIT_SUMS floats
+    unsigned *sk_ctr;    // and its counts, zeroed: QB_CUDA_SPLIT_GROUPS
     float *ln_buf;       // layernorm rows for the matmuls with a layernorm in front
     int ln_fuse;         // 1: the GEMV normalises x itself; 0: a layernorm kernel first
     int gemv_r_forced;   // QB_CUDA_GEMV_R, else 0 (tuned)
     int gemv_mma;        // QB_CUDA_GEMV_MMA (default 1): the tuners may take the tensor-core GEMV (R -8, -16) where the type has it
+    int gemv_split;      // QB_CUDA_GEMV_SPLIT (default 1): and that one with a row split over blocks (R -(rows + 32 S))
+    int mma_q8_deep;     // QB_CUDA_MMA_Q8_DEEP (default 0): Q8_0's tensor-core GEMV 4 steps ahead, not 2
     int graph_tune;      // QB_CUDA_GRAPH_TUNE: qb_cuda_graph_tune times the rows per block in the graph (2: says so)
     int gemv_deep;       // QB_CUDA_GEMV_DEEP: steps a warp from which the chain's GEMV loads deeper (0: never)
     struct {
@@ -204,6 +208,10 @@ static inline unsigned qb_blocks(size_t n, unsigned per) { return (unsigned)((n 
 
 int qb_cuda_pdl(qb_cuda *c);
 #define QB_CUDA_COUNTERS 8192
+// The split tensor-core GEMV's workspace (gemv.cu): row groups of a matrix,
+// and sums (row groups x blocks a row x rows a group) it may take.
+#define QB_CUDA_SPLIT_GROUPS 4096
+#define QB_CUDA_SPLIT_SUMS (1 << 18)
 
 template <typename... KArgs, typename... Args>
 static void qb_launch(qb_cuda *c, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, Args... args) {

@@ -38,6 +38,9 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     CK(cudaMemset(c->d_pos, 0, 2 * sizeof(int)));
     CK(cudaMalloc(&c->counters, QB_CUDA_COUNTERS * sizeof(unsigned)));
     CK(cudaMemset(c->counters, 0, QB_CUDA_COUNTERS * sizeof(unsigned)));
+    CK(cudaMalloc(&c->sk_part, QB_CUDA_SPLIT_SUMS * sizeof(float)));
+    CK(cudaMalloc(&c->sk_ctr, QB_CUDA_SPLIT_GROUPS * sizeof(unsigned)));
+    CK(cudaMemset(c->sk_ctr, 0, QB_CUDA_SPLIT_GROUPS * sizeof(unsigned)));
     const char *pdl = getenv("QB_CUDA_PDL");
     c->pdl = !(pdl && !strcmp(pdl, "0")) && c->prop.major >= 9;
     const char *r = getenv("QB_CUDA_GEMV_R");
@@ -47,7 +50,8 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     for (const char *p = rs; p && *p && c->n_r_shape < 8;) {
         int o = 0, i = 0, R = 0, used = 0;
         if (sscanf(p, "%dx%d:%d%n", &o, &i, &R, &used) != 3 || !qb_gemv_rows_ok(R))
-            qb_die(QB_EXIT_USAGE, "QB_CUDA_GEMV_RS=%s: expected OUTxIN:R items (R 1, 2, 4, 8, -8 or -16) separated by commas",
+            qb_die(QB_EXIT_USAGE,
+                   "QB_CUDA_GEMV_RS=%s: expected OUTxIN:R items separated by commas (R 1, 2, 4, 8, -8, -16, or -(8 or 16) - 32 S for S = 2, 4 or 8)",
                    rs);
         c->r_shape[c->n_r_shape].n_out = o, c->r_shape[c->n_r_shape].n_in = i, c->r_shape[c->n_r_shape++].R = R;
         p += used + (p[used] == ',');
@@ -68,6 +72,13 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // (data/results/h100/first-run-bbb0b08); QB_CUDA_GEMV_MMA=0 leaves the CUDA cores' only.
     const char *mma = getenv("QB_CUDA_GEMV_MMA");
     c->gemv_mma = !(mma && !strcmp(mma, "0"));
+    // The tensor-core GEMV with each row split over 2, 4 or 8 blocks among the tuners' choices, where a
+    // matrix has too few rows to fill the GPU (gemv_mma.cuh); QB_CUDA_GEMV_SPLIT=0 leaves it out.
+    const char *split = getenv("QB_CUDA_GEMV_SPLIT");
+    c->gemv_split = !(split && !strcmp(split, "0"));
+    // An experiment: Q8_0's tensor-core GEMV with 4 steps in flight (gemv_mma.cuh, MQ8_0D).
+    const char *q8d = getenv("QB_CUDA_MMA_Q8_DEEP");
+    c->mma_q8_deep = q8d && !strcmp(q8d, "1");
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");
@@ -121,6 +132,8 @@ void qb_cuda_close(qb_cuda *c) {
     CK(cudaFree(c->ln_buf));
     CK(cudaFree(c->d_pos));
     CK(cudaFree(c->counters));
+    CK(cudaFree(c->sk_part));
+    CK(cudaFree(c->sk_ctr));
     CK(cudaStreamDestroy(c->stream));
     free(c);
 }

@@ -46,8 +46,11 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
     qb_trace_mark(a.tr, 2);
 }
 
+// split: blocks a row (the tensor-core code only; 1 where the output's
+// layernorm by the last block is asked for or the workspace is too small).
 template <class TT, int R, bool MMA = false>
-static void launch_t(qb_cuda *c, const gemv_args &a) {
+static void launch_t(qb_cuda *c, const gemv_args &a0, int split = 1) {
+    gemv_args a = a0;
     // x normalised in shared memory; from carried statistics g and b are staged there too, as for
     // the output's layernorm by the last block.
     const size_t smem = a.ln_g      ? ((size_t)(a.st_in ? 3 : 1) * a.n_in + 4) * sizeof(float)
@@ -58,7 +61,11 @@ static void launch_t(qb_cuda *c, const gemv_args &a) {
                a.n_out);
     if (a.ln_g && a.n_in > QB_LN_FUSE_MAX)
         qb_die(QB_EXIT_DATA, "cuda: gemv: a fused layernorm takes at most %d values, not %d", QB_LN_FUSE_MAX, a.n_in);
-    const dim3 grid((unsigned)((a.n_out + R - 1) / R));
+    const int groups = (a.n_out + R - 1) / R;
+    if (split > 1 && (a.lo_out || groups > QB_CUDA_SPLIT_GROUPS || (size_t)groups * split * R > QB_CUDA_SPLIT_SUMS))
+        split = 1;
+    a.sk_part = c->sk_part, a.sk_ctr = c->sk_ctr;
+    const dim3 grid((unsigned)groups, (unsigned)split);
     const int role = !a.ln_g && !a.lo_out && !a.pf_bytes ? qb_gemv_role(a) : QB_GEMV_ALL; // (lean: a role's)
     void (*kernel)(gemv_args) = role == QB_GEMV_CONSUMER   ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, false, MMA>
                                 : role == QB_GEMV_PRODUCER ? k_gemv<TT, R, true, QB_GEMV_PRODUCER, false, MMA>
@@ -82,22 +89,36 @@ static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
     }
 }
 
-// The tensor-core lane code of 8 or 16 rows a block (R -8 or -16).
+// The tensor-core lane code of 8 or 16 rows a block (R -8 or -16), each row
+// over qb_gemv_split_of(R) blocks.
 template <class MT>
 static void launch_mma(qb_cuda *c, const gemv_args &a, int R) {
-    if (R == -16) launch_t<MT, 16, true>(c, a);
-    else launch_t<MT, 8, true>(c, a);
+    if (qb_gemv_rows_of(R) == -16) launch_t<MT, 16, true>(c, a, qb_gemv_split_of(R));
+    else launch_t<MT, 8, true>(c, a, qb_gemv_split_of(R));
 }
 
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
 
-// The rows per block the tuners try for type t: 1, 2, 4 and 8 rows of the
-// CUDA-core lane code, then (unless QB_CUDA_GEMV_MMA=0) -8 and -16, the
-// tensor-core one, where t has it. Returns how many.
-static int row_choices(const qb_cuda *c, qb_type t, int *R) {
+// The rows per block the tuners try for type t at n_out x n_in: 1, 2, 4 and
+// 8 rows of the CUDA-core lane code, then (unless QB_CUDA_GEMV_MMA=0) -8 and
+// -16, the tensor-core one, where t has it; and (unless QB_CUDA_GEMV_SPLIT=0)
+// that one with each row split over S = 2, 4 or 8 blocks where the matrix makes fewer than two blocks an
+// SM and each of a row's S blocks still gives every warp a step (a step: 4
+// units of 32 weights, Q4_K's of 64). Returns how many (at most QB_GEMV_CHOICES).
+#define QB_GEMV_CHOICES 12
+static int row_choices(const qb_cuda *c, qb_type t, int n_out, int n_in, int *R) {
     int n = 0;
     for (int r = 1; r <= 8; r *= 2) R[n++] = r;
-    if (c->gemv_mma && qb_gemv_has_mma(t)) R[n++] = -8, R[n++] = -16;
+    if (!c->gemv_mma || !qb_gemv_has_mma(t)) return n;
+    const int steps = (n_in + 4 * 32 * (t == QB_TYPE_Q4_K ? 2 : 1) - 1) / (4 * 32 * (t == QB_TYPE_Q4_K ? 2 : 1));
+    for (int rows = 8; rows <= 16; rows *= 2) {
+        R[n++] = -rows;
+        const int groups = (n_out + rows - 1) / rows;
+        for (int S = 2; S <= 8; S *= 2)
+            if (c->gemv_split && groups < 2 * c->prop.multiProcessorCount && steps >= S * KS && groups <= QB_CUDA_SPLIT_GROUPS &&
+                (size_t)groups * S * rows <= QB_CUDA_SPLIT_SUMS)
+                R[n++] = qb_gemv_choice(-rows, S);
+    }
     return n;
 }
 
@@ -139,8 +160,8 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
     CK(cudaEventCreate(&e1));
     int best = 2;
     float best_ms = 1e30f;
-    int choice[8];
-    const int n_choice = row_choices(c, t, choice);
+    int choice[QB_GEMV_CHOICES];
+    const int n_choice = row_choices(c, t, a0.n_out, a0.n_in, choice);
     for (int ci = 0; ci < n_choice; ci++) {
         const int R = choice[ci];
         for (int k = 0; k < 3; k++) dispatch(c, a, t, R);
@@ -148,7 +169,7 @@ static int tuned_rows(qb_cuda *c, const gemv_args &a0, qb_type t) {
         for (int k = 0; k < 5; k++) ms[k] = batch_ms(c, e0, e1, 4, [&] { dispatch(c, a, t, R); });
         float m = ms[0];
         for (int k = 1; k < 5; k++) m = fminf(m, ms[k]);
-        if (m < best_ms * 0.98f) best_ms = m, best = R; // ties go to the earlier choice (fewer rows, CUDA cores)
+        if (m < best_ms * 0.98f) best_ms = m, best = R; // ties go to the earlier choice (fewer rows, CUDA cores, no split)
     }
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
@@ -185,8 +206,8 @@ void qb_cuda_graph_tune(qb_cuda *c, void (*record)(void *), void *arg) {
         if (forced_rows(c, c->tuned[i].n_out, c->tuned[i].n_in)) continue;
         const int was = c->tuned[i].R;
         int keep = was;
-        int choice[8];
-        const int n_choice = row_choices(c, (qb_type)c->tuned[i].type, choice);
+        int choice[QB_GEMV_CHOICES];
+        const int n_choice = row_choices(c, (qb_type)c->tuned[i].type, c->tuned[i].n_out, c->tuned[i].n_in, choice);
         for (int ci = 0; ci < n_choice; ci++) {
             const int R = choice[ci];
             if (R == was) continue;
@@ -213,7 +234,7 @@ static gemv_args plain_args(const qb_weight *w, float *y, const float *x, const 
         qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
     return {y, x, (const uint8_t *)w->data, p->qrow, p->srow, p->scales_off, w->n_in, w->n_out, bias, epi,
             NULL, NULL, 0, NULL, NULL, NULL, 0.0f, NULL, 0, NULL, NULL, NULL,
-            NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL};
+            NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL, NULL, NULL};
 }
 
 void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
@@ -235,8 +256,9 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     c->pf_ptr = NULL, c->pf_bytes = 0; // hints for this GEMV alone
     c->st_out_next = NULL, c->st_in_next = NULL, c->lo_next.out = NULL, c->yg_next.out = NULL, c->fold_next.wg = NULL;
     const int R = rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type);
-    const int rows = R < 0 ? -R : R;
-    a.tr = qb_cuda_trace_slot(c, "gemv", (int)w->type, w->n_in, w->n_out, p.total, (size_t)(w->n_out + rows - 1) / rows);
+    const int rows = abs(qb_gemv_rows_of(R));
+    a.tr = qb_cuda_trace_slot(c, "gemv", (int)w->type, w->n_in, w->n_out, p.total,
+                              (size_t)(w->n_out + rows - 1) / rows * qb_gemv_split_of(R));
     dispatch(c, a, w->type, R);
 }
 
@@ -250,7 +272,7 @@ void qb_cuda_gemv_bare(qb_cuda *c, float *y, const float *x, const qb_weight *w,
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R) {
     if (R < 0) {
         if (t == QB_TYPE_Q4_0) return launch_mma<MQ4_0>(c, a, R);
-        if (t == QB_TYPE_Q8_0) return launch_mma<MQ8_0>(c, a, R);
+        if (t == QB_TYPE_Q8_0) return c->mma_q8_deep ? launch_mma<MQ8_0D>(c, a, R) : launch_mma<MQ8_0>(c, a, R);
         if (t == QB_TYPE_IQ4_NL) return launch_mma<MIQ4_NL>(c, a, R);
         if (t == QB_TYPE_Q4_1) return launch_mma<MQ4_1>(c, a, R);
         if (t == QB_TYPE_Q4_K) return launch_mma<MQ4_K>(c, a, R);

@@ -420,6 +420,12 @@ struct gemv_args {
     float *yg_out;
     const float *yg_g;
     const float *fold_wg;
+    // A row split over gridDim.y blocks (the tensor-core GEMV's R -(rows + 32 S)):
+    // each block's sums of its rows go to sk_part (row groups x S x rows floats),
+    // and sk_ctr (a zeroed count a row group) elects the block that adds them up
+    // and finishes the rows (qb_gemv_fin::split_sum). Unused when gridDim.y is 1.
+    float *sk_part;
+    unsigned *sk_ctr;
 };
 
 // The block's copy of layernorm(x) in shared memory (x in registers: n_in
@@ -615,6 +621,46 @@ struct qb_gemv_fin {
         // now, summed after the product; in shared memory they hold no registers through it.
         if (qb_paths_consume(P) && a.fold_wg && threadIdx.x < QB_STATS_SLOTS)
             qb_async_copy16<true>(&qb_fold_smem_of().sums[threadIdx.x], qb_stats_slot(a.st_in, threadIdx.x));
+    }
+    // A row split over S = gridDim.y blocks, this one its blockIdx.y-th part
+    // (part: [KS][R], each warp's sum of each row). Each block leaves its
+    // rows' sums in a.sk_part and counts itself in row group `group`'s
+    // a.sk_ctr; the last to count adds the S sums up, in a fixed order (the
+    // same rounding whichever block is last), puts them in part as one warp's
+    // and returns true: it finishes the rows (end). The others return false.
+    // One workspace serves every split GEMV: each kernel of the decode chain
+    // waits for the one before it (qb_grid_wait) before it gets here, and
+    // the last block sets its count back to zero. S 1: true, nothing done.
+    __device__ __forceinline__ bool split_sum(const gemv_args &a, int group, float *part, int R) {
+        const int S = (int)gridDim.y;
+        if (S == 1) return true;
+        __shared__ bool last;
+        __syncthreads(); // every warp's sums in part
+        if (threadIdx.x < R) {
+            float v = 0;
+#pragma unroll
+            for (int k = 0; k < KS; k++) v += part[k * R + threadIdx.x];
+            a.sk_part[((size_t)group * S + blockIdx.y) * R + threadIdx.x] = v;
+            __threadfence(); // this block's sums, before its count
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) last = atomicAdd(a.sk_ctr + group, 1u) == (unsigned)S - 1;
+        __syncthreads();
+        if (!last) {
+            if (threadIdx.x < 32) qb_async_wait(); // (the copies the constructor and ready() began)
+            return false;
+        }
+        __threadfence();
+        if (threadIdx.x < R) {
+            const float *sums = a.sk_part + (size_t)group * S * R + threadIdx.x;
+            float v = 0;
+            for (int j = 0; j < S; j++) v += __ldcg(sums + (size_t)j * R); // (from L2: other SMs wrote them)
+            part[threadIdx.x] = v;
+#pragma unroll
+            for (int k = 1; k < KS; k++) part[k * R + threadIdx.x] = 0.0f;
+        }
+        if (threadIdx.x == 0) a.sk_ctr[group] = 0;
+        return true;
     }
     // part: [KS][R] floats of shared memory, each warp's sum of each row.
     __device__ __forceinline__ void end(const gemv_args &a, int row0, int row_end, const float *part, int R) {

@@ -169,6 +169,14 @@ struct MQ8_0 {
     static __device__ int xword(int c) { return 2 * c; }
 };
 
+// Q8_0 with 4 steps ahead (144 or 288 bytes a lane): at 2 the tensor-core
+// code lost to the CUDA cores' on every shape (xl's 4800 x 1600: 0.42 of
+// the copy bandwidth against 0.64), a type that reads 1.06 bytes a weight
+// needing more bytes in flight than the 4-bit ones. QB_CUDA_MMA_Q8_DEEP picks it.
+struct MQ8_0D : MQ8_0 {
+    static constexpr int UNROLL = 4;
+};
+
 // IQ4_NL: Q4_0's nibbles, each an index into the 16-value int8 codebook.
 struct MIQ4_NL : MQ4_0 {
     static constexpr bool XSPREAD = false;
@@ -240,6 +248,14 @@ struct qb_mma_xs {
 // Rows row0 .. row0+MR-1 (those below row_end; MR 8 or 16) of y = W x + b by
 // one block of KS warps, each taking every KS-th step of four units (quant
 // blocks; Q4_K's chunks); ready() and the finish as qb_gemv_rows'.
+//
+// With gridDim.y = S > 1 the row is split: this block takes the blockIdx.y-th
+// of S runs of steps, and the last of the S blocks to finish adds their
+// sums (qb_gemv_fin::split_sum). Why: a matrix of few long rows (gpt2-xl's
+// MLP output projection, 1600 x 6400) makes 100 blocks of 16 rows or 200 of
+// 8, fewer than two an SM, each with 50 steps in a row: the tensor-core
+// code ran it at 0.18 of the copy bandwidth, against 0.49 for the 400
+// blocks of 1600-long rows of its input projection.
 template <class MT, int MR, int P, class Ready>
 __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, int row_end, Ready ready) {
     static_assert(MR == 8 || MR == 16, "8 or 16 rows a block");
@@ -249,6 +265,8 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
     __shared__ qb_mma_xs<NS> xs;
     const int lane = threadIdx.x & 31, wk = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int nb = a.n_in / (32 * NS), steps = (nb + 3) / 4;
+    const int per = (steps + (int)gridDim.y - 1) / (int)gridDim.y; // this block's run of steps: [s_begin, s_end)
+    const int s_begin = (int)blockIdx.y * per, s_end = min(steps, s_begin + per);
     const uint8_t *q[NR], *sc[NR];
 #pragma unroll
     for (int r = 0; r < NR; r++) {
@@ -267,7 +285,7 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
     uint32_t w[U][NR][MT::NW];
 #pragma unroll
     for (int u = 0; u < U; u++)
-        if (wk + KS * u < steps) load(wk + KS * u, w[u]);
+        if (s_begin + wk + KS * u < s_end) load(s_begin + wk + KS * u, w[u]);
     if (lane < 8) xs.zero[wk][lane] = make_uint2(0u, 0u);
     qb_gemv_fin<P> fin(a, row0, row_end, MR);
     const float *x = ready();
@@ -281,20 +299,20 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
         const int bx = 4 * s + bq;
 #pragma unroll
         for (int j = 0; j < NS; j++)
-            v[j] = s < steps && bx < nb ? ldx4(x, (bx * NS + j) * 32 + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            v[j] = s < s_end && bx < nb ? ldx4(x, (bx * NS + j) * 32 + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     };
     float4 xv[U][NS];
 #pragma unroll
-    for (int u = 0; u < U; u++) load_x(wk + KS * u, xv[u]);
+    for (int u = 0; u < U; u++) load_x(s_begin + wk + KS * u, xv[u]);
     float acc[NR];
 #pragma unroll
     for (int r = 0; r < NR; r++) acc[r] = 0;
     int buf = 0;
-    for (int s0 = wk; s0 < steps; s0 += KS * U) {
+    for (int s0 = s_begin + wk; s0 < s_end; s0 += KS * U) {
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int s = s0 + KS * u;
-            if (s < steps) { // (the same for the whole warp: the mma and __syncwarp take every lane)
+            if (s < s_end) { // (the same for the whole warp: the mma and __syncwarp take every lane)
                 // This step's x in limbs into the warp's buffer; with a minimum, each sub-block's sum.
                 float sum[NS];
 #pragma unroll
@@ -345,7 +363,7 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
             }
             // Refill this slot with this warp's step U ahead.
             const int sn = s + KS * U;
-            if (sn < steps) load(sn, w[u]);
+            if (sn < s_end) load(sn, w[u]);
         }
     }
     // A row's sum: its four lanes t (four blocks a step).
@@ -356,5 +374,5 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
         v += __shfl_xor_sync(0xffffffffu, v, 2);
         if (t == 0) part[wk][g + 8 * r] = v;
     }
-    fin.end(a, row0, row_end, &part[0][0], MR);
+    if (fin.split_sum(a, row0 / MR, &part[0][0], MR)) fin.end(a, row0, row_end, &part[0][0], MR);
 }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The first GPU run of the split tensor-core GEMV (R -(rows + 32 S): each row
+# over S blocks, the last adding their sums; among the tuners' choices by
+# default, QB_CUDA_GEMV_SPLIT=0 leaves it out) and of Q8_0's tensor-core code
+# 4 steps ahead (QB_CUDA_MMA_Q8_DEEP=1, an experiment). From a folder staged by
+#   STAGE_TARGETS="build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu \
+#     build/bench/cuda_ceilings" AB_KNOBS="nosplit:QB_CUDA_GEMV_SPLIT=0 q8d:QB_CUDA_MMA_Q8_DEEP=1" \
+#     EXTRA_FILES=tests/cuda/split-run.sh bash tests/cuda/stage.sh
+# with models/ holding qb-gpt2-10m's GGUFs and s256-q4_k.gguf, as for
+# first-run.sh (whose header says how they are made), instead of qb-gpt2-10m.
+# Phases, each writing to $OUT as it goes:
+# - check (~3 min): the kernel tests (R -72, -144 and -272 among them), GPU
+#   vs CPU on every tensor-core type with the split forced (8 rows over 2
+#   blocks, 16 over 4 and over 8: on 160-wide rows some blocks have no step)
+#   and Q8_0 4 steps ahead, tuned and forced;
+# - ab: decode with and without the split, and with Q8_0 4 steps ahead,
+#   interleaved (run-device.sh ab), gpt2-xl's 4-bit types and q8_0, then
+#   gpt2-large's and gpt2's;
+# - detail: each GEMV shape alone at every choice (cuda_ceilings), Q8_0 with
+#   both depths, and the graph tuner's picks;
+# - matrix: the decode matrix with the defaults (run-device.sh decode).
+set -u
+cd "$(dirname "$0")"
+export LD_LIBRARY_PATH=$PWD/lib:$(dirname "$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets /opt -name 'libcublas.so.1*' 2>/dev/null | head -1)"):${LD_LIBRARY_PATH:-}
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+echo "commit $(cat COMMIT)"
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/machine.txt"
+T=$(nproc)
+vs() { # label, then cuda_vs_cpu's arguments, under the environment given before the call; one line each into vs.txt
+  timeout 90 ./bin/cuda_vs_cpu "${@:2}" -t $T >/tmp/vs.txt 2>&1
+  echo "vs $1 rc=$? $(grep -v '^#' /tmp/vs.txt | tail -1 | cut -f1-9)" | tee -a "$OUT/vs.txt"
+}
+ab() { # label, cuda_decode's arguments, the builds to set beside cuda_decode: run-device.sh ab into ab-LABEL.tsv
+  echo "== ab $1 $(date +%T)"
+  AB_NAME=ab-$1 AB_ARGS=$2 AB_BINS=$3 AB_TIMEOUT=${AB_TIMEOUT:-150} ./run-device.sh ab | grep -v '^#'
+}
+for phase in ${*:-check}; do
+  case $phase in
+    check)
+      timeout 200 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1
+      echo "test_cuda rc=$? $(grep -c '^ok' "$OUT/test_cuda.log") ok, $(grep -c '^not ok' "$OUT/test_cuda.log") not ok"
+      grep '^not ok' "$OUT/test_cuda.log" | head -20
+      for m in models/qb-gpt2-10m-{q4_0,q4_1,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
+        l=$(basename $m .gguf)
+        vs tuned-$l -m $m
+        for R in -72 -144 -272; do QB_CUDA_GEMV_R=$R vs r$R-$l -m $m; done
+      done
+      for R in 0 -8 -16 -144; do
+        QB_CUDA_MMA_Q8_DEEP=1 QB_CUDA_GEMV_R=$R vs q8d-r$R -m models/qb-gpt2-10m-q8_0.gguf
+      done ;;
+    ab)
+      ab split-xl "-m gpt2-xl -w q4_0,q4_k,iq4_nl -n 128 -r 2" cuda_decode_nosplit
+      ab q8d "-m gpt2-xl,gpt2-large -w q8_0 -n 128 -r 2" cuda_decode_q8d
+      ab split-small "-m gpt2-large,gpt2-medium,gpt2 -w q4_0,q4_k -n 128 -r 2" cuda_decode_nosplit ;;
+    detail)
+      echo "== gemv alone $(date +%T)"
+      timeout 120 ./bin/cuda_ceilings -q q4_0 q8_0 q4_k >"$OUT/ceilings.tsv" 2>&1; echo "ceilings rc=$?"
+      QB_CUDA_MMA_Q8_DEEP=1 timeout 60 ./bin/cuda_ceilings -q q8_0 | grep '^gemv' | sed 's/^gemv/gemv-q8d/' >>"$OUT/ceilings.tsv"
+      grep "^gemv" "$OUT/ceilings.tsv" | awk -F'\t' '$4 < 0 || $4 == 2 || $4 == 4' | cut -f1-4,6,8
+      echo "== graph tuner's picks $(date +%T)"
+      QB_CUDA_GRAPH_TUNE=2 timeout 100 ./bin/cuda_decode -m gpt2-xl,gpt2-large -w q4_0,q4_k -n 64 -r 1 >"$OUT/tune.tsv" 2>"$OUT/tune.err"
+      echo "tune rc=$?"; grep "graph tune" "$OUT/tune.err" | head -40 ;;
+    matrix)
+      DECODE_TIMEOUT=400 ./run-device.sh decode | grep -v '^#' ;;
+  esac
+done
+echo "== done $(date +%T)"
+# One file back (the device tool returns at most 8): every log and TSV of the call.
+(cd "$OUT" && tar -czf "results-${*// /-}.tar.gz" --remove-files $(ls | grep -v '\.tar\.gz$'))
