@@ -26,19 +26,7 @@
 #   tuner's picks, graph traces with and without each knob.
 set -u
 cd "$(dirname "$0")"
-export LD_LIBRARY_PATH=$PWD/lib:$(dirname "$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets /opt -name 'libcublas.so.1*' 2>/dev/null | head -1)"):${LD_LIBRARY_PATH:-}
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-echo "commit $(cat COMMIT)"
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/machine.txt"
-T=$(nproc)
-vs() { # label, then cuda_vs_cpu's arguments, under the environment given before the call
-  timeout 90 ./bin/cuda_vs_cpu "${@:2}" -t $T >"$OUT/vs-$1.txt" 2>&1
-  echo "vs $1 rc=$? $(grep -v '^#' "$OUT/vs-$1.txt" | tail -1 | cut -f1-9)"
-}
-ab() { # label, cuda_decode's arguments, the build to set beside cuda_decode: run-device.sh ab into ab-LABEL.tsv
-  echo "== ab $(date +%T)"
-  AB_NAME=ab-$1 AB_ARGS=$2 AB_BINS=$3 AB_TIMEOUT=150 ./run-device.sh ab
-}
+. ./calls.sh
 for phase in ${*:-check}; do
   case $phase in
     check)

@@ -14,26 +14,15 @@
 #   blocks, 16 over 4 and over 8: on 160-wide rows some blocks have no step)
 #   and Q8_0 4 steps ahead, tuned and forced;
 # - ab: decode with and without the split, and with Q8_0 4 steps ahead,
-#   interleaved (run-device.sh ab), gpt2-xl's 4-bit types and q8_0, then
-#   gpt2-large's and gpt2's;
+#   interleaved (run-device.sh ab), gpt2-xl's 4-bit types and q8_0;
+# - ab-small: with and without the split, gpt2-large's, gpt2-medium's and gpt2's;
 # - detail: each GEMV shape alone at every choice (cuda_ceilings), Q8_0 with
 #   both depths, and the graph tuner's picks;
 # - matrix: the decode matrix with the defaults (run-device.sh decode).
 set -u
 cd "$(dirname "$0")"
-export LD_LIBRARY_PATH=$PWD/lib:$(dirname "$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets /opt -name 'libcublas.so.1*' 2>/dev/null | head -1)"):${LD_LIBRARY_PATH:-}
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-echo "commit $(cat COMMIT)"
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/machine.txt"
-T=$(nproc)
-vs() { # label, then cuda_vs_cpu's arguments, under the environment given before the call; one line each into vs.txt
-  timeout 90 ./bin/cuda_vs_cpu "${@:2}" -t $T >/tmp/vs.txt 2>&1
-  echo "vs $1 rc=$? $(grep -v '^#' /tmp/vs.txt | tail -1 | cut -f1-9)" | tee -a "$OUT/vs.txt"
-}
-ab() { # label, cuda_decode's arguments, the builds to set beside cuda_decode: run-device.sh ab into ab-LABEL.tsv
-  echo "== ab $1 $(date +%T)"
-  AB_NAME=ab-$1 AB_ARGS=$2 AB_BINS=$3 AB_TIMEOUT=${AB_TIMEOUT:-150} ./run-device.sh ab | grep -v '^#'
-}
+. ./calls.sh
+export VS_ONE_FILE=1 # (few files: the device tool returns at most 8)
 for phase in ${*:-check}; do
   case $phase in
     check)
@@ -50,7 +39,8 @@ for phase in ${*:-check}; do
       done ;;
     ab)
       ab split-xl "-m gpt2-xl -w q4_0,q4_k,iq4_nl -n 128 -r 2" cuda_decode_nosplit
-      ab q8d "-m gpt2-xl,gpt2-large -w q8_0 -n 128 -r 2" cuda_decode_q8d
+      ab q8d "-m gpt2-xl,gpt2-large -w q8_0 -n 128 -r 2" cuda_decode_q8d ;;
+    ab-small)
       ab split-small "-m gpt2-large,gpt2-medium,gpt2 -w q4_0,q4_k -n 128 -r 2" cuda_decode_nosplit ;;
     detail)
       echo "== gemv alone $(date +%T)"

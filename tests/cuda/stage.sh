@@ -29,7 +29,7 @@ for t in "${targets[@]}"; do cp "$work/$t" "$dest/bin/"; strip "$dest/bin/${t##*
 for b in "$dest"/bin/*; do
   ldd "$b" | awk '/=> \//{print $3}' | grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux)[.-]' || true
 done | sort -u | while read -r l; do cp -L "$l" "$dest/lib/"; done
-cp "$src"/tests/cuda/run-device.sh "$src"/tests/cuda/*.py "$src"/pipeline/peers/gpu_bench.py "$src"/pipeline/peers/protocol.py "$dest/"
+cp "$src"/tests/cuda/run-device.sh "$src"/tests/cuda/calls.sh "$src"/tests/cuda/*.py "$src"/pipeline/peers/gpu_bench.py "$src"/pipeline/peers/protocol.py "$dest/"
 (cd "$src" && git rev-parse --short HEAD) >"$dest/COMMIT"
 for item in ${AB_KNOBS:-}; do
   printf '#!/bin/sh\n%s exec "$(dirname "$0")/cuda_decode" "$@"\n' "$(echo "${item#*:}" | tr , ' ')" >"$dest/bin/cuda_decode_${item%%:*}"
