@@ -96,8 +96,7 @@ struct qb_cuda {
     int ln_fuse;         // 1: the GEMV normalises x itself; 0: a layernorm kernel first
     int gemv_r_forced;   // QB_CUDA_GEMV_R, else 0 (tuned)
     int gemv_mma;        // QB_CUDA_GEMV_MMA (default 1): the tuners may take the tensor-core GEMV (R -8, -16) where the type has it
-    int gemv_split;      // QB_CUDA_GEMV_SPLIT (default 1): and that one with a row split over blocks (R -(rows + 32 S))
-    int mma_q8_deep;     // QB_CUDA_MMA_Q8_DEEP (default 0): Q8_0's tensor-core GEMV 4 steps ahead, not 2
+    int gemv_split;      // QB_CUDA_GEMV_SPLIT=1: and that one with a row split over blocks (R -(rows + 32 S))
     int graph_tune;      // QB_CUDA_GRAPH_TUNE: qb_cuda_graph_tune times the rows per block in the graph (2: says so)
     int gemv_deep;       // QB_CUDA_GEMV_DEEP: steps a warp from which the chain's GEMV loads deeper (0: never)
     struct {

@@ -72,13 +72,13 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // (data/results/h100/first-run-bbb0b08); QB_CUDA_GEMV_MMA=0 leaves the CUDA cores' only.
     const char *mma = getenv("QB_CUDA_GEMV_MMA");
     c->gemv_mma = !(mma && !strcmp(mma, "0"));
-    // The tensor-core GEMV with each row split over 2, 4 or 8 blocks among the tuners' choices, where a
-    // matrix has too few rows to fill the GPU (gemv_mma.cuh); QB_CUDA_GEMV_SPLIT=0 leaves it out.
+    // Off by default: the tensor-core GEMV with each row split over 2, 4 or 8 blocks among the tuners'
+    // choices where a matrix has too few rows to fill the GPU (gemv_mma.cuh). Alone it ran gpt2-xl's
+    // 1600 x 6400 q4_0 1.9x faster on the tensor cores, yet still behind the CUDA cores, and decode
+    // did not move: xl q4_0 -0.6 %, iq4_nl +0.7 %, q4_k -1.0 %, within the rounds' spread
+    // (data/results/h100/split-run-d625b9d); QB_CUDA_GEMV_SPLIT=1 puts it in.
     const char *split = getenv("QB_CUDA_GEMV_SPLIT");
-    c->gemv_split = !(split && !strcmp(split, "0"));
-    // An experiment: Q8_0's tensor-core GEMV with 4 steps in flight (gemv_mma.cuh, MQ8_0D).
-    const char *q8d = getenv("QB_CUDA_MMA_Q8_DEEP");
-    c->mma_q8_deep = q8d && !strcmp(q8d, "1");
+    c->gemv_split = split && !strcmp(split, "1");
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");

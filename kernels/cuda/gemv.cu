@@ -101,8 +101,8 @@ static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
 
 // The rows per block the tuners try for type t at n_out x n_in: 1, 2, 4 and
 // 8 rows of the CUDA-core lane code, then (unless QB_CUDA_GEMV_MMA=0) -8 and
-// -16, the tensor-core one, where t has it; and (unless QB_CUDA_GEMV_SPLIT=0)
-// that one with each row split over S = 2, 4 or 8 blocks where the matrix makes fewer than two blocks an
+// -16, the tensor-core one, where t has it; and (QB_CUDA_GEMV_SPLIT=1) that
+// one with each row split over S = 2, 4 or 8 blocks where the matrix makes fewer than two blocks an
 // SM and each of a row's S blocks still gives every warp a step (a step: 4
 // units of 32 weights, Q4_K's of 64). Returns how many (at most QB_GEMV_CHOICES).
 #define QB_GEMV_CHOICES 12
@@ -272,7 +272,7 @@ void qb_cuda_gemv_bare(qb_cuda *c, float *y, const float *x, const qb_weight *w,
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R) {
     if (R < 0) {
         if (t == QB_TYPE_Q4_0) return launch_mma<MQ4_0>(c, a, R);
-        if (t == QB_TYPE_Q8_0) return c->mma_q8_deep ? launch_mma<MQ8_0D>(c, a, R) : launch_mma<MQ8_0>(c, a, R);
+        if (t == QB_TYPE_Q8_0) return launch_mma<MQ8_0>(c, a, R);
         if (t == QB_TYPE_IQ4_NL) return launch_mma<MIQ4_NL>(c, a, R);
         if (t == QB_TYPE_Q4_1) return launch_mma<MQ4_1>(c, a, R);
         if (t == QB_TYPE_Q4_K) return launch_mma<MQ4_K>(c, a, R);

@@ -145,9 +145,14 @@ struct MQ4_1 : MQ4_0 {
     static __device__ void halves(const uint32_t *w, int j, uint32_t *h) { MQ4_0::halves<0>(w, j, h); }
 };
 
-// Q8_0: 32 quant bytes (int8), weight j in byte j.
+// Q8_0: 32 quant bytes (int8), weight j in byte j. 4 steps ahead: at 2 it
+// lost to the CUDA cores on every shape of gpt2-xl, a type of 1.06 bytes a
+// weight needing more bytes in flight than the 4-bit ones; at 4, alone on the
+// H100, 7 of its 8 (shape, rows) pairs ran faster: 4800 x 1600 at 16 rows
+// 0.435 -> 0.556 of the copy bandwidth, 50257 x 1600 0.794 -> 0.855
+// (data/results/h100/split-run-d625b9d, call 2).
 struct MQ8_0 {
-    static constexpr int NW = 9, UNROLL = 2; // 2 steps ahead: 64 (8 rows) or 128 bytes (16) a lane
+    static constexpr int NW = 9, UNROLL = 4; // 144 (8 rows) or 288 bytes (16) a lane in flight
     static constexpr int NSUB = 1;
     static constexpr bool XSPREAD = false, MIN = false;
     static __device__ void load(const uint8_t *q, const uint8_t *sc, int blk, uint32_t *w) {
@@ -167,14 +172,6 @@ struct MQ8_0 {
         }
     }
     static __device__ int xword(int c) { return 2 * c; }
-};
-
-// Q8_0 with 4 steps ahead (144 or 288 bytes a lane): at 2 the tensor-core
-// code lost to the CUDA cores' on every shape (xl's 4800 x 1600: 0.42 of
-// the copy bandwidth against 0.64), a type that reads 1.06 bytes a weight
-// needing more bytes in flight than the 4-bit ones. QB_CUDA_MMA_Q8_DEEP picks it.
-struct MQ8_0D : MQ8_0 {
-    static constexpr int UNROLL = 4;
 };
 
 // IQ4_NL: Q4_0's nibbles, each an index into the 16-value int8 codebook.
@@ -255,7 +252,13 @@ struct qb_mma_xs {
 // MLP output projection, 1600 x 6400) makes 100 blocks of 16 rows or 200 of
 // 8, fewer than two an SM, each with 50 steps in a row: the tensor-core
 // code ran it at 0.18 of the copy bandwidth, against 0.49 for the 400
-// blocks of 1600-long rows of its input projection.
+// blocks of 1600-long rows of its input projection. Measured on the H100
+// (data/results/h100/split-run-d625b9d), Q4_0 at 16 rows over 4 blocks ran
+// it in 5.6 us, not 10.6, yet the CUDA cores' 2 rows take 5.2: the same 400
+// blocks' work as the input projection's 3.9 us, plus about 1.6 us of
+// counting and summing in the last blocks. Decode did not move, so the
+// tuners leave it out unless QB_CUDA_GEMV_SPLIT=1 (Q4_K's, alone: 0.28
+// against 0.24 on the CUDA cores, the one shape it wins).
 template <class MT, int MR, int P, class Ready>
 __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, int row_end, Ready ready) {
     static_assert(MR == 8 || MR == 16, "8 or 16 rows a block");

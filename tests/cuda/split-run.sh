@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The first GPU run of the split tensor-core GEMV (R -(rows + 32 S): each row
-# over S blocks, the last adding their sums; among the tuners' choices by
-# default, QB_CUDA_GEMV_SPLIT=0 leaves it out) and of Q8_0's tensor-core code
-# 4 steps ahead (QB_CUDA_MMA_Q8_DEEP=1, an experiment). From a folder staged by
+# over S blocks, the last adding their sums; at d625b9d among the tuners'
+# choices by default, QB_CUDA_GEMV_SPLIT=0 leaving it out) and of Q8_0's
+# tensor-core code 4 steps ahead (then the knob QB_CUDA_MMA_Q8_DEEP=1).
+# data/results/h100/split-run-d625b9d holds this run; since, the split is
+# off by default (QB_CUDA_GEMV_SPLIT=1) and Q8_0 runs 4 steps ahead, so the
+# knobs below are historical. From a folder staged by
 #   STAGE_TARGETS="build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu \
 #     build/bench/cuda_ceilings" AB_KNOBS="nosplit:QB_CUDA_GEMV_SPLIT=0 q8d:QB_CUDA_MMA_Q8_DEEP=1" \
 #     EXTRA_FILES=tests/cuda/split-run.sh bash tests/cuda/stage.sh
@@ -56,4 +59,5 @@ for phase in ${*:-check}; do
 done
 echo "== done $(date +%T)"
 # One file back (the device tool returns at most 8): every log and TSV of the call.
-(cd "$OUT" && tar -czf "results-${*// /-}.tar.gz" --remove-files $(ls | grep -v '\.tar\.gz$'))
+name=$(echo "$*" | tr ' ' -)
+(cd "$OUT" && tar -czf "results-$name.tar.gz" --remove-files $(ls | grep -v '\.tar\.gz$'))
