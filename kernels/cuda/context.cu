@@ -79,6 +79,9 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // (data/results/h100/split-run-d625b9d); QB_CUDA_GEMV_SPLIT=1 puts it in.
     const char *split = getenv("QB_CUDA_GEMV_SPLIT");
     c->gemv_split = split && !strcmp(split, "1");
+    // An experiment: the tensor-core GEMV with 8 warps a block on matrices of under two blocks an SM.
+    const char *wide = getenv("QB_CUDA_GEMV_WIDE");
+    c->gemv_wide = wide && !strcmp(wide, "1");
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");

@@ -21,9 +21,10 @@
 // none of them), those paths compiled out, and of the rest only those of its
 // role P (QB_GEMV_CONSUMER or _PRODUCER; QB_GEMV_ALL when not LEAN).
 // DEEP (lean kernels only): more steps loaded ahead, for long rows (qb_gemv_unroll).
-// MMA: TT is a tensor-core lane code (gemv_mma.cuh) and R its rows a block.
-template <class TT, int R, bool LEAN, int P, bool DEEP = false, bool MMA = false>
-__global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
+// MMA: TT is a tensor-core lane code (gemv_mma.cuh) and R its rows a block;
+// W its warps a block (KS, or more: QB_CUDA_GEMV_WIDE; lean kernels only).
+template <class TT, int R, bool LEAN, int P, bool DEEP = false, bool MMA = false, int W = KS>
+__global__ void __launch_bounds__(32 * W) k_gemv(gemv_args a) {
     extern __shared__ float4 xsm4[]; // layernorm(x), or the staging of the output's (launch_t sizes it)
     float *xs = (float *)xsm4;
     qb_grid_launch_dependents();
@@ -40,7 +41,7 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
         else ln_to_smem(xs, a);
         return xs;
     };
-    if constexpr (MMA) qb_gemv_rows_mma<TT, R, P>(a, blockIdx.x * R, a.n_out, ready);
+    if constexpr (MMA) qb_gemv_rows_mma<TT, R, P, W>(a, blockIdx.x * R, a.n_out, ready);
     else qb_gemv_rows<TT, R, P, DEEP>(a, blockIdx.x * R, a.n_out, ready);
     if (!LEAN && a.lo_out) qb_ln_by_last_block(a, xs);
     qb_trace_mark(a.tr, 2);
@@ -48,7 +49,7 @@ __global__ void __launch_bounds__(32 * KS) k_gemv(gemv_args a) {
 
 // split: blocks a row (the tensor-core code only; 1 where the output's
 // layernorm by the last block is asked for or the workspace is too small).
-template <class TT, int R, bool MMA = false>
+template <class TT, int R, bool MMA = false, int W = KS>
 static void launch_t(qb_cuda *c, const gemv_args &a0, int split = 1) {
     gemv_args a = a0;
     // x normalised in shared memory; from carried statistics g and b are staged there too, as for
@@ -67,16 +68,19 @@ static void launch_t(qb_cuda *c, const gemv_args &a0, int split = 1) {
     a.sk_part = c->sk_part, a.sk_ctr = c->sk_ctr;
     const dim3 grid((unsigned)groups, (unsigned)split);
     const int role = !a.ln_g && !a.lo_out && !a.pf_bytes ? qb_gemv_role(a) : QB_GEMV_ALL; // (lean: a role's)
-    void (*kernel)(gemv_args) = role == QB_GEMV_CONSUMER   ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, false, MMA>
-                                : role == QB_GEMV_PRODUCER ? k_gemv<TT, R, true, QB_GEMV_PRODUCER, false, MMA>
-                                                           : k_gemv<TT, R, false, QB_GEMV_ALL, false, MMA>;
+    static_assert(W == KS || MMA, "more warps a block: the tensor-core code only");
+    if (W != KS && role == QB_GEMV_ALL) qb_die(QB_EXIT_DATA, "cuda: gemv: %d warps a block on a lean product only", W);
+    void (*kernel)(gemv_args) = role == QB_GEMV_CONSUMER   ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, false, MMA, W>
+                                : role == QB_GEMV_PRODUCER ? k_gemv<TT, R, true, QB_GEMV_PRODUCER, false, MMA, W>
+                                : W == KS                  ? k_gemv<TT, R, false, QB_GEMV_ALL, false, MMA>
+                                                           : NULL;
     // Long rows (QB_CUDA_GEMV_DEEP steps a warp or more) of the types that gain by it load deeper ahead.
     if constexpr (!MMA)
         if constexpr (TT::DEEP)
             if (role != QB_GEMV_ALL && c->gemv_deep && TT::steps(a.n_in) >= KS * c->gemv_deep)
                 kernel = role == QB_GEMV_CONSUMER ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, true>
                                                   : k_gemv<TT, R, true, QB_GEMV_PRODUCER, true>;
-    qb_launch(c, kernel, grid, dim3(32 * KS), smem, a);
+    qb_launch(c, kernel, grid, dim3(32 * W), smem, a);
 }
 
 template <class TT>
@@ -91,10 +95,20 @@ static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
 
 // The tensor-core lane code of 8 or 16 rows a block (R -8 or -16), each row
 // over qb_gemv_split_of(R) blocks.
+// QB_CUDA_GEMV_WIDE=1: 8 warps a block, not KS, where the matrix makes fewer
+// than two blocks an SM and the product is lean (an experiment: gpt2-xl's
+// 1600 x 6400 makes 100 blocks of 16 rows, each warp with 12-13 steps in a row).
 template <class MT>
 static void launch_mma(qb_cuda *c, const gemv_args &a, int R) {
-    if (qb_gemv_rows_of(R) == -16) launch_t<MT, 16, true>(c, a, qb_gemv_split_of(R));
-    else launch_t<MT, 8, true>(c, a, qb_gemv_split_of(R));
+    const int rows = -qb_gemv_rows_of(R), S = qb_gemv_split_of(R);
+    const bool lean = !a.ln_g && !a.lo_out && !a.pf_bytes && qb_gemv_role(a) != QB_GEMV_ALL;
+    if (c->gemv_wide && lean && (a.n_out + rows - 1) / rows < 2 * c->prop.multiProcessorCount) {
+        if (rows == 16) launch_t<MT, 16, true, 8>(c, a, S);
+        else launch_t<MT, 8, true, 8>(c, a, S);
+    } else if (rows == 16)
+        launch_t<MT, 16, true>(c, a, S);
+    else
+        launch_t<MT, 8, true>(c, a, S);
 }
 
 static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);

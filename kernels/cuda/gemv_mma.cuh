@@ -236,14 +236,14 @@ struct MQ4_K {
 // The x of one step (four units) as FP16 limbs, each warp its own: two
 // buffers (steps alternate), 4 units, NSUB sub-blocks, 2 limbs, 16 words;
 // zeros for the lanes that hold no x (8 words read as 8 pairs).
-template <int NSUB>
+template <int NSUB, int KW>
 struct qb_mma_xs {
-    uint2 x[KS][2][4][NSUB][2][8];
-    uint2 zero[KS][8];
+    uint2 x[KW][2][4][NSUB][2][8];
+    uint2 zero[KW][8];
 };
 
 // Rows row0 .. row0+MR-1 (those below row_end; MR 8 or 16) of y = W x + b by
-// one block of KS warps, each taking every KS-th step of four units (quant
+// one block of KW warps, each taking every KW-th step of four units (quant
 // blocks; Q4_K's chunks); ready() and the finish as qb_gemv_rows'.
 //
 // With gridDim.y = S > 1 the row is split: this block takes the blockIdx.y-th
@@ -259,13 +259,16 @@ struct qb_mma_xs {
 // counting and summing in the last blocks. Decode did not move, so the
 // tuners leave it out unless QB_CUDA_GEMV_SPLIT=1 (Q4_K's, alone: 0.28
 // against 0.24 on the CUDA cores, the one shape it wins).
-template <class MT, int MR, int P, class Ready>
+//
+// KW: the block's warps, KS or (QB_CUDA_GEMV_WIDE, for matrices of few long
+// rows; lean kernels only: the fused layernorm of x assumes KS) more.
+template <class MT, int MR, int P, int KW = KS, class Ready>
 __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, int row_end, Ready ready) {
     static_assert(MR == 8 || MR == 16, "8 or 16 rows a block");
     constexpr int NR = MR / 8; // rows a lane holds: g (and g + 8)
-    __shared__ float part[KS][MR];
+    __shared__ float part[KW][MR];
     constexpr int NS = MT::NSUB;
-    __shared__ qb_mma_xs<NS> xs;
+    __shared__ qb_mma_xs<NS, KW> xs;
     const int lane = threadIdx.x & 31, wk = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     const int nb = a.n_in / (32 * NS), steps = (nb + 3) / 4;
     const int per = (steps + (int)gridDim.y - 1) / (int)gridDim.y; // this block's run of steps: [s_begin, s_end)
@@ -288,7 +291,7 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
     uint32_t w[U][NR][MT::NW];
 #pragma unroll
     for (int u = 0; u < U; u++)
-        if (s_begin + wk + KS * u < s_end) load(s_begin + wk + KS * u, w[u]);
+        if (s_begin + wk + KW * u < s_end) load(s_begin + wk + KW * u, w[u]);
     if (lane < 8) xs.zero[wk][lane] = make_uint2(0u, 0u);
     qb_gemv_fin<P> fin(a, row0, row_end, MR);
     const float *x = ready();
@@ -306,15 +309,15 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
     };
     float4 xv[U][NS];
 #pragma unroll
-    for (int u = 0; u < U; u++) load_x(s_begin + wk + KS * u, xv[u]);
+    for (int u = 0; u < U; u++) load_x(s_begin + wk + KW * u, xv[u]);
     float acc[NR];
 #pragma unroll
     for (int r = 0; r < NR; r++) acc[r] = 0;
     int buf = 0;
-    for (int s0 = s_begin + wk; s0 < s_end; s0 += KS * U) {
+    for (int s0 = s_begin + wk; s0 < s_end; s0 += KW * U) {
 #pragma unroll
         for (int u = 0; u < U; u++) {
-            const int s = s0 + KS * u;
+            const int s = s0 + KW * u;
             if (s < s_end) { // (the same for the whole warp: the mma and __syncwarp take every lane)
                 // This step's x in limbs into the warp's buffer; with a minimum, each sub-block's sum.
                 float sum[NS];
@@ -330,7 +333,7 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
                                                              qb_h2_bits(__floats2half2_rn(p2 - f23.x, p3 - f23.y)));
                     sum[j] = (v.x + v.y) + (v.z + v.w);
                 }
-                load_x(s + KS * U, xv[u]);
+                load_x(s + KW * U, xv[u]);
                 if constexpr (MT::MIN) // over the unit's 8 lanes, then from lane 8t: unit 4s + t's
 #pragma unroll
                     for (int j = 0; j < NS; j++) {
@@ -365,7 +368,7 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
                 buf ^= 1;
             }
             // Refill this slot with this warp's step U ahead.
-            const int sn = s + KS * U;
+            const int sn = s + KW * U;
             if (sn < s_end) load(sn, w[u]);
         }
     }
@@ -376,6 +379,12 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
         v += __shfl_xor_sync(0xffffffffu, v, 1);
         v += __shfl_xor_sync(0xffffffffu, v, 2);
         if (t == 0) part[wk][g + 8 * r] = v;
+    }
+    if constexpr (KW > KS) { // the finish adds KS warps' sums: the others' go into the first's
+        __syncthreads();
+        if (threadIdx.x < MR)
+#pragma unroll
+            for (int k = KS; k < KW; k++) part[0][threadIdx.x] += part[k][threadIdx.x];
     }
     if (fin.split_sum(a, row0 / MR, &part[0][0], MR)) fin.end(a, row0, row_end, &part[0][0], MR);
 }

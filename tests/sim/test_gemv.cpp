@@ -28,6 +28,7 @@ struct gemv_case {
     int act8;    // W8A8 (warp only): x quantized per block of 32, the dp4a lane code
     int paths;   // k_gemv's qb_gemv_rows: QB_GEMV_ALL, or the role the chain's lean kernel builds in
     int deep;    // k_gemv's qb_gemv_rows loading more steps ahead (long rows; QB_CUDA_GEMV_DEEP)
+    int wide;    // the tensor-core code with 8 warps a block, not KS (QB_CUDA_GEMV_WIDE; lean products)
 };
 
 // The persistent step's W8A8 GEMV: layernorm, x quantized by the block, warps stream.
@@ -58,18 +59,25 @@ static const float *block_x(const gemv_args &a, float4 *xs4) {
     return (const float *)xs4;
 }
 
-// k_gemv's tensor-core body (-R = MR rows a block), blocks dealt round robin, with the paths P.
-template <class MT, int MR, int P>
+// k_gemv's tensor-core body (-R = MR rows a block, KW warps), blocks dealt round robin, with the paths P.
+template <class MT, int MR, int P, int KW = KS>
 static void rows_mma(const gemv_args &a) {
     __shared__ float4 xs4[3 * QB_LN_FUSE_MAX / 4];
     for (int g = blockIdx.x; g < (a.n_out + MR - 1) / MR; g += gridDim.x) {
-        qb_gemv_rows_mma<MT, MR, P>(a, g * MR, a.n_out, [&] { return block_x(a, xs4); });
+        qb_gemv_rows_mma<MT, MR, P, KW>(a, g * MR, a.n_out, [&] { return block_x(a, xs4); });
         __syncthreads(); // the next group's rows reuse the partial sums
     }
     if (a.lo_out) qb_ln_by_last_block(a, (float *)xs4);
 }
 template <class MT, int P>
 static void rows_mma_r(const gemv_case *c) {
+    if (c->wide) {
+        if constexpr (P != QB_GEMV_ALL) { // (lean products only)
+            if (c->R == -16) rows_mma<MT, 16, P, 8>(c->a);
+            else rows_mma<MT, 8, P, 8>(c->a);
+        }
+        return;
+    }
     if (c->R == -16) rows_mma<MT, 16, P>(c->a);
     else rows_mma<MT, 8, P>(c->a);
 }
@@ -180,7 +188,7 @@ static bool near_tie(const float *x, const float *g, const float *b, int n) {
 // split (the tensor-core code): each row over that many blocks (the grid's height), their sums
 // added up by the last of them, through a workspace poisoned with NaN; its counts must end at zero.
 static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool ln, bool kv, int act8 = 0,
-                  int stats = 0, int deep = -1, int split = 1) {
+                  int stats = 0, int deep = -1, int split = 1, int wide = 0) {
     const int pos = 5, E = n_in;
     const qb_weight wf = rand_weight(t, n_in, n_out, 0.1f), wd = upload(&wf);
     float *x = rand_vec(n_in, 0.3f, 1.0f), *bias = rand_vec(n_out, 0.0f, 0.1f);
@@ -198,7 +206,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
                     (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL, NULL, NULL},
-                   t, R, warp, act8, QB_GEMV_ALL, 0};
+                   t, R, warp, act8, QB_GEMV_ALL, 0, wide};
     double *slots = (double *)alloc(QB_STATS_SET * sizeof(double));
     memset(slots, 0, QB_STATS_SET * sizeof(double));
     float *lo = (float *)alloc((size_t)n_out * 4);
@@ -222,7 +230,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     }
     // Half the products (at random) run with only their role's paths, as the decode chain's lean
     // k_gemv builds them, the others with every path (lm_head's, the unfolded chain's).
-    c.paths = tap_normal(&rng) > 0 ? QB_GEMV_ALL : qb_gemv_role(c.a);
+    c.paths = tap_normal(&rng) > 0 && !wide ? QB_GEMV_ALL : qb_gemv_role(c.a);
     // Half k_gemv's products (at random) load deeper ahead, as for long rows.
     c.deep = deep >= 0 ? deep : !warp && R > 0 && tap_normal(&rng) > 0;
     const int groups = (n_out + abs(R) - 1) / abs(R);
@@ -230,7 +238,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     c.a.sk_ctr = (unsigned *)alloc((size_t)groups * sizeof(unsigned));
     poison(c.a.sk_part, groups * split * abs(R));
     memset(c.a.sk_ctr, 0, (size_t)groups * sizeof(unsigned));
-    qb_simt_launch({3, (unsigned)split, 1}, {32 * KS, 1, 1}, body, &c);
+    qb_simt_launch({3, (unsigned)split, 1}, {32u * (wide ? 8 : KS), 1, 1}, body, &c);
     bool counts_back = true;
     for (int i = 0; i < groups; i++) counts_back = counts_back && c.a.sk_ctr[i] == 0;
     double st_err = 0; // stats 1, 3: the slots' sums against the outputs' own; 3: the layernorm of y too
@@ -269,8 +277,9 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
         kv_err = tap_rel_err(got.data(), want.data() + E, 2 * (size_t)E);
     }
     static const char *EPI[] = {"store", "gelu", "accum"};
-    char split_by[32] = "";
+    char split_by[64] = "";
     if (split > 1) snprintf(split_by, sizeof split_by, " split over %d blocks", split);
+    if (wide) snprintf(split_by + strlen(split_by), sizeof split_by - strlen(split_by), " 8 warps");
     tap_ok(err <= 1e-4 && kv_err <= 1e-3 && st_err <= 1e-12 && counts_back, "%s %dx%d R %d%s%s%s%s%s %s%s%s%s: rel err %.1e%s%s",
            qb_type_name(t), n_in, n_out, R, R < 0 ? " tensor cores" : "", split_by, warp ? " by warps" : "", c.deep ? " deep" : "", act8 ? " W8A8" : "", EPI[epi],
            ln ? (stats == 2 ? " +layernorm from sums" : stats == 5 ? " +layernorm folded" : " +layernorm") : "",
@@ -342,6 +351,12 @@ int main(void) {
             check(t, n_big, 111, R, 0, QB_CUDA_GELU, true, false, 0, 5, -1, 8);
             check(t, n_small, 3 * n_small, R, 0, QB_CUDA_STORE, true, true, 0, 0, -1, 3);
             check(t, n_big, 111, R, 0, QB_CUDA_GELU, true, false, 0, 2, -1, 4);
+            // 8 warps a block (lean products: no layernorm of x in the block), alone and split.
+            check(t, n_long, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 4, -1, 1, 1);
+            check(t, n_long, 37, R, 0, QB_CUDA_ACCUM, false, false, 0, 1, -1, 1, 1);
+            check(t, n_big, 111, R, 0, QB_CUDA_GELU, true, false, 0, 5, -1, 1, 1); // (folded: no layernorm in the block)
+            check(t, n_small, 3 * n_small, R, 0, QB_CUDA_STORE, false, true, 0, 0, -1, 1, 1);
+            check(t, n_long, 45, R, 0, QB_CUDA_ACCUM, false, false, 0, 4, -1, 3, 1);
         }
     // W8A8 (the persistent step's measurement knob) against the CPU's --act int8 matmul.
     pool_q8 = qb_pool_new(1);

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The first GPU run of the tensor-core GEMV with 8 warps a block on matrices
+# of under two blocks an SM (QB_CUDA_GEMV_WIDE=1, an experiment: gpt2-xl's
+# 1600 x 6400 MLP output projection). From a folder staged by
+#   STAGE_TARGETS="build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu \
+#     build/bench/cuda_ceilings" AB_KNOBS="wide:QB_CUDA_GEMV_WIDE=1" \
+#     EXTRA_FILES=tests/cuda/wide-run.sh bash tests/cuda/stage.sh
+# with models/ as for split-run.sh. Phases, each writing to $OUT as it goes:
+# - check: the kernel tests with it, GPU vs CPU on qb-gpt2-10m's q4_0, q8_0
+#   and iq4_nl GGUFs and s256-q4_k with it, tuned and forced at -8 and -16
+#   (every matrix of those models makes under two blocks an SM);
+# - alone: gpt2-xl's shapes alone at every choice with it (cuda_ceilings);
+# - ab: decode with and without it, interleaved, gpt2-xl and gpt2-large.
+set -u
+cd "$(dirname "$0")"
+. ./calls.sh
+export VS_ONE_FILE=1 # (few files: the device tool returns at most 8)
+for phase in ${*:-check}; do
+  case $phase in
+    check)
+      QB_CUDA_GEMV_WIDE=1 timeout 200 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1
+      echo "test_cuda (wide) rc=$? $(grep -c '^ok' "$OUT/test_cuda.log") ok, $(grep -c '^not ok' "$OUT/test_cuda.log") not ok"
+      grep '^not ok' "$OUT/test_cuda.log" | head -20
+      for m in models/qb-gpt2-10m-{q4_0,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
+        l=$(basename $m .gguf)
+        for R in 0 -8 -16; do QB_CUDA_GEMV_WIDE=1 QB_CUDA_GEMV_R=$R vs wide-r$R-$l -m $m; done
+      done ;;
+    alone)
+      QB_CUDA_GEMV_WIDE=1 timeout 120 ./bin/cuda_ceilings -q q4_0 q8_0 q4_k >"$OUT/ceilings-wide.tsv" 2>&1
+      echo "ceilings rc=$?"; grep "^gemv" "$OUT/ceilings-wide.tsv" | grep 1600x6400 | cut -f2-4,6,8 ;;
+    ab)
+      ab wide-xl "-m gpt2-xl -w q4_0,q4_k,iq4_nl,q8_0 -n 128 -r 2" cuda_decode_wide
+      ab wide-large "-m gpt2-large -w q4_0,q4_k -n 128 -r 2" cuda_decode_wide ;;
+  esac
+done
+echo "== done $(date +%T)"
+# One file back (the device tool returns at most 8): every log and TSV of the call.
+name=$(echo "$*" | tr ' ' -)
+(cd "$OUT" && tar -czf "results-$name.tar.gz" --remove-files $(ls | grep -v '\.tar\.gz$'))
