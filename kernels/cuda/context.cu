@@ -51,7 +51,7 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
         int o = 0, i = 0, R = 0, used = 0;
         if (sscanf(p, "%dx%d:%d%n", &o, &i, &R, &used) != 3 || !qb_gemv_rows_ok(R))
             qb_die(QB_EXIT_USAGE,
-                   "QB_CUDA_GEMV_RS=%s: expected OUTxIN:R items separated by commas (R 1, 2, 4, 8, -8, -16, or -(8 or 16) - 32 S for S = 2, 4 or 8)",
+                   "QB_CUDA_GEMV_RS=%s: expected OUTxIN:R items separated by commas (R 1, 2, 4, 8, -8, -16, or -(8 or 16) - 32 S - 512 W, S 2, 4 or 8, W 0 or 1)",
                    rs);
         c->r_shape[c->n_r_shape].n_out = o, c->r_shape[c->n_r_shape].n_in = i, c->r_shape[c->n_r_shape++].R = R;
         p += used + (p[used] == ',');
@@ -79,9 +79,10 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // (data/results/h100/split-run-d625b9d); QB_CUDA_GEMV_SPLIT=1 puts it in.
     const char *split = getenv("QB_CUDA_GEMV_SPLIT");
     c->gemv_split = split && !strcmp(split, "1");
-    // An experiment: the tensor-core GEMV with 8 warps a block on matrices of under two blocks an SM.
+    // On by default: the tensor-core GEMV with 8 warps a block among the tuners' choices where a matrix
+    // makes under two blocks an SM (gemv_mma.cuh); QB_CUDA_GEMV_WIDE=0 leaves it out.
     const char *wide = getenv("QB_CUDA_GEMV_WIDE");
-    c->gemv_wide = wide && !strcmp(wide, "1");
+    c->gemv_wide = !(wide && !strcmp(wide, "0"));
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");
