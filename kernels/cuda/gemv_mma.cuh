@@ -258,7 +258,10 @@ struct qb_mma_xs {
 // blocks' work as the input projection's 3.9 us, plus about 1.6 us of
 // counting and summing in the last blocks. Decode did not move, so the
 // tuners leave it out unless QB_CUDA_GEMV_SPLIT=1 (Q4_K's, alone: 0.28
-// against 0.24 on the CUDA cores, the one shape it wins).
+// against 0.24 on the CUDA cores, the one shape it wins). 8 warps a block
+// (KW below) instead do that work without the count: Q4_K's 1600 x 6400 in
+// 5.4 us against the CUDA cores' 7.2, gpt2-xl q4_k decoding 9 % faster
+// (data/results/h100/wide-run-b3a8d43); Q4_0's 6.1, still behind their 5.1.
 //
 // KW: the block's warps, KS or (QB_CUDA_GEMV_WIDE, for matrices of few long
 // rows; lean kernels only: the fused layernorm of x assumes KS) more.
