@@ -24,3 +24,18 @@ ab() {
   echo "== ab $1 $(date +%T)"
   AB_NAME=ab-$1 AB_ARGS=$2 AB_BINS=$3 AB_TIMEOUT=${AB_TIMEOUT:-150} ./run-device.sh ab | grep -v '^#'
 }
+# kernel_tests: the kernel tests (bin/test_cuda, under the environment given
+# before the call) into $OUT/test_cuda.log; their counts and failures.
+kernel_tests() {
+  timeout 200 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1
+  echo "test_cuda rc=$? $(grep -c '^ok' "$OUT/test_cuda.log") ok, $(grep -c '^not ok' "$OUT/test_cuda.log") not ok"
+  grep '^not ok' "$OUT/test_cuda.log" | head -20
+  return 0
+}
+# pack: every log and TSV of the call in one tarball named after the phases
+# run ("$@"): the device tool returns at most 8 files a call.
+pack() {
+  local name
+  name=$(echo "$*" | tr ' ' -)
+  (cd "$OUT" && tar -czf "results-$name.tar.gz" --remove-files $(ls | grep -v '\.tar\.gz$'))
+}

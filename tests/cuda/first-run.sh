@@ -30,9 +30,7 @@ cd "$(dirname "$0")"
 for phase in ${*:-check}; do
   case $phase in
     check)
-      timeout 200 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1
-      echo "test_cuda rc=$? $(grep -c '^ok' "$OUT/test_cuda.log") ok, $(grep -c '^not ok' "$OUT/test_cuda.log") not ok"
-      grep '^not ok' "$OUT/test_cuda.log" | head -20
+      kernel_tests
       for m in models/qb-gpt2-10m-{q4_0,q4_1,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
         l=$(basename $m .gguf)
         QB_CUDA_GEMV_MMA=1 vs mma-$l -m $m

@@ -29,9 +29,7 @@ export VS_ONE_FILE=1 # (few files: the device tool returns at most 8)
 for phase in ${*:-check}; do
   case $phase in
     check)
-      timeout 200 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1
-      echo "test_cuda rc=$? $(grep -c '^ok' "$OUT/test_cuda.log") ok, $(grep -c '^not ok' "$OUT/test_cuda.log") not ok"
-      grep '^not ok' "$OUT/test_cuda.log" | head -20
+      kernel_tests
       for m in models/qb-gpt2-10m-{q4_0,q4_1,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
         l=$(basename $m .gguf)
         vs tuned-$l -m $m
@@ -58,6 +56,4 @@ for phase in ${*:-check}; do
   esac
 done
 echo "== done $(date +%T)"
-# One file back (the device tool returns at most 8): every log and TSV of the call.
-name=$(echo "$*" | tr ' ' -)
-(cd "$OUT" && tar -czf "results-$name.tar.gz" --remove-files $(ls | grep -v '\.tar\.gz$'))
+pack "$@"

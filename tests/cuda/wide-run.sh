@@ -21,9 +21,7 @@ export VS_ONE_FILE=1 # (few files: the device tool returns at most 8)
 for phase in ${*:-check}; do
   case $phase in
     check)
-      QB_CUDA_GEMV_WIDE=1 timeout 200 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1
-      echo "test_cuda (wide) rc=$? $(grep -c '^ok' "$OUT/test_cuda.log") ok, $(grep -c '^not ok' "$OUT/test_cuda.log") not ok"
-      grep '^not ok' "$OUT/test_cuda.log" | head -20
+      QB_CUDA_GEMV_WIDE=1 kernel_tests
       for m in models/qb-gpt2-10m-{q4_0,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
         l=$(basename $m .gguf)
         for R in 0 -8 -16; do QB_CUDA_GEMV_WIDE=1 QB_CUDA_GEMV_R=$R vs wide-r$R-$l -m $m; done
@@ -33,9 +31,7 @@ for phase in ${*:-check}; do
       echo "ceilings rc=$?"; grep "^gemv" "$OUT/ceilings-wide.tsv" | grep 1600x6400 | cut -f2-4,6,8 ;;
     choice) # (after b3a8d43: 8 warps one more choice for the tuners, on by default; staged with
             # AB_KNOBS="nowide:QB_CUDA_GEMV_WIDE=0")
-      timeout 200 ./bin/test_cuda >"$OUT/test_cuda.log" 2>&1
-      echo "test_cuda rc=$? $(grep -c '^ok' "$OUT/test_cuda.log") ok, $(grep -c '^not ok' "$OUT/test_cuda.log") not ok"
-      grep '^not ok' "$OUT/test_cuda.log" | head -20
+      kernel_tests
       for m in models/qb-gpt2-10m-q4_0.gguf models/s256-q4_k.gguf; do vs choice-$(basename $m .gguf) -m $m; done
       QB_CUDA_GRAPH_TUNE=2 timeout 100 ./bin/cuda_decode -m gpt2-xl,gpt2-large -w q4_0,q4_k -n 64 -r 1 >"$OUT/tune.tsv" 2>"$OUT/tune.err"
       echo "tune rc=$?"; grep "graph tune" "$OUT/tune.err" | head -40
@@ -47,6 +43,4 @@ for phase in ${*:-check}; do
   esac
 done
 echo "== done $(date +%T)"
-# One file back (the device tool returns at most 8): every log and TSV of the call.
-name=$(echo "$*" | tr ' ' -)
-(cd "$OUT" && tar -czf "results-$name.tar.gz" --remove-files $(ls | grep -v '\.tar\.gz$'))
+pack "$@"
