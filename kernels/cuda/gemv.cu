@@ -22,7 +22,7 @@
 // role P (QB_GEMV_CONSUMER or _PRODUCER; QB_GEMV_ALL when not LEAN).
 // DEEP (lean kernels only): more steps loaded ahead, for long rows (qb_gemv_unroll).
 // MMA: TT is a tensor-core lane code (gemv_mma.cuh) and R its rows a block;
-// W its warps a block (KS, or more: QB_CUDA_GEMV_WIDE; lean kernels only).
+// W its warps a block (KS, or 8: qb_gemv_wide_of(R); lean kernels only).
 template <class TT, int R, bool LEAN, int P, bool DEEP = false, bool MMA = false, int W = KS>
 __global__ void __launch_bounds__(32 * W) k_gemv(gemv_args a) {
     extern __shared__ float4 xsm4[]; // layernorm(x), or the staging of the output's (launch_t sizes it)
@@ -49,6 +49,13 @@ __global__ void __launch_bounds__(32 * W) k_gemv(gemv_args a) {
 
 // split: blocks a row (the tensor-core code only; 1 where the output's
 // layernorm by the last block is asked for or the workspace is too small).
+// The paths a product's kernel builds in: a role's (lean: QB_GEMV_CONSUMER or
+// _PRODUCER) unless it normalises x, makes the output's layernorm or
+// prefetches, which only QB_GEMV_ALL's kernel does.
+static int kernel_role(const gemv_args &a) {
+    return !a.ln_g && !a.lo_out && !a.pf_bytes ? qb_gemv_role(a) : QB_GEMV_ALL;
+}
+
 template <class TT, int R, bool MMA = false, int W = KS>
 static void launch_t(qb_cuda *c, const gemv_args &a0, int split = 1) {
     gemv_args a = a0;
@@ -67,7 +74,7 @@ static void launch_t(qb_cuda *c, const gemv_args &a0, int split = 1) {
         split = 1;
     a.sk_part = c->sk_part, a.sk_ctr = c->sk_ctr;
     const dim3 grid((unsigned)groups, (unsigned)split);
-    const int role = !a.ln_g && !a.lo_out && !a.pf_bytes ? qb_gemv_role(a) : QB_GEMV_ALL; // (lean: a role's)
+    const int role = kernel_role(a);
     static_assert(W == KS || MMA, "more warps a block: the tensor-core code only");
     if (W != KS && role == QB_GEMV_ALL) qb_die(QB_EXIT_DATA, "cuda: gemv: %d warps a block on a lean product only", W);
     void (*kernel)(gemv_args) = role == QB_GEMV_CONSUMER   ? k_gemv<TT, R, true, QB_GEMV_CONSUMER, false, MMA, W>
@@ -101,8 +108,7 @@ static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
 template <class MT>
 static void launch_mma(qb_cuda *c, const gemv_args &a, int R) {
     const int rows = -qb_gemv_rows_of(R), S = qb_gemv_split_of(R);
-    const bool lean = !a.ln_g && !a.lo_out && !a.pf_bytes && qb_gemv_role(a) != QB_GEMV_ALL;
-    if (qb_gemv_wide_of(R) && lean) {
+    if (qb_gemv_wide_of(R) && kernel_role(a) != QB_GEMV_ALL) {
         if (rows == 16) launch_t<MT, 16, true, 8>(c, a, S);
         else launch_t<MT, 8, true, 8>(c, a, S);
     } else if (rows == 16)
@@ -126,7 +132,7 @@ static int row_choices(const qb_cuda *c, qb_type t, int n_out, int n_in, int *R)
     int n = 0;
     for (int r = 1; r <= 8; r *= 2) R[n++] = r;
     if (!c->gemv_mma || !qb_gemv_has_mma(t)) return n;
-    const int steps = (n_in + 4 * 32 * (t == QB_TYPE_Q4_K ? 2 : 1) - 1) / (4 * 32 * (t == QB_TYPE_Q4_K ? 2 : 1));
+    const int step = 4 * 32 * (t == QB_TYPE_Q4_K ? 2 : 1), steps = (n_in + step - 1) / step; // weights a step
     for (int rows = 8; rows <= 16; rows *= 2) {
         R[n++] = -rows;
         const int groups = (n_out + rows - 1) / rows;

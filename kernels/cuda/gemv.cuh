@@ -623,7 +623,7 @@ struct qb_gemv_fin {
             qb_async_copy16<true>(&qb_fold_smem_of().sums[threadIdx.x], qb_stats_slot(a.st_in, threadIdx.x));
     }
     // A row split over S = gridDim.y blocks, this one its blockIdx.y-th part
-    // (part: [KS][R], each warp's sum of each row). Each block leaves its
+    // (part: [W][R], each of the block's W warps' sum of each row). Each block leaves its
     // rows' sums in a.sk_part and counts itself in row group `group`'s
     // a.sk_ctr; the last to count adds the S sums up, in a fixed order (the
     // same rounding whichever block is last), puts them in part as one warp's
@@ -631,6 +631,7 @@ struct qb_gemv_fin {
     // One workspace serves every split GEMV: each kernel of the decode chain
     // waits for the one before it (qb_grid_wait) before it gets here, and
     // the last block sets its count back to zero. S 1: true, nothing done.
+    template <int W = KS>
     __device__ __forceinline__ bool split_sum(const gemv_args &a, int group, float *part, int R) {
         const int S = (int)gridDim.y;
         if (S == 1) return true;
@@ -639,7 +640,7 @@ struct qb_gemv_fin {
         if (threadIdx.x < R) {
             float v = 0;
 #pragma unroll
-            for (int k = 0; k < KS; k++) v += part[k * R + threadIdx.x];
+            for (int k = 0; k < W; k++) v += part[k * R + threadIdx.x];
             a.sk_part[((size_t)group * S + blockIdx.y) * R + threadIdx.x] = v;
             __threadfence(); // this block's sums, before its count
         }
@@ -657,12 +658,13 @@ struct qb_gemv_fin {
             for (int j = 0; j < S; j++) v += __ldcg(sums + (size_t)j * R); // (from L2: other SMs wrote them)
             part[threadIdx.x] = v;
 #pragma unroll
-            for (int k = 1; k < KS; k++) part[k * R + threadIdx.x] = 0.0f;
+            for (int k = 1; k < W; k++) part[k * R + threadIdx.x] = 0.0f;
         }
         if (threadIdx.x == 0) a.sk_ctr[group] = 0;
         return true;
     }
-    // part: [KS][R] floats of shared memory, each warp's sum of each row.
+    // part: [W][R] floats of shared memory, each of the block's W warps' sum of each row.
+    template <int W = KS>
     __device__ __forceinline__ void end(const gemv_args &a, int row0, int row_end, const float *part, int R) {
         qb_fold_smem &fs = qb_fold_smem_of();
         qb_ln_stats f = {0.0f, 1.0f};
@@ -677,7 +679,7 @@ struct qb_gemv_fin {
             const int r = threadIdx.x, row = row0 + r;
             float v = 0;
 #pragma unroll
-            for (int k = 0; k < KS; k++) v += part[k * R + r];
+            for (int k = 0; k < W; k++) v += part[k * R + r];
             if (qb_paths_consume(P) && a.fold_wg) v = f.r * v - f.m * f.r * fs.vec[r];
             if (row < row_end) {
                 out = qb_gemv_finish<P>(a, row, v, bias, res), counted = true;

@@ -263,8 +263,8 @@ struct qb_mma_xs {
 // 5.4 us against the CUDA cores' 7.2, gpt2-xl q4_k decoding 9 % faster
 // (data/results/h100/wide-run-b3a8d43); Q4_0's 6.1, still behind their 5.1.
 //
-// KW: the block's warps, KS or (QB_CUDA_GEMV_WIDE, for matrices of few long
-// rows; lean kernels only: the fused layernorm of x assumes KS) more.
+// KW: the block's warps, KS or 8 (R -(rows + 512), for matrices of few long
+// rows; lean kernels only: the fused layernorm of x assumes KS).
 template <class MT, int MR, int P, int KW = KS, class Ready>
 __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, int row_end, Ready ready) {
     static_assert(MR == 8 || MR == 16, "8 or 16 rows a block");
@@ -383,11 +383,5 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
         v += __shfl_xor_sync(0xffffffffu, v, 2);
         if (t == 0) part[wk][g + 8 * r] = v;
     }
-    if constexpr (KW > KS) { // the finish adds KS warps' sums: the others' go into the first's
-        __syncthreads();
-        if (threadIdx.x < MR)
-#pragma unroll
-            for (int k = KS; k < KW; k++) part[0][threadIdx.x] += part[k][threadIdx.x];
-    }
-    if (fin.split_sum(a, row0 / MR, &part[0][0], MR)) fin.end(a, row0, row_end, &part[0][0], MR);
+    if (fin.template split_sum<KW>(a, row0 / MR, &part[0][0], MR)) fin.template end<KW>(a, row0, row_end, &part[0][0], MR);
 }
