@@ -18,6 +18,16 @@ vs() {
   [ "${VS_ONE_FILE:-0}" = 1 ] && { echo "$line"; cat "$f"; } >>"$OUT/vs.txt"
   return 0
 }
+# vs_models R...: vs on each GGUF of models/ (qb-gpt2-10m's q4_0, q4_1, q8_0
+# and iq4_nl, s256-q4_k) tuned, then with each R forced (QB_CUDA_GEMV_R).
+vs_models() {
+  local m l R
+  for m in models/qb-gpt2-10m-{q4_0,q4_1,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
+    l=$(basename $m .gguf)
+    vs tuned-$l -m $m
+    for R in "$@"; do QB_CUDA_GEMV_R=$R vs r$R-$l -m $m; done
+  done
+}
 # ab LABEL ARGS BINS: cuda_decode ARGS against the builds BINS beside it,
 # interleaved (run-device.sh ab), into $OUT/ab-LABEL.tsv.
 ab() {

@@ -30,11 +30,7 @@ for phase in ${*:-check}; do
   case $phase in
     check)
       kernel_tests
-      for m in models/qb-gpt2-10m-{q4_0,q4_1,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
-        l=$(basename $m .gguf)
-        vs tuned-$l -m $m
-        for R in -72 -144 -272; do QB_CUDA_GEMV_R=$R vs r$R-$l -m $m; done
-      done
+      vs_models -72 -144 -272
       for R in 0 -8 -16 -144; do
         QB_CUDA_MMA_Q8_DEEP=1 QB_CUDA_GEMV_R=$R vs q8d-r$R -m models/qb-gpt2-10m-q8_0.gguf
       done ;;

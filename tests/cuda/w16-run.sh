@@ -14,7 +14,10 @@
 # - alone: gpt2-xl's shapes alone at every choice (cuda_ceilings);
 # - ab: decode, the defaults against each knob and without 8 warps, interleaved;
 # - tune: the graph tuner's picks with both knobs on;
-# - matrix: the decode matrix at the defaults (run-device.sh decode).
+# - matrix: the decode matrix at the defaults (run-device.sh decode);
+# - latency: decode with every layer on layer 0's weights (QB_CUDA_ONE_LAYER=1)
+#   against the real step, 2 rounds interleaved: what the chain costs with
+#   its weights in L2.
 set -u
 cd "$(dirname "$0")"
 . ./calls.sh
@@ -24,11 +27,7 @@ for phase in ${*:-check}; do
   case $phase in
     check)
       kernel_tests
-      for m in models/qb-gpt2-10m-{q4_0,q4_1,q8_0,iq4_nl}.gguf models/s256-q4_k.gguf; do
-        l=$(basename $m .gguf)
-        vs tuned-$l -m $m
-        for R in -520 -1032; do QB_CUDA_GEMV_R=$R vs r$R-$l -m $m; done
-      done ;;
+      vs_models -520 -1032 ;;
     alone)
       timeout 150 ./bin/cuda_ceilings -q q4_0 q4_k >"$OUT/ceilings.tsv" 2>&1
       echo "ceilings rc=$?"; grep "^gemv" "$OUT/ceilings.tsv" | grep 1600x6400 | cut -f2-4,6,8 ;;
@@ -40,6 +39,15 @@ for phase in ${*:-check}; do
         -m gpt2-xl,gpt2-large,gpt2-medium -w q4_0,q4_k -n 64 -r 1 >"$OUT/tune.tsv" 2>"$OUT/tune.err"
       echo "tune rc=$?"; grep "graph tune" "$OUT/tune.err" | head -60 ;;
     matrix) DECODE_TIMEOUT=400 ./run-device.sh decode ;;
+    latency) # the step with every layer on layer 0's weights (in L2 where a layer fits: the chain's
+             # own latency, lm_head still from DRAM) against the real one, interleaved
+      for r in 1 2; do
+        for one in 0 1; do
+          QB_CUDA_ONE_LAYER=$one timeout 100 ./bin/cuda_decode -m gpt2-xl,gpt2-medium,gpt2 -w f16,q8_0,q4_0 -n 128 -r 1 \
+            >"$OUT/latency-one$one-$r.tsv" 2>"$OUT/latency-one$one-$r.err"
+          echo "one_layer=$one round $r rc=$?"; grep -v '^#' "$OUT/latency-one$one-$r.tsv" | cut -f1-2,7,13-14
+        done
+      done ;;
   esac
 done
 echo "== done $(date +%T)"
