@@ -98,7 +98,6 @@ struct qb_cuda {
     int gemv_mma;        // QB_CUDA_GEMV_MMA (default 1): the tuners may take the tensor-core GEMV (R -8, -16) where the type has it
     int gemv_split;      // QB_CUDA_GEMV_SPLIT=1: and that one with a row split over blocks (R -(rows + 32 S))
     int gemv_wide;       // QB_CUDA_GEMV_WIDE (default 1; 2: every matrix): and that one with 8 warps a block (R -(rows + 512))
-    int gemv_w16;        // QB_CUDA_GEMV_W16=1: and with 16 at 8 rows (R -1032)
     int graph_tune;      // QB_CUDA_GRAPH_TUNE: qb_cuda_graph_tune times the rows per block in the graph (2: says so)
     int gemv_deep;       // QB_CUDA_GEMV_DEEP: steps a warp from which the chain's GEMV loads deeper (0: never)
     struct {

@@ -82,12 +82,10 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // On by default: the tensor-core GEMV with 8 warps a block among the tuners' choices where a matrix
     // makes under two blocks an SM (gemv_mma.cuh): gpt2-xl q4_k +9.1 %, gpt2-large q4_k +5.1 %,
     // gpt2-medium q4_k -2.2 %, the other types within 1.5 % (data/results/h100/wide-run-b3a8d43,
-    // choice-db671d6); QB_CUDA_GEMV_WIDE=0 leaves it out, =2 offers it on every matrix.
+    // choice-db671d6); QB_CUDA_GEMV_WIDE=0 leaves it out. =2 offers it on every matrix: decode -0.5 to
+    // +4.1 % against the default over 8 (model, type) pairs, within the rounds' spread (w16-run-847b4f9).
     const char *wide = getenv("QB_CUDA_GEMV_WIDE");
     c->gemv_wide = wide && !strcmp(wide, "0") ? 0 : wide && !strcmp(wide, "2") ? 2 : 1;
-    // Off by default, an experiment: 16 warps a block at 8 rows among those choices (R -1032).
-    const char *w16 = getenv("QB_CUDA_GEMV_W16");
-    c->gemv_w16 = w16 && !strcmp(w16, "1");
     const char *pf = getenv("QB_CUDA_PREFETCH");
     c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
     const char *ln = getenv("QB_CUDA_LN_FUSE");

@@ -138,25 +138,23 @@ int qb_cuda_prefetch_depth(const qb_cuda *c);
 // tensor-core GEMV (qb_gemv_has_mma's types; 8 for others; 0 = tuned per shape
 // at first use, or QB_CUDA_GEMV_R), for the benchmark; T == 1 only. The
 // tensor-core GEMV may also split each row over S = 2, 4 or 8 blocks and
-// run 8 warps a block instead of 4 (W 1), or 16 at 8 rows (W 2):
-// R = -(rows + 32 S + 512 W), e.g. -144 for 16 rows a block and 4 blocks a
-// row, -520 for 8 rows and 8 warps, -1032 for 8 rows and 16 warps.
+// run 8 warps a block instead of 4 (W 1): R = -(rows + 32 S + 512 W), e.g.
+// -144 for 16 rows a block and 4 blocks a row, -520 for 8 rows and 8 warps.
 void qb_cuda_gemv(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
                   qb_cuda_epilogue epi, int rows_per_warp);
-// Such an R's rows a block (negative for the tensor cores), blocks a row and
-// W: 0 for 4 warps a block, 1 for 8, 2 for 16.
+// Such an R's rows a block (negative for the tensor cores), blocks a row and 8 warps or not.
 static inline int qb_gemv_rows_of(int R) { return R < 0 ? -(-R % 32) : R; }
 static inline int qb_gemv_split_of(int R) { return R < 0 && -R % 512 > 32 ? -R % 512 / 32 : 1; }
-static inline int qb_gemv_wide_of(int R) { return R < 0 ? -R / 512 : 0; }
+static inline int qb_gemv_wide_of(int R) { return R <= -512; }
 static inline int qb_gemv_choice(int rows, int split, int wide) {
-    return rows - (split > 1 ? 32 * split : 0) - 512 * wide;
+    return rows - (split > 1 ? 32 * split : 0) - (wide ? 512 : 0);
 }
 // Whether R is such a rows-per-block value (not 0).
 static inline int qb_gemv_rows_ok(int R) {
     const int r = qb_gemv_rows_of(R), s = qb_gemv_split_of(R);
     return r == 1 || r == 2 || r == 4 || r == 8 ||
-           ((r == -8 || r == -16) && (s == 1 || s == 2 || s == 4 || s == 8) &&
-            (-R < 1024 || (-R < 1536 && r == -8)) && -R % 512 == -r + (s > 1 ? 32 * s : 0));
+           ((r == -8 || r == -16) && (s == 1 || s == 2 || s == 4 || s == 8) && -R < 1024 &&
+            -R % 512 == -r + (s > 1 ? 32 * s : 0));
 }
 // Whether weight type t has the tensor-core GEMV (kernels/cuda/gemv_mma.cuh).
 static inline int qb_gemv_has_mma(qb_type t) {

@@ -102,16 +102,14 @@ static void launch_r(qb_cuda *c, const gemv_args &a, int R) {
 
 // The tensor-core lane code of 8 or 16 rows a block (R -8 or -16), each row
 // over qb_gemv_split_of(R) blocks.
-// qb_gemv_wide_of(R): 8 warps a block (1) or 16 (2, at 8 rows: 512 threads
-// leave 128 registers a thread), not KS, where the product is lean (a matrix
-// of few long rows: gpt2-xl's 1600 x 6400 makes 100 blocks of 16 rows, each
-// of 4 warps with 12-13 steps in a row).
+// qb_gemv_wide_of(R): 8 warps a block, not KS, where the product is lean (a
+// matrix of few long rows: gpt2-xl's 1600 x 6400 makes 100 blocks of 16 rows,
+// each of 4 warps with 12-13 steps in a row).
 template <class MT>
 static void launch_mma(qb_cuda *c, const gemv_args &a, int R) {
-    const int rows = -qb_gemv_rows_of(R), S = qb_gemv_split_of(R), wide = qb_gemv_wide_of(R);
-    if (wide && kernel_role(a) != QB_GEMV_ALL) {
-        if (wide == 2) launch_t<MT, 8, true, 16>(c, a, S); // (qb_gemv_rows_ok: 8 rows)
-        else if (rows == 16) launch_t<MT, 16, true, 8>(c, a, S);
+    const int rows = -qb_gemv_rows_of(R), S = qb_gemv_split_of(R);
+    if (qb_gemv_wide_of(R) && kernel_role(a) != QB_GEMV_ALL) {
+        if (rows == 16) launch_t<MT, 16, true, 8>(c, a, S);
         else launch_t<MT, 8, true, 8>(c, a, S);
     } else if (rows == 16)
         launch_t<MT, 16, true>(c, a, S);
@@ -125,11 +123,10 @@ static void dispatch(qb_cuda *c, const gemv_args &a, qb_type t, int R);
 // 8 rows of the CUDA-core lane code, then (unless QB_CUDA_GEMV_MMA=0) -8 and
 // -16, the tensor-core one, where t has it; where the matrix makes fewer
 // than two blocks an SM (QB_CUDA_GEMV_WIDE=2: on every matrix), that one with
-// 8 warps a block (unless QB_CUDA_GEMV_WIDE=0), with 16 at 8 rows
-// (QB_CUDA_GEMV_W16=1) and (QB_CUDA_GEMV_SPLIT=1) with each row split over S
-// = 2, 4 or 8 blocks where each of a row's S blocks still gives every warp a
-// step (a step: 4 units of 32 weights, Q4_K's of 64). Returns how many (at
-// most QB_GEMV_CHOICES).
+// 8 warps a block (unless QB_CUDA_GEMV_WIDE=0) and (QB_CUDA_GEMV_SPLIT=1)
+// with each row split over S = 2, 4 or 8 blocks where each of a row's S
+// blocks still gives every warp a step (a step: 4 units of 32 weights, Q4_K's
+// of 64). Returns how many (at most QB_GEMV_CHOICES).
 #define QB_GEMV_CHOICES 16
 static int row_choices(const qb_cuda *c, qb_type t, int n_out, int n_in, int *R) {
     int n = 0;
@@ -141,7 +138,6 @@ static int row_choices(const qb_cuda *c, qb_type t, int n_out, int n_in, int *R)
         const int groups = (n_out + rows - 1) / rows;
         const int few = groups < 2 * c->prop.multiProcessorCount; // (blocks a row's steps could fill)
         if (c->gemv_wide == 2 || (c->gemv_wide && few)) R[n++] = qb_gemv_choice(-rows, 1, 1);
-        if (c->gemv_w16 && few && rows == 8) R[n++] = qb_gemv_choice(-rows, 1, 2);
         for (int S = 2; S <= 8; S *= 2)
             if (c->gemv_split && few && steps >= S * KS && groups <= QB_CUDA_SPLIT_GROUPS &&
                 (size_t)groups * S * rows <= QB_CUDA_SPLIT_SUMS)

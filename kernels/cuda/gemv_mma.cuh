@@ -263,9 +263,11 @@ struct qb_mma_xs {
 // 5.4 us against the CUDA cores' 7.2, gpt2-xl q4_k decoding 9 % faster
 // (data/results/h100/wide-run-b3a8d43); Q4_0's 6.1, still behind their 5.1.
 //
-// KW: the block's warps, KS, 8 (R -(rows + 512)) or 16 (8 rows, R -1032),
-// for matrices of few long rows; lean kernels only: the fused layernorm of x
-// assumes KS.
+// KW: the block's warps, KS or 8 (R -(rows + 512), for matrices of few long
+// rows; lean kernels only: the fused layernorm of x assumes KS). 16 warps at
+// 8 rows ran gpt2-xl's 1600 x 6400 slower than 8 (q4_0 6.5 us against 5.8,
+// q4_k 7.2 against 5.4) and the graph tuner never kept it
+// (data/results/h100/w16-run-847b4f9): not offered.
 template <class MT, int MR, int P, int KW = KS, class Ready>
 __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, int row_end, Ready ready) {
     static_assert(MR == 8 || MR == 16, "8 or 16 rows a block");

@@ -2,7 +2,7 @@
 # One device call after the review mend 798be22 (the 8-warp finish told its
 # warp count), with two more tuner choices as knobs: 8 warps on every
 # matrix (QB_CUDA_GEMV_WIDE=2) and 16 warps at 8 rows (QB_CUDA_GEMV_W16=1,
-# R -1032). From a folder staged by
+# R -1032; taken out after this run: it never won). From a folder staged by
 #   STAGE_TARGETS="build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu \
 #     build/bench/cuda_ceilings" EXTRA_FILES=tests/cuda/w16-run.sh \
 #     AB_KNOBS="nowide:QB_CUDA_GEMV_WIDE=0 wide2:QB_CUDA_GEMV_WIDE=2 w16:QB_CUDA_GEMV_W16=1" \

@@ -309,10 +309,9 @@ static void test_weights(void) {
         free(h);
         qb_cuda_free(cu, d);
         // Rows per block 1..8; -8 and -16: the tensor-core GEMV (qb_gemv_has_mma's types; 8 rows for the
-        // others), and that one with each row split over 2, 4 or 8 blocks and with 8 or 16 warps a block.
+        // others), and that one with each row split over 2, 4 or 8 blocks and with 8 warps a block.
         const int Rs[] = {1, 2, 4, 8, -8, -16, qb_gemv_choice(-8, 2, 0), qb_gemv_choice(-16, 4, 0), qb_gemv_choice(-16, 8, 0),
-                          qb_gemv_choice(-8, 1, 1), qb_gemv_choice(-16, 1, 1), qb_gemv_choice(-16, 4, 1),
-                          qb_gemv_choice(-8, 1, 2), qb_gemv_choice(-8, 2, 2)};
+                          qb_gemv_choice(-8, 1, 1), qb_gemv_choice(-16, 1, 1), qb_gemv_choice(-16, 4, 1)};
         for (size_t k = 0; k < sizeof Rs / sizeof Rs[0]; k++) check_matmul(&w, t->name, 1, Rs[k], 1e-5);
         const double gemm_bound = t->t == QB_TYPE_F32 ? 1e-5 : t->t == QB_TYPE_F16 ? 2e-5 : t->t == QB_TYPE_BF16 ? 1e-4 : 1e-3;
         check_matmul(&w, t->name, 19, 0, gemm_bound);
