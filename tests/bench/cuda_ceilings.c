@@ -146,12 +146,11 @@ static void bench_gemv(qb_cuda *c, const tinfo *ti, int n_in, int n_out, int rep
     free(x);
     const int calls = 100;
     for (int pdl = 1; pdl < 2; pdl++)
-        for (int ri = 0; ri < 15; ri++) {
-            // -8, -16: the tensor-core GEMV (qb_gemv_has_mma), then with each row over 2, 4 or 8 blocks, then 8
-            // warps a block, then 16 at 8 rows
+        for (int ri = 0; ri < 14; ri++) {
+            // -8, -16: the tensor-core GEMV (qb_gemv_has_mma), then with each row over 2, 4 or 8 blocks, then 8 warps a block
             const int Rs[] = {1, 2, 4, 8, -8, -16, qb_gemv_choice(-8, 2, 0), qb_gemv_choice(-8, 4, 0), qb_gemv_choice(-8, 8, 0),
                               qb_gemv_choice(-16, 2, 0), qb_gemv_choice(-16, 4, 0), qb_gemv_choice(-16, 8, 0),
-                              qb_gemv_choice(-8, 1, 1), qb_gemv_choice(-16, 1, 1), qb_gemv_choice(-8, 1, 2)};
+                              qb_gemv_choice(-8, 1, 1), qb_gemv_choice(-16, 1, 1)};
             const int R = Rs[ri];
             if (R < 0 && !qb_gemv_has_mma(ti->t)) break;
             qb_cuda_set_pdl(c, pdl);
