@@ -14,7 +14,7 @@
 #   peerppl/MODEL/SYSTEM/VARIANT/TEXT/{ppl,ratio}; \QBhavepeers is 1 when peer tables exist
 #   hf/MODEL/VARIANT (transformers on that GPU, tok/s); \QBhavegpu is 1 when GPU rows exist
 #   llama/MODEL/TYPE/{tok,qb,ratio}  llama.cpp (CUDA) on our GGUF file, ours, ours / llama.cpp;
-#   \QBhavellama is 1 when those rows exist
+#   \QBhavellama is 1 when those rows exist, \QBllamawhen when they were measured
 set -euo pipefail
 tab=$1 membw=$2 commit=$3 ntok=$5 gpudir=${6:-data/results/h100}
 def() { printf '\\expandafter\\def\\csname qb/%s\\endcsname{%s}\n' "$1" "$2"; }
@@ -26,6 +26,7 @@ printf '\\newcommand{\\QBcpu}{%s}\n' "$(sed -n 's/^# machine: cpu=\([^;]*\);.*/\
 printf '\\newcommand{\\QBcores}{%s}\n' "$(nproc)"
 printf '\\newcommand{\\QBhavepeers}{%s}\n' "$([ -f "$tab/peers-vs-speed.tsv" ] && echo 1 || echo 0)"
 printf '\\newcommand{\\QBhavellama}{%s}\n' "$([ "$(grep -v '^#' "$tab/gpu-llamacpp.tsv" 2>/dev/null | wc -l)" -gt 1 ] && echo 1 || echo 0)"
+printf '\\newcommand{\\QBllamawhen}{%s}\n' "$(sed -n 's/^# measured: //p' "$tab/gpu-llamacpp.tsv" 2>/dev/null | head -1)"
 gpu=$(sed -n 's/^# gpu: \([^;]*\);.*/\1/p' "$tab/gpu.tsv" 2>/dev/null | head -1)
 printf '\\newcommand{\\QBgpu}{%s}\n' "${gpu:-no GPU}"
 printf '\\newcommand{\\QBgpudir}{\\texttt{\\detokenize{%s/}}}\n' "$gpudir"

@@ -40,7 +40,9 @@ fi
 if [ "$(grep -v '^#' "$tab/gpu-llamacpp.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
   printf '\n### llama.cpp built with CUDA, on the same GGUF files (decode tok/s, mean of 3)\n\n'
   printf 'Ours: generate --device cuda, the seed prompt and 256 new tokens; llama.cpp: llama-bench tg256, all layers\n'
-  printf 'on the GPU. T+e: embeddings and the tied output quantized too (quantize --embed T).\n\n'
+  printf 'on the GPU. T+e: embeddings and the tied output quantized too (quantize --embed T).\n'
+  printf 'Measured %s: a snapshot of that day'"'"'s kernels (the table above is of the latest run).\n\n' \
+    "$(sed -n 's/^# measured: //p' "$tab/gpu-llamacpp.tsv" | head -1)"
   $tabulate "$tab/gpu-llamacpp.tsv" --sig 4 \
     --columns 'model=Model,type=File type,file_mb=File (MB),qbench_tok_s=qbench tok/s,llamacpp_tok_s=llama.cpp tok/s,vs_llamacpp=× llama.cpp' -f md
 fi
