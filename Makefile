@@ -151,6 +151,14 @@ build/bench/%: build/obj/tests/bench/%.o build/libqb.a $(CUDA_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< $(QB_LIBS) $(LDLIBS) -o $@
 
+ifneq ($(CUDA_LIB),)
+# cuda_chain: the GPU's own cost of handing work from kernel to kernel (the CUDA runtime only).
+BENCH_BINS += build/bench/cuda_chain
+build/bench/cuda_chain: tests/bench/cuda_chain.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) $< -o $@
+endif
+
 # Benchmarks: every tests/bench/*.sh, each printing its own table.
 bench: $(TOOLS) $(BENCH_BINS) $(TEST_HELPERS)
 	@set -e; for s in $(sort $(wildcard tests/bench/*.sh)); do echo "== $$s"; QB_ROOT=$(CURDIR) bash $$s; done

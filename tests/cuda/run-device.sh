@@ -6,6 +6,8 @@
 #             (QB_CUDA_LN_FOLD=0), and GPU vs CPU on qb-gpt2-10m and its q4_0 GGUF (stage.sh
 #             writes it) with the fold on and off (vs_fold.txt, vs_nofold.txt)
 #   ceilings  copy bandwidth, cuBLAS F16 GEMM rate, GEMV per type vs copy bandwidth
+#   chain     the GPU's own hand-over cost (bin/cuda_chain): a link of a chain of dependent
+#             kernels, PDL or not, and a round of a grid barrier, with 0, 1600 or 6400 floats
 #   correct   GPU vs CPU on qb-gpt2-10m and a synthetic gpt2 124M (f32/f16/bf16
 #             checkpoints written here by transformers): logits, greedy tokens, PPL
 #   decode    the speed matrix (synthetic gpt2..gpt2-xl x types), cuda_decode
@@ -198,6 +200,7 @@ for s in $steps; do
         echo "ncu $r rc=$? $(wc -l <"$f.csv") lines"; tail -2 "$f.err"
         grep -E '"(Registers Per Thread|Achieved Occupancy|Theoretical Occupancy|Duration|Memory Throughput|DRAM Throughput|Warp Cycles Per Issued Instruction|Issued Warp Per Scheduler|No Eligible)"' "$f.csv" | cut -d, -f5,13- | head -30
       done ;;
+    chain) timeout 60 ./bin/cuda_chain >"$OUT/chain.tsv" 2>&1; echo "chain rc=$?"; cat "$OUT/chain.tsv" ;;
     hf) timeout 400 python3 hf_speed.py ${HF_ARGS:-} >"$OUT/hf.tsv" 2>"$OUT/hf.err"; echo "hf rc=$?"; cat "$OUT/hf.tsv"; tail -3 "$OUT/hf.err" ;;
     *) echo "unknown step $s" ;;
   esac

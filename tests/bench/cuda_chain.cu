@@ -1,0 +1,181 @@
+// cuda_chain: what handing work from one step of a chain to the next costs on
+// this GPU, with no qbench code in it (the CUDA runtime only). The decode step
+// is ~243 dependent launches (gpt2-xl: 5 a layer, the embedding, lm_head) and
+// takes ~4 us a launch whether its weights come from DRAM or L2
+// (data/results/h100/w16-run-847b4f9): this is the floor that chain stands on.
+//
+//   link     LINKS dependent kernels replayed as one CUDA graph, each block
+//            waiting for the previous kernel and, with PDL, launched before it
+//            ends (programmatic stream serialization, as the decode step is);
+//            n floats handed on: each thread adds 1 to the elements it owns
+//            after the wait (n 0: the hand-over alone)
+//   barrier  one cooperative kernel of LINKS rounds separated by a grid-wide
+//            barrier (an atomic count in L2), the persistent step's hand-over
+//
+// Both check their work (every element equal to the number of rounds) and exit
+// non-zero if it is wrong. Prints one TSV row per setting: microseconds a link,
+// median of REPS replays. Without a GPU: one "# skipped" line, exit 0.
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CK(call)                                                                                   \
+    do {                                                                                           \
+        cudaError_t err_ = (call);                                                                 \
+        if (err_ != cudaSuccess) {                                                                 \
+            fprintf(stderr, "cuda_chain: %s: %s\n", #call, cudaGetErrorString(err_));             \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+enum { LINKS = 240, REPS = 15, THREADS = 128 };
+
+// One link: let the next kernel launch, wait for the previous one's writes,
+// then add 1 to this thread's elements of v.
+__global__ void __launch_bounds__(THREADS) k_link(float *v, int n) {
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) v[i] += 1.0f;
+}
+
+// rounds rounds of the same work, each ended by a grid-wide barrier: every
+// block counts itself in *count and waits until all have, round after round.
+__global__ void __launch_bounds__(THREADS) k_barrier(float *v, int n, unsigned *count, int rounds) {
+    for (int r = 0; r < rounds; r++) {
+        for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) v[i] += 1.0f;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            __threadfence(); // this block's writes before its count
+            const unsigned target = (unsigned)(r + 1) * gridDim.x;
+            atomicAdd(count, 1u);
+            while (*(volatile unsigned *)count < target) {
+            }
+            __threadfence();
+        }
+        __syncthreads();
+    }
+}
+
+static int cmp_float(const void *a, const void *b) {
+    const float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+// Every element of v (n of them, on the device) equal to want, else exit 1.
+static void check(const float *v, int n, float want, const char *what, int blocks) {
+    if (n == 0) return;
+    float *h = (float *)malloc(sizeof(float) * n);
+    CK(cudaMemcpy(h, v, sizeof(float) * n, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < n; i++)
+        if (h[i] != want) {
+            fprintf(stderr, "cuda_chain: %s, %d blocks: element %d is %g, not %g\n", what, blocks, i, h[i], want);
+            exit(1);
+        }
+    free(h);
+}
+
+// Median microseconds a link of `graph` (LINKS links) over REPS replays.
+static double time_graph(cudaGraphExec_t graph, cudaStream_t s) {
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    float ms[REPS];
+    for (int r = 0; r < REPS; r++) {
+        CK(cudaEventRecord(e0, s));
+        CK(cudaGraphLaunch(graph, s));
+        CK(cudaEventRecord(e1, s));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaEventElapsedTime(&ms[r], e0, e1));
+    }
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    qsort(ms, REPS, sizeof ms[0], cmp_float);
+    return ms[REPS / 2] * 1e3 / LINKS;
+}
+
+static void bench_link(cudaStream_t s, float *v, int n, int blocks, int pdl) {
+    CK(cudaMemset(v, 0, sizeof(float) * (n ? n : 1)));
+    cudaLaunchAttribute attr = {};
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = pdl;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(blocks), cfg.blockDim = dim3(THREADS), cfg.stream = s, cfg.attrs = &attr, cfg.numAttrs = 1;
+    cudaGraph_t g;
+    cudaGraphExec_t ge;
+    CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (int k = 0; k < LINKS; k++) CK(cudaLaunchKernelEx(&cfg, k_link, v, n));
+    CK(cudaStreamEndCapture(s, &g));
+    CK(cudaGraphInstantiate(&ge, g, 0));
+    CK(cudaGraphLaunch(ge, s)); // warm-up
+    const double us = time_graph(ge, s);
+    CK(cudaStreamSynchronize(s));
+    check(v, n, (float)(LINKS * (REPS + 1)), "link", blocks);
+    printf("link\t%d\t%d\t%d\t%d\t%.3f\n", blocks, THREADS, n, pdl, us);
+    CK(cudaGraphExecDestroy(ge));
+    CK(cudaGraphDestroy(g));
+}
+
+static void bench_barrier(cudaStream_t s, float *v, int n, unsigned *count, int blocks) {
+    float ms[REPS];
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    CK(cudaMemset(v, 0, sizeof(float) * (n ? n : 1)));
+    int rounds = LINKS;
+    void *args[] = {&v, &n, &count, &rounds};
+    for (int r = -1; r < REPS; r++) { // (r -1: a warm-up)
+        CK(cudaMemsetAsync(count, 0, sizeof *count, s));
+        CK(cudaEventRecord(e0, s));
+        CK(cudaLaunchCooperativeKernel((void *)k_barrier, dim3(blocks), dim3(THREADS), args, 0, s));
+        CK(cudaEventRecord(e1, s));
+        CK(cudaEventSynchronize(e1));
+        if (r >= 0) CK(cudaEventElapsedTime(&ms[r], e0, e1));
+    }
+    CK(cudaEventDestroy(e0));
+    CK(cudaEventDestroy(e1));
+    qsort(ms, REPS, sizeof ms[0], cmp_float);
+    check(v, n, (float)(LINKS * (REPS + 1)), "barrier", blocks);
+    printf("barrier\t%d\t%d\t%d\t-\t%.3f\n", blocks, THREADS, n, ms[REPS / 2] * 1e3 / LINKS);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf("usage: cuda_chain\n  what one link of a chain of %d dependent kernels (PDL or not), or one round of a\n"
+               "  cooperative kernel's grid barrier, costs on GPU 0; TSV on standard output\n",
+               LINKS);
+        return 0;
+    }
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        printf("# skipped: no CUDA device\n");
+        return 0;
+    }
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    int per_sm = 0;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_barrier, THREADS, 0));
+    printf("# device: %s, %d SMs; %d links a chain, median of %d replays\n", prop.name, prop.multiProcessorCount, LINKS,
+           REPS);
+    printf("what\tblocks\tthreads\tfloats\tpdl\tus_per_link\n");
+    cudaStream_t s;
+    CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    const int n_max = 6400;
+    float *v;
+    unsigned *count;
+    CK(cudaMalloc(&v, sizeof(float) * n_max));
+    CK(cudaMalloc(&count, sizeof *count));
+    const int sms = prop.multiProcessorCount;
+    const int grids[] = {1, sms, 2 * sms, 4 * sms};
+    const int sizes[] = {0, 1600, 6400}; // (nothing, gpt2-xl's x, its MLP activation)
+    for (int pdl = 0; pdl <= 1; pdl++)
+        for (int gi = 0; gi < 4; gi++)
+            for (int si = 0; si < 3; si++) bench_link(s, v, sizes[si], grids[gi], pdl);
+    for (int gi = 0; gi < 3; gi++)
+        if (grids[gi] <= per_sm * sms)
+            for (int si = 0; si < 3; si++) bench_barrier(s, v, sizes[si], count, grids[gi]);
+    CK(cudaFree(v));
+    CK(cudaFree(count));
+    CK(cudaStreamDestroy(s));
+    return 0;
+}
