@@ -9,6 +9,14 @@
 //            ends (programmatic stream serialization, as the decode step is);
 //            n floats handed on: each thread adds 1 to the elements it owns
 //            after the wait (n 0: the hand-over alone)
+//   flag     the same chain, PDL, but no kernel waits for the previous one to
+//            end: each block polls a flag in L2 instead, either a count of
+//            the previous link's blocks (all) or the one block of it that
+//            wrote its elements (one: the finer dependency a fused chain
+//            could use, a GEMV's row group waiting only for the rows it reads).
+//            Safe from deadlock: a kernel launches only once every block of
+//            the one before has started (PDL), so whatever a block waits for
+//            is resident
 //   barrier  one cooperative kernel of LINKS rounds separated by a grid-wide
 //            barrier (an atomic count in L2), the persistent step's hand-over
 //
@@ -37,6 +45,30 @@ __global__ void __launch_bounds__(THREADS) k_link(float *v, int n) {
     asm volatile("griddepcontrol.launch_dependents;");
     asm volatile("griddepcontrol.wait;" ::: "memory");
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) v[i] += 1.0f;
+}
+
+// One link that waits on flags, not on the previous kernel's end: block b
+// waits until flag[link - 1] counts every block (one 0) or flag[(link - 1) *
+// blocks + b] is set (one 1), adds 1 to its elements (read from L2: the
+// previous link wrote them on another SM, after this kernel began) and then
+// raises its own.
+__global__ void __launch_bounds__(THREADS) k_link_flag(float *v, int n, unsigned *flag, int link, int one) {
+    asm volatile("griddepcontrol.launch_dependents;");
+    const unsigned b = blockIdx.x, blocks = gridDim.x;
+    if (threadIdx.x == 0 && link > 0) {
+        const volatile unsigned *f = one ? flag + (size_t)(link - 1) * blocks + b : flag + (size_t)(link - 1) * blocks;
+        const unsigned want = one ? 1u : blocks;
+        while (*f < want) {
+        }
+        __threadfence();
+    }
+    __syncthreads();
+    for (int i = b * blockDim.x + threadIdx.x; i < n; i += blocks * blockDim.x) v[i] = __ldcg(v + i) + 1.0f;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence(); // this block's elements before its flag
+        atomicAdd(one ? flag + (size_t)link * blocks + b : flag + (size_t)link * blocks, 1u);
+    }
 }
 
 // rounds rounds of the same work, each ended by a grid-wide barrier: every
@@ -75,13 +107,15 @@ static void check(const float *v, int n, float want, const char *what, int block
     free(h);
 }
 
-// Median microseconds a link of `graph` (LINKS links) over REPS replays.
-static double time_graph(cudaGraphExec_t graph, cudaStream_t s) {
+// Median microseconds a link of `graph` (LINKS links) over REPS replays;
+// reset_bytes of reset zeroed before each (untimed).
+static double time_graph(cudaGraphExec_t graph, cudaStream_t s, void *reset, size_t reset_bytes) {
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
     float ms[REPS];
     for (int r = 0; r < REPS; r++) {
+        if (reset) CK(cudaMemsetAsync(reset, 0, reset_bytes, s));
         CK(cudaEventRecord(e0, s));
         CK(cudaGraphLaunch(graph, s));
         CK(cudaEventRecord(e1, s));
@@ -94,24 +128,32 @@ static double time_graph(cudaGraphExec_t graph, cudaStream_t s) {
     return ms[REPS / 2] * 1e3 / LINKS;
 }
 
-static void bench_link(cudaStream_t s, float *v, int n, int blocks, int pdl) {
+// pdl 0 or 1: k_link without or with PDL; 2 and 3: k_link_flag (PDL), waiting on every block
+// of the link before (2) or on its own (3); flag: LINKS x blocks counters.
+static void bench_link(cudaStream_t s, float *v, int n, int blocks, int pdl, unsigned *flag) {
+    static const char *what[] = {"link", "link", "flag-all", "flag-one"};
     CK(cudaMemset(v, 0, sizeof(float) * (n ? n : 1)));
     cudaLaunchAttribute attr = {};
     attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = pdl;
+    attr.val.programmaticStreamSerializationAllowed = pdl > 0;
+    const size_t flag_bytes = sizeof(unsigned) * LINKS * (size_t)blocks;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(blocks), cfg.blockDim = dim3(THREADS), cfg.stream = s, cfg.attrs = &attr, cfg.numAttrs = 1;
     cudaGraph_t g;
     cudaGraphExec_t ge;
     CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-    for (int k = 0; k < LINKS; k++) CK(cudaLaunchKernelEx(&cfg, k_link, v, n));
+    for (int k = 0; k < LINKS; k++) {
+        if (pdl < 2) CK(cudaLaunchKernelEx(&cfg, k_link, v, n));
+        else CK(cudaLaunchKernelEx(&cfg, k_link_flag, v, n, flag, k, pdl - 2));
+    }
     CK(cudaStreamEndCapture(s, &g));
     CK(cudaGraphInstantiate(&ge, g, 0));
+    if (pdl >= 2) CK(cudaMemsetAsync(flag, 0, flag_bytes, s));
     CK(cudaGraphLaunch(ge, s)); // warm-up
-    const double us = time_graph(ge, s);
+    const double us = time_graph(ge, s, pdl >= 2 ? flag : NULL, flag_bytes);
     CK(cudaStreamSynchronize(s));
-    check(v, n, (float)(LINKS * (REPS + 1)), "link", blocks);
-    printf("link\t%d\t%d\t%d\t%d\t%.3f\n", blocks, THREADS, n, pdl, us);
+    check(v, n, (float)(LINKS * (REPS + 1)), what[pdl], blocks);
+    printf("%s\t%d\t%d\t%d\t%d\t%.3f\n", what[pdl], blocks, THREADS, n, pdl > 0, us);
     CK(cudaGraphExecDestroy(ge));
     CK(cudaGraphDestroy(g));
 }
@@ -141,8 +183,9 @@ static void bench_barrier(cudaStream_t s, float *v, int n, unsigned *count, int 
 
 int main(int argc, char **argv) {
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        printf("usage: cuda_chain\n  what one link of a chain of %d dependent kernels (PDL or not), or one round of a\n"
-               "  cooperative kernel's grid barrier, costs on GPU 0; TSV on standard output\n",
+        printf("usage: cuda_chain\n  what one link of a chain of %d dependent kernels (PDL or not; or waiting on flags\n"
+               "  instead of the previous kernel's end), or one round of a cooperative kernel's grid\n"
+               "  barrier, costs on GPU 0; TSV on standard output\n",
                LINKS);
         return 0;
     }
@@ -162,20 +205,22 @@ int main(int argc, char **argv) {
     CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     const int n_max = 6400;
     float *v;
-    unsigned *count;
-    CK(cudaMalloc(&v, sizeof(float) * n_max));
-    CK(cudaMalloc(&count, sizeof *count));
+    unsigned *count, *flag;
     const int sms = prop.multiProcessorCount;
     const int grids[] = {1, sms, 2 * sms, 4 * sms};
+    CK(cudaMalloc(&v, sizeof(float) * n_max));
+    CK(cudaMalloc(&count, sizeof *count));
+    CK(cudaMalloc(&flag, sizeof(unsigned) * LINKS * (size_t)grids[3]));
     const int sizes[] = {0, 1600, 6400}; // (nothing, gpt2-xl's x, its MLP activation)
-    for (int pdl = 0; pdl <= 1; pdl++)
+    for (int mode = 0; mode <= 3; mode++)
         for (int gi = 0; gi < 4; gi++)
-            for (int si = 0; si < 3; si++) bench_link(s, v, sizes[si], grids[gi], pdl);
+            for (int si = 0; si < 3; si++) bench_link(s, v, sizes[si], grids[gi], mode, flag);
     for (int gi = 0; gi < 3; gi++)
         if (grids[gi] <= per_sm * sms)
             for (int si = 0; si < 3; si++) bench_barrier(s, v, sizes[si], count, grids[gi]);
     CK(cudaFree(v));
     CK(cudaFree(count));
+    CK(cudaFree(flag));
     CK(cudaStreamDestroy(s));
     return 0;
 }

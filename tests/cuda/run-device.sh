@@ -7,7 +7,8 @@
 #             writes it) with the fold on and off (vs_fold.txt, vs_nofold.txt)
 #   ceilings  copy bandwidth, cuBLAS F16 GEMM rate, GEMV per type vs copy bandwidth
 #   chain     the GPU's own hand-over cost (bin/cuda_chain): a link of a chain of dependent
-#             kernels, PDL or not, and a round of a grid barrier, with 0, 1600 or 6400 floats
+#             kernels, PDL or not, or waiting on flags instead of the previous kernel's end,
+#             and a round of a grid barrier, with 0, 1600 or 6400 floats
 #   correct   GPU vs CPU on qb-gpt2-10m and a synthetic gpt2 124M (f32/f16/bf16
 #             checkpoints written here by transformers): logits, greedy tokens, PPL
 #   decode    the speed matrix (synthetic gpt2..gpt2-xl x types), cuda_decode
