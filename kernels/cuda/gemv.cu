@@ -136,7 +136,9 @@ static int row_choices(const qb_cuda *c, qb_type t, int n_out, int n_in, int *R)
     for (int rows = 8; rows <= 16; rows *= 2) {
         R[n++] = -rows;
         const int groups = (n_out + rows - 1) / rows;
-        const int few = groups < 2 * c->prop.multiProcessorCount; // (blocks a row's steps could fill)
+        // Under two blocks an SM the GPU is short of warps: more of them a block, or a row over
+        // several blocks, can put the idle SMs to work.
+        const int few = groups < 2 * c->prop.multiProcessorCount;
         if (c->gemv_wide == 2 || (c->gemv_wide && few)) R[n++] = qb_gemv_choice(-rows, 1, 1);
         for (int S = 2; S <= 8; S *= 2)
             if (c->gemv_split && few && steps >= S * KS && groups <= QB_CUDA_SPLIT_GROUPS &&
