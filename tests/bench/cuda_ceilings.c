@@ -145,12 +145,12 @@ static void bench_gemv(qb_cuda *c, const tinfo *ti, int n_in, int n_out, int rep
     qb_cuda_to_device(c, dx, x, sizeof(float) * n_in);
     free(x);
     const int calls = 100;
+    // -8, -16: the tensor-core GEMV (qb_gemv_has_mma), then with each row over 2, 4 or 8 blocks, then 8 warps a block
+    const int Rs[] = {1, 2, 4, 8, -8, -16, qb_gemv_choice(-8, 2, 0), qb_gemv_choice(-8, 4, 0), qb_gemv_choice(-8, 8, 0),
+                      qb_gemv_choice(-16, 2, 0), qb_gemv_choice(-16, 4, 0), qb_gemv_choice(-16, 8, 0),
+                      qb_gemv_choice(-8, 1, 1), qb_gemv_choice(-16, 1, 1)};
     for (int pdl = 1; pdl < 2; pdl++)
-        for (int ri = 0; ri < 14; ri++) {
-            // -8, -16: the tensor-core GEMV (qb_gemv_has_mma), then with each row over 2, 4 or 8 blocks, then 8 warps a block
-            const int Rs[] = {1, 2, 4, 8, -8, -16, qb_gemv_choice(-8, 2, 0), qb_gemv_choice(-8, 4, 0), qb_gemv_choice(-8, 8, 0),
-                              qb_gemv_choice(-16, 2, 0), qb_gemv_choice(-16, 4, 0), qb_gemv_choice(-16, 8, 0),
-                              qb_gemv_choice(-8, 1, 1), qb_gemv_choice(-16, 1, 1)};
+        for (size_t ri = 0; ri < sizeof Rs / sizeof Rs[0]; ri++) {
             const int R = Rs[ri];
             if (R < 0 && !qb_gemv_has_mma(ti->t)) break;
             qb_cuda_set_pdl(c, pdl);

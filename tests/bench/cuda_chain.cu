@@ -128,14 +128,14 @@ static double time_graph(cudaGraphExec_t graph, cudaStream_t s, void *reset, siz
     return ms[REPS / 2] * 1e3 / LINKS;
 }
 
-// pdl 0 or 1: k_link without or with PDL; 2 and 3: k_link_flag (PDL), waiting on every block
+// mode 0 or 1: k_link without or with PDL; 2 and 3: k_link_flag (PDL), waiting on every block
 // of the link before (2) or on its own (3); flag: LINKS x blocks counters.
-static void bench_link(cudaStream_t s, float *v, int n, int blocks, int pdl, unsigned *flag) {
+static void bench_link(cudaStream_t s, float *v, int n, int blocks, int mode, unsigned *flag) {
     static const char *what[] = {"link", "link", "flag-all", "flag-one"};
     CK(cudaMemset(v, 0, sizeof(float) * (n ? n : 1)));
     cudaLaunchAttribute attr = {};
     attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = pdl > 0;
+    attr.val.programmaticStreamSerializationAllowed = mode > 0;
     const size_t flag_bytes = sizeof(unsigned) * LINKS * (size_t)blocks;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3(blocks), cfg.blockDim = dim3(THREADS), cfg.stream = s, cfg.attrs = &attr, cfg.numAttrs = 1;
@@ -143,17 +143,17 @@ static void bench_link(cudaStream_t s, float *v, int n, int blocks, int pdl, uns
     cudaGraphExec_t ge;
     CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     for (int k = 0; k < LINKS; k++) {
-        if (pdl < 2) CK(cudaLaunchKernelEx(&cfg, k_link, v, n));
-        else CK(cudaLaunchKernelEx(&cfg, k_link_flag, v, n, flag, k, pdl - 2));
+        if (mode < 2) CK(cudaLaunchKernelEx(&cfg, k_link, v, n));
+        else CK(cudaLaunchKernelEx(&cfg, k_link_flag, v, n, flag, k, mode - 2));
     }
     CK(cudaStreamEndCapture(s, &g));
     CK(cudaGraphInstantiate(&ge, g, 0));
-    if (pdl >= 2) CK(cudaMemsetAsync(flag, 0, flag_bytes, s));
+    if (mode >= 2) CK(cudaMemsetAsync(flag, 0, flag_bytes, s));
     CK(cudaGraphLaunch(ge, s)); // warm-up
-    const double us = time_graph(ge, s, pdl >= 2 ? flag : NULL, flag_bytes);
+    const double us = time_graph(ge, s, mode >= 2 ? flag : NULL, flag_bytes);
     CK(cudaStreamSynchronize(s));
-    check(v, n, (float)(LINKS * (REPS + 1)), what[pdl], blocks);
-    printf("%s\t%d\t%d\t%d\t%d\t%.3f\n", what[pdl], blocks, THREADS, n, pdl > 0, us);
+    check(v, n, (float)(LINKS * (REPS + 1)), what[mode], blocks);
+    printf("%s\t%d\t%d\t%d\t%d\t%.3f\n", what[mode], blocks, THREADS, n, mode > 0, us);
     CK(cudaGraphExecDestroy(ge));
     CK(cudaGraphDestroy(g));
 }

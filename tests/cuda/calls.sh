@@ -1,6 +1,7 @@
-# calls.sh: what the scripts of one device call (first-run.sh, split-run.sh)
-# share, sourced in the staged folder: the libraries' path, $OUT, the
-# machine's description and commit, T (CPU threads), and two helpers.
+# calls.sh: what the scripts of one device call (first-run.sh, split-run.sh,
+# wide-run.sh, w16-run.sh) share, sourced in the staged folder: the
+# libraries' path, $OUT, the machine's description and commit, T (CPU
+# threads), and the helpers below.
 export LD_LIBRARY_PATH=$PWD/lib:$(dirname "$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets /opt -name 'libcublas.so.1*' 2>/dev/null | head -1)"):${LD_LIBRARY_PATH:-}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 echo "commit $(cat COMMIT)"
