@@ -152,9 +152,11 @@ build/bench/%: build/obj/tests/bench/%.o build/libqb.a $(CUDA_LIB)
 	$(CC) $(CFLAGS) $< $(QB_LIBS) $(LDLIBS) -o $@
 
 ifneq ($(CUDA_LIB),)
-# cuda_chain: the GPU's own cost of handing work from kernel to kernel (the CUDA runtime only).
-BENCH_BINS += build/bench/cuda_chain
-build/bench/cuda_chain: tests/bench/cuda_chain.cu
+# Standalone CUDA benchmarks (the CUDA runtime only, no qbench code): cuda_chain, the GPU's own
+# cost of handing work from kernel to kernel; cuda_mlp, the MLP as one kernel or two.
+CUDA_BENCH := build/bench/cuda_chain build/bench/cuda_mlp
+BENCH_BINS += $(CUDA_BENCH)
+$(CUDA_BENCH): build/bench/%: tests/bench/%.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) $< -o $@
 endif
@@ -202,7 +204,7 @@ clean:
 distclean: clean
 	rm -rf $(VENV) .venv-* data/models data/datasets
 
--include $(shell find build/obj -name '*.d' 2>/dev/null)
+-include $(shell find build/obj build/bench -name '*.d' 2>/dev/null)
 # The study: the matrix first (knobs), then the rules that use it.
 STUDY_MK := pipeline/matrix.mk pipeline/study.mk pipeline/report.mk
 include $(STUDY_MK)

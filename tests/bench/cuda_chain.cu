@@ -23,19 +23,10 @@
 // Both check their work (every element equal to the number of rounds) and exit
 // non-zero if it is wrong. Prints one TSV row per setting: microseconds a link,
 // median of REPS replays. Without a GPU: one "# skipped" line, exit 0.
-#include <cuda_runtime.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        cudaError_t err_ = (call);                                                                 \
-        if (err_ != cudaSuccess) {                                                                 \
-            fprintf(stderr, "cuda_chain: %s: %s\n", #call, cudaGetErrorString(err_));             \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
+#define BENCH_NAME "cuda_chain"
+#include "cuda_bench.cuh"
 
 enum { LINKS = 240, REPS = 15, THREADS = 128 };
 
@@ -89,11 +80,6 @@ __global__ void __launch_bounds__(THREADS) k_barrier(float *v, int n, unsigned *
     }
 }
 
-static int cmp_float(const void *a, const void *b) {
-    const float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 // Every element of v (n of them, on the device) equal to want, else exit 1.
 static void check(const float *v, int n, float want, const char *what, int blocks) {
     if (n == 0) return;
@@ -105,27 +91,6 @@ static void check(const float *v, int n, float want, const char *what, int block
             exit(1);
         }
     free(h);
-}
-
-// Median microseconds a link of `graph` (LINKS links) over REPS replays;
-// reset_bytes of reset zeroed before each (untimed).
-static double time_graph(cudaGraphExec_t graph, cudaStream_t s, void *reset, size_t reset_bytes) {
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
-    float ms[REPS];
-    for (int r = 0; r < REPS; r++) {
-        if (reset) CK(cudaMemsetAsync(reset, 0, reset_bytes, s));
-        CK(cudaEventRecord(e0, s));
-        CK(cudaGraphLaunch(graph, s));
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        CK(cudaEventElapsedTime(&ms[r], e0, e1));
-    }
-    CK(cudaEventDestroy(e0));
-    CK(cudaEventDestroy(e1));
-    qsort(ms, REPS, sizeof ms[0], cmp_float);
-    return ms[REPS / 2] * 1e3 / LINKS;
 }
 
 // mode 0 or 1: k_link without or with PDL; 2 and 3: k_link_flag (PDL), waiting on every block
@@ -148,9 +113,8 @@ static void bench_link(cudaStream_t s, float *v, int n, int blocks, int mode, un
     }
     CK(cudaStreamEndCapture(s, &g));
     CK(cudaGraphInstantiate(&ge, g, 0));
-    if (mode >= 2) CK(cudaMemsetAsync(flag, 0, flag_bytes, s));
-    CK(cudaGraphLaunch(ge, s)); // warm-up
-    const double us = time_graph(ge, s, mode >= 2 ? flag : NULL, flag_bytes);
+    // (one replay unmeasured, REPS measured: the check's LINKS * (REPS + 1))
+    const double us = graph_median_ms(ge, s, REPS, mode >= 2 ? flag : NULL, flag_bytes) * 1e3 / LINKS;
     CK(cudaStreamSynchronize(s));
     check(v, n, (float)(LINKS * (REPS + 1)), what[mode], blocks);
     printf("%s\t%d\t%d\t%d\t%d\t%.3f\n", what[mode], blocks, THREADS, n, mode > 0, us);
