@@ -9,6 +9,8 @@
 //
 //   two      fc (ROWS rows a block, GELU) then mproj (ROWS rows a block, adds
 //            into x): the decode chain's way
+//   two-flag the same, but a kernel waits on a count of the previous one's
+//            finished blocks in L2, not for its end (cuda_chain's flag-all)
 //   atomic   one kernel: block b makes SLICE rows of fc, then multiplies them
 //            by the same SLICE columns of mproj and adds that into the next x
 //            with atomicAdd (the order of those additions varies, so x does
@@ -80,8 +82,9 @@ __device__ __forceinline__ float chunk_dot(const mat &m, int row, int i, const f
     return a;
 }
 
-// This warp's NR rows r0, r0 + stride, ... dotted with x (every lane gets the sums).
-template <int T, int NR>
+// This warp's NR rows r0, r0 + stride, ... dotted with x (every lane gets the sums); CG: x
+// read from L2 (written in this kernel's lifetime by another SM: L1 may hold an older copy).
+template <int T, int NR, bool CG = false>
 __device__ __forceinline__ void rows_dot(const mat &m, int r0, int stride, const float *x, float *acc) {
     constexpr int PER = wt<T>::PER;
     const int lane = threadIdx.x % 32;
@@ -91,7 +94,8 @@ __device__ __forceinline__ void rows_dot(const mat &m, int r0, int stride, const
     for (int i = lane * PER; i < m.n_in; i += 32 * PER) {
         float xv[PER];
 #pragma unroll
-        for (int k = 0; k < PER; k += 4) *(float4 *)&xv[k] = *(const float4 *)(x + i + k);
+        for (int k = 0; k < PER; k += 4)
+            *(float4 *)&xv[k] = CG ? __ldcg((const float4 *)(x + i + k)) : *(const float4 *)(x + i + k);
 #pragma unroll
         for (int j = 0; j < NR; j++)
             if (r0 + j * stride < m.n_out) acc[j] += chunk_dot<T>(m, r0 + j * stride, i, xv);
@@ -123,20 +127,39 @@ __device__ void prefetch_columns(const mat &m, int c0) {
 }
 
 // ---- two kernels: the decode chain's way -----------------------------------------------------
-// epi 0: y[r] = gelu(row . x); 1: y[r] += row . x.
-template <int T>
-__global__ void __launch_bounds__(THREADS) k_rows(mat m, const float *x, float *y, int epi) {
+// epi 0: y[r] = gelu(row . x); 1: y[r] += row . x. FLAG: kernel k of the chain does not wait
+// for the previous one to end but for ctr[k - 1] to count its `before` blocks, and counts
+// itself in ctr[k] when done (cuda_chain's flag-all); safe since PDL launches it only once
+// every block of the previous kernel has begun.
+template <int T, bool FLAG>
+__global__ void __launch_bounds__(THREADS) k_rows(mat m, const float *x, float *y, int epi, unsigned *ctr, int k,
+                                                  unsigned before) {
     pdl_launch();
     const int r0 = blockIdx.x * ROWS, warp = threadIdx.x / 32;
     prefetch_rows<T>(m, r0, ROWS);
-    pdl_wait();
+    if (FLAG && k > 0) {
+        if (threadIdx.x == 0) {
+            while (*(volatile unsigned *)(ctr + k - 1) < before) {
+            }
+            __threadfence();
+        }
+        __syncthreads();
+    } else
+        pdl_wait();
     float acc[ROWS / WARPS];
-    rows_dot<T, ROWS / WARPS>(m, r0 + warp, WARPS, x, acc);
+    rows_dot<T, ROWS / WARPS, FLAG>(m, r0 + warp, WARPS, x, acc);
     if (threadIdx.x % 32 == 0)
         for (int j = 0; j < ROWS / WARPS; j++) {
             const int r = r0 + warp + j * WARPS;
-            if (r < m.n_out) y[r] = epi ? y[r] + acc[j] : gelu(acc[j]);
+            if (r < m.n_out) y[r] = epi ? __ldcg(y + r) + acc[j] : gelu(acc[j]);
         }
+    if (FLAG) {
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            __threadfence(); // this block's rows before its count
+            atomicAdd(ctr + k, 1u);
+        }
+    }
 }
 
 // ---- one kernel ------------------------------------------------------------------------------
@@ -303,10 +326,15 @@ static cudaGraphExec_t capture(cudaStream_t s, const variant &v, const model &md
     cudaGraphExec_t ge;
     CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     CK(cudaMemcpyAsync(xs, x0, E * sizeof(float), cudaMemcpyDeviceToDevice, s));
-    if (!strcmp(v.name, "two")) {
+    if (!strncmp(v.name, "two", 3)) {
+        const bool flag = !strcmp(v.name, "two-flag");
+        const unsigned b_fc = (md.I + ROWS - 1) / ROWS, b_mp = (E + ROWS - 1) / ROWS;
+        if (flag) CK(cudaMemsetAsync(ctr, 0, 2 * L * sizeof(unsigned), s));
         for (int l = 0; l < L; l++) {
-            launch(s, k_rows<T>, (md.I + ROWS - 1) / ROWS, fc[l], (const float *)xs, h, 0);
-            launch(s, k_rows<T>, (E + ROWS - 1) / ROWS, mp[l], (const float *)h, xs, 1);
+            launch(s, flag ? k_rows<T, true> : k_rows<T, false>, b_fc, fc[l], (const float *)xs, h, 0, ctr, 2 * l,
+                   b_mp);
+            launch(s, flag ? k_rows<T, true> : k_rows<T, false>, b_mp, mp[l], (const float *)h, xs, 1, ctr, 2 * l + 1,
+                   b_fc);
         }
         *out = xs;
     } else if (!strcmp(v.name, "atomic")) {
@@ -343,7 +371,7 @@ static int bench_model(cudaStream_t s, const model &md, double copy_gbs, int sms
     CK(cudaMalloc(&xs, 3 * E * sizeof(float)));
     CK(cudaMalloc(&h, I * sizeof(float)));
     CK(cudaMalloc(&part, (size_t)(I / 8) * E * sizeof(float)));
-    CK(cudaMalloc(&ctr, L * sizeof(unsigned)));
+    CK(cudaMalloc(&ctr, 2 * L * sizeof(unsigned)));
     k_fill_float<<<64, 256>>>(x0, E, 99, 1.0f);
     CK(cudaGetLastError());
     // The reference: layer by layer, one thread a row.
@@ -357,7 +385,7 @@ static int bench_model(cudaStream_t s, const model &md, double copy_gbs, int sms
     double ref_max = 0;
     for (int i = 0; i < E; i++) ref_max = fmax(ref_max, fabs(ref[i]));
     const double bytes = (double)L * 2 * wt<T>::row_bytes(E) * I * (T == Q8 ? 34.0 / 32 : 1.0);
-    static const variant vars[] = {{"two", 0}, {"atomic", 16}, {"atomic", 32}, {"ordered", 16}, {"ordered", 32}};
+    static const variant vars[] = {{"two", 0}, {"two-flag", 0}, {"atomic", 16}, {"atomic", 32}, {"ordered", 16}, {"ordered", 32}};
     constexpr int S16 = T == F16 ? 16 : 32; // (a Q8 slice is a whole scale's 32: its 16 is skipped)
     int bad = 0;
     for (const variant &v : vars) {
