@@ -20,7 +20,8 @@
 //            resident) and then block b sums its share of the columns over the
 //            blocks in a fixed order: the same x every run
 //
-// Weights F16, or Q8 (int8 with an F16 scale a 32 weights, as Q8_0's planes);
+// Weights F16, Q8 (int8 with an F16 scale a 32 weights, as Q8_0's planes) or
+// Q4 (4-bit, 16 bytes and an F16 scale a 32 weights, as Q4_0's planes);
 // bias and layernorm left out (the same in all three). Each variant's last x is
 // checked against a plain reference kernel (one thread a row, no PDL); a
 // relative error over 1e-3 or a NaN exits 1. Prints one TSV row per model, type
@@ -37,10 +38,12 @@
 #include "cuda_bench.cuh"
 
 enum { THREADS = 128, WARPS = THREADS / 32, ROWS = 8, REPS = 9 };
-enum { F16 = 0, Q8 = 1 };
+enum { F16 = 0, Q8 = 1, Q4 = 2 };
+static const char *const type_name[] = {"f16", "q8", "q4"};
 
-// A matrix of n_out rows of n_in weights: F16 halves, or Q8 int8 (q) with a
-// scale (s) for each 32 weights of a row.
+// A matrix of n_out rows of n_in weights: F16 halves, or Q8 int8 or Q4 nibbles (q) with a
+// scale (s) for each 32 weights of a row (Q4: byte j of a 32's 16 holds weight j in its low
+// nibble and weight j + 16 in its high one, each stored plus 8).
 struct mat {
     const uint8_t *q;
     const __half *s;
@@ -49,8 +52,9 @@ struct mat {
 
 // PER: weights one lane reads in one 16-byte load.
 template <int T> struct wt {
-    static constexpr int PER = T == F16 ? 8 : 16;
-    static __host__ __device__ size_t row_bytes(int n_in) { return (size_t)n_in * (T == F16 ? 2 : 1); }
+    static constexpr int PER = T == F16 ? 8 : T == Q8 ? 16 : 32;
+    static __host__ __device__ size_t bytes(size_t n) { return T == F16 ? 2 * n : T == Q8 ? n : n / 2; }
+    static __host__ __device__ size_t row_bytes(int n_in) { return bytes((size_t)n_in); }
 };
 
 __device__ __forceinline__ void pdl_launch() { asm volatile("griddepcontrol.launch_dependents;"); }
@@ -64,7 +68,7 @@ __device__ __forceinline__ float gelu(float v) {
 // Row `row`'s weights i .. i + PER - 1 times xv[0 .. PER - 1].
 template <int T>
 __device__ __forceinline__ float chunk_dot(const mat &m, int row, int i, const float *xv) {
-    const uint4 w = __ldg((const uint4 *)(m.q + (size_t)row * wt<T>::row_bytes(m.n_in) + (size_t)i * (T == F16 ? 2 : 1)));
+    const uint4 w = __ldg((const uint4 *)(m.q + (size_t)row * wt<T>::row_bytes(m.n_in) + wt<T>::bytes(i)));
     const uint32_t u[4] = {w.x, w.y, w.z, w.w};
     float a = 0.0f;
     if constexpr (T == F16) {
@@ -74,9 +78,17 @@ __device__ __forceinline__ float chunk_dot(const mat &m, int row, int i, const f
             a = fmaf(f.x, xv[2 * k], a);
             a = fmaf(f.y, xv[2 * k + 1], a);
         }
-    } else {
+    } else if constexpr (T == Q8) {
 #pragma unroll
         for (int k = 0; k < 16; k++) a = fmaf((float)(int8_t)(u[k / 4] >> (8 * (k % 4))), xv[k], a);
+        a *= __half2float(m.s[(size_t)row * (m.n_in / 32) + i / 32]);
+    } else {
+#pragma unroll
+        for (int k = 0; k < 16; k++) {
+            const uint32_t b = (u[k / 4] >> (8 * (k % 4))) & 0xffu;
+            a = fmaf((float)((int)(b & 15u) - 8), xv[k], a);
+            a = fmaf((float)((int)(b >> 4) - 8), xv[k + 16], a);
+        }
         a *= __half2float(m.s[(size_t)row * (m.n_in / 32) + i / 32]);
     }
     return a;
@@ -111,7 +123,7 @@ __device__ void prefetch_rows(const mat &m, int r0, int n) {
     if (r0 + n > m.n_out) n = m.n_out - r0;
     const size_t rb = wt<T>::row_bytes(m.n_in), bytes = (size_t)n * rb;
     for (size_t off = (size_t)threadIdx.x * 128; off < bytes; off += THREADS * 128) prefetch_l2(m.q + r0 * rb + off);
-    if (T == Q8)
+    if (T != F16)
         for (size_t off = (size_t)threadIdx.x * 128; off < (size_t)n * (m.n_in / 32) * 2; off += THREADS * 128)
             prefetch_l2((const uint8_t *)(m.s + (size_t)r0 * (m.n_in / 32)) + off);
 }
@@ -121,8 +133,8 @@ template <int T>
 __device__ void prefetch_columns(const mat &m, int c0) {
     const size_t rb = wt<T>::row_bytes(m.n_in);
     for (int o = threadIdx.x; o < m.n_out; o += THREADS) {
-        prefetch_l2(m.q + o * rb + (size_t)c0 * (T == F16 ? 2 : 1));
-        if (T == Q8) prefetch_l2(m.s + (size_t)o * (m.n_in / 32) + c0 / 32);
+        prefetch_l2(m.q + o * rb + wt<T>::bytes(c0));
+        if (T != F16) prefetch_l2(m.s + (size_t)o * (m.n_in / 32) + c0 / 32);
     }
 }
 
@@ -242,9 +254,12 @@ __global__ void k_ref(mat m, const float *x, float *y, int epi) {
     if (r >= m.n_out) return;
     float a = 0.0f;
     for (int i = 0; i < m.n_in; i++) {
-        const float w = T == F16 ? __half2float(((const __half *)m.q)[(size_t)r * m.n_in + i])
-                                 : (float)(int8_t)m.q[(size_t)r * m.n_in + i] *
-                                       __half2float(m.s[(size_t)r * (m.n_in / 32) + i / 32]);
+        const size_t at = (size_t)r * m.n_in + i;
+        const float scale = T == F16 ? 1.0f : __half2float(m.s[(size_t)r * (m.n_in / 32) + i / 32]);
+        const uint8_t nib = T == Q4 ? m.q[at / 32 * 16 + at % 16] >> (at % 32 < 16 ? 0 : 4) & 15 : 0;
+        const float w = T == F16  ? __half2float(((const __half *)m.q)[at])
+                        : T == Q8 ? (float)(int8_t)m.q[at] * scale
+                                  : (float)((int)nib - 8) * scale;
         a = fmaf(w, x[i], a);
     }
     y[r] = epi ? y[r] + a : gelu(a);
@@ -272,19 +287,20 @@ __global__ void k_fill_float(float *p, size_t n, uint32_t seed, float a) {
         p[i] = uniform(i, seed, a);
 }
 
-// A random n_out x n_in matrix of type t whose rows have a variance of about 1 / n_in.
-static mat make_mat(int t, int n_in, int n_out, uint32_t seed) {
+// A random n_out x n_in matrix of type T whose rows have a variance of about 1 / n_in.
+template <int T>
+static mat make_mat(int n_in, int n_out, uint32_t seed) {
     const size_t n = (size_t)n_in * n_out;
     const float a = sqrtf(3.0f / n_in); // uniform(-a, a): variance a^2 / 3
     mat m = {NULL, NULL, n_in, n_out};
     uint8_t *q;
-    CK(cudaMalloc(&q, t == F16 ? 2 * n : n));
-    if (t == F16) k_fill_half<<<1024, 256>>>((__half *)q, n, seed, a);
+    CK(cudaMalloc(&q, wt<T>::bytes(n)));
+    if (T == F16) k_fill_half<<<1024, 256>>>((__half *)q, n, seed, a);
     else {
         __half *s;
         CK(cudaMalloc(&s, n / 32 * sizeof(__half)));
-        k_fill_i8<<<1024, 256>>>((int8_t *)q, n, seed);
-        k_fill_half<<<1024, 256>>>(s, n / 32, seed + 7777, a / 127.0f); // scales of random sign and size
+        k_fill_i8<<<1024, 256>>>((int8_t *)q, wt<T>::bytes(n), seed); // (Q4: random bytes, two nibbles each)
+        k_fill_half<<<1024, 256>>>(s, n / 32, seed + 7777, a / (T == Q8 ? 127.0f : 8.0f)); // of random sign and size
         m.s = s;
     }
     CK(cudaGetLastError());
@@ -364,7 +380,7 @@ template <int T>
 static int bench_model(cudaStream_t s, const model &md, double copy_gbs, int sms) {
     const int E = md.E, I = md.I, L = md.L;
     mat *fc = (mat *)malloc(L * sizeof(mat)), *mp = (mat *)malloc(L * sizeof(mat));
-    for (int l = 0; l < L; l++) fc[l] = make_mat(T, E, I, 2 * l + 1), mp[l] = make_mat(T, I, E, 2 * l + 2);
+    for (int l = 0; l < L; l++) fc[l] = make_mat<T>(E, I, 2 * l + 1), mp[l] = make_mat<T>(I, E, 2 * l + 2);
     float *x0, *xs, *h, *part;
     unsigned *ctr;
     CK(cudaMalloc(&x0, E * sizeof(float)));
@@ -384,12 +400,12 @@ static int bench_model(cudaStream_t s, const model &md, double copy_gbs, int sms
     float *ref = to_host(xs, E);
     double ref_max = 0;
     for (int i = 0; i < E; i++) ref_max = fmax(ref_max, fabs(ref[i]));
-    const double bytes = (double)L * 2 * wt<T>::row_bytes(E) * I * (T == Q8 ? 34.0 / 32 : 1.0);
+    const double bytes = (double)L * 2 * (wt<T>::bytes((size_t)E * I) + (T == F16 ? 0 : (size_t)E * I / 16)); // (scales)
     static const variant vars[] = {{"two", 0}, {"two-flag", 0}, {"atomic", 16}, {"atomic", 32}, {"ordered", 16}, {"ordered", 32}};
-    constexpr int S16 = T == F16 ? 16 : 32; // (a Q8 slice is a whole scale's 32: its 16 is skipped)
+    constexpr int S16 = T == F16 ? 16 : 32; // (a quantized slice is a whole scale's 32: its 16 is skipped)
     int bad = 0;
     for (const variant &v : vars) {
-        if (v.slice == 16 && T == Q8) continue;
+        if (v.slice == 16 && T != F16) continue;
         if (v.slice && I % v.slice) continue;
         const int blocks = v.slice ? I / v.slice : 0;
         if (!strcmp(v.name, "ordered")) { // every block resident, or its barrier never opens
@@ -412,11 +428,11 @@ static int bench_model(cudaStream_t s, const model &md, double copy_gbs, int sms
         const int same = !memcmp(got, again, E * sizeof(float));
         if (!(err <= 1e-3)) { // (NaN too)
             fprintf(stderr, "cuda_mlp: %s %s %s/%d: relative error %g against the reference\n", md.name,
-                    T == F16 ? "f16" : "q8", v.name, v.slice, err);
+                    type_name[T], v.name, v.slice, err);
             bad = 1;
         }
         const double gbs = bytes / L / (us * 1e3);
-        printf("%s\t%s\t%s\t%d\t%d\t%.2f\t%.0f\t%.3f\t%.2e\t%d\n", md.name, T == F16 ? "f16" : "q8", v.name,
+        printf("%s\t%s\t%s\t%d\t%d\t%.2f\t%.0f\t%.3f\t%.2e\t%d\n", md.name, type_name[T], v.name,
                v.slice ? v.slice : ROWS, v.slice ? blocks : (I + ROWS - 1) / ROWS, us, gbs, gbs / copy_gbs, err, same);
         fflush(stdout);
         free(got), free(again);
@@ -454,7 +470,7 @@ int main(int argc, char **argv) {
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         printf("usage: cuda_mlp\n  the decode step's MLP as two kernels or one (partial sums added by atomics or\n"
                "  in a fixed order after a grid barrier), a chain of a model's layers replayed as one\n"
-               "  CUDA graph on GPU 0, F16 and Q8 weights; TSV on standard output\n");
+               "  CUDA graph on GPU 0, F16, Q8 and Q4 weights; TSV on standard output\n");
         return 0;
     }
     int ndev = 0;
@@ -475,6 +491,7 @@ int main(int argc, char **argv) {
     for (const model &md : models) {
         bad |= bench_model<F16>(s, md, copy_gbs, prop.multiProcessorCount);
         bad |= bench_model<Q8>(s, md, copy_gbs, prop.multiProcessorCount);
+        bad |= bench_model<Q4>(s, md, copy_gbs, prop.multiProcessorCount);
     }
     CK(cudaStreamDestroy(s));
     return bad;
