@@ -9,6 +9,8 @@
 #   chain     the GPU's own hand-over cost (bin/cuda_chain): a link of a chain of dependent
 #             kernels, PDL or not, or waiting on flags instead of the previous kernel's end,
 #             and a round of a grid barrier, with 0, 1600 or 6400 floats
+#   mlp       the decode MLP as one kernel or two (bin/cuda_mlp): a chain of gpt2-xl's and
+#             gpt2's layers, F16, Q8 and Q4 weights, partial sums by atomics or ordered
 #   correct   GPU vs CPU on qb-gpt2-10m and a synthetic gpt2 124M (f32/f16/bf16
 #             checkpoints written here by transformers): logits, greedy tokens, PPL
 #   decode    the speed matrix (synthetic gpt2..gpt2-xl x types), cuda_decode
@@ -202,6 +204,7 @@ for s in $steps; do
         grep -E '"(Registers Per Thread|Achieved Occupancy|Theoretical Occupancy|Duration|Memory Throughput|DRAM Throughput|Warp Cycles Per Issued Instruction|Issued Warp Per Scheduler|No Eligible)"' "$f.csv" | cut -d, -f5,13- | head -30
       done ;;
     chain) timeout 60 ./bin/cuda_chain >"$OUT/chain.tsv" 2>&1; echo "chain rc=$?"; cat "$OUT/chain.tsv" ;;
+    mlp) timeout 120 ./bin/cuda_mlp >"$OUT/mlp.tsv" 2>&1; echo "mlp rc=$?"; cat "$OUT/mlp.tsv" ;;
     hf) timeout 400 python3 hf_speed.py ${HF_ARGS:-} >"$OUT/hf.tsv" 2>"$OUT/hf.err"; echo "hf rc=$?"; cat "$OUT/hf.tsv"; tail -3 "$OUT/hf.err" ;;
     *) echo "unknown step $s" ;;
   esac

@@ -20,7 +20,7 @@ work=$work/src
 # STAGE_TARGETS replaces the list: what travels is at most 64 MiB, and everything
 # below plus the model is about 71 MB (the persistent step's call needs only
 # "build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu", 55 MB).
-read -ra targets <<<"${STAGE_TARGETS:-build/tests/test_cuda build/bench/cuda_ceilings build/bench/cuda_chain build/bench/cuda_decode build/bench/cuda_vs_cpu bin/generate bin/ppl bin/quantize}"
+read -ra targets <<<"${STAGE_TARGETS:-build/tests/test_cuda build/bench/cuda_ceilings build/bench/cuda_chain build/bench/cuda_mlp build/bench/cuda_decode build/bench/cuda_vs_cpu bin/generate bin/ppl bin/quantize}"
 targets+=(${EXTRA_TARGETS:-})
 CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$work" -j2 "${targets[@]}" >"$work/make.log" 2>&1 || { tail -30 "$work/make.log"; exit 1; }
 rm -rf "$dest"; mkdir -p "$dest/bin" "$dest/lib"
