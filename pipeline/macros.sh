@@ -15,6 +15,8 @@
 #   hf/MODEL/VARIANT (transformers on that GPU, tok/s); \QBhavegpu is 1 when GPU rows exist
 #   llama/MODEL/TYPE/{tok,qb,ratio}  llama.cpp (CUDA) on our GGUF file, ours, ours / llama.cpp;
 #   \QBhavellama is 1 when those rows exist, \QBllamawhen when they were measured
+#   bound/MODEL/TYPE/{dram,l2,ratio,stepus,floorus,launches,launchus}  the GPU step with the layers'
+#   weights from DRAM or held in L2 (gpu-bound.tsv); \QBhavebound is 1 when those rows exist
 set -euo pipefail
 tab=$1 membw=$2 commit=$3 ntok=$5 gpudir=${6:-data/results/h100}
 def() { printf '\\expandafter\\def\\csname qb/%s\\endcsname{%s}\n' "$1" "$2"; }
@@ -27,6 +29,8 @@ printf '\\newcommand{\\QBcores}{%s}\n' "$(nproc)"
 printf '\\newcommand{\\QBhavepeers}{%s}\n' "$([ -f "$tab/peers-vs-speed.tsv" ] && echo 1 || echo 0)"
 printf '\\newcommand{\\QBhavellama}{%s}\n' "$([ "$(grep -v '^#' "$tab/gpu-llamacpp.tsv" 2>/dev/null | wc -l)" -gt 1 ] && echo 1 || echo 0)"
 printf '\\newcommand{\\QBllamawhen}{%s}\n' "$(sed -n 's/^# measured: //p' "$tab/gpu-llamacpp.tsv" 2>/dev/null | head -1)"
+printf '\\newcommand{\\QBboundwhen}{%s}\n' "$(sed -n 's/^# measured: \([0-9-]*\).*/\1/p' "$tab/gpu-bound.tsv" 2>/dev/null | head -1)"
+printf '\\newcommand{\\QBhavebound}{%s}\n' "$([ "$(grep -v '^#' "$tab/gpu-bound.tsv" 2>/dev/null | wc -l)" -gt 1 ] && echo 1 || echo 0)"
 gpu=$(sed -n 's/^# gpu: \([^;]*\);.*/\1/p' "$tab/gpu.tsv" 2>/dev/null | head -1)
 printf '\\newcommand{\\QBgpu}{%s}\n' "${gpu:-no GPU}"
 printf '\\newcommand{\\QBgpudir}{\\texttt{\\detokenize{%s/}}}\n' "$gpudir"
@@ -59,6 +63,10 @@ rows '{ print "frac/" v("model") "/" v("variant") "/" v("device") "/" v("threads
 [ -f "$tab/gpu-llamacpp.tsv" ] && rows '{ k = v("model") "/" v("type")
   print "llama/" k "/tok", fmt(v("llamacpp_tok_s"), 4); print "llama/" k "/qb", fmt(v("qbench_tok_s"), 4)
   print "llama/" k "/ratio", fmt(v("vs_llamacpp"), 3) }' "$tab/gpu-llamacpp.tsv"
+[ -f "$tab/gpu-bound.tsv" ] && rows '{ k = "bound/" v("model") "/" v("type")
+  print k "/dram", fmt(v("dram_tok_s"), 4); print k "/l2", fmt(v("l2_tok_s"), 4); print k "/ratio", fmt(v("l2_vs_dram"), 3)
+  print k "/stepus", fmt(v("step_us"), 4); print k "/floorus", fmt(v("floor_step_us"), 4)
+  print k "/launches", v("launches"); print k "/launchus", fmt(v("us_per_launch"), 2) }' "$tab/gpu-bound.tsv"
 [ -f "$tab/peers-vs-speed.tsv" ] && rows '$c["new_tokens"] == ntok { k = v("model") "/" v("system") "/" v("variant") "/" v("threads")
   print "peer/" k "/tok", fmt(v("peer_tok_s"), 3); print "peer/" k "/ratio", fmt(v("tok_s_ratio"), 3) }' "$tab/peers-vs-speed.tsv"
 [ -f "$tab/peers-vs-quality.tsv" ] && rows '{ t = v("text"); sub(/.*\//, "", t); sub(/\.[a-z]+$/, "", t)

@@ -14,6 +14,7 @@ $(call stamp,$(GPU_STAMP),$(GPU_RESULTS))
 GPU_DECODE  := $(wildcard $(GPU_RESULTS)/decode.tsv)
 GPU_PEERS   := $(wildcard $(GPU_RESULTS)/peers-transformers.tsv)
 GPU_LLAMA   := $(wildcard $(GPU_RESULTS)/peers-llamacpp.tsv)
+GPU_LATENCY := $(wildcard $(GPU_RESULTS)/latency.tsv)
 FIG_NAMES := decode size quality latency memory memtime roofline scaling
 FIGS := $(foreach f,$(FIG_NAMES),figures/$(f).png figures/$(f).pdf)
 
@@ -86,8 +87,13 @@ $(TAB)/gpu-llamacpp.tsv: $(GPU_LLAMA) $(GPU_STAMP) pipeline/gpu-llamacpp.sh
 	@mkdir -p $(@D)
 	bash pipeline/gpu-llamacpp.sh $(GPU_LLAMA) > $@.tmp && mv $@.tmp $@
 
+# What bounds the GPU step: every layer's weights from DRAM or held in L2 (tests/cuda/w16-run.sh latency).
+$(TAB)/gpu-bound.tsv: $(GPU_LATENCY) $(GPU_STAMP) pipeline/gpu-bound.sh
+	@mkdir -p $(@D)
+	bash pipeline/gpu-bound.sh $(GPU_LATENCY) > $@.tmp && mv $@.tmp $@
+
 TABLES := $(TAB)/speed.tsv $(TAB)/size.tsv $(TAB)/quality.tsv $(TAB)/roofline.tsv $(TAB)/memtime.tsv $(TAB)/scaling.tsv \
-  $(TAB)/gpu.tsv $(TAB)/gpu-peers.tsv $(TAB)/gpu-llamacpp.tsv
+  $(TAB)/gpu.tsv $(TAB)/gpu-peers.tsv $(TAB)/gpu-llamacpp.tsv $(TAB)/gpu-bound.tsv
 tables: $(TABLES)
 
 # ---- figures --------------------------------------------------------------------

@@ -46,6 +46,14 @@ if [ "$(grep -v '^#' "$tab/gpu-llamacpp.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
   $tabulate "$tab/gpu-llamacpp.tsv" --sig 4 \
     --columns 'model=Model,type=File type,file_mb=File (MB),qbench_tok_s=qbench tok/s,llamacpp_tok_s=llama.cpp tok/s,vs_llamacpp=× llama.cpp' -f md
 fi
+if [ "$(grep -v '^#' "$tab/gpu-bound.tsv" 2>/dev/null | wc -l)" -gt 1 ]; then
+  printf '\n### What bounds the GPU step: the layers'"'"' weights from DRAM or held in L2 (decode tok/s)\n\n'
+  printf 'L2: every layer decodes on layer 0'"'"'s weights, which stay in the 50 MB L2 where a layer fits (timing\n'
+  printf 'only). Launches: the step'"'"'s dependent kernels (5 a layer, the embedding, lm_head, argmax). Measured %s.\n\n' \
+    "$(sed -n 's/^# measured: //p' "$tab/gpu-bound.tsv" | head -1)"
+  $tabulate "$tab/gpu-bound.tsv" --sig 4 \
+    --columns 'model=Model,type=Type,dram_tok_s=DRAM tok/s,l2_tok_s=L2 tok/s,l2_vs_dram=L2 / DRAM,step_us=Step (us),floor_step_us=Floor step (us),launches=Launches,us_per_launch=us a launch' -f md
+fi
 if [ -f "$tab/peers-vs-speed.tsv" ]; then
   printf '\n## Peers on this CPU, same harness (%s new tokens; ratio = qbench / peer)\n\n' "$ntok"
   $tabulate "$tab/peers-vs-speed.tsv" --where new_tokens="$ntok" --sig 3 \
