@@ -7,8 +7,9 @@
 // (streamed from DRAM, as in decode), replayed as one CUDA graph with PDL, the
 // CUDA runtime only (no qbench code), three ways:
 //
-//   two      fc (ROWS rows a block, GELU) then mproj (ROWS rows a block, adds
-//            into x): the decode chain's way
+//   two      fc (8 or 32 rows a block, GELU) then mproj (as many rows a block,
+//            adds into x): the decode chain's way (32 rows: each warp has as
+//            many rows in flight as the one-kernel variants' 32-row slices)
 //   two-flag the same, but a kernel waits on a count of the previous one's
 //            finished blocks in L2, not for its end (cuda_chain's flag-all)
 //   atomic   one kernel: block b makes SLICE rows of fc, then multiplies them
@@ -37,7 +38,7 @@
 #define BENCH_NAME "cuda_mlp"
 #include "cuda_bench.cuh"
 
-enum { THREADS = 128, WARPS = THREADS / 32, ROWS = 8, REPS = 9 };
+enum { THREADS = 128, WARPS = THREADS / 32, REPS = 9 };
 enum { F16 = 0, Q8 = 1, Q4 = 2 };
 static const char *const type_name[] = {"f16", "q8", "q4"};
 
@@ -143,7 +144,7 @@ __device__ void prefetch_columns(const mat &m, int c0) {
 // for the previous one to end but for ctr[k - 1] to count its `before` blocks, and counts
 // itself in ctr[k] when done (cuda_chain's flag-all); safe since PDL launches it only once
 // every block of the previous kernel has begun.
-template <int T, bool FLAG>
+template <int T, bool FLAG, int ROWS>
 __global__ void __launch_bounds__(THREADS) k_rows(mat m, const float *x, float *y, int epi, unsigned *ctr, int k,
                                                   unsigned before) {
     pdl_launch();
@@ -319,7 +320,7 @@ struct model {
 };
 struct variant {
     const char *name;
-    int slice; // 0: two kernels
+    int slice; // one kernel: fc rows (mproj columns) a block; two: rows a block
 };
 
 // The launch of one PDL kernel into the stream being captured.
@@ -344,23 +345,28 @@ static cudaGraphExec_t capture(cudaStream_t s, const variant &v, const model &md
     CK(cudaMemcpyAsync(xs, x0, E * sizeof(float), cudaMemcpyDeviceToDevice, s));
     if (!strncmp(v.name, "two", 3)) {
         const bool flag = !strcmp(v.name, "two-flag");
-        const unsigned b_fc = (md.I + ROWS - 1) / ROWS, b_mp = (E + ROWS - 1) / ROWS;
+        const unsigned b_fc = (md.I + S - 1) / S, b_mp = (E + S - 1) / S; // (S: rows a block)
         if (flag) CK(cudaMemsetAsync(ctr, 0, 2 * L * sizeof(unsigned), s));
         for (int l = 0; l < L; l++) {
-            launch(s, flag ? k_rows<T, true> : k_rows<T, false>, b_fc, fc[l], (const float *)xs, h, 0, ctr, 2 * l,
+            launch(s, flag ? k_rows<T, true, S> : k_rows<T, false, S>, b_fc, fc[l], (const float *)xs, h, 0, ctr, 2 * l,
                    b_mp);
-            launch(s, flag ? k_rows<T, true> : k_rows<T, false>, b_mp, mp[l], (const float *)h, xs, 1, ctr, 2 * l + 1,
+            launch(s, flag ? k_rows<T, true, S> : k_rows<T, false, S>, b_mp, mp[l], (const float *)h, xs, 1, ctr, 2 * l + 1,
                    b_fc);
         }
         *out = xs;
-    } else if (!strcmp(v.name, "atomic")) {
-        CK(cudaMemsetAsync(xs + E, 0, E * sizeof(float), s));
-        for (int l = 0; l < L; l++) launch(s, k_mlp_atomic<T, S>, md.I / S, fc[l], mp[l], xs, l);
-        *out = xs + (L % 3) * E;
+    } else if constexpr (S % wt<T>::PER == 0 && S >= 16 && (T == F16 || S == 32)) { // (a slice one kernel takes)
+        if (!strcmp(v.name, "atomic")) {
+            CK(cudaMemsetAsync(xs + E, 0, E * sizeof(float), s));
+            for (int l = 0; l < L; l++) launch(s, k_mlp_atomic<T, S>, md.I / S, fc[l], mp[l], xs, l);
+            *out = xs + (L % 3) * E;
+        } else {
+            CK(cudaMemsetAsync(ctr, 0, L * sizeof(unsigned), s));
+            for (int l = 0; l < L; l++) launch(s, k_mlp_ordered<T, S>, md.I / S, fc[l], mp[l], xs, part, ctr, l);
+            *out = xs + (L % 2) * E;
+        }
     } else {
-        CK(cudaMemsetAsync(ctr, 0, L * sizeof(unsigned), s));
-        for (int l = 0; l < L; l++) launch(s, k_mlp_ordered<T, S>, md.I / S, fc[l], mp[l], xs, part, ctr, l);
-        *out = xs + (L % 2) * E;
+        fprintf(stderr, "cuda_mlp: %s takes no slice of %d\n", v.name, S);
+        exit(1);
     }
     CK(cudaStreamEndCapture(s, &g));
     CK(cudaGraphInstantiate(&ge, g, 0));
@@ -401,13 +407,13 @@ static int bench_model(cudaStream_t s, const model &md, double copy_gbs, int sms
     double ref_max = 0;
     for (int i = 0; i < E; i++) ref_max = fmax(ref_max, fabs(ref[i]));
     const double bytes = (double)L * 2 * (wt<T>::bytes((size_t)E * I) + (T == F16 ? 0 : (size_t)E * I / 16)); // (scales)
-    static const variant vars[] = {{"two", 0}, {"two-flag", 0}, {"atomic", 16}, {"atomic", 32}, {"ordered", 16}, {"ordered", 32}};
+    static const variant vars[] = {{"two", 8}, {"two", 32}, {"two-flag", 8}, {"atomic", 16}, {"atomic", 32}, {"ordered", 16}, {"ordered", 32}};
     constexpr int S16 = T == F16 ? 16 : 32; // (a quantized slice is a whole scale's 32: its 16 is skipped)
     int bad = 0;
     for (const variant &v : vars) {
         if (v.slice == 16 && T != F16) continue;
-        if (v.slice && I % v.slice) continue;
-        const int blocks = v.slice ? I / v.slice : 0;
+        if (I % v.slice) continue;
+        const int blocks = I / v.slice; // (two kernels: fc's)
         if (!strcmp(v.name, "ordered")) { // every block resident, or its barrier never opens
             int per_sm = 0;
             CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
@@ -416,7 +422,8 @@ static int bench_model(cudaStream_t s, const model &md, double copy_gbs, int sms
         }
         float *out = NULL;
         cudaGraphExec_t ge =
-            v.slice == 32 ? capture<T, 32>(s, v, md, fc, mp, x0, xs, h, part, ctr, &out)
+            v.slice == 32  ? capture<T, 32>(s, v, md, fc, mp, x0, xs, h, part, ctr, &out)
+            : v.slice == 8 ? capture<T, 8>(s, v, md, fc, mp, x0, xs, h, part, ctr, &out)
                           : capture<T, S16>(s, v, md, fc, mp, x0, xs, h, part, ctr, &out);
         const double us = graph_median_ms(ge, s, REPS, NULL, 0) * 1e3 / L;
         float *got = to_host(out, E);
@@ -433,7 +440,7 @@ static int bench_model(cudaStream_t s, const model &md, double copy_gbs, int sms
         }
         const double gbs = bytes / L / (us * 1e3);
         printf("%s\t%s\t%s\t%d\t%d\t%.2f\t%.0f\t%.3f\t%.2e\t%d\n", md.name, type_name[T], v.name,
-               v.slice ? v.slice : ROWS, v.slice ? blocks : (I + ROWS - 1) / ROWS, us, gbs, gbs / copy_gbs, err, same);
+               v.slice, blocks, us, gbs, gbs / copy_gbs, err, same);
         fflush(stdout);
         free(got), free(again);
         CK(cudaGraphExecDestroy(ge));
