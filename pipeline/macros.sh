@@ -17,6 +17,8 @@
 #   \QBhavellama is 1 when those rows exist, \QBllamawhen when they were measured
 #   bound/MODEL/TYPE/{dram,l2,ratio,stepus,floorus,launches,launchus}  the GPU step with the layers'
 #   weights from DRAM or held in L2 (gpu-bound.tsv); \QBhavebound is 1 when those rows exist
+#   chain/{pdl,nopdl,flag-all,flag-one,barrier}/{sm1,sm2,sm4}/FLOATS  microseconds a link of a chain
+#   of dependent kernels (GPU_RESULTS/chain.tsv, cuda_chain) at 1, 2 or 4 blocks an SM
 set -euo pipefail
 tab=$1 membw=$2 commit=$3 ntok=$5 gpudir=${6:-data/results/h100}
 def() { printf '\\expandafter\\def\\csname qb/%s\\endcsname{%s}\n' "$1" "$2"; }
@@ -72,5 +74,9 @@ rows '{ print "frac/" v("model") "/" v("variant") "/" v("device") "/" v("threads
 [ -f "$tab/peers-vs-quality.tsv" ] && rows '{ t = v("text"); sub(/.*\//, "", t); sub(/\.[a-z]+$/, "", t)
   k = v("model") "/" v("system") "/" v("variant") "/" t
   print "peerppl/" k "/ppl", fmt(v("peer_ppl"), 6); print "peerppl/" k "/ratio", fmt(v("ppl_ratio"), 6) }' "$tab/peers-vs-quality.tsv"
+[ -f "$gpudir/chain.tsv" ] && awk -F'\t' '
+  /^# device:/ { if (match($0, /[0-9]+ SMs/)) sms = substr($0, RSTART, RLENGTH) + 0; next }
+  /^#/ || $1 == "what" || !sms || $2 % sms { next }
+  { name = $1 == "link" ? ($5 ? "pdl" : "nopdl") : $1; printf "chain/%s/sm%d/%s\t%.2g\n", name, $2 / sms, $4, $6 }' "$gpudir/chain.tsv"
 rows '{ print "bw/" v("metric") "/" v("threads"), fmt(v("gbps"), 3) }' "$membw"
 } | while IFS=$'\t' read -r k val; do def "$k" "$val"; done

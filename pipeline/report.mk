@@ -15,6 +15,7 @@ GPU_DECODE  := $(wildcard $(GPU_RESULTS)/decode.tsv)
 GPU_PEERS   := $(wildcard $(GPU_RESULTS)/peers-transformers.tsv)
 GPU_LLAMA   := $(wildcard $(GPU_RESULTS)/peers-llamacpp.tsv)
 GPU_LATENCY := $(wildcard $(GPU_RESULTS)/latency.tsv)
+GPU_CHAIN   := $(wildcard $(GPU_RESULTS)/chain.tsv)
 FIG_NAMES := decode size quality latency memory memtime roofline scaling
 FIGS := $(foreach f,$(FIG_NAMES),figures/$(f).png figures/$(f).pdf)
 
@@ -119,7 +120,7 @@ figures: $(FIGS)
 # ---- paper ---------------------------------------------------------------------
 PAPER_GEN := paper/gen/macros.tex paper/gen/tab-speed.tex paper/gen/tab-quality.tex paper/gen/tab-size.tex paper/gen/tab-gpu.tex
 
-paper/gen/macros.tex: $(TABLES) pipeline/macros.sh
+paper/gen/macros.tex: $(TABLES) $(GPU_CHAIN) pipeline/macros.sh
 	@mkdir -p $(@D)
 	bash pipeline/macros.sh $(TAB) $(RES)/membw.tsv $(COMMIT) "$(MODELS)" $(lastword $(NEW_TOKENS)) $(GPU_RESULTS) > $@.tmp && mv $@.tmp $@
 
