@@ -1,5 +1,6 @@
 // cuda_bench.cuh: what the standalone CUDA benchmarks (cuda_chain, cuda_mlp)
-// share: checked runtime calls and the median time of a graph's replays.
+// share: checked runtime calls, GPU 0 or a skip line, and the median time of a
+// graph's replays.
 #pragma once
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -44,4 +45,16 @@ static double graph_median_ms(cudaGraphExec_t graph, cudaStream_t s, int reps, v
     CK(cudaEventDestroy(e1));
     qsort(ms, (size_t)reps, sizeof ms[0], cmp_float);
     return ms[reps / 2];
+}
+
+// GPU 0's properties into *prop; without a GPU, a "# skipped" line and false
+// (the benchmark then exits 0: make bench runs on machines without one).
+static bool bench_device(cudaDeviceProp *prop) {
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        printf("# skipped: no CUDA device\n");
+        return false;
+    }
+    CK(cudaGetDeviceProperties(prop, 0));
+    return true;
 }

@@ -153,13 +153,8 @@ int main(int argc, char **argv) {
                LINKS);
         return 0;
     }
-    int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
-        printf("# skipped: no CUDA device\n");
-        return 0;
-    }
     cudaDeviceProp prop;
-    CK(cudaGetDeviceProperties(&prop, 0));
+    if (!bench_device(&prop)) return 0;
     int per_sm = 0;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_barrier, THREADS, 0));
     printf("# device: %s, %d SMs; %d links a chain, median of %d replays\n", prop.name, prop.multiProcessorCount, LINKS,

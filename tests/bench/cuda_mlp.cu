@@ -480,13 +480,8 @@ int main(int argc, char **argv) {
                "  CUDA graph on GPU 0, F16, Q8 and Q4 weights; TSV on standard output\n");
         return 0;
     }
-    int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
-        printf("# skipped: no CUDA device\n");
-        return 0;
-    }
     cudaDeviceProp prop;
-    CK(cudaGetDeviceProperties(&prop, 0));
+    if (!bench_device(&prop)) return 0;
     cudaStream_t s;
     CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     const double copy_gbs = copy_bandwidth(s);
