@@ -17,10 +17,14 @@
 //            Safe from deadlock: a kernel launches only once every block of
 //            the one before has started (PDL), so whatever a block waits for
 //            is resident
+//   all      the PDL chain where every block first reads all n floats the
+//            link before wrote (from L2) and sums them, and its elements
+//            depend on that sum: a GEMV's path after its wait (read x, reduce,
+//            store) without the weights
 //   barrier  one cooperative kernel of LINKS rounds separated by a grid-wide
 //            barrier (an atomic count in L2), the persistent step's hand-over
 //
-// Both check their work (every element equal to the number of rounds) and exit
+// Each checks its work (every element equal to the number of rounds) and exit
 // non-zero if it is wrong. Prints one TSV row per setting: microseconds a link,
 // median of REPS replays. Without a GPU: one "# skipped" line, exit 0.
 #include <string.h>
@@ -62,6 +66,24 @@ __global__ void __launch_bounds__(THREADS) k_link_flag(float *v, int n, unsigned
     }
 }
 
+// One link that reads all of in (n floats, written by every block of the link before) and sums it
+// across the block, then writes its elements of out as in + 1, made to depend on that sum (which
+// is never negative: every element counts links) as a GEMV's rows depend on its reduction.
+__global__ void __launch_bounds__(THREADS) k_link_all(const float *in, float *out, int n) {
+    __shared__ float warp_sum[THREADS / 32];
+    asm volatile("griddepcontrol.launch_dependents;");
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    float sum = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) sum += __ldcg(in + i);
+    for (int d = 16; d; d /= 2) sum += __shfl_xor_sync(~0u, sum, d);
+    if (threadIdx.x % 32 == 0) warp_sum[threadIdx.x / 32] = sum;
+    __syncthreads();
+    sum = 0.0f;
+    for (int w = 0; w < THREADS / 32; w++) sum += warp_sum[w];
+    const float one = sum < 0.0f ? 2.0f : 1.0f;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) out[i] = __ldcg(in + i) + one;
+}
+
 // rounds rounds of the same work, each ended by a grid-wide barrier: every
 // block counts itself in *count and waits until all have, round after round.
 __global__ void __launch_bounds__(THREADS) k_barrier(float *v, int n, unsigned *count, int rounds) {
@@ -94,9 +116,10 @@ static void check(const float *v, int n, float want, const char *what, int block
 }
 
 // mode 0 or 1: k_link without or with PDL; 2 and 3: k_link_flag (PDL), waiting on every block
-// of the link before (2) or on its own (3); flag: LINKS x blocks counters.
-static void bench_link(cudaStream_t s, float *v, int n, int blocks, int mode, unsigned *flag) {
-    static const char *what[] = {"link", "link", "flag-all", "flag-one"};
+// of the link before (2) or on its own (3); flag: LINKS x blocks counters; 4: k_link_all (PDL),
+// from v to v2 and back (LINKS is even).
+static void bench_link(cudaStream_t s, float *v, float *v2, int n, int blocks, int mode, unsigned *flag) {
+    static const char *what[] = {"link", "link", "flag-all", "flag-one", "all"};
     CK(cudaMemset(v, 0, sizeof(float) * (n ? n : 1)));
     cudaLaunchAttribute attr = {};
     attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -109,12 +132,13 @@ static void bench_link(cudaStream_t s, float *v, int n, int blocks, int mode, un
     CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     for (int k = 0; k < LINKS; k++) {
         if (mode < 2) CK(cudaLaunchKernelEx(&cfg, k_link, v, n));
-        else CK(cudaLaunchKernelEx(&cfg, k_link_flag, v, n, flag, k, mode - 2));
+        else if (mode < 4) CK(cudaLaunchKernelEx(&cfg, k_link_flag, v, n, flag, k, mode - 2));
+        else CK(cudaLaunchKernelEx(&cfg, k_link_all, (const float *)(k % 2 ? v2 : v), k % 2 ? v : v2, n));
     }
     CK(cudaStreamEndCapture(s, &g));
     CK(cudaGraphInstantiate(&ge, g, 0));
     // (one replay unmeasured, REPS measured: the check's LINKS * (REPS + 1))
-    const double us = graph_median_ms(ge, s, REPS, mode >= 2 ? flag : NULL, flag_bytes) * 1e3 / LINKS;
+    const double us = graph_median_ms(ge, s, REPS, mode == 2 || mode == 3 ? flag : NULL, flag_bytes) * 1e3 / LINKS;
     CK(cudaStreamSynchronize(s));
     check(v, n, (float)(LINKS * (REPS + 1)), what[mode], blocks);
     printf("%s\t%d\t%d\t%d\t%d\t%.3f\n", what[mode], blocks, THREADS, n, mode > 0, us);
@@ -163,21 +187,23 @@ int main(int argc, char **argv) {
     cudaStream_t s;
     CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     const int n_max = 6400;
-    float *v;
+    float *v, *v2;
     unsigned *count, *flag;
     const int sms = prop.multiProcessorCount;
     const int grids[] = {1, sms, 2 * sms, 4 * sms};
     CK(cudaMalloc(&v, sizeof(float) * n_max));
+    CK(cudaMalloc(&v2, sizeof(float) * n_max));
     CK(cudaMalloc(&count, sizeof *count));
     CK(cudaMalloc(&flag, sizeof(unsigned) * LINKS * (size_t)grids[3]));
     const int sizes[] = {0, 1600, 6400}; // (nothing, gpt2-xl's x, its MLP activation)
-    for (int mode = 0; mode <= 3; mode++)
+    for (int mode = 0; mode <= 4; mode++)
         for (int gi = 0; gi < 4; gi++)
-            for (int si = 0; si < 3; si++) bench_link(s, v, sizes[si], grids[gi], mode, flag);
+            for (int si = mode == 4; si < 3; si++) bench_link(s, v, v2, sizes[si], grids[gi], mode, flag);
     for (int gi = 0; gi < 3; gi++)
         if (grids[gi] <= per_sm * sms)
             for (int si = 0; si < 3; si++) bench_barrier(s, v, sizes[si], count, grids[gi]);
     CK(cudaFree(v));
+    CK(cudaFree(v2));
     CK(cudaFree(count));
     CK(cudaFree(flag));
     CK(cudaStreamDestroy(s));
