@@ -24,7 +24,7 @@
 //   barrier  one cooperative kernel of LINKS rounds separated by a grid-wide
 //            barrier (an atomic count in L2), the persistent step's hand-over
 //
-// Each checks its work (every element equal to the number of rounds) and exit
+// Each checks its work (every element equal to the number of rounds) and exits
 // non-zero if it is wrong. Prints one TSV row per setting: microseconds a link,
 // median of REPS replays. Without a GPU: one "# skipped" line, exit 0.
 #include <string.h>
