@@ -18,7 +18,8 @@
 #   bound/MODEL/TYPE/{dram,l2,ratio,stepus,floorus,launches,launchus}  the GPU step with the layers'
 #   weights from DRAM or held in L2 (gpu-bound.tsv); \QBhavebound is 1 when those rows exist
 #   chain/{pdl,nopdl,flag-all,flag-one,barrier}/{sm1,sm2,sm4}/FLOATS  microseconds a link of a chain
-#   of dependent kernels (GPU_RESULTS/chain.tsv, cuda_chain) at 1, 2 or 4 blocks an SM
+#   of dependent kernels (GPU_RESULTS/chain.tsv, cuda_chain) at 1, 2 or 4 blocks an SM;
+#   \QBhavechain is 1 when that file exists
 set -euo pipefail
 tab=$1 membw=$2 commit=$3 ntok=$5 gpudir=${6:-data/results/h100}
 def() { printf '\\expandafter\\def\\csname qb/%s\\endcsname{%s}\n' "$1" "$2"; }
@@ -33,6 +34,7 @@ printf '\\newcommand{\\QBhavellama}{%s}\n' "$([ "$(grep -v '^#' "$tab/gpu-llamac
 printf '\\newcommand{\\QBllamawhen}{%s}\n' "$(sed -n 's/^# measured: //p' "$tab/gpu-llamacpp.tsv" 2>/dev/null | head -1)"
 printf '\\newcommand{\\QBboundwhen}{%s}\n' "$(sed -n 's/^# measured: \([0-9-]*\).*/\1/p' "$tab/gpu-bound.tsv" 2>/dev/null | head -1)"
 printf '\\newcommand{\\QBhavebound}{%s}\n' "$([ "$(grep -v '^#' "$tab/gpu-bound.tsv" 2>/dev/null | wc -l)" -gt 1 ] && echo 1 || echo 0)"
+printf '\\newcommand{\\QBhavechain}{%s}\n' "$([ -f "$gpudir/chain.tsv" ] && echo 1 || echo 0)"
 gpu=$(sed -n 's/^# gpu: \([^;]*\);.*/\1/p' "$tab/gpu.tsv" 2>/dev/null | head -1)
 printf '\\newcommand{\\QBgpu}{%s}\n' "${gpu:-no GPU}"
 printf '\\newcommand{\\QBgpudir}{\\texttt{\\detokenize{%s/}}}\n' "$gpudir"
