@@ -21,6 +21,10 @@
 //            link before wrote (from L2) and sums them, and its elements
 //            depend on that sum: a GEMV's path after its wait (read x, reduce,
 //            store) without the weights
+//   all-stats  the same, each block also adding the sum of the elements it
+//            wrote into one of 32 slots (float64 atomics, a slot a 128-byte
+//            line) and reading the link before's slots after its wait: the
+//            folded layernorm's statistics (qb_stats_add and its readers)
 //   barrier  one cooperative kernel of LINKS rounds separated by a grid-wide
 //            barrier (an atomic count in L2), the persistent step's hand-over
 //
@@ -68,12 +72,17 @@ __global__ void __launch_bounds__(THREADS) k_link_flag(float *v, int n, unsigned
 
 // One link that reads all of in (n floats, written by every block of the link before) and sums it
 // across the block, then writes its elements of out as in + 1, made to depend on that sum (which
-// is never negative: every element counts links) as a GEMV's rows depend on its reduction.
-__global__ void __launch_bounds__(THREADS) k_link_all(const float *in, float *out, int n) {
+// is never negative: every element counts links) as a GEMV's rows depend on its reduction. With
+// slots (LINKS x 32 of them, SLOT doubles apart, zero at the start): the link before's 32 slots
+// join the sum, and this block adds the sum of the elements it wrote into slot link x 32 + b % 32.
+enum { SLOTS = 32, SLOT = 16 };
+__global__ void __launch_bounds__(THREADS) k_link_all(const float *in, float *out, int n, double *slots, int link) {
     __shared__ float warp_sum[THREADS / 32];
     asm volatile("griddepcontrol.launch_dependents;");
     asm volatile("griddepcontrol.wait;" ::: "memory");
     float sum = 0.0f;
+    if (slots && link > 0 && threadIdx.x < SLOTS)
+        sum = (float)__ldcg(slots + ((size_t)(link - 1) * SLOTS + threadIdx.x) * SLOT);
     for (int i = threadIdx.x; i < n; i += blockDim.x) sum += __ldcg(in + i);
     for (int d = 16; d; d /= 2) sum += __shfl_xor_sync(~0u, sum, d);
     if (threadIdx.x % 32 == 0) warp_sum[threadIdx.x / 32] = sum;
@@ -81,7 +90,21 @@ __global__ void __launch_bounds__(THREADS) k_link_all(const float *in, float *ou
     sum = 0.0f;
     for (int w = 0; w < THREADS / 32; w++) sum += warp_sum[w];
     const float one = sum < 0.0f ? 2.0f : 1.0f;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) out[i] = __ldcg(in + i) + one;
+    float mine = 0.0f;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        out[i] = __ldcg(in + i) + one;
+        mine += out[i];
+    }
+    if (!slots) return;
+    for (int d = 16; d; d /= 2) mine += __shfl_xor_sync(~0u, mine, d);
+    __syncthreads(); // (warp_sum read above by every thread)
+    if (threadIdx.x % 32 == 0) warp_sum[threadIdx.x / 32] = mine;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double b = 0.0;
+        for (int w = 0; w < THREADS / 32; w++) b += warp_sum[w];
+        atomicAdd(slots + ((size_t)link * SLOTS + blockIdx.x % SLOTS) * SLOT, b);
+    }
 }
 
 // rounds rounds of the same work, each ended by a grid-wide barrier: every
@@ -116,10 +139,11 @@ static void check(const float *v, int n, float want, const char *what, int block
 }
 
 // mode 0 or 1: k_link without or with PDL; 2 and 3: k_link_flag (PDL), waiting on every block
-// of the link before (2) or on its own (3); flag: LINKS x blocks counters; 4: k_link_all (PDL),
-// from v to v2 and back (LINKS is even).
-static void bench_link(cudaStream_t s, float *v, float *v2, int n, int blocks, int mode, unsigned *flag) {
-    static const char *what[] = {"link", "link", "flag-all", "flag-one", "all"};
+// of the link before (2) or on its own (3); flag: LINKS x blocks counters; 4 and 5: k_link_all
+// (PDL), from v to v2 and back (LINKS is even), 5 with statistics in slots (LINKS x SLOTS x SLOT).
+static void bench_link(cudaStream_t s, float *v, float *v2, int n, int blocks, int mode, unsigned *flag,
+                       double *slots) {
+    static const char *what[] = {"link", "link", "flag-all", "flag-one", "all", "all-stats"};
     CK(cudaMemset(v, 0, sizeof(float) * (n ? n : 1)));
     cudaLaunchAttribute attr = {};
     attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -133,12 +157,16 @@ static void bench_link(cudaStream_t s, float *v, float *v2, int n, int blocks, i
     for (int k = 0; k < LINKS; k++) {
         if (mode < 2) CK(cudaLaunchKernelEx(&cfg, k_link, v, n));
         else if (mode < 4) CK(cudaLaunchKernelEx(&cfg, k_link_flag, v, n, flag, k, mode - 2));
-        else CK(cudaLaunchKernelEx(&cfg, k_link_all, (const float *)(k % 2 ? v2 : v), k % 2 ? v : v2, n));
+        else
+            CK(cudaLaunchKernelEx(&cfg, k_link_all, (const float *)(k % 2 ? v2 : v), k % 2 ? v : v2, n,
+                                  mode == 5 ? slots : (double *)NULL, k));
     }
     CK(cudaStreamEndCapture(s, &g));
     CK(cudaGraphInstantiate(&ge, g, 0));
     // (one replay unmeasured, REPS measured: the check's LINKS * (REPS + 1))
-    const double us = graph_median_ms(ge, s, REPS, mode == 2 || mode == 3 ? flag : NULL, flag_bytes) * 1e3 / LINKS;
+    void *reset = mode == 2 || mode == 3 ? (void *)flag : mode == 5 ? (void *)slots : NULL;
+    const size_t reset_bytes = mode == 5 ? sizeof(double) * LINKS * SLOTS * SLOT : flag_bytes;
+    const double us = graph_median_ms(ge, s, REPS, reset, reset_bytes) * 1e3 / LINKS;
     CK(cudaStreamSynchronize(s));
     check(v, n, (float)(LINKS * (REPS + 1)), what[mode], blocks);
     printf("%s\t%d\t%d\t%d\t%d\t%.3f\n", what[mode], blocks, THREADS, n, mode > 0, us);
@@ -188,22 +216,25 @@ int main(int argc, char **argv) {
     CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     const int n_max = 6400;
     float *v, *v2;
+    double *slots;
     unsigned *count, *flag;
     const int sms = prop.multiProcessorCount;
     const int grids[] = {1, sms, 2 * sms, 4 * sms};
     CK(cudaMalloc(&v, sizeof(float) * n_max));
     CK(cudaMalloc(&v2, sizeof(float) * n_max));
+    CK(cudaMalloc(&slots, sizeof(double) * LINKS * SLOTS * SLOT));
     CK(cudaMalloc(&count, sizeof *count));
     CK(cudaMalloc(&flag, sizeof(unsigned) * LINKS * (size_t)grids[3]));
     const int sizes[] = {0, 1600, 6400}; // (nothing, gpt2-xl's x, its MLP activation)
-    for (int mode = 0; mode <= 4; mode++)
+    for (int mode = 0; mode <= 5; mode++)
         for (int gi = 0; gi < 4; gi++)
-            for (int si = mode == 4; si < 3; si++) bench_link(s, v, v2, sizes[si], grids[gi], mode, flag);
+            for (int si = mode >= 4; si < 3; si++) bench_link(s, v, v2, sizes[si], grids[gi], mode, flag, slots);
     for (int gi = 0; gi < 3; gi++)
         if (grids[gi] <= per_sm * sms)
             for (int si = 0; si < 3; si++) bench_barrier(s, v, sizes[si], count, grids[gi]);
     CK(cudaFree(v));
     CK(cudaFree(v2));
+    CK(cudaFree(slots));
     CK(cudaFree(count));
     CK(cudaFree(flag));
     CK(cudaStreamDestroy(s));
