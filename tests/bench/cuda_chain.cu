@@ -41,8 +41,8 @@ enum { LINKS = 240, REPS = 15, THREADS = 128 };
 // One link: let the next kernel launch, wait for the previous one's writes,
 // then add 1 to this thread's elements of v.
 __global__ void __launch_bounds__(THREADS) k_link(float *v, int n) {
-    asm volatile("griddepcontrol.launch_dependents;");
-    asm volatile("griddepcontrol.wait;" ::: "memory");
+    pdl_launch();
+    pdl_wait();
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) v[i] += 1.0f;
 }
 
@@ -52,22 +52,14 @@ __global__ void __launch_bounds__(THREADS) k_link(float *v, int n) {
 // previous link wrote them on another SM, after this kernel began) and then
 // raises its own.
 __global__ void __launch_bounds__(THREADS) k_link_flag(float *v, int n, unsigned *flag, int link, int one) {
-    asm volatile("griddepcontrol.launch_dependents;");
+    pdl_launch();
     const unsigned b = blockIdx.x, blocks = gridDim.x;
-    if (threadIdx.x == 0 && link > 0) {
-        const volatile unsigned *f = one ? flag + (size_t)(link - 1) * blocks + b : flag + (size_t)(link - 1) * blocks;
-        const unsigned want = one ? 1u : blocks;
-        while (*f < want) {
-        }
-        __threadfence();
-    }
+    if (threadIdx.x == 0 && link > 0)
+        wait_count(flag + (size_t)(link - 1) * blocks + (one ? b : 0), one ? 1u : blocks);
     __syncthreads();
     for (int i = b * blockDim.x + threadIdx.x; i < n; i += blocks * blockDim.x) v[i] = __ldcg(v + i) + 1.0f;
     __syncthreads();
-    if (threadIdx.x == 0) {
-        __threadfence(); // this block's elements before its flag
-        atomicAdd(one ? flag + (size_t)link * blocks + b : flag + (size_t)link * blocks, 1u);
-    }
+    if (threadIdx.x == 0) count_in(flag + (size_t)link * blocks + (one ? b : 0));
 }
 
 // One link that reads all of in (n floats, written by every block of the link before) and sums it
@@ -77,34 +69,23 @@ __global__ void __launch_bounds__(THREADS) k_link_flag(float *v, int n, unsigned
 // join the sum, and this block adds the sum of the elements it wrote into slot link x 32 + b % 32.
 enum { SLOTS = 32, SLOT = 16 };
 __global__ void __launch_bounds__(THREADS) k_link_all(const float *in, float *out, int n, double *slots, int link) {
-    __shared__ float warp_sum[THREADS / 32];
-    asm volatile("griddepcontrol.launch_dependents;");
-    asm volatile("griddepcontrol.wait;" ::: "memory");
+    __shared__ float scratch[THREADS / 32];
+    pdl_launch();
+    pdl_wait();
     float sum = 0.0f;
     if (slots && link > 0 && threadIdx.x < SLOTS)
         sum = (float)__ldcg(slots + ((size_t)(link - 1) * SLOTS + threadIdx.x) * SLOT);
     for (int i = threadIdx.x; i < n; i += blockDim.x) sum += __ldcg(in + i);
-    for (int d = 16; d; d /= 2) sum += __shfl_xor_sync(~0u, sum, d);
-    if (threadIdx.x % 32 == 0) warp_sum[threadIdx.x / 32] = sum;
-    __syncthreads();
-    sum = 0.0f;
-    for (int w = 0; w < THREADS / 32; w++) sum += warp_sum[w];
-    const float one = sum < 0.0f ? 2.0f : 1.0f;
+    const float one = block_sum(sum, scratch) < 0.0f ? 2.0f : 1.0f;
     float mine = 0.0f;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         out[i] = __ldcg(in + i) + one;
         mine += out[i];
     }
     if (!slots) return;
-    for (int d = 16; d; d /= 2) mine += __shfl_xor_sync(~0u, mine, d);
-    __syncthreads(); // (warp_sum read above by every thread)
-    if (threadIdx.x % 32 == 0) warp_sum[threadIdx.x / 32] = mine;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        double b = 0.0;
-        for (int w = 0; w < THREADS / 32; w++) b += warp_sum[w];
-        atomicAdd(slots + ((size_t)link * SLOTS + blockIdx.x % SLOTS) * SLOT, b);
-    }
+    __syncthreads(); // (scratch read above by every thread)
+    mine = block_sum(mine, scratch);
+    if (threadIdx.x == 0) atomicAdd(slots + ((size_t)link * SLOTS + blockIdx.x % SLOTS) * SLOT, (double)mine);
 }
 
 // rounds rounds of the same work, each ended by a grid-wide barrier: every
@@ -114,12 +95,8 @@ __global__ void __launch_bounds__(THREADS) k_barrier(float *v, int n, unsigned *
         for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) v[i] += 1.0f;
         __syncthreads();
         if (threadIdx.x == 0) {
-            __threadfence(); // this block's writes before its count
-            const unsigned target = (unsigned)(r + 1) * gridDim.x;
-            atomicAdd(count, 1u);
-            while (*(volatile unsigned *)count < target) {
-            }
-            __threadfence();
+            count_in(count);
+            wait_count(count, (unsigned)(r + 1) * gridDim.x);
         }
         __syncthreads();
     }
@@ -128,8 +105,7 @@ __global__ void __launch_bounds__(THREADS) k_barrier(float *v, int n, unsigned *
 // Every element of v (n of them, on the device) equal to want, else exit 1.
 static void check(const float *v, int n, float want, const char *what, int blocks) {
     if (n == 0) return;
-    float *h = (float *)malloc(sizeof(float) * n);
-    CK(cudaMemcpy(h, v, sizeof(float) * n, cudaMemcpyDeviceToHost));
+    float *h = to_host(v, (size_t)n);
     for (int i = 0; i < n; i++)
         if (h[i] != want) {
             fprintf(stderr, "cuda_chain: %s, %d blocks: element %d is %g, not %g\n", what, blocks, i, h[i], want);

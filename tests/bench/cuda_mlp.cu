@@ -58,8 +58,6 @@ template <int T> struct wt {
     static __host__ __device__ size_t row_bytes(int n_in) { return bytes((size_t)n_in); }
 };
 
-__device__ __forceinline__ void pdl_launch() { asm volatile("griddepcontrol.launch_dependents;"); }
-__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void prefetch_l2(const void *p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
 __device__ __forceinline__ float gelu(float v) {
@@ -114,8 +112,7 @@ __device__ __forceinline__ void rows_dot(const mat &m, int r0, int stride, const
             if (r0 + j * stride < m.n_out) acc[j] += chunk_dot<T>(m, r0 + j * stride, i, xv);
     }
 #pragma unroll
-    for (int j = 0; j < NR; j++)
-        for (int d = 16; d; d /= 2) acc[j] += __shfl_xor_sync(~0u, acc[j], d);
+    for (int j = 0; j < NR; j++) acc[j] = warp_sum(acc[j]);
 }
 
 // Rows r0 .. r0 + n - 1 of m (contiguous, with their scales) into L2.
@@ -151,11 +148,7 @@ __global__ void __launch_bounds__(THREADS) k_rows(mat m, const float *x, float *
     const int r0 = blockIdx.x * ROWS, warp = threadIdx.x / 32;
     prefetch_rows<T>(m, r0, ROWS);
     if (FLAG && k > 0) {
-        if (threadIdx.x == 0) {
-            while (*(volatile unsigned *)(ctr + k - 1) < before) {
-            }
-            __threadfence();
-        }
+        if (threadIdx.x == 0) wait_count(ctr + k - 1, before);
         __syncthreads();
     } else
         pdl_wait();
@@ -168,10 +161,7 @@ __global__ void __launch_bounds__(THREADS) k_rows(mat m, const float *x, float *
         }
     if (FLAG) {
         __syncthreads();
-        if (threadIdx.x == 0) {
-            __threadfence(); // this block's rows before its count
-            atomicAdd(ctr + k, 1u);
-        }
+        if (threadIdx.x == 0) count_in(ctr + k);
     }
 }
 
@@ -231,19 +221,16 @@ __global__ void __launch_bounds__(THREADS) k_mlp_ordered(mat fc, mat mp, float *
     float *xn = xs + ((l + 1) % 2) * E, *mine = part + (size_t)blockIdx.x * E;
     mlp_slice<T, S>(fc, mp, c0, x, hs, [&](int o, float p) { mine[o] = p; });
     __syncthreads();
-    if (threadIdx.x == 0) {
-        __threadfence(); // this block's partial sums before its count
-        atomicAdd(ctr + l, 1u);
-        while (*(volatile unsigned *)(ctr + l) < gridDim.x) {
-        }
-        __threadfence();
+    if (threadIdx.x == 0) { // the grid barrier
+        count_in(ctr + l);
+        wait_count(ctr + l, gridDim.x);
     }
     __syncthreads();
     const int per = (E + gridDim.x - 1) / gridDim.x;
     for (int c = blockIdx.x * per + warp; c < E && c < (int)(blockIdx.x + 1) * per; c += WARPS) {
         float s = 0.0f;
         for (int b = lane; b < (int)gridDim.x; b += 32) s += __ldcg(part + (size_t)b * E + c);
-        for (int d = 16; d; d /= 2) s += __shfl_xor_sync(~0u, s, d);
+        s = warp_sum(s);
         if (lane == 0) xn[c] = x[c] + s;
     }
 }
@@ -374,18 +361,11 @@ static cudaGraphExec_t capture(cudaStream_t s, const variant &v, const model &md
     return ge;
 }
 
-static float *to_host(const float *d, int n) {
-    float *h = (float *)malloc(n * sizeof(float));
-    if (!h) exit(1);
-    CK(cudaMemcpy(h, d, n * sizeof(float), cudaMemcpyDeviceToHost));
-    return h;
-}
-
 // Every variant of type T on model md: one TSV row each.
 template <int T>
 static int bench_model(cudaStream_t s, const model &md, double copy_gbs, int sms) {
     const int E = md.E, I = md.I, L = md.L;
-    mat *fc = (mat *)malloc(L * sizeof(mat)), *mp = (mat *)malloc(L * sizeof(mat));
+    mat *fc = (mat *)host_alloc(L * sizeof(mat)), *mp = (mat *)host_alloc(L * sizeof(mat));
     for (int l = 0; l < L; l++) fc[l] = make_mat<T>(E, I, 2 * l + 1), mp[l] = make_mat<T>(I, E, 2 * l + 2);
     float *x0, *xs, *h, *part;
     unsigned *ctr;
