@@ -39,7 +39,7 @@ template <int NT>
 __global__ void __launch_bounds__(NT, 1024 / NT)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
                  const int *d_pos, int n_head, int D, float *part, unsigned *counters, int whole,
-                 unsigned long long *tr) {
+                 unsigned long long *tr, unsigned long long *trp) {
     qb_grid_launch_dependents();
     qb_trace_mark(tr, 0);
     extern __shared__ float whole_part[];
@@ -48,7 +48,7 @@ __global__ void __launch_bounds__(NT, 1024 / NT)
                       blockIdx.y, blockIdx.x, blockIdx.z, [=] {
                       qb_grid_wait();
                       qb_trace_mark(tr, 1);
-                  });
+                  }, trp);
     qb_trace_mark(tr, 2);
 }
 
@@ -67,10 +67,11 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     if (T * n_head > QB_CUDA_COUNTERS - 256) qb_die(QB_EXIT_DATA, "cuda: attention: too many heads x tokens");
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
     const size_t smem = c->attn_whole ? qb_attn_whole_smem(D, NT) : 0; // (16.5 KB at most: under the default limit)
-    unsigned long long *tr = qb_cuda_trace_slot(c, "attn", -1, 0, 0, 0, (size_t)S * n_head * T);
+    const size_t blocks = (size_t)S * n_head * T; // as captured: the replays' grids may be trimmed
+    unsigned long long *tr = qb_cuda_trace_slot(c, "attn", -1, 0, 0, 0, blocks), *trp = tr ? tr + 3 * blocks : NULL;
     const int grid_S = pos0 >= 0 ? attn_chunks(pos0, T, D, NT, c->attn_whole, S) : S;
     qb_launch(c, k_attn_split<NT>, dim3(n_head, grid_S, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
-              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, part, c->counters, c->attn_whole, tr);
+              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, part, c->counters, c->attn_whole, tr, trp);
     if (c->capturing && pos0 < 0 && c->attn_grid) {
         // This launch's node (the capture's one open end), for qb_cuda_attn_grids.
         cudaStreamCaptureStatus st;

@@ -17,7 +17,8 @@
 template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int pos0, const int *d_pos, int n_head, int D, int S,
-                                              float *part, unsigned *counters, int s, int h, int t, Ready ready) {
+                                              float *part, unsigned *counters, int s, int h, int t, Ready ready,
+                                              unsigned long long *trp = nullptr) {
     __shared__ float qs[256];
     __shared__ float sc[CH];
     __shared__ float accs[NT * 2];
@@ -119,6 +120,7 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
                     acc.y = fmaf(w, f.y, acc.y);
                 }
             }
+        qb_trace_mark_product(trp, acc.x); // (the graph trace: this chunk's product done)
         if (g < G) accs[2 * (g * P + dp)] = acc.x, accs[2 * (g * P + dp) + 1] = acc.y;
         __syncthreads();
         for (int d = tid; d < D; d += NT) {
@@ -203,7 +205,7 @@ __host__ __device__ constexpr size_t qb_attn_whole_smem(int D, int NT) { return 
 template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int first_new, int n_keys, int n_head, int D, int h,
-                                              int t, float *part, Ready ready) {
+                                              int t, float *part, Ready ready, unsigned long long *trp = nullptr) {
     constexpr int NW = NT / 32, R = QB_ATT_ROUNDS;
     const int lane = threadIdx.x % 32, w = threadIdx.x / 32, E = n_head * D;
     const int P = D / 8, KL = 32 / P, c = lane % P, g = lane / P; // lanes a key; keys a round; piece; key group
@@ -265,6 +267,7 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
 #pragma unroll
         for (int e = 0; e < 8; e++) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], o);
     }
+    qb_trace_mark_product(trp, acc[0]); // (the graph trace: warp 0's keys done, the merge to come)
     // (A warp without keys leaves m = -inf, l = 0, acc = 0: its weight below is 0.)
     float *pm = part, *pl = part + NW, *pacc = part + 2 * NW;
     if (lane == 0) pm[w] = m, pl[w] = l;
@@ -289,16 +292,17 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
 // Block (s, h, t) of the split kernel (k_attn_split): chunk s of head h for
 // token t, or, with whole set and the token's keys fitting, the whole head in
 // block (0, h, t) and nothing in the others. part: qb_attn_whole_smem(D, NT)
-// bytes of shared memory when whole is set.
+// bytes of shared memory when whole is set. trp: the graph trace's product
+// stamps of the launch (qb_trace_mark_product; NULL when not tracing).
 template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_block(float *out, const float *q, int q_stride, const __half *kc,
                                               const __half *vc, int pos0, const int *d_pos, int n_head, int D, int S,
                                               float *part, unsigned *counters, int whole, float *wpart, int s, int h,
-                                              int t, Ready ready) {
+                                              int t, Ready ready, unsigned long long *trp = nullptr) {
     const int first_new = qb_pos(pos0, d_pos), n_keys = first_new + t + 1;
     if (whole && n_keys <= qb_attn_whole_keys(D, NT)) {
-        if (s == 0) qb_attn_whole<NT>(out, q, q_stride, kc, vc, first_new, n_keys, n_head, D, h, t, wpart, ready);
+        if (s == 0) qb_attn_whole<NT>(out, q, q_stride, kc, vc, first_new, n_keys, n_head, D, h, t, wpart, ready, trp);
         return;
     }
-    qb_attn_chunk<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, s, h, t, ready);
+    qb_attn_chunk<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, s, h, t, ready, trp);
 }

@@ -181,6 +181,9 @@ void qb_cuda_gemv_bare(qb_cuda *c, float *y, const float *x, const qb_weight *w,
 // tracing, not capturing or out of room.
 unsigned long long *qb_cuda_trace_slot(qb_cuda *c, const char *kind, int type, int n_in, int n_out, size_t bytes,
                                        size_t blocks);
+// The launch of slot tr has `blocks` blocks (at most those asked for), not
+// those of its slot: where its product stamps begin (device.cuh).
+void qb_cuda_trace_blocks(qb_cuda *c, const unsigned long long *tr, size_t blocks);
 void qb_cuda_trace_open(qb_cuda *c);
 void qb_cuda_trace_reset(qb_cuda *c);  // before each graph launch: clears the stamps
 void qb_cuda_trace_close(qb_cuda *c);  // writes the last replay's rows and frees

@@ -222,11 +222,41 @@ template <class T> __device__ __forceinline__ T *qb_stats_slot(T *set, int k) { 
 
 // The graph trace (QB_CUDA_TRACE; trace.cu): thread 0 of each block stamps
 // when it began (k 0), left its wait for the previous kernel (1) and ended
-// (2), in tr[3 * block + k]; tr is NULL when not tracing.
+// (2), in tr[3 * block + k]; tr is NULL when not tracing. A launch of B
+// blocks (as captured) has QB_TRACE_MARKS B words: after those 3 B, each
+// block's product stamp (qb_trace_mark_product).
+#define QB_TRACE_MARKS 4
+__device__ __forceinline__ size_t qb_trace_block() {
+    return blockIdx.x + (size_t)gridDim.x * (blockIdx.y + (size_t)gridDim.y * blockIdx.z);
+}
 __device__ __forceinline__ void qb_trace_mark(unsigned long long *tr, int k) {
     if (!tr || threadIdx.x != 0) return;
     const size_t b = blockIdx.x + (size_t)gridDim.x * (blockIdx.y + (size_t)gridDim.y * blockIdx.z);
     tr[3 * b + k] = qb_global_ns();
+}
+// The product stamps of a launch whose grid is the one captured (the
+// attention's is trimmed before replays: its launch passes them apart).
+__device__ __forceinline__ unsigned long long *qb_trace_products(unsigned long long *tr) {
+    return tr ? tr + 3 * (size_t)gridDim.x * gridDim.y * gridDim.z : nullptr;
+}
+// The block's product stamp in trp (the GEMV's sums before their reduction,
+// the attention's before its warps' merge), taken once v, a value thread 0
+// computed from it, is there: a warp issues in order, and the branch on v
+// cannot resolve, nor the clock be read behind it, before the loads v came
+// from have arrived. (Without it the clock read has no operand to wait on
+// and the compiler may issue it early.)
+// Built in only with QB_TRACE_PRODUCT=1 (-DQB_TRACE_PRODUCT=1 in NVCCFLAGS,
+// set in make's environment: tests/cuda/stage.sh's TRACE_PRODUCT=1 stages
+// such a build as cuda_decode_prod): the code, even untaken, moved the
+// registers of 20 of gemv.cu's 174 kernels (f16's lean consumer at 1 row
+// 36 -> 40), and the kernels timed must be the ones shipped.
+#ifndef QB_TRACE_PRODUCT
+#define QB_TRACE_PRODUCT 0
+#endif
+__device__ __forceinline__ void qb_trace_mark_product(unsigned long long *trp, float v) {
+    if (!QB_TRACE_PRODUCT || !trp || threadIdx.x != 0) return;
+    if (__float_as_uint(v) == 0x7fbadbadu) return; // (a NaN no arithmetic makes: never taken)
+    trp[qb_trace_block()] = qb_global_ns();
 }
 
 // Programmatic dependent launch: see qb_launch (common.cuh). Every kernel

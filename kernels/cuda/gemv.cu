@@ -74,6 +74,7 @@ static void launch_t(qb_cuda *c, const gemv_args &a0, int split = 1) {
         split = 1;
     a.sk_part = c->sk_part, a.sk_ctr = c->sk_ctr;
     const dim3 grid((unsigned)groups, (unsigned)split);
+    qb_cuda_trace_blocks(c, a.tr, (size_t)groups * split); // (split may have been left out above)
     const int role = kernel_role(a);
     static_assert(W == KS || MMA, "more warps a block: the tensor-core code only");
     if (W != KS && role == QB_GEMV_ALL) qb_die(QB_EXIT_DATA, "cuda: gemv: %d warps a block on a lean product only", W);

@@ -762,6 +762,7 @@ __device__ __forceinline__ void qb_gemv_rows(const gemv_args &a, int row0, int r
                 for (int r = 0; r < R; r++) TT::load(q[r], sc[r], sn, lane, w[u][r]);
         }
     }
+    qb_trace_mark_product(qb_trace_products(a.tr), acc[0]); // (warp 0's share of the product done)
 #pragma unroll
     for (int r = 0; r < R; r++) {
         acc[r] = qb_warp_sum(acc[r]);

@@ -378,6 +378,7 @@ __device__ __forceinline__ void qb_gemv_rows_mma(const gemv_args &a, int row0, i
             if (sn < s_end) load(sn, w[u]);
         }
     }
+    qb_trace_mark_product(qb_trace_products(a.tr), acc[0]); // (warp 0's share of the product done)
     // A row's sum: its four lanes t (four blocks a step).
 #pragma unroll
     for (int r = 0; r < NR; r++) {

@@ -31,7 +31,9 @@
 #             and tail (trace_summary.py), per setting of GTRACE_KNOBS (as STEP_KNOBS,
 #             "-" for none; default: none, and ONE_LAYER=1, every layer on layer 0's
 #             weights, which stay in L2 where they fit), GTRACE_ARGS (default -m
-#             gpt2-xl,gpt2-medium,gpt2 -w f16,q4_0 -n 32 -r 1)
+#             gpt2-xl,gpt2-medium,gpt2 -w f16,q4_0 -n 32 -r 1), GTRACE_BIN (default
+#             cuda_decode; cuda_decode_prod, staged by TRACE_PRODUCT=1, also splits
+#             each body at its blocks' product)
 #   ab        builds side by side: bin/cuda_decode and every bin/cuda_decode_* (stage
 #             them there yourself: an old commit, another register cap) or those AB_BINS
 #             names, AB_ROUNDS (default 2) rounds of each, interleaved, AB_ARGS (default
@@ -150,7 +152,7 @@ for s in $steps; do
       IFS=";" read -ra sets <<<"${GTRACE_KNOBS:--;ONE_LAYER=1}"
       for knobs in "${sets[@]}"; do
         f="$OUT/gtrace-$(echo "$knobs" | tr ' =' '_-').tsv"; rm -f "$f"; [ "$knobs" = - ] && knobs=
-        env QB_CUDA_TRACE="$f" $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${TRACE_TIMEOUT:-150} ./bin/cuda_decode ${GTRACE_ARGS:--m gpt2-xl,gpt2-medium,gpt2 -w f16,q4_0 -n 32 -r 1} >"${f%.tsv}.decode.tsv" 2>>"$OUT/gtrace.err"
+        env QB_CUDA_TRACE="$f" $(for k in $knobs; do echo "QB_CUDA_$k"; done) timeout ${TRACE_TIMEOUT:-150} ./bin/${GTRACE_BIN:-cuda_decode} ${GTRACE_ARGS:--m gpt2-xl,gpt2-medium,gpt2 -w f16,q4_0 -n 32 -r 1} >"${f%.tsv}.decode.tsv" 2>>"$OUT/gtrace.err"
         echo "gtrace ${knobs:--} rc=$?"; cut -f1,2,7,14 "${f%.tsv}.decode.tsv"
         [ -s "$f" ] && python3 trace_summary.py "$f" | tee "${f%.tsv}.summary.txt"
       done; tail -3 "$OUT/gtrace.err" ;;

@@ -9,6 +9,9 @@
 #                                    runs this build with those QB_CUDA_* settings
 #   AB_OLD=REV                       bench/cuda_decode built at commit REV, staged
 #                                    as bin/cuda_decode_old (the baseline)
+# TRACE_PRODUCT=1: bench/cuda_decode also built with -DQB_TRACE_PRODUCT=1 (its
+# graph trace stamps each block's product: device.cuh), staged as
+# bin/cuda_decode_prod, for `GTRACE_BIN=cuda_decode_prod run-device.sh gtrace`.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 dest=${DEST:-/work/main/.dev/cuda}
@@ -42,6 +45,13 @@ if [ -n "${AB_OLD:-}" ]; then
   CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$old" -j2 build/bench/cuda_decode >"$old/make.log" 2>&1 || { tail -30 "$old/make.log"; exit 1; }
   cp "$old/build/bench/cuda_decode" "$dest/bin/cuda_decode_old"; strip "$dest/bin/cuda_decode_old"
   (cd "$src" && git rev-parse --short "$AB_OLD") >"$dest/COMMIT_OLD"
+fi
+if [ -n "${TRACE_PRODUCT:-}" ]; then
+  prod=${WORK:-/tmp/qb-cuda-stage}/prod
+  rm -rf "$prod"; cp -r "$work" "$prod"; rm -rf "$prod/build"
+  NVCCFLAGS='-O3 -std=c++17 -gencode=arch=compute_90,code=sm_90 -DQB_TRACE_PRODUCT=1' CFLAGS='-O2 -mavx2 -mfma -mf16c' \
+    make -C "$prod" -j2 build/bench/cuda_decode >"$prod/make.log" 2>&1 || { tail -30 "$prod/make.log"; exit 1; }
+  cp "$prod/build/bench/cuda_decode" "$dest/bin/cuda_decode_prod"; strip "$dest/bin/cuda_decode_prod"
 fi
 # The real model and the text of the correctness run.
 mkdir -p "$dest/models" "$dest/data"

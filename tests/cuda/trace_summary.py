@@ -22,6 +22,11 @@ the layers, in microseconds per op:
            at once)
   body     first start (graph: first return from the wait) to the median
            block's end
+  product  graph traces with product stamps (prod_med_us) only: the part of
+           the body up to the median block's product done (a GEMV's warp 0
+           sums before their reduction, an attention's scores and values
+           before the warps' merge); finish is the rest of the body (the
+           reduction, epilogue and stores)
   tail     the median block's end to the last block's end (imbalance, stragglers)
   GB/s     the op's weight bytes over its wall time
 """
@@ -50,13 +55,17 @@ def summarise(ops):
         s_min, e_med, e_max = float(r["start_min_us"]), float(r["end_med_us"]), float(r["end_max_us"])
         go = float(r["wait_min_us"]) if "wait_min_us" in r else s_min  # where the op's own work begins
         d = by.setdefault(r["name"], {"n": 0, "wall": 0.0, "release": 0.0, "lead": 0.0, "waves": 0.0, "body": 0.0,
-                                      "tail": 0.0, "bytes": 0})
+                                      "product": 0.0, "finish": 0.0, "tail": 0.0, "bytes": 0})
         d["n"] += 1
         d["wall"] += e_max - prev_end
         d["release"] += go - prev_end
         d["lead"] += go - s_min
         d["waves"] += float(r["start_max_us"]) - s_min
         d["body"] += e_med - go
+        p_med = float(r.get("prod_med_us") or 0)
+        if p_med > 0:  # (0: the launch stamped no product)
+            d["product"] += p_med - go
+            d["finish"] += e_med - p_med
         d["tail"] += e_max - e_med
         d["bytes"] += int(r["bytes"])
         prev_end = e_max
@@ -80,11 +89,12 @@ def main(argv):
                 print(f"# {path}: n_layer {h['n_layer']} n_embd {h['n_embd']} {typ}, {h['blocks']} blocks, "
                       f"GEMV {h['gemv']} R {h['R']}: step {total:.1f} us, {len(ops)} ops")
             extra = ["lead", "waves"] if graph else []
+            split = ["product", "finish"] if graph and "prod_med_us" in h else []
             print("\t".join(["name", "n", "wall_us", "per_op_us", "release_us"] + [e + "_us" for e in extra] +
-                            ["body_us", "tail_us", "GB/s", "share"]))
+                            ["body_us"] + [e + "_us" for e in split] + ["tail_us", "GB/s", "share"]))
             for name, d in by.items():
                 gbps = d["bytes"] / (d["wall"] * 1e3) if d["bytes"] and d["wall"] > 0 else 0
-                per = [d[k] / d["n"] for k in ["release"] + extra + ["body", "tail"]]
+                per = [d[k] / d["n"] for k in ["release"] + extra + ["body"] + split + ["tail"]]
                 print(f"{name}\t{d['n']}\t{d['wall']:.1f}\t{d['wall'] / d['n']:.2f}\t" +
                       "\t".join(f"{v:.2f}" for v in per) + f"\t{gbps:.0f}\t{d['wall'] / total:.3f}")
 
