@@ -44,7 +44,8 @@ ifneq ($(NVCC),)
 ifneq ($(CUDA_SRCS),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 NVCCFLAGS ?= -O3 -std=c++17 -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90
-NVCCFLAGS += -Xcompiler -Wall,-Wextra,-Werror -Itools/lib -Ikernels -MMD -MP
+# NVCC_EXTRA: flags added to the defaults (tests/cuda/stage.sh: -DQB_TRACE_PRODUCT=1).
+NVCCFLAGS += -Xcompiler -Wall,-Wextra,-Werror -Itools/lib -Ikernels -MMD -MP $(NVCC_EXTRA)
 CUDA_OBJS := $(patsubst %.cu,build/obj/%.o,$(CUDA_SRCS))
 CUDA_LIB  := build/libqbcuda.a
 CPPFLAGS  += -DQB_HAVE_CUDA

@@ -231,7 +231,7 @@ __device__ __forceinline__ size_t qb_trace_block() {
 }
 __device__ __forceinline__ void qb_trace_mark(unsigned long long *tr, int k) {
     if (!tr || threadIdx.x != 0) return;
-    const size_t b = blockIdx.x + (size_t)gridDim.x * (blockIdx.y + (size_t)gridDim.y * blockIdx.z);
+    const size_t b = qb_trace_block();
     tr[3 * b + k] = qb_global_ns();
 }
 // The product stamps of a launch whose grid is the one captured (the
@@ -245,9 +245,9 @@ __device__ __forceinline__ unsigned long long *qb_trace_products(unsigned long l
 // cannot resolve, nor the clock be read behind it, before the loads v came
 // from have arrived. (Without it the clock read has no operand to wait on
 // and the compiler may issue it early.)
-// Built in only with QB_TRACE_PRODUCT=1 (-DQB_TRACE_PRODUCT=1 in NVCCFLAGS,
-// set in make's environment: tests/cuda/stage.sh's TRACE_PRODUCT=1 stages
-// such a build as cuda_decode_prod): the code, even untaken, moved the
+// Built in only with QB_TRACE_PRODUCT=1 (make NVCC_EXTRA=-DQB_TRACE_PRODUCT=1;
+// tests/cuda/stage.sh's TRACE_PRODUCT=1 stages such a build as
+// cuda_decode_prod): the code, even untaken, moved the
 // registers of 20 of gemv.cu's 174 kernels (f16's lean consumer at 1 row
 // 36 -> 40), and the kernels timed must be the ones shipped.
 #ifndef QB_TRACE_PRODUCT

@@ -78,10 +78,11 @@ FILE *qb_trace_append(const char *path, const char *header, const char *what) {
 // no keys of its own returns at once: its end says nothing of the work).
 static size_t stamps(const unsigned long long *t, const qb_trace_rec *r, int k, int waited, unsigned long long *col) {
     size_t n = 0;
-    const unsigned long long *at = t + r->off + (k < 3 ? 0 : 3 * r->blocks); // (product stamps after the rest)
-    const int stride = k < 3 ? 3 : 1;
+    // Block b's stamp k is at[stride b]: three a block, then the product stamps, one a block.
+    const unsigned long long *at = t + r->off + (k < 3 ? k : 3 * r->blocks);
+    const size_t stride = k < 3 ? 3 : 1;
     for (size_t b = 0; b < r->blocks; b++)
-        if (at[stride * b + k % 3] && (!waited || t[r->off + 3 * b + 1])) col[n++] = at[stride * b + k % 3];
+        if (at[stride * b] && (!waited || t[r->off + 3 * b + 1])) col[n++] = at[stride * b];
     qsort(col, n, sizeof *col, qb_cmp_u64);
     return n;
 }

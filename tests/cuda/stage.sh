@@ -49,8 +49,8 @@ fi
 if [ -n "${TRACE_PRODUCT:-}" ]; then
   prod=${WORK:-/tmp/qb-cuda-stage}/prod
   rm -rf "$prod"; cp -r "$work" "$prod"; rm -rf "$prod/build"
-  NVCCFLAGS='-O3 -std=c++17 -gencode=arch=compute_90,code=sm_90 -DQB_TRACE_PRODUCT=1' CFLAGS='-O2 -mavx2 -mfma -mf16c' \
-    make -C "$prod" -j2 build/bench/cuda_decode >"$prod/make.log" 2>&1 || { tail -30 "$prod/make.log"; exit 1; }
+  CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$prod" -j2 NVCC_EXTRA=-DQB_TRACE_PRODUCT=1 build/bench/cuda_decode \
+    >"$prod/make.log" 2>&1 || { tail -30 "$prod/make.log"; exit 1; }
   cp "$prod/build/bench/cuda_decode" "$dest/bin/cuda_decode_prod"; strip "$dest/bin/cuda_decode_prod"
 fi
 # The real model and the text of the correctness run.
