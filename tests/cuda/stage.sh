@@ -15,17 +15,19 @@
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 dest=${DEST:-/work/main/.dev/cuda}
-work=${WORK:-/tmp/qb-cuda-stage}
+scratch=${WORK:-/tmp/qb-cuda-stage} # src/, and old/ and prod/ for the extra builds below
+# Host code portable to the device's CPU (no -march=native), for every build here.
+host_cflags='-O2 -mavx2 -mfma -mf16c'
 # The tracked and new files of the worktree (no build outputs).
-rm -rf "$work"/src; mkdir -p "$work"/src
-(cd "$src" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work"/src)
-work=$work/src
+work=$scratch/src
+rm -rf "$work"; mkdir -p "$work"
+(cd "$src" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work")
 # STAGE_TARGETS replaces the list: what travels is at most 64 MiB, and everything
 # below plus the model is about 71 MB (the persistent step's call needs only
 # "build/tests/test_cuda build/bench/cuda_decode build/bench/cuda_vs_cpu", 55 MB).
 read -ra targets <<<"${STAGE_TARGETS:-build/tests/test_cuda build/bench/cuda_ceilings build/bench/cuda_chain build/bench/cuda_mlp build/bench/cuda_decode build/bench/cuda_vs_cpu bin/generate bin/ppl bin/quantize}"
 targets+=(${EXTRA_TARGETS:-})
-CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$work" -j2 "${targets[@]}" >"$work/make.log" 2>&1 || { tail -30 "$work/make.log"; exit 1; }
+CFLAGS=$host_cflags make -C "$work" -j2 "${targets[@]}" >"$work/make.log" 2>&1 || { tail -30 "$work/make.log"; exit 1; }
 rm -rf "$dest"; mkdir -p "$dest/bin" "$dest/lib"
 for t in "${targets[@]}"; do cp "$work/$t" "$dest/bin/"; strip "$dest/bin/${t##*/}"; done
 # Shared libraries outside glibc/libstdc++ (the device image has those).
@@ -39,17 +41,17 @@ for item in ${AB_KNOBS:-}; do
   chmod +x "$dest/bin/cuda_decode_${item%%:*}"
 done
 if [ -n "${AB_OLD:-}" ]; then
-  old=${WORK:-/tmp/qb-cuda-stage}/old
+  old=$scratch/old
   rm -rf "$old"; mkdir -p "$old"
   (cd "$src" && git archive "$AB_OLD") | tar -x -C "$old"
-  CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$old" -j2 build/bench/cuda_decode >"$old/make.log" 2>&1 || { tail -30 "$old/make.log"; exit 1; }
+  CFLAGS=$host_cflags make -C "$old" -j2 build/bench/cuda_decode >"$old/make.log" 2>&1 || { tail -30 "$old/make.log"; exit 1; }
   cp "$old/build/bench/cuda_decode" "$dest/bin/cuda_decode_old"; strip "$dest/bin/cuda_decode_old"
   (cd "$src" && git rev-parse --short "$AB_OLD") >"$dest/COMMIT_OLD"
 fi
 if [ -n "${TRACE_PRODUCT:-}" ]; then
-  prod=${WORK:-/tmp/qb-cuda-stage}/prod
+  prod=$scratch/prod
   rm -rf "$prod"; cp -r "$work" "$prod"; rm -rf "$prod/build"
-  CFLAGS='-O2 -mavx2 -mfma -mf16c' make -C "$prod" -j2 NVCC_EXTRA=-DQB_TRACE_PRODUCT=1 build/bench/cuda_decode \
+  CFLAGS=$host_cflags make -C "$prod" -j2 NVCC_EXTRA=-DQB_TRACE_PRODUCT=1 build/bench/cuda_decode \
     >"$prod/make.log" 2>&1 || { tail -30 "$prod/make.log"; exit 1; }
   cp "$prod/build/bench/cuda_decode" "$dest/bin/cuda_decode_prod"; strip "$dest/bin/cuda_decode_prod"
 fi
