@@ -73,20 +73,19 @@ void qb_cuda_weight_free(qb_cuda *c, qb_weight *w) {
 
 // ---- dequantised rows ------------------------------------------------------------------------
 
-// One thread per (row, group of 32 values): rows r0.. of w as OutT.
+// Rows r0.. of w as OutT: one thread a group of 32 values (the general path).
 template <qb_type T, typename OutT>
 __global__ void k_dequant_rows(OutT *out, size_t ld_out, const uint8_t *w, qb_planes p, int n_in, int r0, int n) {
-    const int groups = (n_in + 31) / 32;
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t)groups * n) return;
-    int r = (int)(i / groups), g = (int)(i % groups);
-    float v[32];
-    qb_deq32<T>(w, p, r0 + r, g, n_in, v);
-    OutT *o = out + (size_t)r * ld_out + (size_t)g * 32;
-    const int m = min(32, n_in - g * 32);
-#pragma unroll
-    for (int k = 0; k < 32; k++)
-        if (k < m) o[k] = qb_cvt<OutT>(v[k]);
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < (size_t)((n_in + 31) / 32) * n) qb_dequant_group<T, OutT>(out, ld_out, w, p, n_in, r0, i);
+}
+
+// The same where rows are whole groups and out holds them back to back: stores coalesced.
+constexpr int DEQ_NT = 128;
+template <qb_type T, typename OutT>
+__global__ void __launch_bounds__(DEQ_NT) k_dequant_staged(OutT *out, const uint8_t *w, qb_planes p, int n_in, int r0,
+                                                          size_t n_groups) {
+    qb_dequant_staged<T, OutT, DEQ_NT>(out, w, p, n_in, r0, n_groups, blockIdx.x);
 }
 
 template <typename OutT>
@@ -94,11 +93,15 @@ static void dequant_rows(qb_cuda *c, OutT *out, size_t ld_out, const qb_weight *
     qb_planes p;
     qb_planes_of(w->type, w->n_in, w->n_out, &p);
     const size_t work = (size_t)((w->n_in + 31) / 32) * n;
-    const unsigned th = 128, bl = qb_blocks(work, th);
+    const bool staged = w->n_in % 32 == 0 && ld_out == (size_t)w->n_in && (uintptr_t)out % 16 == 0;
+    const unsigned th = staged ? DEQ_NT : 128, bl = qb_blocks(work, th);
     const uint8_t *d = (const uint8_t *)w->data;
     switch (w->type) {
 #define CASE(T)                                                                                        \
-    case T: k_dequant_rows<T, OutT><<<bl, th, 0, c->stream>>>(out, ld_out, d, p, w->n_in, r0, n); break;
+    case T:                                                                                            \
+        if (staged) k_dequant_staged<T, OutT><<<bl, th, 0, c->stream>>>(out, d, p, w->n_in, r0, work);   \
+        else k_dequant_rows<T, OutT><<<bl, th, 0, c->stream>>>(out, ld_out, d, p, w->n_in, r0, n);       \
+        break;
         CASE(QB_TYPE_F32)
         CASE(QB_TYPE_F16)
         CASE(QB_TYPE_BF16)

@@ -34,7 +34,7 @@ static void free_all() {
     owned.clear();
 }
 
-static float *rand_vec(int n, float mean, float sd) {
+static inline float *rand_vec(int n, float mean, float sd) {
     float *v = (float *)alloc((size_t)n * sizeof(float));
     for (int i = 0; i < n; i++) v[i] = mean + sd * (float)tap_normal(&rng);
     return v;
