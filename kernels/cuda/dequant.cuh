@@ -27,7 +27,19 @@ __device__ __forceinline__ void qb_deq32(const uint8_t *w, const qb_planes &p, i
         const int8_t *qs = (const int8_t *)(q + g * 32);
         const float d = qb_ldh(s + g * 2);
         for (int k = 0; k < 32; k++) v[k] = d * qs[k];
-    } else if constexpr (T == QB_TYPE_Q4_0 || T == QB_TYPE_Q4_1 || T == QB_TYPE_IQ4_NL) {
+    } else if constexpr (T == QB_TYPE_IQ4_NL) {
+        // (the codebook in registers: a table in constant memory serialises a warp's different indices)
+        const uint8_t *qs = q + g * 16;
+        const float d = qb_ldh(s + g * 2);
+        for (int k = 0; k < 16; k += 4) {
+            const uint32_t u = *(const uint32_t *)(qs + k);
+            const uint32_t lo = iq4nl_lookup(u & 0x0f0f0f0fu), hi = iq4nl_lookup((u >> 4) & 0x0f0f0f0fu);
+            for (int j = 0; j < 4; j++) {
+                v[k + j] = d * (float)((int)((lo >> 8 * j) & 255u) - 128);
+                v[k + j + 16] = d * (float)((int)((hi >> 8 * j) & 255u) - 128);
+            }
+        }
+    } else if constexpr (T == QB_TYPE_Q4_0 || T == QB_TYPE_Q4_1) {
         const uint8_t *qs = q + g * 16;
         const int sb = T == QB_TYPE_Q4_1 ? 4 : 2;
         const float d = qb_ldh(s + g * sb);
@@ -37,12 +49,9 @@ __device__ __forceinline__ void qb_deq32(const uint8_t *w, const qb_planes &p, i
             if constexpr (T == QB_TYPE_Q4_0) {
                 v[k] = d * (lo - 8);
                 v[k + 16] = d * (hi - 8);
-            } else if constexpr (T == QB_TYPE_Q4_1) {
+            } else {
                 v[k] = d * lo + m;
                 v[k + 16] = d * hi + m;
-            } else {
-                v[k] = d * qb_iq4nl_values[lo];
-                v[k + 16] = d * qb_iq4nl_values[hi];
             }
         }
     } else if constexpr (T == QB_TYPE_Q4_K) {

@@ -17,9 +17,21 @@
 // A position argument: given, or read from the device slot.
 __device__ __forceinline__ int qb_pos(int pos0, const int *d_pos) { return pos0 >= 0 ? pos0 : *d_pos; }
 
-// IQ4_NL's codebook (ggml kvalues_iq4nl).
-__device__ __constant__ static const int8_t qb_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                                                    1,    13,   25,  38,  53,  69,  89,  113};
+// IQ4_NL's codebook (ggml kvalues_iq4nl: -127, -104, -83, -65, -49, -35, -22,
+// -10, 1, 13, 25, 38, 53, 69, 89, 113), looked up in registers: a table in
+// constant memory serialises a warp's different indices. Four indices (one
+// per byte, 0..15) to their int8 values biased by 128 (one per byte). The 16
+// entries sit in four words; a byte permute picks among 8 bytes, so entries
+// 0-7 and 8-15 are looked up apart and merged by the indices' bit 3.
+__device__ __forceinline__ uint32_t iq4nl_lookup(uint32_t n) {
+    const uint32_t y = n | (n >> 4);
+    const uint32_t sel = ((y & 0xffu) | ((y >> 8) & 0xff00u)) & 0x7777u;
+    const uint32_t lo = __byte_perm(0x3f2d1801u, 0x766a5d4fu, sel); // entries 0..7  (+128)
+    const uint32_t hi = __byte_perm(0xa6998d81u, 0xf1d9c5b5u, sel); // entries 8..15 (+128)
+    const uint32_t m = ((n >> 3) & 0x01010101u) * 0xffu;
+    return (hi & m) | (lo & ~m);
+}
+
 
 // Q4_K's 6-bit scale and min of sub-block j (ggml get_scale_min_k4).
 __device__ __forceinline__ void qb_q4k_scale_min(int j, const uint8_t *q, float *sc, float *m) {

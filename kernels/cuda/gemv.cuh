@@ -186,19 +186,6 @@ struct TQ8_0 {
     }
 };
 
-// IQ4_NL: four codebook indices (one per byte, 0..15) to their int8 values
-// biased by 128 (one per byte). The 16 entries sit in four words; a byte
-// permute picks among 8 bytes, so entries 0-7 and 8-15 are looked up apart
-// and merged by the indices' bit 3.
-__device__ __forceinline__ uint32_t iq4nl_lookup(uint32_t n) {
-    const uint32_t y = n | (n >> 4);
-    const uint32_t sel = ((y & 0xffu) | ((y >> 8) & 0xff00u)) & 0x7777u;
-    const uint32_t lo = __byte_perm(0x3f2d1801u, 0x766a5d4fu, sel); // entries 0..7  (+128)
-    const uint32_t hi = __byte_perm(0xa6998d81u, 0xf1d9c5b5u, sel); // entries 8..15 (+128)
-    const uint32_t m = ((n >> 3) & 0x01010101u) * 0xffu;
-    return (hi & m) | (lo & ~m);
-}
-
 // Q4_0, Q4_1, IQ4_NL: 4 bytes per lane = weights j..j+3 (low nibbles) and
 // j+16..j+19 (high nibbles) of a block; 4 lanes share a block of 32.
 template <qb_type T>
