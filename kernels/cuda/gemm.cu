@@ -35,13 +35,17 @@ __global__ void k_split(H *hi, H *lo, size_t ld, const float *x, size_t ldx, int
     lo[t * ld + k] = to_h<H>(v - from_h<H>(h));
 }
 
-// y[t][o] = act(y[t][o] + bias[o]).
-__global__ void k_bias_act(float *y, const float *bias, int n, int T, int gelu) {
+// y[t][o] = act(y[t][o] + bias[o]); with parts (the one-GEMM path, [2T][n]:
+// W hi, then W lo), y[t][o] = act(((accum ? y[t][o] : 0) + hi + lo) + bias[o]),
+// the sums in the order of the two GEMMs' (the second's beta of 1 adds lo last).
+__global__ void k_bias_act(float *y, const float *parts, int accum, const float *bias, int n, int T, int gelu) {
     qb_grid_launch_dependents();
     qb_grid_wait();
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)n * T) return;
-    float v = y[i] + (bias ? bias[i % n] : 0.0f);
+    float v = y[i];
+    if (parts) v = (accum ? v + parts[i] : parts[i]) + parts[(size_t)n * T + i];
+    v += bias ? bias[i % n] : 0.0f;
     y[i] = gelu ? qb_gelu_new(v) : v;
 }
 
@@ -66,10 +70,24 @@ void qb_cuda_kv_store(qb_cuda *c, uint16_t *k_cache, uint16_t *v_cache, const fl
 
 static size_t al256(size_t n) { return (n + 255) & ~(size_t)255; }
 
-// y (ldc n_out, starting at row r0 of W) {=, +=} W[r0:r0+m] x for the hi and lo parts.
+// Prompts up to this many tokens take one GEMM of 2T columns (x's hi and lo
+// parts side by side) into scratch, summed by the epilogue kernel, rather than
+// two GEMMs of T into y: at a prompt's few tokens the GEMMs are bound by
+// reading W, so one read instead of two, and one launch. (Longer runs are
+// bound by the products; and their scratch, 2T rows of n_out floats, would
+// be 400 MB for the output projection at a 1024-token window.)
+#define QB_GEMM_ONE_MAX_T 64
+
+// y (ldc n_out, starting at row r0 of W) = or += W[r0:r0+m] x for the hi and lo
+// parts; with parts, parts[0..2T) = W[r0:r0+m] [hi lo] instead (ldc n_out).
 static void gemm_pair(qb_cuda *c, qb_blas *b, cudaDataType ty, const void *W, int ldw, int m, const void *xh,
-                      const void *xl, int n_in, int T, float *y, int n_out, float beta) {
-    const float one = 1.0f;
+                      const void *xl, int n_in, int T, float *y, float *parts, int n_out, float beta) {
+    const float one = 1.0f, zero = 0.0f;
+    if (parts) { // (xl follows xh: the 2T columns)
+        CKB(c, b->gemm(b->h, CUBLAS_OP_T, CUBLAS_OP_N, m, 2 * T, n_in, &one, W, ty, ldw, xh, ty, n_in, &zero, parts,
+                       CUDA_R_32F, n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        return;
+    }
     CKB(c, b->gemm(b->h, CUBLAS_OP_T, CUBLAS_OP_N, m, T, n_in, &one, W, ty, ldw, xh, ty, n_in, &beta, y, CUDA_R_32F,
                    n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     CKB(c, b->gemm(b->h, CUBLAS_OP_T, CUBLAS_OP_N, m, T, n_in, &one, W, ty, ldw, xl, ty, n_in, &one, y, CUDA_R_32F,
@@ -84,19 +102,21 @@ static void matmul_gemm(qb_cuda *c, float *y, const float *x, const qb_weight *w
     qb_blas *b = qb_cuda_blas(c);
     const int n_in = w->n_in, n_out = w->n_out;
     const float beta = epi == QB_CUDA_ACCUM ? 1.0f : 0.0f;
+    float *parts = NULL; // the one-GEMM path's [2T][n_out] sums, when taken
     if (w->type == QB_TYPE_F32) {
         const float one = 1.0f;
         CKB(c, b->gemm(b->h, CUBLAS_OP_T, CUBLAS_OP_N, n_out, T, n_in, &one, w->data, CUDA_R_32F, (int)(p.qrow / 4),
                        x, CUDA_R_32F, n_in, &beta, y, CUDA_R_32F, n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     } else {
         const bool bf = w->type == QB_TYPE_BF16;
-        const size_t xs = al256((size_t)T * n_in * 2);
+        const size_t n = (size_t)T * n_in, xs = 2 * al256(n * 2); // hi, then lo
+        const size_t ps = T <= QB_GEMM_ONE_MAX_T ? al256((size_t)2 * T * n_out * sizeof(float)) : 0;
         // Block types: tiles of rows dequantised to F16, about 32 MiB each.
         int tile = w->type == QB_TYPE_F16 || bf ? 0 : (int)((16u << 20) / (size_t)n_in);
         if (tile) tile = tile < 64 ? 64 : tile > n_out ? n_out : tile;
-        uint8_t *s = (uint8_t *)qb_cuda_scratch(c, 2 * xs + (size_t)tile * n_in * 2);
-        void *xh = s, *xl = s + xs;
-        const size_t n = (size_t)T * n_in;
+        uint8_t *s = (uint8_t *)qb_cuda_scratch(c, xs + ps + (size_t)tile * n_in * 2);
+        parts = ps ? (float *)(s + xs) : NULL;
+        void *xh = s, *xl = s + (parts ? n * 2 : al256(n * 2)); // (one GEMM: [2T][n_in], lo right after hi)
         if (bf)
             qb_launch(c, k_split<__nv_bfloat16>, dim3(qb_blocks(n, 256)), dim3(256), 0, (__nv_bfloat16 *)xh,
                       (__nv_bfloat16 *)xl, (size_t)n_in, x, (size_t)n_in, n_in, T);
@@ -105,20 +125,20 @@ static void matmul_gemm(qb_cuda *c, float *y, const float *x, const qb_weight *w
                       (size_t)n_in, x, (size_t)n_in, n_in, T);
         const cudaDataType ty = bf ? CUDA_R_16BF : CUDA_R_16F;
         if (!tile)
-            gemm_pair(c, b, ty, w->data, (int)(p.qrow / 2), n_out, xh, xl, n_in, T, y, n_out, beta);
+            gemm_pair(c, b, ty, w->data, (int)(p.qrow / 2), n_out, xh, xl, n_in, T, y, parts, n_out, beta);
         else {
-            __half *wt = (__half *)(s + 2 * xs);
+            __half *wt = (__half *)(s + xs + ps);
             for (int r0 = 0; r0 < n_out; r0 += tile) {
                 const int m = n_out - r0 < tile ? n_out - r0 : tile;
                 qb_cuda_dequant_f16(c, wt, (size_t)n_in, w, r0, m);
-                gemm_pair(c, b, ty, wt, n_in, m, xh, xl, n_in, T, y + r0, n_out, beta);
+                gemm_pair(c, b, ty, wt, n_in, m, xh, xl, n_in, T, y + r0, parts ? parts + r0 : NULL, n_out, beta);
             }
         }
     }
-    if (bias || epi == QB_CUDA_GELU) {
+    if (parts || bias || epi == QB_CUDA_GELU) {
         const size_t n = (size_t)T * n_out;
-        qb_launch(c, k_bias_act, dim3(qb_blocks(n, 256)), dim3(256), 0, y, bias, n_out, T,
-                  (int)(epi == QB_CUDA_GELU));
+        qb_launch(c, k_bias_act, dim3(qb_blocks(n, 256)), dim3(256), 0, y, (const float *)parts,
+                  (int)(epi == QB_CUDA_ACCUM), bias, n_out, T, (int)(epi == QB_CUDA_GELU));
     }
 }
 

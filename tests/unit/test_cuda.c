@@ -314,7 +314,8 @@ static void test_weights(void) {
                           qb_gemv_choice(-8, 1, 1), qb_gemv_choice(-16, 1, 1), qb_gemv_choice(-16, 4, 1)};
         for (size_t k = 0; k < sizeof Rs / sizeof Rs[0]; k++) check_matmul(&w, t->name, 1, Rs[k], 1e-5);
         const double gemm_bound = t->t == QB_TYPE_F32 ? 1e-5 : t->t == QB_TYPE_F16 ? 2e-5 : t->t == QB_TYPE_BF16 ? 1e-4 : 1e-3;
-        check_matmul(&w, t->name, 19, 0, gemm_bound);
+        check_matmul(&w, t->name, 19, 0, gemm_bound); // a prompt: one GEMM of x's two parts side by side
+        check_matmul(&w, t->name, 70, 0, gemm_bound); // past gemm.cu's QB_GEMM_ONE_MAX_T: a GEMM for each part
         check_ln_matmul(&w, t->name, 1, 1e-5);
         check_ln_matmul(&w, t->name, 6, gemm_bound);
         free_weight(&w);
