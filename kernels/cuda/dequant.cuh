@@ -28,7 +28,6 @@ __device__ __forceinline__ void qb_deq32(const uint8_t *w, const qb_planes &p, i
         const float d = qb_ldh(s + g * 2);
         for (int k = 0; k < 32; k++) v[k] = d * qs[k];
     } else if constexpr (T == QB_TYPE_IQ4_NL) {
-        // (the codebook in registers: a table in constant memory serialises a warp's different indices)
         const uint8_t *qs = q + g * 16;
         const float d = qb_ldh(s + g * 2);
         for (int k = 0; k < 16; k += 4) {

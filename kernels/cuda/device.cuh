@@ -32,7 +32,6 @@ __device__ __forceinline__ uint32_t iq4nl_lookup(uint32_t n) {
     return (hi & m) | (lo & ~m);
 }
 
-
 // Q4_K's 6-bit scale and min of sub-block j (ggml get_scale_min_k4).
 __device__ __forceinline__ void qb_q4k_scale_min(int j, const uint8_t *q, float *sc, float *m) {
     if (j < 4) {

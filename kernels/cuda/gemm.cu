@@ -3,10 +3,11 @@
 //
 // Tensor cores take F16/BF16 operands while our activations are float32. A
 // float32 x is split into hi = half(x) and lo = half(x - hi); W x = W hi +
-// W lo keeps ~22 bits of x (F16: 2^-11 * 2^-11 relative) for two GEMMs, far
-// cheaper than SGEMM and as accurate for our purpose. F32 weights run plain
-// float32 SGEMM (no TF32). Block types are dequantised to F16 a tile of rows
-// at a time (F16 holds their values to 2^-11, well under their own error).
+// W lo keeps ~22 bits of x (F16: 2^-11 * 2^-11 relative) for two GEMMs (one
+// of 2T columns at a short prompt, QB_GEMM_ONE_MAX_T), far cheaper than SGEMM
+// and as accurate for our purpose. F32 weights run plain float32 SGEMM (no
+// TF32). Block types are dequantised to F16 a tile of rows at a time (F16
+// holds their values to 2^-11, well under their own error).
 #include "common.cuh"
 
 void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
@@ -109,14 +110,14 @@ static void matmul_gemm(qb_cuda *c, float *y, const float *x, const qb_weight *w
                        x, CUDA_R_32F, n_in, &beta, y, CUDA_R_32F, n_out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     } else {
         const bool bf = w->type == QB_TYPE_BF16;
-        const size_t n = (size_t)T * n_in, xs = 2 * al256(n * 2); // hi, then lo
+        const size_t n = (size_t)T * n_in, xs = al256(2 * n * 2); // hi, then lo: [2T][n_in]
         const size_t ps = T <= QB_GEMM_ONE_MAX_T ? al256((size_t)2 * T * n_out * sizeof(float)) : 0;
         // Block types: tiles of rows dequantised to F16, about 32 MiB each.
         int tile = w->type == QB_TYPE_F16 || bf ? 0 : (int)((16u << 20) / (size_t)n_in);
         if (tile) tile = tile < 64 ? 64 : tile > n_out ? n_out : tile;
         uint8_t *s = (uint8_t *)qb_cuda_scratch(c, xs + ps + (size_t)tile * n_in * 2);
         parts = ps ? (float *)(s + xs) : NULL;
-        void *xh = s, *xl = s + (parts ? n * 2 : al256(n * 2)); // (one GEMM: [2T][n_in], lo right after hi)
+        void *xh = s, *xl = s + n * 2;
         if (bf)
             qb_launch(c, k_split<__nv_bfloat16>, dim3(qb_blocks(n, 256)), dim3(256), 0, (__nv_bfloat16 *)xh,
                       (__nv_bfloat16 *)xl, (size_t)n_in, x, (size_t)n_in, n_in, T);

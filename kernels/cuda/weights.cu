@@ -94,7 +94,7 @@ static void dequant_rows(qb_cuda *c, OutT *out, size_t ld_out, const qb_weight *
     qb_planes_of(w->type, w->n_in, w->n_out, &p);
     const size_t work = (size_t)((w->n_in + 31) / 32) * n;
     const bool staged = w->n_in % 32 == 0 && ld_out == (size_t)w->n_in && (uintptr_t)out % 16 == 0;
-    const unsigned th = staged ? DEQ_NT : 128, bl = qb_blocks(work, th);
+    const unsigned th = DEQ_NT, bl = qb_blocks(work, th); // (either kernel)
     const uint8_t *d = (const uint8_t *)w->data;
     switch (w->type) {
 #define CASE(T)                                                                                        \
