@@ -122,6 +122,28 @@ static void emit(const qb_model *m, int id, int quiet) {
     fflush(stdout);
 }
 
+// The new tokens as they come: generation ends at the end-of-text token
+// (eot; -1 when ignored) or at the n_predict-th token.
+typedef struct {
+    const qb_model *m;
+    int quiet, eot, n_predict, n_new;
+    double t_last; // when the last token came
+    const char *stop;
+} gen_out;
+
+// Takes one new token; returns 1 when generation ends with it.
+static int take(void *arg, int tok) {
+    gen_out *o = arg;
+    o->t_last = qb_now();
+    o->n_new++;
+    if (tok == o->eot) {
+        o->stop = "eot";
+        return 1;
+    }
+    emit(o->m, tok, o->quiet);
+    return o->n_new == o->n_predict;
+}
+
 static void fmt(char *buf, size_t n, double v) {
     if (isfinite(v)) snprintf(buf, n, "%.6g", v);
     else buf[0] = 0; // undefined (e.g. decode speed of a single token): empty cell
@@ -175,27 +197,22 @@ int main(int argc, char **argv) {
     else qb_forward(m, s, pool, ids, P, 0, logits, P - 1);
     int tok = qb_sample(&smp, logits, c->n_vocab);
     const double t_first = qb_now();
-    double t_last = t_first;
-    int n_new = 1;
-    const char *stop = "n";
-    int pos = P;
-    for (;;) {
-        if (tok == eot && !o.ignore_eos) {
-            stop = "eot";
-            break;
-        }
-        emit(m, tok, o.quiet);
-        if (n_new == o.n_predict) break;
-        // Decode: one token per step against the KV cache.
-        if (g && o.temp == 0) tok = qb_gpu_decode_greedy(g, tok, pos++); // argmax on the device
-        else {
-            if (g) qb_gpu_forward(g, &tok, 1, pos++, logits, 0);
-            else qb_forward(m, s, pool, &tok, 1, pos++, logits, 0);
+    gen_out news = {m, o.quiet, o.ignore_eos ? -1 : eot, o.n_predict, 0, t_first, "n"};
+    int done = take(&news, tok);
+    news.t_last = t_first;
+    // Decode: one token per step against the KV cache.
+    if (g && o.temp == 0) { // argmax on the device, the steps queued ahead of the host
+        if (!done) qb_gpu_decode_greedy_run(g, tok, P, o.n_predict - 1, take, &news);
+    } else
+        for (int pos = P; !done; pos++) {
+            if (g) qb_gpu_forward(g, &tok, 1, pos, logits, 0);
+            else qb_forward(m, s, pool, &tok, 1, pos, logits, 0);
             tok = qb_sample(&smp, logits, c->n_vocab);
+            done = take(&news, tok);
         }
-        t_last = qb_now();
-        n_new++;
-    }
+    const double t_last = news.t_last;
+    const int n_new = news.n_new;
+    const char *stop = news.stop;
     if (!o.quiet && isatty(STDOUT_FILENO)) putchar('\n');
     if (fflush(stdout) != 0 || ferror(stdout)) qb_die(QB_EXIT_DATA, "<stdout>: write error");
 

@@ -82,6 +82,10 @@ struct qb_cuda {
     int *d_pos;          // position slot (QB_CUDA_POS_DEVICE)
     int pos;             // what qb_cuda_set_pos put there last
     int *d_token;        // token slot
+    int *d_run;          // 1 while the greedy decode runs ahead (qb_cuda_ahead_begin): the argmax advances d_pos
+    int *h_ahead;        // those steps' tokens: a ring of QB_CUDA_AHEAD_RING ints in mapped pinned host memory
+    int *d_ahead;        // the ring as the device addresses it
+    cudaEvent_t ahead_ev[QB_CUDA_AHEAD_RING]; // each ring slot's step done (created with h_ahead)
     void *scratch;       // grows on demand outside graph capture
     size_t scratch_bytes;
     int capturing;

@@ -181,6 +181,7 @@ void qb_cuda_layernorm(qb_cuda *c, float *y, const float *x, const float *g, con
 void qb_cuda_gelu(qb_cuda *c, float *x, size_t n);
 void qb_cuda_add(qb_cuda *c, float *y, const float *x, size_t n);
 // out[0] = index of the largest of x[0..n) (first one on ties), on the device.
+// Into the token slot, it also serves the run ahead (qb_cuda_ahead_begin).
 void qb_cuda_argmax(qb_cuda *c, int *out, const float *x, int n);
 // nll[t] = logsumexp(logits[t]) - logits[t][targets[t]] for t < T (device).
 void qb_cuda_nll(qb_cuda *c, float *nll, const float *logits, const int *targets, int T, int n_vocab);
@@ -236,6 +237,16 @@ void qb_cuda_graph_begin(qb_cuda *c); // starts capturing the stream
 void qb_cuda_graph_end(qb_cuda *c);   // ends capture, instantiates (replaces any previous graph)
 void qb_cuda_graph_launch(qb_cuda *c);
 int qb_cuda_graph_ready(const qb_cuda *c); // 0 also after the scratch grew (the graph was dropped)
+// The greedy decode graph replayed ahead of the host: between begin and end
+// the step's argmax (qb_cuda_argmax with the slots) also advances the position
+// slot and leaves its token in a ring of QB_CUDA_AHEAD_RING ints in pinned host
+// memory, so replays queue back to back. The caller keeps fewer than
+// QB_CUDA_AHEAD_RING steps in flight and reads them in order.
+#define QB_CUDA_AHEAD_RING 64
+void qb_cuda_ahead_begin(qb_cuda *c, int pos); // the next replay runs at position pos
+void qb_cuda_ahead_launch(qb_cuda *c);         // replays the step at the next position
+int qb_cuda_ahead_token(qb_cuda *c, int pos);  // waits for the replay at pos; its argmax
+void qb_cuda_ahead_end(qb_cuda *c);            // waits for the replays in flight; the argmax stops advancing
 // The rows per block of each GEMV shape used so far timed in the graph itself
 // (unless QB_CUDA_GRAPH_TUNE=0): record(arg) records the step under capture;
 // each shape's other row counts are captured and replayed in turn, and one

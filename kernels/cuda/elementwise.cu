@@ -149,7 +149,9 @@ __device__ void am_block(float &v, int &i, float *sv, int *si) {
         for (int w = 1; w < (int)(blockDim.x >> 5); w++) am_merge(v, i, sv[w], si[w]);
 }
 
-__global__ void k_argmax(int *out, const float *x, int n, float *pv, int *pi, unsigned *ctr) {
+// slots: the context's position slot, token slot and run flag (qb_cuda_ahead_begin)
+// when out is the token slot, else NULL; ring: the run-ahead tokens' ring.
+__global__ void k_argmax(int *out, const float *x, int n, float *pv, int *pi, unsigned *ctr, int *slots, int *ring) {
     qb_grid_launch_dependents();
     __shared__ float sv[32];
     __shared__ int si[32];
@@ -173,7 +175,16 @@ __global__ void k_argmax(int *out, const float *x, int n, float *pv, int *pi, un
     v = -INFINITY, idx = n;
     if (threadIdx.x < gridDim.x) v = __ldcg(pv + threadIdx.x), idx = __ldcg(pi + threadIdx.x);
     am_block(v, idx, sv, si);
-    if (threadIdx.x == 0) *out = idx < n ? idx : 0;
+    if (threadIdx.x == 0) {
+        const int tok = idx < n ? idx : 0;
+        *out = tok;
+        if (slots && slots[2]) { // running ahead: the token to the host, and the next step's position
+            const int pos = slots[0];
+            ring[pos & (QB_CUDA_AHEAD_RING - 1)] = tok;
+            __threadfence_system();
+            slots[0] = pos + 1;
+        }
+    }
 }
 
 void qb_cuda_argmax(qb_cuda *c, int *out, const float *x, int n) {
@@ -181,7 +192,9 @@ void qb_cuda_argmax(qb_cuda *c, int *out, const float *x, int n) {
     // Its partials live past the attention counters' range in the counter array.
     float *pv = (float *)(c->counters + QB_CUDA_COUNTERS - 2 * AM_BLOCKS - 1);
     int *pi = (int *)(c->counters + QB_CUDA_COUNTERS - AM_BLOCKS - 1);
-    qb_launch(c, k_argmax, dim3(AM_BLOCKS), dim3(256), 0, out, x, n, pv, pi, c->counters + QB_CUDA_COUNTERS - 1);
+    int *slots = out == c->d_token ? c->d_pos : NULL;
+    qb_launch(c, k_argmax, dim3(AM_BLOCKS), dim3(256), 0, out, x, n, pv, pi, c->counters + QB_CUDA_COUNTERS - 1,
+              slots, c->d_ahead);
 }
 
 // ---- negative log-likelihood ------------------------------------------------------------------

@@ -180,7 +180,10 @@ static double copy_gbps(void) {
     return 2.0 * n / (median(ms, 9) * 1e-3) / 1e9;
 }
 
-// Greedy decode of n tokens after a prompt; returns tokens/s over steps 2..n.
+static int keep_going(void *arg, int tok) { return (void)arg, (void)tok, 0; }
+
+// Greedy decode of n tokens after a prompt, as generate does it (the steps
+// queued ahead, QB_CUDA_AHEAD); returns tokens/s over steps 2..n.
 static double decode_run(qb_gpu *g, const int *prompt, int P, int n, float *logits, int V, double *ttft) {
     const double t0 = qb_now();
     qb_gpu_forward(g, prompt, P, 0, logits, P - 1);
@@ -189,7 +192,7 @@ static double decode_run(qb_gpu *g, const int *prompt, int P, int n, float *logi
         if (logits[i] > logits[tok]) tok = i;
     const double t1 = qb_now();
     if (ttft) *ttft = t1 - t0;
-    for (int i = 1; i < n; i++) tok = qb_gpu_decode_greedy(g, tok, P + i - 1);
+    qb_gpu_decode_greedy_run(g, tok, P, n - 1, keep_going, NULL);
     return (n - 1) / (qb_now() - t1);
 }
 
@@ -227,8 +230,9 @@ int main(int argc, char **argv) {
             qb_gpu *g = qb_gpu_new(&s.m, 1024, PF > P ? PF : P);
             const double load_s = qb_now() - t0;
             float *logits = qb_malloc(sizeof(float) * V);
-            int *prompt = qb_malloc(sizeof(int) * PF);
-            for (int i = 0; i < PF; i++) prompt[i] = (int)(rnd() % V);
+            const int np = PF > P ? PF : P;
+            int *prompt = qb_malloc(sizeof(int) * np);
+            for (int i = 0; i < np; i++) prompt[i] = (int)(rnd() % V);
             double ttft[16], dec[16], dec_ng[16], dec_p[16], pf[16];
             decode_run(g, prompt, P, 8, logits, V, NULL); // warm-up (cuBLAS load, graph capture)
             const int pers = qb_gpu_set_persistent(g, 1);

@@ -6,7 +6,9 @@
 // position after the prompt, ||gpu - cpu|| / ||cpu||), argmax_same, the number
 // of greedy tokens (of n) that agree before the first difference, and the
 // step-by-step max logits relative error over those steps (CPU logits every
-// step; GPU through the captured decode graph for tokens, eager for logits).
+// step; GPU through the captured decode graph for tokens, eager for logits),
+// the GPU's name, and ahead_same: how many of the n - 1 graph tokens, run
+// ahead of the host as generate runs them, one-at-a-time replays repeat.
 // Exit status 0 whatever the numbers: the caller judges them.
 #include <math.h>
 #include <stdio.h>
@@ -43,6 +45,15 @@ static int argmax(const float *x, int n) {
     return k;
 }
 
+typedef struct {
+    int *tok, n;
+} tokens;
+static int collect(void *arg, int tok) {
+    tokens *t = arg;
+    t->tok[t->n++] = tok;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *model = NULL, *prompt = "The history of the city begins in the early nineteenth century, when";
     int n = 40, threads = 4;
@@ -70,6 +81,15 @@ int main(int argc, char **argv) {
     const int same0 = argmax(lg, V) == argmax(lc, V);
     int tc = argmax(lc, V), tg = argmax(lg, V), agree = 0;
     double max_err = err0;
+    // The graph's tokens run ahead, then the same steps one at a time (each
+    // rewrites the cache position the other wrote).
+    tokens ahead = {qb_malloc(sizeof(int) * n), 0};
+    qb_gpu_decode_greedy_run(g, tg, P, n - 1, collect, &ahead);
+    int ahead_same = 0;
+    for (int i = 0, t = tg; i < ahead.n; i++) {
+        t = qb_gpu_decode_greedy(g, t, P + i);
+        ahead_same += t == ahead.tok[i];
+    }
     for (int i = 0; i < n && tc == tg; i++) {
         agree++;
         if (i == n - 1) break;
@@ -78,13 +98,14 @@ int main(int argc, char **argv) {
         const double e = rel_err(lg, lc, V);
         if (e > max_err) max_err = e;
         tc = argmax(lc, V);
-        tg = qb_gpu_decode_greedy(g, tg, P + i);
+        tg = ahead.tok[i];
         if (tg != argmax(lg, V)) fprintf(stderr, "cuda_vs_cpu: step %d: graph token %d, eager argmax %d\n", i, tg, argmax(lg, V));
     }
-    printf("model\tdtype\tprompt_tokens\tlogits_rel_err\targmax_same\tgreedy_agree\tgreedy_n\tmax_step_rel_err\tgpu\n");
-    printf("%s\t%s\t%d\t%.3e\t%d\t%d\t%d\t%.3e\t%s\n", m->name, m->dtype, P, err0, same0, agree, n, max_err,
-           qb_gpu_name(g));
-    free(lc), free(lg), free(ids);
+    printf("model\tdtype\tprompt_tokens\tlogits_rel_err\targmax_same\tgreedy_agree\tgreedy_n\tmax_step_rel_err\tgpu\t"
+           "ahead_same\n");
+    printf("%s\t%s\t%d\t%.3e\t%d\t%d\t%d\t%.3e\t%s\t%d\n", m->name, m->dtype, P, err0, same0, agree, n, max_err,
+           qb_gpu_name(g), ahead_same);
+    free(lc), free(lg), free(ids), free(ahead.tok);
     qb_gpu_free(g2);
     qb_gpu_free(g);
     qb_state_free(s);

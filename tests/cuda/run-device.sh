@@ -87,7 +87,7 @@ for s in $steps; do
         timeout 60 ./bin/cuda_vs_cpu -m "$m" -t $T >>"$OUT/vs_fold.txt" 2>&1
         QB_CUDA_LN_FOLD=0 timeout 60 ./bin/cuda_vs_cpu -m "$m" -t $T >>"$OUT/vs_nofold.txt" 2>&1
       done
-      for f in fold nofold; do echo "== vs $f"; cut -f1-9 "$OUT/vs_$f.txt"; done ;;
+      for f in fold nofold; do echo "== vs $f"; cut -f1-10 "$OUT/vs_$f.txt"; done ;;
     ceilings) timeout 400 ./bin/cuda_ceilings >"$OUT/ceilings.tsv" 2>&1; echo "ceilings rc=$?"; tail -3 "$OUT/ceilings.tsv" ;;
     correct)
       M=/tmp/models; mkdir -p $M

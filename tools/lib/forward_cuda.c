@@ -18,6 +18,10 @@ void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits
     no_cuda();
 }
 int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) { (void)g, (void)tok, (void)pos; no_cuda(); }
+int qb_gpu_decode_greedy_run(qb_gpu *g, int tok, int pos, int n, int (*on_token)(void *arg, int tok), void *arg) {
+    (void)g, (void)tok, (void)pos, (void)n, (void)on_token, (void)arg;
+    no_cuda();
+}
 void qb_gpu_prepare_decode(qb_gpu *g) { (void)g; }
 void qb_gpu_set_graph(qb_gpu *g, int on) { (void)g, (void)on; }
 int qb_gpu_set_persistent(qb_gpu *g, int on) { (void)g, (void)on; return 0; }
@@ -70,6 +74,9 @@ struct qb_gpu {
     // 0's weights, a timing what-if: where a layer's weights fit in L2 they
     // stay there, so the step shows the chain's own latency without DRAM.
     int one_layer;
+    // QB_CUDA_AHEAD: greedy steps qb_gpu_decode_greedy_run keeps in flight
+    // (default 4; 1: one at a time, each token back on the host first).
+    int ahead;
 };
 
 // The steps of blocks() in order: bit k of the mask leaves DROP_NAMES[k] out.
@@ -207,6 +214,8 @@ qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) {
     if (step && !strcmp(step, "persistent") && !qb_gpu_set_persistent(g, 1))
         qb_die(QB_EXIT_DATA, "%s: QB_CUDA_STEP=persistent: the persistent step takes n_embd <= 2048 and heads of at most 256 (this model: %d, %d)",
                m->path, c->n_embd, c->n_embd / c->n_head);
+    const char *ahead = getenv("QB_CUDA_AHEAD");
+    g->ahead = ahead ? (int)qb_parse_long("QB_CUDA_AHEAD", ahead, 1, QB_CUDA_AHEAD_RING / 2) : 4;
     qb_cuda_sync(cu);
     sample_mem(g);
     return g;
@@ -405,6 +414,39 @@ int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
     qb_cuda_to_host(g->cu, &next, slot, sizeof next);
     if (pos == g->n_cache - 1 || pos % 64 == 0) sample_mem(g);
     return next;
+}
+
+int qb_gpu_decode_greedy_run(qb_gpu *g, int tok, int pos, int n, int (*on_token)(void *arg, int tok), void *arg) {
+    const qb_config *c = &g->m->cfg;
+    if (n <= 0) return 0;
+    if (pos < 0 || pos + n > g->n_cache)
+        qb_die(QB_EXIT_DATA, "decode: %d steps from position %d do not fit the cache of %d", n, pos, g->n_cache);
+    if (tok < 0 || tok >= c->n_vocab) qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tok, c->n_vocab);
+    int got = 0;
+    if (g->persistent || !g->graph_on || g->ahead < 2) { // one step at a time
+        while (got < n) {
+            tok = qb_gpu_decode_greedy(g, tok, pos + got++);
+            if (on_token(arg, tok)) break;
+        }
+        return got;
+    }
+    qb_cuda_to_device(g->cu, qb_cuda_token_slot(g->cu), &tok, sizeof tok);
+    if (!qb_cuda_graph_ready(g->cu)) {
+        qb_cuda_set_pos(g->cu, pos);
+        capture_step(g, tok);
+    }
+    // Launch up to `ahead` replays, then one more as each token comes back.
+    qb_cuda_ahead_begin(g->cu, pos);
+    int sent = 0;
+    while (got < n) {
+        while (sent < n && sent - got < g->ahead) qb_cuda_ahead_launch(g->cu), sent++;
+        const int t = qb_cuda_ahead_token(g->cu, pos + got++);
+        if ((pos + got) % 64 == 0) sample_mem(g);
+        if (on_token(arg, t)) break;
+    }
+    qb_cuda_ahead_end(g->cu); // (steps launched past a stop run out; the cache past the last token is rewritten before it is read)
+    sample_mem(g);
+    return got;
 }
 
 void qb_gpu_set_graph(qb_gpu *g, int on) { g->graph_on = on; }

@@ -29,6 +29,13 @@ void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits
 // its logits (computed on the device; only the id comes back). The first call
 // captures the step as a CUDA graph, later calls replay it.
 int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos);
+// n greedy steps from token tok at position pos: on_token(arg, t) gets the
+// argmax of each step in turn and returns nonzero to stop. The replays run
+// ahead of the host (QB_CUDA_AHEAD steps in flight, default 4), so the GPU does
+// not wait for each token's trip to the host; the steps launched past a stop
+// still run (their cache positions are rewritten before they are read).
+// Returns the tokens given to on_token.
+int qb_gpu_decode_greedy_run(qb_gpu *g, int tok, int pos, int n, int (*on_token)(void *arg, int tok), void *arg);
 // Captures the greedy step's graph ahead of the first qb_gpu_decode_greedy,
 // and times its GEMVs' rows per block in it (qb_cuda_graph_tune;
 // QB_CUDA_GRAPH_TUNE=0 turns that off): up to 16 captures and their replays
