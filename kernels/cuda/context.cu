@@ -323,7 +323,6 @@ int qb_cuda_graph_ready(const qb_cuda *c) { return c->exec != NULL; }
 // (an update of the executable graph affects only later launches).
 
 void qb_cuda_ahead_begin(qb_cuda *c, int pos) {
-    if (!c->exec) qb_die(QB_EXIT_DATA, "cuda: no graph captured");
     const int on = 1;
     qb_cuda_set_pos(c, pos);
     CK(cudaMemcpyAsync(c->d_run, &on, sizeof on, cudaMemcpyHostToDevice, c->stream)); // (staged before the return)

@@ -327,14 +327,17 @@ static void head(qb_gpu *g, int T, int first) {
                       &g->lm_head, NULL, T - first, QB_CUDA_STORE);
 }
 
+static void check_token(const qb_gpu *g, int tok) {
+    const int V = g->m->cfg.n_vocab;
+    if (tok < 0 || tok >= V) qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tok, V);
+}
+
 void qb_gpu_forward(qb_gpu *g, const int *tokens, int T, int pos0, float *logits, int first_logit) {
     const qb_config *c = &g->m->cfg;
     if (T < 1 || T > g->max_T || pos0 < 0 || pos0 + T > g->n_cache || first_logit < 0 || first_logit >= T)
         qb_die(QB_EXIT_DATA, "forward: %d tokens at position %d (logits from %d) do not fit (batch %d, context %d)", T,
                pos0, first_logit, g->max_T, g->n_cache);
-    for (int t = 0; t < T; t++)
-        if (tokens[t] < 0 || tokens[t] >= c->n_vocab)
-            qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tokens[t], c->n_vocab);
+    for (int t = 0; t < T; t++) check_token(g, tokens[t]);
     qb_cuda_to_device(g->cu, g->tokens, tokens, (size_t)T * sizeof(int));
     qb_cuda_ln_stats_begin(g->cu, T, 2 * c->n_layer); // (each layer's two residual adds)
     qb_cuda_embed(g->cu, g->x, g->tokens, &g->wte, &g->wpe, pos0, T);
@@ -393,9 +396,8 @@ void qb_gpu_prepare_decode(qb_gpu *g) {
 }
 
 int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
-    const qb_config *c = &g->m->cfg;
     if (pos < 0 || pos >= g->n_cache) qb_die(QB_EXIT_DATA, "decode: position %d outside the cache of %d", pos, g->n_cache);
-    if (tok < 0 || tok >= c->n_vocab) qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tok, c->n_vocab);
+    check_token(g, tok);
     int *slot = qb_cuda_token_slot(g->cu);
     qb_cuda_to_device(g->cu, slot, &tok, sizeof tok);
     if (g->persistent)
@@ -417,11 +419,10 @@ int qb_gpu_decode_greedy(qb_gpu *g, int tok, int pos) {
 }
 
 int qb_gpu_decode_greedy_run(qb_gpu *g, int tok, int pos, int n, int (*on_token)(void *arg, int tok), void *arg) {
-    const qb_config *c = &g->m->cfg;
     if (n <= 0) return 0;
     if (pos < 0 || pos + n > g->n_cache)
         qb_die(QB_EXIT_DATA, "decode: %d steps from position %d do not fit the cache of %d", n, pos, g->n_cache);
-    if (tok < 0 || tok >= c->n_vocab) qb_die(QB_EXIT_DATA, "token id %d outside the vocabulary [0, %d)", tok, c->n_vocab);
+    check_token(g, tok);
     int got = 0;
     if (g->persistent || !g->graph_on || g->ahead < 2) { // one step at a time
         while (got < n) {
