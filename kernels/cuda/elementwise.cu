@@ -2,6 +2,7 @@
 // the negative log-likelihood of targets.
 #include <math.h>
 
+#include "argmax.cuh"
 #include "common.cuh"
 #include "dequant.cuh"
 
@@ -127,64 +128,14 @@ void qb_cuda_add(qb_cuda *c, float *y, const float *x, size_t n) {
     if (n) qb_launch(c, k_add, dim3(qb_blocks(n, 256)), dim3(256), 0, y, x, n);
 }
 
-// ---- argmax: blocks reduce slices, the last block to finish the rest ----------------------
-
-#define AM_BLOCKS 64
-__device__ __forceinline__ void am_merge(float &v, int &i, float v2, int i2) {
-    if (v2 > v || (v2 == v && i2 < i) || (v != v && v2 == v2)) v = v2, i = i2; // NaN loses
-}
-
-// (v, i) merged with the other lanes' of the warp.
-__device__ __forceinline__ void am_warp(float &v, int &i) {
-    for (int o = 16; o > 0; o >>= 1) am_merge(v, i, __shfl_xor_sync(~0u, v, o), __shfl_xor_sync(~0u, i, o));
-}
-
-// The block's best (v, i), in thread 0.
-__device__ void am_block(float &v, int &i, float *sv, int *si) {
-    am_warp(v, i);
-    __syncthreads(); // sv may still be read from a previous call
-    if ((threadIdx.x & 31) == 0) sv[threadIdx.x >> 5] = v, si[threadIdx.x >> 5] = i;
-    __syncthreads();
-    if (threadIdx.x == 0)
-        for (int w = 1; w < (int)(blockDim.x >> 5); w++) am_merge(v, i, sv[w], si[w]);
-}
+// ---- argmax: blocks reduce slices, the last block to finish the rest (argmax.cuh) ----------
 
 // slots: the context's position slot, token slot and run flag (qb_cuda_ahead_begin)
 // when out is the token slot, else NULL; ring: the run-ahead tokens' ring.
 __global__ void k_argmax(int *out, const float *x, int n, float *pv, int *pi, unsigned *ctr, int *slots, int *ring) {
     qb_grid_launch_dependents();
-    __shared__ float sv[32];
-    __shared__ int si[32];
-    __shared__ bool last;
     qb_grid_wait();
-    float v = -INFINITY;
-    int idx = n; // beyond any index: loses ties
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) am_merge(v, idx, x[i], i);
-    am_block(v, idx, sv, si);
-    if (threadIdx.x == 0) {
-        pv[blockIdx.x] = v, pi[blockIdx.x] = idx;
-        __threadfence();
-        last = atomicAdd(ctr, 1u) == gridDim.x - 1;
-        if (last) *ctr = 0;
-    }
-    __syncthreads();
-    if (!last) return;
-    // The blocks' partials, one per thread, loaded at once (one thread
-    // reading them in turn waited on 64 L2 round trips).
-    __threadfence();
-    v = -INFINITY, idx = n;
-    if (threadIdx.x < gridDim.x) v = __ldcg(pv + threadIdx.x), idx = __ldcg(pi + threadIdx.x);
-    am_block(v, idx, sv, si);
-    if (threadIdx.x == 0) {
-        const int tok = idx < n ? idx : 0;
-        *out = tok;
-        if (slots && slots[2]) { // running ahead: the token to the host, and the next step's position
-            const int pos = slots[0];
-            ring[pos & (QB_CUDA_AHEAD_RING - 1)] = tok;
-            __threadfence_system();
-            slots[0] = pos + 1;
-        }
-    }
+    qb_argmax_block(out, x, n, pv, pi, ctr, slots, ring);
 }
 
 void qb_cuda_argmax(qb_cuda *c, int *out, const float *x, int n) {

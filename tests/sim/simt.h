@@ -58,6 +58,7 @@ void qb_simt_mma16816(float *d, const uint32_t *a, const uint32_t *b);
 void qb_simt_pause();
 
 static inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+static inline void __threadfence_system() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline unsigned atomicAdd(unsigned *p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
 static inline double atomicAdd(double *p, double v) {
     uint64_t old = __atomic_load_n((uint64_t *)p, __ATOMIC_SEQ_CST), want;
