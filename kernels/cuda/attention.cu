@@ -15,9 +15,14 @@
 // While a token's keys fit its lanes' registers (256 for heads of 64 at 512
 // threads), block (0, h, t) takes the head whole instead, its warps taking the
 // keys in turn, and the others return: no partials in memory, counter or
-// merge (qb_attn_whole; QB_CUDA_ATTN_WHOLE=0 always splits). Blocks of 512
-// threads (QB_CUDA_ATT_THREADS=128|256 for fewer): a whole head's keys then
-// go 16 warps wide.
+// merge (qb_attn_whole; QB_CUDA_ATTN_WHOLE=0 always splits). Past that, a
+// chunk is as many keys, by the same code, and the last of them merges their
+// partials: with 64-key chunks (the split's own code: 8 blocks a head at 464
+// keys, three barriers each) the attention cost 10.6 us a layer of gpt2-xl
+// f16's step at 440..487 keys against 3.5 at 16..143; with chunks of 256,
+// 8.1, and decode 6-11 % faster there (data/results/h100/chunk-<rev>).
+// Blocks of 512 threads (QB_CUDA_ATT_THREADS=128|256 for fewer): a whole
+// head's keys then go 16 warps wide.
 //
 // Many new tokens (prefill): cuBLAS batched GEMMs S = Q K^T and O = P V per
 // head, with a masked softmax between; Q and P are split into F16 hi + lo
@@ -52,18 +57,24 @@ __global__ void __launch_bounds__(NT, 1024 / NT)
     qb_trace_mark(tr, 2);
 }
 
-// The chunks of 64 keys that tokens pos0 .. pos0 + T - 1 need (1 where the
-// last token's keys fit one block whole), at most S.
+// The keys a chunk (a block) takes: a whole block's (256 for heads of 64 at
+// 512 threads) where the whole path runs, else CH.
+static int attn_chunk_keys(int D, int NT, int whole) {
+    const int nk = whole ? qb_attn_whole_keys(D, NT) : 0;
+    return nk ? nk : CH;
+}
+
+// The chunks that tokens pos0 .. pos0 + T - 1 need, at most S.
 static int attn_chunks(int pos0, int T, int D, int NT, int whole, int S) {
-    const int n_keys = pos0 + T, need = whole && n_keys <= qb_attn_whole_keys(D, NT) ? 1 : (n_keys + CH - 1) / CH;
+    const int ck = attn_chunk_keys(D, NT, whole), need = (pos0 + T + ck - 1) / ck;
     return need < S ? need : S;
 }
 
 template <int NT>
 static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *kc,
                        const uint16_t *vc, int pos0, int T, int n_head, int D, int n_ctx) {
-    const int S = (n_ctx + CH - 1) / CH;
-    if (S > 256) qb_die(QB_EXIT_DATA, "cuda: attention: context of %d positions exceeds 16384", n_ctx);
+    const int ck = attn_chunk_keys(D, NT, c->attn_whole), S = (n_ctx + ck - 1) / ck;
+    if ((n_ctx + CH - 1) / CH > 256) qb_die(QB_EXIT_DATA, "cuda: attention: context of %d positions exceeds 16384", n_ctx);
     if (T * n_head > QB_CUDA_COUNTERS - 256) qb_die(QB_EXIT_DATA, "cuda: attention: too many heads x tokens");
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
     const size_t smem = c->attn_whole ? qb_attn_whole_smem(D, NT) : 0; // (16.5 KB at most: under the default limit)

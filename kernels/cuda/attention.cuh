@@ -9,6 +9,60 @@
 #define CH 64        // keys per block
 #define ATT_THREADS 128 // the persistent step's (its blocks'); the graph's kernel takes 512 (or 128, 256)
 
+// The last of the S blocks of head h, token t to get here (a counter, left
+// 0 for the next launch) merges their partials in part (m, l, then acc[D]
+// each, as qb_attn_chunk writes them) into out; the others return.
+template <int NT>
+__device__ __forceinline__ void qb_attn_merge(float *out, const float *part, unsigned *counters, int n_head, int D,
+                                              int S, int h, int t) {
+    __shared__ bool last;
+    const int tid = threadIdx.x, E = n_head * D;
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+        unsigned *ctr = counters + t * n_head + h;
+        last = atomicAdd(ctr, 1u) == (unsigned)S - 1;
+        if (last) *ctr = 0; // ready for the next launch
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    // The merge, its loads issued in parallel: the S maxima at once, then
+    // every dimension's S partial sums (a serial chain of L2 loads here cost
+    // more than the whole split before).
+    __shared__ float fw[256]; // exp(m_i - M) per chunk (0: empty)
+    __shared__ float den;
+    const float *base = part + (size_t)(t * n_head + h) * S * (D + 2);
+    for (int i = tid; i < S; i += NT) fw[i] = __ldcg(base + (size_t)i * (D + 2));
+    __syncthreads();
+    if (tid < 32) {
+        float M = -INFINITY;
+        for (int i = tid; i < S; i += 32) M = fmaxf(M, fw[i]);
+        M = qb_warp_max(M);
+        float l = 0;
+        for (int i = tid; i < S; i += 32) {
+            const float m = fw[i];
+            const float f = m == -INFINITY ? 0.0f : __expf(m - M);
+            fw[i] = f;
+            if (f != 0.0f) l += f * __ldcg(base + (size_t)i * (D + 2) + 1);
+        }
+        l = qb_warp_sum(l);
+        if (tid == 0) den = l;
+    }
+    __syncthreads();
+    const float inv = 1.0f / den;
+    for (int d = tid; d < D; d += NT) {
+        float num = 0;
+#pragma unroll 8
+        for (int i = 0; i < S; i++) {
+            const float f = fw[i];
+            const float v = f != 0.0f ? __ldcg(base + (size_t)i * (D + 2) + 2 + d) : 0.0f;
+            num = fmaf(f, v, num);
+        }
+        out[(size_t)t * E + h * D + d] = num * inv;
+    }
+}
+
 // Chunk s of head h for new token t, by one block of NT threads (at least 2 CH): its
 // partials (m, l, then acc[D]) into part, and, in the last of the head's S
 // chunks to finish, their merge into out. ready() is called once the old
@@ -22,7 +76,6 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
     __shared__ float qs[256];
     __shared__ float sc[CH];
     __shared__ float accs[NT * 2];
-    __shared__ bool last;
     const int tid = threadIdx.x;
     const int E = n_head * D;
     // The position was set before the launch (by the host), and the K and V
@@ -129,51 +182,7 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
             pp[2 + d] = v;
         }
     }
-    // The last block of (h, t) merges the S partials.
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) {
-        unsigned *ctr = counters + t * n_head + h;
-        last = atomicAdd(ctr, 1u) == (unsigned)S - 1;
-        if (last) *ctr = 0; // ready for the next launch
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    // The merge, its loads issued in parallel: the S maxima at once, then
-    // every dimension's S partial sums (a serial chain of L2 loads here cost
-    // more than the whole split before).
-    __shared__ float fw[256]; // exp(m_i - M) per chunk (0: empty)
-    __shared__ float den;
-    const float *base = part + (size_t)(t * n_head + h) * S * (D + 2);
-    for (int i = tid; i < S; i += NT) fw[i] = __ldcg(base + (size_t)i * (D + 2));
-    __syncthreads();
-    if (tid < 32) {
-        float M = -INFINITY;
-        for (int i = tid; i < S; i += 32) M = fmaxf(M, fw[i]);
-        M = qb_warp_max(M);
-        float l = 0;
-        for (int i = tid; i < S; i += 32) {
-            const float m = fw[i];
-            const float f = m == -INFINITY ? 0.0f : __expf(m - M);
-            fw[i] = f;
-            if (f != 0.0f) l += f * __ldcg(base + (size_t)i * (D + 2) + 1);
-        }
-        l = qb_warp_sum(l);
-        if (tid == 0) den = l;
-    }
-    __syncthreads();
-    const float inv = 1.0f / den;
-    for (int d = tid; d < D; d += NT) {
-        float num = 0;
-#pragma unroll 8
-        for (int i = 0; i < S; i++) {
-            const float f = fw[i];
-            const float v = f != 0.0f ? __ldcg(base + (size_t)i * (D + 2) + 2 + d) : 0.0f;
-            num = fmaf(f, v, num);
-        }
-        out[(size_t)t * E + h * D + d] = num * inv;
-    }
+    qb_attn_merge<NT>(out, part, counters, n_head, D, S, h, t);
 }
 
 // ---- one block a head: short contexts -----------------------------------------------------------
@@ -197,24 +206,28 @@ __host__ __device__ constexpr int qb_attn_whole_keys(int D, int NT) {
 // The warps' partials: m[NW], l[NW], acc[NW][D].
 __host__ __device__ constexpr size_t qb_attn_whole_smem(int D, int NT) { return (size_t)NT / 32 * (D + 2) * 4; }
 
-// Head h for new token t, its n_keys keys (first_new of them from earlier
+// Head h for new token t: keys k0 .. n_keys - 1, at most
+// qb_attn_whole_keys(D, NT) of them (first_new of all its keys from earlier
 // steps), by one block of NT threads; part: qb_attn_whole_smem(D, NT) bytes
 // of shared memory. The old keys' rows are loaded before ready() (nothing
 // this step writes them); after it only q and the new tokens' rows, through
-// L2 (the kernel waited for wrote them).
+// L2 (the kernel waited for wrote them). With pp NULL (k0 = 0: every key)
+// the head's output goes to out; else this range's partial (its max m, sum
+// l and acc[D], as qb_attn_chunk's) to pp.
 template <int NT, class Ready>
 __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_stride, const __half *kc,
-                                              const __half *vc, int first_new, int n_keys, int n_head, int D, int h,
-                                              int t, float *part, Ready ready, unsigned long long *trp = nullptr) {
+                                              const __half *vc, int first_new, int k0, int n_keys, int n_head, int D,
+                                              int h, int t, float *part, float *pp, Ready ready,
+                                              unsigned long long *trp = nullptr) {
     constexpr int NW = NT / 32, R = QB_ATT_ROUNDS;
     const int lane = threadIdx.x % 32, w = threadIdx.x / 32, E = n_head * D;
     const int P = D / 8, KL = 32 / P, c = lane % P, g = lane / P; // lanes a key; keys a round; piece; key group
-    // Key of round r: NW (KL r + g) + w, so that few keys spread over every warp.
-    const size_t at = (size_t)(NW * g + w) * E + h * D + 8 * c, step = (size_t)NW * KL * E;
+    // Key of round r: k0 + NW (KL r + g) + w, so that few keys spread over every warp.
+    const size_t at = (size_t)(k0 + NW * g + w) * E + h * D + 8 * c, step = (size_t)NW * KL * E;
     uint4 k[R], v[R];
 #pragma unroll
     for (int r = 0; r < R; r++) {
-        const int j = NW * (KL * r + g) + w;
+        const int j = k0 + NW * (KL * r + g) + w;
         const bool old = j < first_new;
         k[r] = old ? *(const uint4 *)(kc + at + r * step) : make_uint4(0, 0, 0, 0);
         v[r] = old ? *(const uint4 *)(vc + at + r * step) : make_uint4(0, 0, 0, 0);
@@ -226,7 +239,7 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
     for (int e = 0; e < 8; e++) qp[e] = __ldcg(q + (size_t)t * q_stride + h * D + 8 * c + e) * scale;
 #pragma unroll
     for (int r = 0; r < R; r++) {
-        const int j = NW * (KL * r + g) + w;
+        const int j = k0 + NW * (KL * r + g) + w;
         if (j >= first_new && j < n_keys) k[r] = qb_ldcg16(kc + at + r * step), v[r] = qb_ldcg16(vc + at + r * step);
     }
     // Scores, a round's shuffles the warp's together (the rounds' bound is the block's).
@@ -234,7 +247,7 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
 #pragma unroll
     for (int r = 0; r < R; r++) {
         sc[r] = -INFINITY;
-        if (NW * KL * r < n_keys) {
+        if (k0 + NW * KL * r < n_keys) {
             const __half2 *h2 = (const __half2 *)&k[r];
             float dot = 0, dot2 = 0;
 #pragma unroll
@@ -244,7 +257,7 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
             }
             dot += dot2;
             for (int o = 1; o < P; o *= 2) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-            if (NW * (KL * r + g) + w < n_keys) sc[r] = dot, m = fmaxf(m, dot);
+            if (k0 + NW * (KL * r + g) + w < n_keys) sc[r] = dot, m = fmaxf(m, dot);
         }
     }
     for (int o = P; o < 32; o *= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
@@ -285,7 +298,11 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
             const float f = __expf(pm[u] - M);
             den = fmaf(f, pl[u], den), num = fmaf(f, pacc[u * D + d], num);
         }
-        out[(size_t)t * E + h * D + d] = num / den;
+        if (!pp) out[(size_t)t * E + h * D + d] = num / den;
+        else {
+            if (d == 0) pp[0] = M, pp[1] = den;
+            pp[2 + d] = num;
+        }
     }
 }
 
@@ -299,10 +316,27 @@ __device__ __forceinline__ void qb_attn_block(float *out, const float *q, int q_
                                               const __half *vc, int pos0, const int *d_pos, int n_head, int D, int S,
                                               float *part, unsigned *counters, int whole, float *wpart, int s, int h,
                                               int t, Ready ready, unsigned long long *trp = nullptr) {
-    const int first_new = qb_pos(pos0, d_pos), n_keys = first_new + t + 1;
-    if (whole && n_keys <= qb_attn_whole_keys(D, NT)) {
-        if (s == 0) qb_attn_whole<NT>(out, q, q_stride, kc, vc, first_new, n_keys, n_head, D, h, t, wpart, ready, trp);
+    const int first_new = qb_pos(pos0, d_pos), n_keys = first_new + t + 1, nk = qb_attn_whole_keys(D, NT);
+    if (!whole || !nk) {
+        qb_attn_chunk<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, s, h, t, ready, trp);
         return;
     }
-    qb_attn_chunk<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, S, part, counters, s, h, t, ready, trp);
+    if (n_keys <= nk) {
+        if (s == 0)
+            qb_attn_whole<NT>(out, q, q_stride, kc, vc, first_new, 0, n_keys, n_head, D, h, t, wpart, nullptr, ready,
+                              trp);
+        return;
+    }
+    // More keys than a block holds: chunk s of nk keys (the whole path's
+    // code on a range of them), its partial merged by the last of the S.
+    float *pp = part + ((size_t)(t * n_head + h) * S + s) * (D + 2);
+    const int k0 = s * nk;
+    if (k0 < n_keys)
+        qb_attn_whole<NT>(out, q, q_stride, kc, vc, first_new, k0, min(k0 + nk, n_keys), n_head, D, h, t, wpart, pp,
+                          ready, trp);
+    else {
+        ready(); // (a captured graph's grid: chunks past the keys report empty)
+        if (threadIdx.x == 0) pp[0] = -INFINITY, pp[1] = 0.0f;
+    }
+    qb_attn_merge<NT>(out, part, counters, n_head, D, S, h, t);
 }

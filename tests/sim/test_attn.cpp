@@ -2,8 +2,9 @@
 // qb_attn_block, as the split kernel runs it) on the CPU emulator, against the
 // CPU's qb_attention on the same float16 K/V: chunks of 64 keys and their
 // merge, and one block taking a head whole, its warps the keys in turn, while
-// its keys fit the lanes' registers, on both sides of that limit (one launch
-// with three tokens can straddle it), for heads of 16, 32, 64, 128 and 256
+// its keys fit the lanes' registers, past that chunks of as many keys by the
+// same code and their merge, on both sides of one and two blocks' keys (one
+// launch with three tokens can straddle them), for heads of 16, 32, 64, 128 and 256
 // (and 96, which always splits), each with blocks of 128 threads (the
 // persistent step's), 256 and 512 (the graph kernel's choices). A launch
 // whose tokens all take the whole path must leave the split's partials as
@@ -35,10 +36,11 @@ static void body(void *p) {
 static qb_pool *pool; // the CPU reference's
 
 // trim: a grid of the chunks the keys need (1 where the last token's fit
-// whole), else of the context's, a chunk more.
+// whole), else of the context's, a chunk more. A chunk is 64 keys, or, where
+// the whole path runs, as many as a block takes whole.
 static void check1(int H, int D, int pos0, int T, int whole, int nt, int trim) {
     const int E = H * D, n_keys = pos0 + T, n_ctx = (n_keys + 63) / 64 * 64 + 64, nk = qb_attn_whole_keys(D, nt);
-    const int S = !trim ? n_ctx / 64 : whole && n_keys <= nk ? 1 : (n_keys + 63) / 64;
+    const int ck = whole && nk ? nk : 64, S = ((trim ? n_keys : n_ctx) + ck - 1) / ck;
     std::vector<float> kf((size_t)n_keys * E), vf((size_t)n_keys * E), qf((size_t)T * E);
     uint16_t *kc = (uint16_t *)alloc((size_t)n_ctx * E * 2), *vc = (uint16_t *)alloc((size_t)n_ctx * E * 2);
     for (size_t i = 0; i < kf.size(); i++) {
@@ -81,8 +83,9 @@ static void check(int H, int D, int pos0, int T, int whole) {
         for (int trim = 0; trim < 2; trim++) check1(H, D, pos0, T, whole, nt, trim);
 }
 
-// Both sides of each thread count's limit on the keys a block takes whole
-// (and one launch of three tokens straddling it).
+// Both sides of each thread count's limit on the keys a block takes whole,
+// and of twice that (chunks of that many keys; one launch of three tokens
+// straddling each).
 static void edges(int H, int D) {
     for (int nt = 128; nt <= 512; nt *= 2) {
         const int nk = qb_attn_whole_keys(D, nt);
@@ -90,6 +93,9 @@ static void edges(int H, int D) {
             check1(H, D, nk - 1, 1, 1, nt, trim); // nk keys: the last that fit
             check1(H, D, nk, 1, 1, nt, trim);     // nk + 1: split
             check1(H, D, nk - 2, 3, 1, nt, trim);
+            check1(H, D, 2 * nk - 1, 1, 1, nt, trim); // two chunks of nk, full
+            check1(H, D, 2 * nk, 1, 1, nt, trim);     // three, the last of one key
+            check1(H, D, 2 * nk - 2, 3, 1, nt, trim);
         }
     }
 }

@@ -478,14 +478,17 @@ static void attn_ref(double *out, const float *q, int qs, const uint16_t *k, con
 static void test_attention(void) {
     const int shapes[][3] = {{5, 32, 0}, {3, 64, 0}, {2, 128, 0}}; // heads, head_dim
     for (int si = 0; si < 3; si++) {
-        const int H = shapes[si][0], D = shapes[si][1], E = H * D, n_ctx = 300;
+        const int H = shapes[si][0], D = shapes[si][1], E = H * D, n_ctx = 600;
         uint16_t *k = qb_malloc(2 * (size_t)n_ctx * E), *v = qb_malloc(2 * (size_t)n_ctx * E);
         for (size_t i = 0; i < (size_t)n_ctx * E; i++) k[i] = qb_f32_to_f16(2 * frand()), v[i] = qb_f32_to_f16(frand());
         uint16_t *dk = qb_cuda_alloc(cu, 2 * (size_t)n_ctx * E), *dv = qb_cuda_alloc(cu, 2 * (size_t)n_ctx * E);
         qb_cuda_to_device(cu, dk, k, 2 * (size_t)n_ctx * E);
         qb_cuda_to_device(cu, dv, v, 2 * (size_t)n_ctx * E);
-        const int cases[][2] = {{0, 1}, {137, 1}, {n_ctx - 1, 1}, {40, 3}, {0, 8}, {0, 37}, {101, 64}, {5, 199}};
-        for (int ci = 0; ci < 8; ci++) {
+        // (Past 256 keys a head of 64 takes chunks of 256, past 128 one of 128;
+        // 510..512 straddles a chunk's end.)
+        const int cases[][2] = {{0, 1},   {137, 1}, {299, 1},  {n_ctx - 1, 1}, {40, 3},
+                                {510, 3}, {0, 8},   {0, 37}, {101, 64},      {5, 199}};
+        for (int ci = 0; ci < (int)(sizeof cases / sizeof cases[0]); ci++) {
             const int pos0 = cases[ci][0], T = cases[ci][1], qs = 3 * E;
             float *q = rand_floats((size_t)T * qs, 1.5f);
             float *dq = dev_floats(q, (size_t)T * qs), *dout = qb_cuda_alloc(cu, sizeof(float) * T * E);
