@@ -11,9 +11,11 @@
 
 // The last of the S blocks of head h, token t to get here (a counter, left
 // 0 for the next launch) merges their partials in part (m, l, then acc[D]
-// each, as qb_attn_chunk writes them) into out; the others return.
+// each, as qb_attn_chunk writes them) into out; the others return. Not
+// inlined: its loads in flight, inlined beside the whole path's registers,
+// made the kernel spill (64 registers a thread).
 template <int NT>
-__device__ __forceinline__ void qb_attn_merge(float *out, const float *part, unsigned *counters, int n_head, int D,
+__device__ __noinline__ void qb_attn_merge(float *out, const float *part, unsigned *counters, int n_head, int D,
                                               int S, int h, int t) {
     __shared__ bool last;
     const int tid = threadIdx.x, E = n_head * D;
@@ -27,39 +29,25 @@ __device__ __forceinline__ void qb_attn_merge(float *out, const float *part, uns
     __syncthreads();
     if (!last) return;
     __threadfence();
-    // The merge, its loads issued in parallel: the S maxima at once, then
-    // every dimension's S partial sums (a serial chain of L2 loads here cost
-    // more than the whole split before).
-    __shared__ float fw[256]; // exp(m_i - M) per chunk (0: empty)
-    __shared__ float den;
+    // The merge in one pass: each thread (a dimension) loads every partial's
+    // max, sum and its value, four partials' loads in flight at once (they
+    // depend on nothing before them), and folds them into a running max,
+    // sum and value, rescaled as the max grows. (It loaded the S maxima,
+    // then the sums, then the values, three round trips to L2 in turn on the
+    // chain's critical path.)
     const float *base = part + (size_t)(t * n_head + h) * S * (D + 2);
-    for (int i = tid; i < S; i += NT) fw[i] = __ldcg(base + (size_t)i * (D + 2));
-    __syncthreads();
-    if (tid < 32) {
-        float M = -INFINITY;
-        for (int i = tid; i < S; i += 32) M = fmaxf(M, fw[i]);
-        M = qb_warp_max(M);
-        float l = 0;
-        for (int i = tid; i < S; i += 32) {
-            const float m = fw[i];
-            const float f = m == -INFINITY ? 0.0f : __expf(m - M);
-            fw[i] = f;
-            if (f != 0.0f) l += f * __ldcg(base + (size_t)i * (D + 2) + 1);
-        }
-        l = qb_warp_sum(l);
-        if (tid == 0) den = l;
-    }
-    __syncthreads();
-    const float inv = 1.0f / den;
     for (int d = tid; d < D; d += NT) {
-        float num = 0;
-#pragma unroll 8
+        float M = -INFINITY, den = 0, num = 0;
+#pragma unroll 4
         for (int i = 0; i < S; i++) {
-            const float f = fw[i];
-            const float v = f != 0.0f ? __ldcg(base + (size_t)i * (D + 2) + 2 + d) : 0.0f;
-            num = fmaf(f, v, num);
+            const float *pi = base + (size_t)i * (D + 2);
+            const float m = __ldcg(pi), l = __ldcg(pi + 1), v = __ldcg(pi + 2 + d);
+            if (m > -INFINITY) { // (an empty chunk adds nothing)
+                const float M2 = fmaxf(M, m), f_old = __expf(M - M2), f = __expf(m - M2);
+                den = fmaf(den, f_old, l * f), num = fmaf(num, f_old, v * f), M = M2;
+            }
         }
-        out[(size_t)t * E + h * D + d] = num * inv;
+        out[(size_t)t * E + h * D + d] = num / den;
     }
 }
 

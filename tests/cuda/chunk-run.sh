@@ -12,7 +12,8 @@
 #   GGUF at 128 threads (heads of 32: chunks of 128 keys), each on a prompt
 #   of ~440 tokens of wiki.test.raw, and generate's text on CPU and GPU;
 # - ab: decode at 440..487 keys (wide chunks now, 64-key chunks before),
-#   200..247 (whole, unchanged) and 16..143 (whole), against AB_OLD's build;
+#   200..247 (whole, unchanged) and 16..143 (whole), against AB_OLD's build
+#   and any other bin/cuda_decode_* staged beside it;
 # - drop: what the attention costs in the chain at 440..487 keys.
 set -u
 cd "$(dirname "$0")"
@@ -47,9 +48,10 @@ PY
           { echo "generate $(basename $d): TEXT DIFFERS"; diff /tmp/gen-cpu.txt /tmp/gen-cuda.txt | head -5; }
       done ;;
     ab)
-      ab long "-m gpt2-xl,gpt2 -w f16,q4_0 -p 440 -n 48 -r 2" cuda_decode_old
-      ab mid "-m gpt2-xl,gpt2 -w f16,q4_0 -p 200 -n 48 -r 2" cuda_decode_old
-      ab short "-m gpt2-xl,gpt2 -w f16,q4_0 -p 16 -n 128 -r 2" cuda_decode_old ;;
+      bins=$(cd bin && echo cuda_decode_*)
+      ab long "-m gpt2-xl,gpt2 -w f16,q4_0 -p 440 -n 48 -r 2" "$bins"
+      ab mid "-m gpt2-xl,gpt2 -w f16,q4_0 -p 200 -n 48 -r 2" "$bins"
+      ab short "-m gpt2-xl,gpt2 -w f16,q4_0 -p 16 -n 128 -r 2" "$bins" ;;
     drop)
       OUT=$OUT DROP_SETS=attention DROP_ARGS="-m gpt2-xl,gpt2 -w f16,q4_0 -p 440 -n 48 -r 2" ./run-device.sh drop |
         grep -v '^#' ;;
