@@ -19,8 +19,9 @@
 // chunk is as many keys, by the same code, and the last of them merges their
 // partials: with 64-key chunks (the split's own code: 8 blocks a head at 464
 // keys, three barriers each) the attention cost 10.6 us a layer of gpt2-xl
-// f16's step at 440..487 keys against 3.5 at 16..143; with chunks of 256,
-// 8.1, and decode 6-11 % faster there (data/results/h100/chunk-<rev>).
+// f16's step at 440..487 keys against 3.5 at 16..143; with chunks of 256
+// and the merge in one pass (qb_attn_merge), 7.3, and decode 10-13 % faster
+// there (data/results/h100/chunk-fa54e48).
 // Blocks of 512 threads (QB_CUDA_ATT_THREADS=128|256 for fewer): a whole
 // head's keys then go 16 warps wide.
 //
