@@ -9,6 +9,13 @@
 #define CH 64        // keys per block
 #define ATT_THREADS 128 // the persistent step's (its blocks'); the graph's kernel takes 512 (or 128, 256)
 
+// Where chunk s of head h, token t keeps its partial (max m, sum l, then
+// acc[D]) in part: S chunks a (t, h), D + 2 floats each. The chunks write
+// there and the last of them merges from there.
+__device__ __forceinline__ size_t qb_attn_partial_at(int n_head, int D, int S, int h, int t, int s) {
+    return ((size_t)(t * n_head + h) * S + s) * (D + 2);
+}
+
 // The last of the S blocks of head h, token t to get here (a counter, left
 // 0 for the next launch) merges their partials in part (m, l, then acc[D]
 // each, as qb_attn_chunk writes them) into out; the others return. Not
@@ -35,12 +42,11 @@ __device__ __noinline__ void qb_attn_merge(float *out, const float *part, unsign
     // sum and value, rescaled as the max grows. (It loaded the S maxima,
     // then the sums, then the values, three round trips to L2 in turn on the
     // chain's critical path.)
-    const float *base = part + (size_t)(t * n_head + h) * S * (D + 2);
     for (int d = tid; d < D; d += NT) {
         float M = -INFINITY, den = 0, num = 0;
 #pragma unroll 4
         for (int i = 0; i < S; i++) {
-            const float *pi = base + (size_t)i * (D + 2);
+            const float *pi = part + qb_attn_partial_at(n_head, D, S, h, t, i);
             const float m = __ldcg(pi), l = __ldcg(pi + 1), v = __ldcg(pi + 2 + d);
             if (m > -INFINITY) { // (an empty chunk adds nothing)
                 const float M2 = fmaxf(M, m), f_old = __expf(M - M2), f = __expf(m - M2);
@@ -91,7 +97,7 @@ __device__ __forceinline__ void qb_attn_chunk(float *out, const float *q, int q_
                                                     : __half2();
     }
     ready();
-    float *pp = part + ((size_t)(t * n_head + h) * S + s) * (D + 2);
+    float *pp = part + qb_attn_partial_at(n_head, D, S, h, t, s);
     if (k0 >= n_keys) {
         if (tid == 0) pp[0] = -INFINITY, pp[1] = 0.0f;
     } else {
@@ -317,7 +323,7 @@ __device__ __forceinline__ void qb_attn_block(float *out, const float *q, int q_
     }
     // More keys than a block holds: chunk s of nk keys (the whole path's
     // code on a range of them), its partial merged by the last of the S.
-    float *pp = part + ((size_t)(t * n_head + h) * S + s) * (D + 2);
+    float *pp = part + qb_attn_partial_at(n_head, D, S, h, t, s);
     const int k0 = s * nk;
     if (k0 < n_keys)
         qb_attn_whole<NT>(out, q, q_stride, kc, vc, first_new, k0, min(k0 + nk, n_keys), n_head, D, h, t, wpart, pp,
