@@ -25,17 +25,11 @@ for phase in ${*:-check}; do
   case $phase in
     check)
       kernel_tests
-      # The synthetic gpt2 124M in F16 as make_models.py writes it (its tokenizer
-      # files from qb-gpt2-10m's folder; its weights are not staged).
+      # The synthetic gpt2 124M in F16 (its tokenizer files from qb-gpt2-10m's
+      # folder; qb-gpt2-10m's weights are not staged).
       M=/tmp/models; mkdir -p $M
-      [ -d $M/gpt2-f16 ] || timeout 200 python3 - models/qb-gpt2-10m $M/gpt2-f16 >"$OUT/make_models.log" 2>&1 <<'PY' || echo "synthetic gpt2 failed"
-import shutil, sys, torch
-from transformers import GPT2Config, GPT2LMHeadModel
-torch.manual_seed(1234)
-syn = GPT2LMHeadModel(GPT2Config(n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=50257))
-syn.to(torch.float16).save_pretrained(sys.argv[2], safe_serialization=True)
-for f in ["vocab.json", "merges.txt"]: shutil.copy(f"{sys.argv[1]}/{f}", sys.argv[2])
-PY
+      [ -d $M/gpt2-f16 ] || timeout 200 python3 make_models.py models/qb-gpt2-10m $M gpt2-f16 \
+        >"$OUT/make_models.log" 2>&1 || echo "synthetic gpt2 failed"
       vs long-gpt2-f16 -m $M/gpt2-f16 -p "$(cat /tmp/long.txt)"
       QB_CUDA_ATT_THREADS=128 vs long-10m-q4_0-t128 -m models/qb-gpt2-10m-q4_0.gguf -p "$(cat /tmp/long.txt)"
       vs long-10m-q4_0 -m models/qb-gpt2-10m-q4_0.gguf -p "$(cat /tmp/long.txt)"
