@@ -44,15 +44,18 @@
 template <int NT>
 __global__ void __launch_bounds__(NT, 1024 / NT)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
-                 const int *d_pos, int n_head, int D, float *part, unsigned *counters, int whole,
+                 const int *d_pos, int n_head, int D, float *part, unsigned *counters, int whole, int trigger,
                  unsigned long long *tr, unsigned long long *trp) {
-    qb_grid_launch_dependents();
+    // When the next kernel (proj) may launch (QB_CUDA_ATTN_TRIGGER): at start, so that its blocks
+    // load their first weights during this one; or once q is ready; or (QB_TRIG_END) at the end.
+    if (trigger == QB_TRIG_START) qb_grid_launch_dependents();
     qb_trace_mark(tr, 0);
     extern __shared__ float whole_part[];
     qb_attn_block<NT>(out, q, q_stride, kc, vc, pos0, d_pos, n_head, D, (int)gridDim.y, part, counters, whole,
                       whole_part,
                       blockIdx.y, blockIdx.x, blockIdx.z, [=] {
                       qb_grid_wait();
+                      if (trigger == QB_TRIG_WAIT) qb_grid_launch_dependents();
                       qb_trace_mark(tr, 1);
                   }, trp);
     qb_trace_mark(tr, 2);
@@ -83,7 +86,8 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     unsigned long long *tr = qb_cuda_trace_slot(c, "attn", -1, 0, 0, 0, blocks), *trp = tr ? tr + 3 * blocks : NULL;
     const int grid_S = pos0 >= 0 ? attn_chunks(pos0, T, D, NT, c->attn_whole, S) : S;
     qb_launch(c, k_attn_split<NT>, dim3(n_head, grid_S, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
-              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, part, c->counters, c->attn_whole, tr, trp);
+              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, part, c->counters, c->attn_whole, c->attn_trigger, tr, trp);
+    c->after_attn = 1;
     if (c->capturing && pos0 < 0 && c->attn_grid) {
         // This launch's node (the capture's one open end), for qb_cuda_attn_grids.
         cudaStreamCaptureStatus st;

@@ -67,6 +67,11 @@ struct qb_trace_rec {
 // A captured decode attention launch (attention.cu): its node and what its
 // grid's height, the chunks of keys it launches, depends on.
 #define QB_CUDA_ATTN_NODES 256
+// When a kernel lets the next one launch (qb_cuda.attn_trigger, gemv_trigger):
+// at its start, once its own wait returns, or only as it ends.
+#define QB_TRIG_START 0
+#define QB_TRIG_WAIT 1
+#define QB_TRIG_END 2
 struct qb_attn_node {
     cudaGraphNode_t node;
     int T, D, NT;    // tokens, head size, threads a block
@@ -119,6 +124,9 @@ struct qb_cuda {
     int attn_whole;      // QB_CUDA_ATTN_WHOLE (default 1): short contexts' decode attention one block a head
     int att_threads;      // QB_CUDA_ATT_THREADS: the decode attention's block size (512; 128 or 256)
     int attn_grid;        // QB_CUDA_ATTN_GRID (default 1): replays trim the attention's grid to the position (qb_cuda_attn_grids)
+    int attn_trigger;     // QB_CUDA_ATTN_TRIGGER: when the decode attention lets the next kernel launch (QB_TRIG_*)
+    int gemv_trigger;     // QB_CUDA_GEMV_TRIGGER: 0 at start, 1 every GEMV after its wait, 2 proj's (the one after the attention) only
+    int after_attn;       // an attention was launched last: the next GEMV reads its output
     qb_attn_node attn_nodes[QB_CUDA_ATTN_NODES]; // the graph captured last's attention launches
     int n_attn_nodes;
     // QB_CUDA_TRACE (trace.cu): the captured graph's GEMV and attention launches

@@ -7,6 +7,16 @@
 
 #include "common.cuh"
 
+// A three-way knob: 0 when name is unset or a (the default), 1 when b, 2 when
+// c; anything else is a usage error.
+static int env_pick(const char *name, const char *a, const char *b, const char *c) {
+    const char *v = getenv(name);
+    if (!v || !*v || !strcmp(v, a)) return 0;
+    if (!strcmp(v, b)) return 1;
+    if (!strcmp(v, c)) return 2;
+    qb_die(QB_EXIT_USAGE, "%s=%s: %s (the default), %s or %s", name, v, a, b, c);
+}
+
 qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -104,6 +114,15 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // (data/results/h100/first-run-bbb0b08); QB_CUDA_ATTN_GRID=0 launches the context's.
     const char *ag = getenv("QB_CUDA_ATTN_GRID");
     c->attn_grid = !(ag && !strcmp(ag, "0"));
+    // Experiments, off by default: when a kernel lets the next one launch (programmatic dependent
+    // launch). At start (default) the next kernel's blocks load their first weights while this one
+    // runs. QB_CUDA_ATTN_TRIGGER=wait: the attention only once its input is ready, =end: when it ends;
+    // QB_CUDA_GEMV_TRIGGER=wait: every GEMV after its wait, =proj: the one after the attention only.
+    // On the H100 (prompt 16, 128 new; data/results/h100/trigger-b1421ed) none wins on gpt2-xl f16:
+    // ATTN wait -0.7 % (gpt2 +2.5 %), end -7.1 %; GEMV proj -3.9 % (fc's early loads slow the
+    // attention by ~0.3 us, but moved later they slow proj more), wait -1.0 %.
+    c->attn_trigger = env_pick("QB_CUDA_ATTN_TRIGGER", "start", "wait", "end");
+    c->gemv_trigger = env_pick("QB_CUDA_GEMV_TRIGGER", "start", "wait", "proj");
     qb_cuda_trace_open(c);
     // Off by default: on the H100 it cost gpt2-xl f16 4 % (data/results/h100/ab-ln-stats-9ba6193).
     const char *st = getenv("QB_CUDA_LN_STATS");

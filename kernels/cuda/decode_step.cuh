@@ -144,7 +144,7 @@ static inline qb_step_op qb_step_op_gemv(float *y, const float *x, const qb_weig
     o.R = R == 1 || R == 4 || (R == 8 && !warp) ? R : 2; // the host has checked: 8 in block mode only
     o.warp = warp;
     o.g = {y, x, (const uint8_t *)w->data, p.qrow, p.srow, p.scales_off, w->n_in, w->n_out, bias, epi,
-           k_cache, v_cache, 0, NULL, ln_g, ln_b, eps, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL, NULL, NULL};
+           k_cache, v_cache, 0, NULL, ln_g, ln_b, eps, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     return o;
 }
 

@@ -27,7 +27,7 @@ template <class TT, int R, bool LEAN, int P, bool DEEP = false, bool MMA = false
 __global__ void __launch_bounds__(32 * W) k_gemv(gemv_args a) {
     extern __shared__ float4 xsm4[]; // layernorm(x), or the staging of the output's (launch_t sizes it)
     float *xs = (float *)xsm4;
-    qb_grid_launch_dependents();
+    if (!a.trig_wait) qb_grid_launch_dependents();
     qb_trace_mark(a.tr, 0);
     // The layernorm the last block makes reads its gain and bias from DRAM otherwise (each layer's
     // own: the streamed weights evict them from L2 between steps), on the chain's critical path.
@@ -35,6 +35,7 @@ __global__ void __launch_bounds__(32 * W) k_gemv(gemv_args a) {
     auto ready = [&]() -> const float * {
         if (!LEAN) qb_prefetch_share_l2(a.pf, a.pf_bytes);
         qb_grid_wait();
+        if (a.trig_wait) qb_grid_launch_dependents();
         qb_trace_mark(a.tr, 1);
         if (LEAN || !a.ln_g) return a.x;
         if (a.st_in) ln_stats_to_smem(xs, a);
@@ -261,7 +262,7 @@ static gemv_args plain_args(const qb_weight *w, float *y, const float *x, const 
         qb_die(QB_EXIT_DATA, "cuda: gemv: weight type %d with %d inputs not supported", (int)w->type, w->n_in);
     return {y, x, (const uint8_t *)w->data, p->qrow, p->srow, p->scales_off, w->n_in, w->n_out, bias, epi,
             NULL, NULL, 0, NULL, NULL, NULL, 0.0f, NULL, 0, NULL, NULL, NULL,
-            NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL, NULL, NULL};
+            NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL, NULL, NULL, 0};
 }
 
 void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w, const float *bias,
@@ -280,6 +281,8 @@ void qb_cuda_gemv_full(qb_cuda *c, float *y, const float *x, const qb_weight *w,
     }
     if (c->fold_next.wg) a.fold_wg = c->fold_next.wg, a.st_in = c->fold_next.st;
     else if (c->st_out_next && c->yg_next.out) a.yg_out = c->yg_next.out, a.yg_g = c->yg_next.g; // (one or the other)
+    a.trig_wait = c->gemv_trigger == 1 || (c->gemv_trigger == 2 && c->after_attn);
+    c->after_attn = 0;
     c->pf_ptr = NULL, c->pf_bytes = 0; // hints for this GEMV alone
     c->st_out_next = NULL, c->st_in_next = NULL, c->lo_next.out = NULL, c->yg_next.out = NULL, c->fold_next.wg = NULL;
     const int R = rows_per_warp ? rows_per_warp : tuned_rows(c, a, w->type);

@@ -413,6 +413,9 @@ struct gemv_args {
     // and finishes the rows (qb_gemv_fin::split_sum). Unused when gridDim.y is 1.
     float *sk_part;
     unsigned *sk_ctr;
+    // Set: the next kernel may launch only once this one's wait has returned
+    // (QB_CUDA_GEMV_TRIGGER), not from its start.
+    int trig_wait;
 };
 
 // The block's copy of layernorm(x) in shared memory (x in registers: n_in

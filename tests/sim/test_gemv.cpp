@@ -205,7 +205,7 @@ static void check(qb_type t, int n_in, int n_out, int R, int warp, int epi, bool
     qb_planes p;
     qb_planes_of(t, n_in, n_out, &p);
     gemv_case c = {{y, x, (const uint8_t *)wd.data, p.qrow, p.srow, p.scales_off, n_in, n_out, bias, epi,
-                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL, NULL, NULL},
+                    (__half *)kc, (__half *)vc, pos, NULL, ln ? g : NULL, ln ? b : NULL, 1e-5f, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f, NULL, NULL, NULL, NULL, NULL, NULL, 0},
                    t, R, warp, act8, QB_GEMV_ALL, 0, wide};
     double *slots = (double *)alloc(QB_STATS_SET * sizeof(double));
     memset(slots, 0, QB_STATS_SET * sizeof(double));
