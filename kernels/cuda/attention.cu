@@ -78,7 +78,8 @@ template <int NT>
 static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *kc,
                        const uint16_t *vc, int pos0, int T, int n_head, int D, int n_ctx) {
     const int ck = attn_chunk_keys(D, NT, c->attn_whole), S = (n_ctx + ck - 1) / ck;
-    if ((n_ctx + CH - 1) / CH > 256) qb_die(QB_EXIT_DATA, "cuda: attention: context of %d positions exceeds 16384", n_ctx);
+    // (The merge loops over the chunks: only the grid's height bounds them.)
+    if (S > 65535) qb_die(QB_EXIT_DATA, "cuda: attention: context of %d positions makes %d chunks (65535 at most)", n_ctx, S);
     if (T * n_head > QB_CUDA_COUNTERS - 256) qb_die(QB_EXIT_DATA, "cuda: attention: too many heads x tokens");
     float *part = (float *)qb_cuda_scratch(c, (size_t)T * n_head * S * (D + 2) * sizeof(float));
     const size_t smem = c->attn_whole ? qb_attn_whole_smem(D, NT) : 0; // (16.5 KB at most: under the default limit)

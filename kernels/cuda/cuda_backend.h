@@ -195,10 +195,10 @@ void qb_cuda_kv_store(qb_cuda *c, uint16_t *k_cache, uint16_t *v_cache, const fl
 // cache, which must already hold them. q: [T] rows of q_stride floats (the
 // qkv buffer: q_stride = 3*n_embd); out: [T][n_head*head_dim]. n_ctx bounds
 // the positions (scratch sizes). Few tokens (and every decode step) run the
-// split kernel: per (head, token) chunks of 64 keys and a merge, or, while the
-// keys fit 64 KiB of K and V rows in shared memory (256 for heads of 64), one
-// block the whole head (QB_CUDA_ATTN_WHOLE=0: always split); many tokens run
-// cuBLAS batched GEMMs with a masked softmax.
+// split kernel: while a token's keys fit its block's registers (256 for heads
+// of 64), one block the whole head; past that, chunks of as many keys and a
+// merge (QB_CUDA_ATTN_WHOLE=0: always chunks of 64); many tokens run cuBLAS
+// batched GEMMs with a masked softmax.
 void qb_cuda_attention(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *k_cache,
                        const uint16_t *v_cache, int pos0, int T, int n_head, int head_dim, int n_ctx);
 // The same with the path forced: 0 = per-(head, token) kernel, 1 = cuBLAS.

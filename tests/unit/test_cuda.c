@@ -476,9 +476,11 @@ static void attn_ref(double *out, const float *q, int qs, const uint16_t *k, con
 }
 
 static void test_attention(void) {
-    const int shapes[][3] = {{5, 32, 0}, {3, 64, 0}, {2, 128, 0}}; // heads, head_dim
-    for (int si = 0; si < 3; si++) {
-        const int H = shapes[si][0], D = shapes[si][1], E = H * D, n_ctx = 600;
+    // heads, head_dim, context: the last past 16384 positions, 313 chunks of 64
+    // keys (QB_CUDA_ATTN_WHOLE=0) or 79 of 256 merged.
+    const int shapes[][3] = {{5, 32, 600}, {3, 64, 600}, {2, 128, 600}, {2, 64, 20000}};
+    for (int si = 0; si < 4; si++) {
+        const int H = shapes[si][0], D = shapes[si][1], E = H * D, n_ctx = shapes[si][2];
         uint16_t *k = qb_malloc(2 * (size_t)n_ctx * E), *v = qb_malloc(2 * (size_t)n_ctx * E);
         for (size_t i = 0; i < (size_t)n_ctx * E; i++) k[i] = qb_f32_to_f16(2 * frand()), v[i] = qb_f32_to_f16(frand());
         uint16_t *dk = qb_cuda_alloc(cu, 2 * (size_t)n_ctx * E), *dv = qb_cuda_alloc(cu, 2 * (size_t)n_ctx * E);
@@ -487,15 +489,21 @@ static void test_attention(void) {
         // (Past 256 keys a head of 64 takes chunks of 256, past 128 one of 128;
         // 510..512 straddles a chunk's end.)
         const int cases[][2] = {{0, 1},   {137, 1}, {299, 1},  {n_ctx - 1, 1}, {40, 3},
-                                {510, 3}, {0, 8},   {0, 37}, {101, 64},      {5, 199}};
+                                {510, 3}, {0, 8},   {0, 37}, {101, 64},      {5, 199}, {17000, 2}};
         for (int ci = 0; ci < (int)(sizeof cases / sizeof cases[0]); ci++) {
             const int pos0 = cases[ci][0], T = cases[ci][1], qs = 3 * E;
+            if (pos0 + T > n_ctx) continue;
             float *q = rand_floats((size_t)T * qs, 1.5f);
             float *dq = dev_floats(q, (size_t)T * qs), *dout = qb_cuda_alloc(cu, sizeof(float) * T * E);
             double *want = qb_malloc(sizeof(double) * T * E);
             attn_ref(want, q, qs, k, v, pos0, T, H, D);
             for (int path = 0; path < 2; path++) {
                 if (path == 0 && T > 64) continue;
+                // (The prompt pass's cuBLAS path loses accuracy with the keys: 7e-6 at 600, 2e-4 at
+                // 20000 on the H100. Its softmax weights go in as F16 parts, which keep few bits
+                // below F16's normal range (6.1e-5), where most weights fall at that length. GPT-2
+                // has 1024 positions: past 16384 only the decode kernel is held to a bound.)
+                if (path == 1 && n_ctx > 16384) continue;
                 qb_cuda_memset(cu, dout, 0xff, sizeof(float) * T * E);
                 qb_cuda_attention_path(cu, dout, dq, qs, dk, dv, pos0, T, H, D, n_ctx, path);
                 float *out = host_floats(dout, (size_t)T * E);
