@@ -7,13 +7,12 @@
 
 #include "common.cuh"
 
-// A three-way knob: 0 when name is unset or a (the default), 1 when b, 2 when
-// c; anything else is a usage error.
-static int env_pick(const char *name, const char *a, const char *b, const char *c) {
+int qb_env_pick(const char *name, const char *a, const char *b, const char *c) {
     const char *v = getenv(name);
-    if (!v || !*v || !strcmp(v, a)) return 0;
+    if (!v || !strcmp(v, a)) return 0;
     if (!strcmp(v, b)) return 1;
-    if (!strcmp(v, c)) return 2;
+    if (c && !strcmp(v, c)) return 2;
+    if (!c) qb_die(QB_EXIT_USAGE, "%s=%s: %s (the default) or %s", name, v, a, b);
     qb_die(QB_EXIT_USAGE, "%s=%s: %s (the default), %s or %s", name, v, a, b, c);
 }
 
@@ -121,8 +120,8 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // On the H100 (prompt 16, 128 new; data/results/h100/trigger-b1421ed) none wins on gpt2-xl f16:
     // ATTN wait -0.7 % (gpt2 +2.5 %), end -7.1 %; GEMV proj -3.9 % (fc's early loads slow the
     // attention by ~0.3 us, but moved later they slow proj more), wait -1.0 %.
-    c->attn_trigger = env_pick("QB_CUDA_ATTN_TRIGGER", "start", "wait", "end");
-    c->gemv_trigger = env_pick("QB_CUDA_GEMV_TRIGGER", "start", "wait", "proj");
+    c->attn_trigger = qb_env_pick("QB_CUDA_ATTN_TRIGGER", "start", "wait", "end");
+    c->gemv_trigger = qb_env_pick("QB_CUDA_GEMV_TRIGGER", "start", "wait", "proj");
     qb_cuda_trace_open(c);
     // Off by default: on the H100 it cost gpt2-xl f16 4 % (data/results/h100/ab-ln-stats-9ba6193).
     const char *st = getenv("QB_CUDA_LN_STATS");

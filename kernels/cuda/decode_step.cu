@@ -78,23 +78,14 @@ static int env_int(const char *name, int def) {
     return v && *v ? atoi(v) : def;
 }
 
-// A two-way knob: 0 when name is unset or def (the default), 1 when it is other;
-// anything else is a usage error.
-static int env_choice(const char *name, const char *def, const char *other) {
-    const char *v = getenv(name);
-    if (v && strcmp(v, def) && strcmp(v, other))
-        qb_die(QB_EXIT_USAGE, "%s=%s: %s (the default) or %s", name, v, def, other);
-    return v && !strcmp(v, other);
-}
-
 qb_cuda_step *qb_cuda_step_new(qb_cuda *c) {
     qb_cuda_step *s = (qb_cuda_step *)qb_calloc(1, sizeof *s);
     s->c = c;
-    s->warp = env_choice("QB_CUDA_STEP_GEMV", "block", "warp");
+    s->warp = qb_env_pick("QB_CUDA_STEP_GEMV", "block", "warp", NULL);
     s->R = env_int("QB_CUDA_STEP_R", s->warp ? 2 : 4);
     if (s->R != 1 && s->R != 2 && s->R != 4 && (s->R != 8 || s->warp))
         qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_R: 1, 2 or 4 (8 with QB_CUDA_STEP_GEMV=block), not %d", s->R);
-    s->act8 = env_choice("QB_CUDA_STEP_ACT", "f32", "int8");
+    s->act8 = qb_env_pick("QB_CUDA_STEP_ACT", "f32", "int8", NULL);
     if (s->act8 && !s->warp) qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_ACT=int8 runs in warp mode: set QB_CUDA_STEP_GEMV=warp");
     return s;
 }
@@ -190,8 +181,8 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     s->ctl.spin_ns = (unsigned)env_int("QB_CUDA_STEP_SPIN_NS", 0);
     s->ctl.early = env_int("QB_CUDA_STEP_EARLY", 0) != 0;
     s->ctl.stage = env_int("QB_CUDA_STEP_STAGE", 0) != 0;
-    s->ctl.ops_smem = !env_choice("QB_CUDA_STEP_OPS", "smem", "global");
-    s->ctl.acqrel = env_choice("QB_CUDA_STEP_BAR", "fence", "acqrel");
+    s->ctl.ops_smem = !qb_env_pick("QB_CUDA_STEP_OPS", "smem", "global", NULL);
+    s->ctl.acqrel = qb_env_pick("QB_CUDA_STEP_BAR", "fence", "acqrel", NULL);
     // Every block must be resident at once (the barriers wait for all of them):
     // the cooperative launch refuses a grid that is not.
     int fit = 0;

@@ -20,13 +20,18 @@
 set -u
 cd "$(dirname "$0")"
 . ./calls.sh
+# both_tests: the kernel tests as they are (test_cuda-default.log) and with 64-key
+# chunks (QB_CUDA_ATTN_WHOLE=0: 313 for the 20000-key case; test_cuda.log).
+both_tests() {
+  kernel_tests
+  mv "$OUT/test_cuda.log" "$OUT/test_cuda-default.log"
+  QB_CUDA_ATTN_WHOLE=0 kernel_tests
+}
 for phase in ${*:-ab}; do
   echo "== $phase $(date +%T)"
   case $phase in
     check)
-      kernel_tests
-      mv "$OUT/test_cuda.log" "$OUT/test_cuda-default.log"
-      QB_CUDA_ATTN_WHOLE=0 kernel_tests # (64-key chunks: 313 for the 20000-key case)
+      both_tests
       for k in - ATTN_TRIGGER=wait ATTN_TRIGGER=end GEMV_TRIGGER=wait GEMV_TRIGGER=proj; do
         ( [ $k = - ] || export "QB_CUDA_$k"; vs "10m-q4_0-$k" -m models/qb-gpt2-10m-q4_0.gguf )
       done ;;
@@ -40,9 +45,7 @@ for phase in ${*:-ab}; do
     # Second call (after the first's results; staged with TRACE_PRODUCT=1, bin/ppl,
     # AB_KNOBS="aw:QB_CUDA_ATTN_TRIGGER=wait" and data/wiki.test.raw):
     verify) # the kernel tests; the prompt pass's attention (cuBLAS, P scaled by 2^14) against the CPU
-      kernel_tests
-      mv "$OUT/test_cuda.log" "$OUT/test_cuda-default.log"
-      QB_CUDA_ATTN_WHOLE=0 kernel_tests
+      both_tests
       M=/tmp/models; mkdir -p $M
       [ -d $M/gpt2-f16 ] || timeout 200 python3 make_models.py models/qb-gpt2-10m $M gpt2-f16 \
         >"$OUT/make_models.log" 2>&1 || echo "synthetic gpt2 failed"
