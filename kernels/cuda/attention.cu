@@ -163,7 +163,11 @@ __global__ void k_softmax_split(__half *ph, __half *pl, const float *Sm, int ld,
         if (threadIdx.x == 0) red[0] = v;
     }
     __syncthreads();
-    const float inv = 1.0f / red[0];
+    // The weights times 2^14 (at most 16384 < 65504): most of a long row's
+    // weights fall below F16's normal range (6.1e-5 at 2^-14), where the hi
+    // and lo parts keep few bits (2e-4 relative at 20000 keys unscaled);
+    // attn_blas multiplies the product back by 2^-14, exactly.
+    const float inv = 16384.0f / red[0];
     for (int j = threadIdx.x; j < ld; j += blockDim.x) {
         const float p = j < lim ? __expf(s[j] - m) * inv : 0.0f;
         const __half h = __float2half_rn(p);
@@ -188,7 +192,7 @@ static void attn_blas(qb_cuda *c, float *out, const float *q, int q_stride, cons
     __half *ph = (__half *)(s + 2 * nq + ns), *pl = (__half *)(s + 2 * nq + ns + np);
     const size_t n = (size_t)T * E;
     qb_launch(c, k_q_split, dim3(qb_blocks(n, 256)), dim3(256), 0, qh, ql, q, q_stride, E, T, 1.0f / sqrtf((float)D));
-    const float one = 1.0f, zero = 0.0f;
+    const float one = 1.0f, zero = 0.0f, p_unscale = 1.0f / 16384; // k_softmax_split's 2^14
     const long long sS = (long long)T * ld;
     // Per head h (column-major): S_h^T [n_keys x T] = K_h [D x n_keys]^T Q_h^T [D x T].
     CKB(c, b->gemm_batched(b->h, CUBLAS_OP_T, CUBLAS_OP_N, n_keys, T, D, &one, kc, CUDA_R_16F, E, D, qh, CUDA_R_16F,
@@ -198,9 +202,9 @@ static void attn_blas(qb_cuda *c, float *out, const float *q, int q_stride, cons
     qb_launch(c, k_softmax_split, dim3((unsigned)(n_head * T)), dim3(256), 0, ph, pl, (const float *)Sm, ld, n_keys,
               pos0, T);
     // O_h^T [D x T] (ld E) = V_h^T [D x n_keys] P_h^T [n_keys x T].
-    CKB(c, b->gemm_batched(b->h, CUBLAS_OP_N, CUBLAS_OP_N, D, T, n_keys, &one, vc, CUDA_R_16F, E, D, ph, CUDA_R_16F,
+    CKB(c, b->gemm_batched(b->h, CUBLAS_OP_N, CUBLAS_OP_N, D, T, n_keys, &p_unscale, vc, CUDA_R_16F, E, D, ph, CUDA_R_16F,
                            ld, sS, &zero, out, CUDA_R_32F, E, D, n_head, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    CKB(c, b->gemm_batched(b->h, CUBLAS_OP_N, CUBLAS_OP_N, D, T, n_keys, &one, vc, CUDA_R_16F, E, D, pl, CUDA_R_16F,
+    CKB(c, b->gemm_batched(b->h, CUBLAS_OP_N, CUBLAS_OP_N, D, T, n_keys, &p_unscale, vc, CUDA_R_16F, E, D, pl, CUDA_R_16F,
                            ld, sS, &one, out, CUDA_R_32F, E, D, n_head, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
