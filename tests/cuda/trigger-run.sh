@@ -61,6 +61,17 @@ for phase in ${*:-ab}; do
         ./run-device.sh gtrace | grep -E '^gtrace|^#|^name|^qkv|^attn|^proj' ;;
     ab2) # ATTN_TRIGGER=wait again, three rounds
       AB_ROUNDS=3 ab aw "-m gpt2-xl,gpt2 -w f16 -p 16 -n 128 -r 1" cuda_decode_aw ;;
+    # Session 30. merge: staged with data/results/h100/attn-dac30a2/merge-every-thread.patch
+    # applied and AB_OLD=HEAD (the whole path's merge by every thread against the committed one).
+    merge)
+      AB_ROUNDS=4 ab merge "-m gpt2-xl,gpt2 -w f16,q4_0 -p 16 -n 128 -r 1" "cuda_decode_old cuda_decode_aw" ;;
+    # prod2, ab3: as the second call's, on main's merge; ATTN_TRIGGER=wait on every weight type.
+    prod2)
+      GTRACE_BIN=cuda_decode_prod GTRACE_KNOBS="-;ATTN_TRIGGER=wait" \
+        GTRACE_ARGS="-m gpt2-xl,gpt2 -w f16,q4_0 -p 16 -n 32 -r 1" ./run-device.sh gtrace |
+        grep -E '^gtrace|^#|^name|^qkv|^attn|^proj' ;;
+    ab3)
+      AB_ROUNDS=3 ab aw-all "-m gpt2-xl,gpt2 -w f32,f16,bf16,q8_0,q4_0,q4_k,iq4_nl -p 16 -n 128 -r 1" cuda_decode_aw ;;
   esac
 done
 pack "$@"
