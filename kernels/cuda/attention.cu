@@ -129,8 +129,15 @@ __global__ void k_q_split(__half *hi, __half *lo, const float *q, int q_stride, 
     lo[i] = __float2half_rn(v - __half2float(h));
 }
 
+// The softmax weights times P_SCALE (2^14: at most 16384 < 65504) go into
+// the V x P GEMMs, which multiply by 1 / P_SCALE (a power of two: exact).
+// Unscaled, most of a long row's weights fall below F16's normal range
+// (6.1e-5 at 2^-14), where the hi and lo parts keep few bits (2e-4 relative
+// at 20000 keys).
+static constexpr float P_SCALE = 16384.0f;
+
 // Row (h, t) of S (n_keys scores, ld apart): causal mask (key j <= pos0 + t),
-// softmax, written as hi/lo halves (zeros where masked).
+// softmax times P_SCALE, written as hi/lo halves (zeros where masked).
 __global__ void k_softmax_split(__half *ph, __half *pl, const float *Sm, int ld, int n_keys, int pos0, int T) {
     qb_grid_launch_dependents();
     qb_grid_wait();
@@ -163,11 +170,7 @@ __global__ void k_softmax_split(__half *ph, __half *pl, const float *Sm, int ld,
         if (threadIdx.x == 0) red[0] = v;
     }
     __syncthreads();
-    // The weights times 2^14 (at most 16384 < 65504): most of a long row's
-    // weights fall below F16's normal range (6.1e-5 at 2^-14), where the hi
-    // and lo parts keep few bits (2e-4 relative at 20000 keys unscaled);
-    // attn_blas multiplies the product back by 2^-14, exactly.
-    const float inv = 16384.0f / red[0];
+    const float inv = P_SCALE / red[0];
     for (int j = threadIdx.x; j < ld; j += blockDim.x) {
         const float p = j < lim ? __expf(s[j] - m) * inv : 0.0f;
         const __half h = __float2half_rn(p);
@@ -192,7 +195,7 @@ static void attn_blas(qb_cuda *c, float *out, const float *q, int q_stride, cons
     __half *ph = (__half *)(s + 2 * nq + ns), *pl = (__half *)(s + 2 * nq + ns + np);
     const size_t n = (size_t)T * E;
     qb_launch(c, k_q_split, dim3(qb_blocks(n, 256)), dim3(256), 0, qh, ql, q, q_stride, E, T, 1.0f / sqrtf((float)D));
-    const float one = 1.0f, zero = 0.0f, p_unscale = 1.0f / 16384; // k_softmax_split's 2^14
+    const float one = 1.0f, zero = 0.0f, p_unscale = 1.0f / P_SCALE;
     const long long sS = (long long)T * ld;
     // Per head h (column-major): S_h^T [n_keys x T] = K_h [D x n_keys]^T Q_h^T [D x T].
     CKB(c, b->gemm_batched(b->h, CUBLAS_OP_T, CUBLAS_OP_N, n_keys, T, D, &one, kc, CUDA_R_16F, E, D, qh, CUDA_R_16F,
