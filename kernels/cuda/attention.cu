@@ -29,6 +29,7 @@
 // head, with a masked softmax between; Q and P are split into F16 hi + lo
 // parts as in gemm.cu so the products keep float32 accuracy.
 #include <math.h>
+#include <string.h>
 
 #include "attention.cuh"
 #include "common.cuh"
@@ -45,7 +46,7 @@ template <int NT>
 __global__ void __launch_bounds__(NT, 1024 / NT)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
                  const int *d_pos, int n_head, int D, float *part, unsigned *counters, int whole, int trigger,
-                 unsigned long long *tr, unsigned long long *trp) {
+                 qb_pf_ranges pf, unsigned long long *tr, unsigned long long *trp) {
     // When the next kernel (proj) may launch (QB_CUDA_ATTN_TRIGGER): at start, so that its blocks
     // load their first weights during this one; or once q is ready; or (QB_TRIG_END) at the end.
     if (trigger == QB_TRIG_START) qb_grid_launch_dependents();
@@ -57,6 +58,10 @@ __global__ void __launch_bounds__(NT, 1024 / NT)
                       qb_grid_wait();
                       if (trigger == QB_TRIG_WAIT) qb_grid_launch_dependents();
                       qb_trace_mark(tr, 1);
+                      // The later weights (QB_CUDA_ATTN_PF), shared by the heads' first blocks: issued
+                      // now, while the QKV GEMV's stream has ended and nothing else reads DRAM.
+                      if (blockIdx.y == 0 && blockIdx.z == 0)
+                          for (int i = 0; i < QB_PF_RANGES; i++) qb_prefetch_share_l2(pf.p[i], pf.n[i]);
                   }, trp);
     qb_trace_mark(tr, 2);
 }
@@ -87,7 +92,9 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     unsigned long long *tr = qb_cuda_trace_slot(c, "attn", -1, 0, 0, 0, blocks), *trp = tr ? tr + 3 * blocks : NULL;
     const int grid_S = pos0 >= 0 ? attn_chunks(pos0, T, D, NT, c->attn_whole, S) : S;
     qb_launch(c, k_attn_split<NT>, dim3(n_head, grid_S, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
-              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, part, c->counters, c->attn_whole, c->attn_trigger, tr, trp);
+              (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, part, c->counters, c->attn_whole, c->attn_trigger,
+              c->attn_pf, tr, trp);
+    memset(&c->attn_pf, 0, sizeof c->attn_pf); // a hint for this launch alone
     c->after_attn = 1;
     if (c->capturing && pos0 < 0 && c->attn_grid) {
         // This launch's node (the capture's one open end), for qb_cuda_attn_grids.

@@ -72,6 +72,12 @@ struct qb_trace_rec {
 #define QB_TRIG_START 0
 #define QB_TRIG_WAIT 1
 #define QB_TRIG_END 2
+// Up to QB_PF_RANGES byte ranges of device memory to send towards L2 (n 0: none).
+#define QB_PF_RANGES 3
+struct qb_pf_ranges {
+    const uint8_t *p[QB_PF_RANGES];
+    size_t n[QB_PF_RANGES];
+};
 struct qb_attn_node {
     cudaGraphNode_t node;
     int T, D, NT;    // tokens, head size, threads a block
@@ -116,6 +122,8 @@ struct qb_cuda {
     int prefetch_depth;  // QB_CUDA_PREFETCH: GEMVs ahead whose weights go to L2 (0: none)
     const void *pf_ptr;  // qb_cuda_prefetch_next: what the next GEMV prefetches
     size_t pf_bytes;
+    size_t attn_pf_max;  // QB_CUDA_ATTN_PF: bytes of later weights the decode attention sends to L2 (0: none)
+    qb_pf_ranges attn_pf; // qb_cuda_attn_prefetch: what the next decode attention prefetches
     struct {
         int type, n_in, n_out, R;
     } tuned[QB_CUDA_TUNED];
@@ -206,6 +214,8 @@ int qb_cmp_u64(const void *a, const void *b); // qsort order of stamps
 // A knob of named choices: 0 when the variable is unset or a (the default), 1
 // when b, 2 when c (NULL: a two-way knob); anything else is a usage error.
 int qb_env_pick(const char *name, const char *a, const char *b, const char *c);
+// Environment knob name as a whole number in [lo, hi]; def when unset. Dies on anything else.
+int qb_env_int(const char *name, int def, int lo, int hi);
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot
 // Sets the captured attention launches' grids (attn_nodes) in the executable

@@ -1,6 +1,7 @@
 // context.cu: the device, its stream, memory, cuBLAS (loaded on demand),
 // the position/token slots, CUDA graphs and events.
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,17 @@ int qb_env_pick(const char *name, const char *a, const char *b, const char *c) {
     if (c && !strcmp(v, c)) return 2;
     if (!c) qb_die(QB_EXIT_USAGE, "%s=%s: %s (the default) or %s", name, v, a, b);
     qb_die(QB_EXIT_USAGE, "%s=%s: %s (the default), %s or %s", name, v, a, b, c);
+}
+
+int qb_env_int(const char *name, int def, int lo, int hi) {
+    const char *v = getenv(name);
+    if (!v) return def;
+    char *end;
+    errno = 0;
+    const long n = strtol(v, &end, 10);
+    if (!*v || *end || errno || n < lo || n > hi)
+        qb_die(QB_EXIT_USAGE, "%s=%s: a whole number from %d to %d", name, v, lo, hi);
+    return (int)n;
 }
 
 qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
@@ -120,6 +132,11 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // On the H100 (prompt 16, 128 new; data/results/h100/trigger-b1421ed) none wins on gpt2-xl f16:
     // ATTN wait -0.7 % (gpt2 +2.5 %), end -7.1 %; GEMV proj -3.9 % (fc's early loads slow the
     // attention by ~0.3 us, but moved later they slow proj more), wait -1.0 %.
+    // An experiment, off by default: megabytes of the weights after the decode attention (proj's,
+    // fc's, mproj's, in that order) that its blocks send towards L2 once their wait returns. The
+    // attention reads little, so DRAM idles while it runs (3-5 us a layer) unless something is
+    // fetched for the GEMVs after it (qb_cuda_attn_prefetch).
+    c->attn_pf_max = (size_t)qb_env_int("QB_CUDA_ATTN_PF", 0, 0, c->prop.l2CacheSize >> 20) << 20;
     c->attn_trigger = qb_env_pick("QB_CUDA_ATTN_TRIGGER", "start", "wait", "end");
     c->gemv_trigger = qb_env_pick("QB_CUDA_GEMV_TRIGGER", "start", "wait", "proj");
     qb_cuda_trace_open(c);
@@ -183,6 +200,17 @@ void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w) {
     const size_t cap = (size_t)c->prop.l2CacheSize / 2;
     c->pf_ptr = w->data;
     c->pf_bytes = (p.total < cap ? p.total : cap) & ~(size_t)15;
+}
+void qb_cuda_attn_prefetch(qb_cuda *c, const qb_weight *const *w, int n) {
+    memset(&c->attn_pf, 0, sizeof c->attn_pf);
+    size_t left = c->attn_pf_max;
+    for (int i = 0; i < n && i < QB_PF_RANGES && left; i++) {
+        qb_planes p;
+        if (!w[i] || !qb_planes_of(w[i]->type, w[i]->n_in, w[i]->n_out, &p)) continue;
+        const size_t take = (p.total < left ? p.total : left) & ~(size_t)15;
+        c->attn_pf.p[i] = (const uint8_t *)w[i]->data, c->attn_pf.n[i] = take;
+        left -= take;
+    }
 }
 void qb_cuda_set_pdl(qb_cuda *c, int on) { c->pdl = on && c->prop.major >= 9; }
 void qb_cuda_set_ln_fuse(qb_cuda *c, int on) { c->ln_fuse = on; }

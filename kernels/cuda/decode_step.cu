@@ -43,6 +43,7 @@
 //                     32 as the CPU's --act int8 does, dp4a) in warp mode. A
 //                     measurement knob: it changes the numerics, so the study's
 //                     GPU rows (weight-only) never set it
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,16 +74,11 @@ __global__ void __launch_bounds__(QB_STEP_THREADS, 3)
     qb_decode_step(ops, n_ops, ctl, pos);
 }
 
-static int env_int(const char *name, int def) {
-    const char *v = getenv(name);
-    return v && *v ? atoi(v) : def;
-}
-
 qb_cuda_step *qb_cuda_step_new(qb_cuda *c) {
     qb_cuda_step *s = (qb_cuda_step *)qb_calloc(1, sizeof *s);
     s->c = c;
     s->warp = qb_env_pick("QB_CUDA_STEP_GEMV", "block", "warp", NULL);
-    s->R = env_int("QB_CUDA_STEP_R", s->warp ? 2 : 4);
+    s->R = qb_env_int("QB_CUDA_STEP_R", s->warp ? 2 : 4, 0, INT_MAX);
     if (s->R != 1 && s->R != 2 && s->R != 4 && (s->R != 8 || s->warp))
         qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_R: 1, 2 or 4 (8 with QB_CUDA_STEP_GEMV=block), not %d", s->R);
     s->act8 = qb_env_pick("QB_CUDA_STEP_ACT", "f32", "int8", NULL);
@@ -165,7 +161,7 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     qb_step_link_heads(s->ops, s->n_ops, s->heads);
     s->n_ops = qb_step_link_argmax(s->ops, s->n_ops);
     s->n_ops = qb_step_link_embed(s->ops, s->n_ops);
-    const int pf_mb = env_int("QB_CUDA_STEP_PF", c->prop.l2CacheSize / 2 >> 20);
+    const int pf_mb = qb_env_int("QB_CUDA_STEP_PF", c->prop.l2CacheSize / 2 >> 20, 0, INT_MAX);
     qb_step_link_prefetch(s->ops, s->n_ops, (size_t)(pf_mb < 0 ? 0 : pf_mb) << 20);
     s->d_ops = (qb_step_op *)qb_cuda_alloc(c, (size_t)s->n_ops * sizeof *s->d_ops);
     qb_cuda_to_device(c, s->d_ops, s->ops, (size_t)s->n_ops * sizeof *s->d_ops);
@@ -177,10 +173,10 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     for (int i = 0; i < s->n_ops; i++) s->ctl.syncs += s->ops[i].sync;
     s->ctl.amax = (unsigned long long *)((char *)s->d_ctl_mem + 16);
     s->ctl.token = qb_cuda_token_slot(c);
-    s->ctl.work = env_int("QB_CUDA_STEP_WORK", 1) != 0;
-    s->ctl.spin_ns = (unsigned)env_int("QB_CUDA_STEP_SPIN_NS", 0);
-    s->ctl.early = env_int("QB_CUDA_STEP_EARLY", 0) != 0;
-    s->ctl.stage = env_int("QB_CUDA_STEP_STAGE", 0) != 0;
+    s->ctl.work = qb_env_int("QB_CUDA_STEP_WORK", 1, 0, INT_MAX) != 0;
+    s->ctl.spin_ns = (unsigned)qb_env_int("QB_CUDA_STEP_SPIN_NS", 0, 0, INT_MAX);
+    s->ctl.early = qb_env_int("QB_CUDA_STEP_EARLY", 0, 0, INT_MAX) != 0;
+    s->ctl.stage = qb_env_int("QB_CUDA_STEP_STAGE", 0, 0, INT_MAX) != 0;
     s->ctl.ops_smem = !qb_env_pick("QB_CUDA_STEP_OPS", "smem", "global", NULL);
     s->ctl.acqrel = qb_env_pick("QB_CUDA_STEP_BAR", "fence", "acqrel", NULL);
     // Every block must be resident at once (the barriers wait for all of them):
@@ -188,7 +184,7 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     int fit = 0;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, k_decode_step, QB_STEP_THREADS, 0));
     if (fit < 1) qb_die(QB_EXIT_DATA, "cuda: decode step: the kernel fits no SM of %s", c->prop.name);
-    int bps = env_int("QB_CUDA_STEP_BPS", fit < 4 ? fit : 4);
+    int bps = qb_env_int("QB_CUDA_STEP_BPS", fit < 4 ? fit : 4, 0, INT_MAX);
     if (bps < 1) qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP_BPS=%d: at least 1 block per SM", bps);
     if (bps > fit) {
         fprintf(stderr, "cuda: decode step: QB_CUDA_STEP_BPS=%d, but %d blocks per SM fit on %s: using %d\n", bps, fit,
