@@ -80,8 +80,8 @@ for phase in ${*:-ab}; do
       QB_CUDA_ATTN_PF=8 kernel_tests
       QB_CUDA_ATTN_PF=16 vs 10m-q4_0-pf16 -m models/qb-gpt2-10m-q4_0.gguf ;;
     pfab)
-      AB_ROUNDS=3 ab pf "-m gpt2-xl,gpt2 -w f16,q8_0,q4_0 -p 16 -n 128 -r 1" \
-        "cuda_decode_p4 cuda_decode_p8 cuda_decode_p16 cuda_decode_p32 cuda_decode_p16w" ;;
+      AB_ROUNDS=${PF_ROUNDS:-3} ab pf "-m gpt2-xl,gpt2 -w f16,q8_0,q4_0 -p 16 -n 128 -r 1" \
+        "${PF_BINS:-cuda_decode_p4 cuda_decode_p8 cuda_decode_p16 cuda_decode_p32 cuda_decode_p16w}" ;;
     pftrace)
       GTRACE_KNOBS="-;ATTN_PF=16" GTRACE_ARGS="-m gpt2-xl,gpt2 -w f16,q4_0 -p 16 -n 32 -r 1" ./run-device.sh gtrace |
         grep -E '^gtrace|^#|^name|^qkv|^attn|^proj|^fc|^mproj' ;;
