@@ -162,7 +162,7 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     s->n_ops = qb_step_link_argmax(s->ops, s->n_ops);
     s->n_ops = qb_step_link_embed(s->ops, s->n_ops);
     const int pf_mb = qb_env_int("QB_CUDA_STEP_PF", c->prop.l2CacheSize / 2 >> 20, 0, INT_MAX);
-    qb_step_link_prefetch(s->ops, s->n_ops, (size_t)(pf_mb < 0 ? 0 : pf_mb) << 20);
+    qb_step_link_prefetch(s->ops, s->n_ops, (size_t)pf_mb << 20);
     s->d_ops = (qb_step_op *)qb_cuda_alloc(c, (size_t)s->n_ops * sizeof *s->d_ops);
     qb_cuda_to_device(c, s->d_ops, s->ops, (size_t)s->n_ops * sizeof *s->d_ops);
     s->d_ctl_mem = qb_cuda_alloc(c, 32);
