@@ -94,7 +94,6 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     qb_launch(c, k_attn_split<NT>, dim3(n_head, grid_S, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
               (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, part, c->counters, c->attn_whole, c->attn_trigger,
               c->attn_pf, tr, trp);
-    memset(&c->attn_pf, 0, sizeof c->attn_pf); // a hint for this launch alone
     c->after_attn = 1;
     if (c->capturing && pos0 < 0 && c->attn_grid) {
         // This launch's node (the capture's one open end), for qb_cuda_attn_grids.
@@ -229,6 +228,7 @@ void qb_cuda_attention_path(qb_cuda *c, float *out, const float *q, int q_stride
         auto split = c->att_threads == 512 ? attn_split<512> : c->att_threads == 128 ? attn_split<128> : attn_split<256>;
         split(c, out, q, q_stride, k_cache, v_cache, pos0, T, n_head, head_dim, n_ctx);
     } else attn_blas(c, out, q, q_stride, k_cache, v_cache, pos0, T, n_head, head_dim);
+    memset(&c->attn_pf, 0, sizeof c->attn_pf); // qb_cuda_attn_prefetch's hint: for this launch alone, either path
 }
 
 void qb_cuda_attention(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *k_cache,

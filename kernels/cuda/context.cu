@@ -192,23 +192,24 @@ int qb_cuda_sm_count(const qb_cuda *c) { return c->prop.multiProcessorCount; }
 int qb_cuda_pdl(qb_cuda *c) { return c->pdl; }
 int qb_cuda_prefetch_depth(const qb_cuda *c) { return c->prefetch_depth; }
 
-void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w) {
+// The first bytes of w's device planes a prefetch may send, at most cap, a
+// multiple of 16 (the bulk prefetch's rule); 0 for no weight or a type without planes.
+static size_t prefetch_bytes(const qb_weight *w, size_t cap) {
     qb_planes p;
-    c->pf_ptr = NULL, c->pf_bytes = 0;
-    if (!w || !c->prefetch_depth || !qb_planes_of(w->type, w->n_in, w->n_out, &p)) return;
+    if (!w || !qb_planes_of(w->type, w->n_in, w->n_out, &p)) return 0;
+    return (p.total < cap ? p.total : cap) & ~(size_t)15;
+}
+void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w) {
     // At most half the L2: the matrix being read streams through the other half.
-    const size_t cap = (size_t)c->prop.l2CacheSize / 2;
-    c->pf_ptr = w->data;
-    c->pf_bytes = (p.total < cap ? p.total : cap) & ~(size_t)15;
+    c->pf_bytes = c->prefetch_depth ? prefetch_bytes(w, (size_t)c->prop.l2CacheSize / 2) : 0;
+    c->pf_ptr = c->pf_bytes ? w->data : NULL;
 }
 void qb_cuda_attn_prefetch(qb_cuda *c, const qb_weight *const *w, int n) {
     memset(&c->attn_pf, 0, sizeof c->attn_pf);
     size_t left = c->attn_pf_max;
     for (int i = 0; i < n && i < QB_PF_RANGES && left; i++) {
-        qb_planes p;
-        if (!w[i] || !qb_planes_of(w[i]->type, w[i]->n_in, w[i]->n_out, &p)) continue;
-        const size_t take = (p.total < left ? p.total : left) & ~(size_t)15;
-        c->attn_pf.p[i] = (const uint8_t *)w[i]->data, c->attn_pf.n[i] = take;
+        const size_t take = prefetch_bytes(w[i], left);
+        c->attn_pf.p[i] = take ? (const uint8_t *)w[i]->data : NULL, c->attn_pf.n[i] = take;
         left -= take;
     }
 }
