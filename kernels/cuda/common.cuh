@@ -211,11 +211,6 @@ void qb_cuda_trace_close(qb_cuda *c);  // writes the last replay's rows and free
 // its header written first when it is empty; what names the trace in errors.
 FILE *qb_trace_append(const char *path, const char *header, const char *what);
 int qb_cmp_u64(const void *a, const void *b); // qsort order of stamps
-// A knob of named choices: 0 when the variable is unset or a (the default), 1
-// when b, 2 when c (NULL: a two-way knob); anything else is a usage error.
-int qb_env_pick(const char *name, const char *a, const char *b, const char *c);
-// Environment knob name as a whole number in [lo, hi]; def when unset. Dies on anything else.
-int qb_env_int(const char *name, int def, int lo, int hi);
 
 qb_blas *qb_cuda_blas(qb_cuda *c); // loads cuBLAS on first use; dies if it cannot
 // Sets the captured attention launches' grids (attn_nodes) in the executable

@@ -1,7 +1,7 @@
 // context.cu: the device, its stream, memory, cuBLAS (loaded on demand),
 // the position/token slots, CUDA graphs and events.
 #include <dlfcn.h>
-#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,13 +19,7 @@ int qb_env_pick(const char *name, const char *a, const char *b, const char *c) {
 
 int qb_env_int(const char *name, int def, int lo, int hi) {
     const char *v = getenv(name);
-    if (!v) return def;
-    char *end;
-    errno = 0;
-    const long n = strtol(v, &end, 10);
-    if (!*v || *end || errno || n < lo || n > hi)
-        qb_die(QB_EXIT_USAGE, "%s=%s: a whole number from %d to %d", name, v, lo, hi);
-    return (int)n;
+    return v ? (int)qb_parse_long(name, v, lo, hi) : def;
 }
 
 qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
@@ -66,65 +60,56 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     CK(cudaMalloc(&c->sk_part, QB_CUDA_SPLIT_SUMS * sizeof(float)));
     CK(cudaMalloc(&c->sk_ctr, QB_CUDA_SPLIT_GROUPS * sizeof(unsigned)));
     CK(cudaMemset(c->sk_ctr, 0, QB_CUDA_SPLIT_GROUPS * sizeof(unsigned)));
-    const char *pdl = getenv("QB_CUDA_PDL");
-    c->pdl = !(pdl && !strcmp(pdl, "0")) && c->prop.major >= 9;
-    const char *r = getenv("QB_CUDA_GEMV_R");
-    c->gemv_r_forced = r && qb_gemv_rows_ok(atoi(r)) ? atoi(r) : 0;
+    // The knobs below take the values named (a misspelt one stops the tool with a usage error rather
+    // than silently measuring the default); the first of qb_env_pick's is the default.
+    static const int one_zero_two[] = {1, 0, 2}, threads_of[] = {512, 128, 256};
+    c->pdl = qb_env_pick("QB_CUDA_PDL", "1", "0", NULL) == 0 && c->prop.major >= 9;
+    c->gemv_r_forced = qb_env_int("QB_CUDA_GEMV_R", 0, INT_MIN, INT_MAX); // 0: the tuners choose
+    if (c->gemv_r_forced && !qb_gemv_rows_ok(c->gemv_r_forced))
+        qb_die(QB_EXIT_USAGE, "QB_CUDA_GEMV_R=%d: 0 (the default: tuned) or R %s", c->gemv_r_forced, QB_GEMV_R_CHOICES);
     // QB_CUDA_GEMV_RS=OUTxIN:R,...: rows per block for matrices of these shapes (an experiment).
     const char *rs = getenv("QB_CUDA_GEMV_RS");
     for (const char *p = rs; p && *p && c->n_r_shape < 8;) {
         int o = 0, i = 0, R = 0, used = 0;
         if (sscanf(p, "%dx%d:%d%n", &o, &i, &R, &used) != 3 || !qb_gemv_rows_ok(R))
             qb_die(QB_EXIT_USAGE,
-                   "QB_CUDA_GEMV_RS=%s: expected OUTxIN:R items separated by commas (R 1, 2, 4, 8, -8, -16, or -(8 or 16) - 32 S - 512 W, S 2, 4 or 8, W 0 or 1)",
-                   rs);
+                   "QB_CUDA_GEMV_RS=%s: expected OUTxIN:R items separated by commas (R %s)", rs, QB_GEMV_R_CHOICES);
         c->r_shape[c->n_r_shape].n_out = o, c->r_shape[c->n_r_shape].n_in = i, c->r_shape[c->n_r_shape++].R = R;
         p += used + (p[used] == ',');
     }
     // F16 and BF16 rows of at least 4 steps a warp (gpt2-medium..xl's mproj) load deeper ahead
     // (gemv.cuh, qb_gemv_unroll): xl f16 +2.9 %, bf16 +3.9 % (data/results/h100/ab-gemv-deep-72266a8);
     // 0 turns it off.
-    const char *deep = getenv("QB_CUDA_GEMV_DEEP");
-    c->gemv_deep = deep && *deep ? atoi(deep) : 4;
-    if (c->gemv_deep < 0) c->gemv_deep = 0;
+    c->gemv_deep = qb_env_int("QB_CUDA_GEMV_DEEP", 4, 0, INT_MAX);
     // On by default: the rows per block timed in the decode graph (qb_cuda_graph_tune), gpt2 +2.6 % (f16)
     // and +4.1 % (q4_0) over the standalone choices, xl unchanged (data/results/h100/ab-gemv-deep-72266a8,
     // call 7); QB_CUDA_GRAPH_TUNE=0 keeps the standalone ones, =2 also reports each shape's choice.
-    const char *gt = getenv("QB_CUDA_GRAPH_TUNE");
-    c->graph_tune = gt && (!strcmp(gt, "0") || !strcmp(gt, "2")) ? atoi(gt) : 1;
+    c->graph_tune = one_zero_two[qb_env_pick("QB_CUDA_GRAPH_TUNE", "1", "0", "2")];
     // On by default: the tensor-core GEMV of Q4_0, Q4_1, Q8_0, IQ4_NL and Q4_K (gemv_mma.cuh) among
     // the tuners' choices: gpt2-xl q4_0 +17 %, iq4_nl +11 %, gpt2-large q4_k +37 %, q8_0 unchanged
     // (data/results/h100/first-run-bbb0b08); QB_CUDA_GEMV_MMA=0 leaves the CUDA cores' only.
-    const char *mma = getenv("QB_CUDA_GEMV_MMA");
-    c->gemv_mma = !(mma && !strcmp(mma, "0"));
+    c->gemv_mma = qb_env_pick("QB_CUDA_GEMV_MMA", "1", "0", NULL) == 0;
     // Off by default: the tensor-core GEMV with each row split over 2, 4 or 8 blocks among the tuners'
     // choices where a matrix has too few rows to fill the GPU (gemv_mma.cuh). Alone it ran gpt2-xl's
     // 1600 x 6400 q4_0 1.9x faster on the tensor cores, yet still behind the CUDA cores, and decode
     // did not move: xl q4_0 -0.6 %, iq4_nl +0.7 %, q4_k -1.0 %, within the rounds' spread
     // (data/results/h100/split-run-d625b9d); QB_CUDA_GEMV_SPLIT=1 puts it in.
-    const char *split = getenv("QB_CUDA_GEMV_SPLIT");
-    c->gemv_split = split && !strcmp(split, "1");
+    c->gemv_split = qb_env_pick("QB_CUDA_GEMV_SPLIT", "0", "1", NULL);
     // On by default: the tensor-core GEMV with 8 warps a block among the tuners' choices where a matrix
     // makes under two blocks an SM (gemv_mma.cuh): gpt2-xl q4_k +9.1 %, gpt2-large q4_k +5.1 %,
     // gpt2-medium q4_k -2.2 %, the other types within 1.5 % (data/results/h100/wide-run-b3a8d43,
     // choice-db671d6); QB_CUDA_GEMV_WIDE=0 leaves it out. =2 offers it on every matrix: decode -0.5 to
     // +4.1 % against the default over 8 (model, type) pairs, within the rounds' spread (w16-run-847b4f9).
-    const char *wide = getenv("QB_CUDA_GEMV_WIDE");
-    c->gemv_wide = wide && !strcmp(wide, "0") ? 0 : wide && !strcmp(wide, "2") ? 2 : 1;
-    const char *pf = getenv("QB_CUDA_PREFETCH");
-    c->prefetch_depth = pf && (!strcmp(pf, "1") || !strcmp(pf, "2")) ? atoi(pf) : 0;
-    const char *ln = getenv("QB_CUDA_LN_FUSE");
-    c->ln_fuse = ln ? strcmp(ln, "0") != 0 : 0;
-    const char *whole = getenv("QB_CUDA_ATTN_WHOLE");
-    c->attn_whole = !(whole && !strcmp(whole, "0"));
-    const char *nt = getenv("QB_CUDA_ATT_THREADS");
+    c->gemv_wide = one_zero_two[qb_env_pick("QB_CUDA_GEMV_WIDE", "1", "0", "2")];
+    c->prefetch_depth = qb_env_pick("QB_CUDA_PREFETCH", "0", "1", "2");
+    c->ln_fuse = qb_env_pick("QB_CUDA_LN_FUSE", "0", "1", NULL);
+    c->attn_whole = qb_env_pick("QB_CUDA_ATTN_WHOLE", "1", "0", NULL) == 0;
     // 512 measured best for short contexts' whole heads: xl f16 +4 % over 128 (gtrace-c3e66a1).
-    c->att_threads = nt && (!strcmp(nt, "128") || !strcmp(nt, "256")) ? atoi(nt) : 512;
+    c->att_threads = threads_of[qb_env_pick("QB_CUDA_ATT_THREADS", "512", "128", "256")];
     // On by default: the replayed attention launches only the position's chunks (attention.cu):
     // gpt2 f16 +0.9 %, gpt2-medium +1.7 % (three rounds each), gpt2-xl unchanged
     // (data/results/h100/first-run-bbb0b08); QB_CUDA_ATTN_GRID=0 launches the context's.
-    const char *ag = getenv("QB_CUDA_ATTN_GRID");
-    c->attn_grid = !(ag && !strcmp(ag, "0"));
+    c->attn_grid = qb_env_pick("QB_CUDA_ATTN_GRID", "1", "0", NULL) == 0;
     // Experiments, off by default: when a kernel lets the next one launch (programmatic dependent
     // launch). At start (default) the next kernel's blocks load their first weights while this one
     // runs. QB_CUDA_ATTN_TRIGGER=wait: the attention only once its input is ready, =end: when it ends;
@@ -141,17 +126,14 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     c->gemv_trigger = qb_env_pick("QB_CUDA_GEMV_TRIGGER", "start", "wait", "proj");
     qb_cuda_trace_open(c);
     // Off by default: on the H100 it cost gpt2-xl f16 4 % (data/results/h100/ab-ln-stats-9ba6193).
-    const char *st = getenv("QB_CUDA_LN_STATS");
-    c->stats_on = st && !strcmp(st, "1");
+    c->stats_on = qb_env_pick("QB_CUDA_LN_STATS", "0", "1", NULL);
     // On by default, under the fold below: xl f16 +2.7 %, q4_0 +3.6 %, gpt2 within the spread over the
     // kernel, side by side on the H100 (data/results/h100/ab-ln-last-06f7c04); QB_CUDA_LN_LAST=0 restores it.
-    const char *last = getenv("QB_CUDA_LN_LAST");
-    c->ln_last = !(last && !strcmp(last, "0"));
+    c->ln_last = qb_env_pick("QB_CUDA_LN_LAST", "1", "0", NULL) == 0;
     // On by default: the layernorm folded into the product that reads it (gemv.cuh, qb_fold_smem), xl +3.2 %
     // (f16) and +8.8 % (q4_0), gpt2 +8.7 % and +6.0 % over LN_LAST (data/results/h100/ab-ln-fold-c7bcb47);
     // QB_CUDA_LN_FOLD=0 goes back to the last block's layernorm (QB_CUDA_LN_LAST).
-    const char *fold = getenv("QB_CUDA_LN_FOLD");
-    c->ln_fold = !(fold && !strcmp(fold, "0"));
+    c->ln_fold = qb_env_pick("QB_CUDA_LN_FOLD", "1", "0", NULL) == 0;
     qb_cuda_mem_sample(c);
     return c;
 }

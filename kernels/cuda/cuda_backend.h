@@ -27,6 +27,13 @@ typedef struct qb_cuda qb_cuda;
 // one-line reason in err: callers print it and exit non-zero.
 qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen);
 void qb_cuda_close(qb_cuda *c);
+// The QB_CUDA_* environment knobs (read by qb_cuda_open and the forward pass).
+// A knob of named choices: 0 when the variable is unset or a (the default), 1
+// when b, 2 when c (NULL: a two-way knob); anything else is a usage error
+// (one line, exit status QB_EXIT_USAGE), so a misspelt value never measures the default.
+int qb_env_pick(const char *name, const char *a, const char *b, const char *c);
+// Environment knob name as a whole number in [lo, hi]; def when unset. Dies on anything else.
+int qb_env_int(const char *name, int def, int lo, int hi);
 // "NVIDIA H100 80GB HBM3", "580.159.04" (driver; "CUDA 13.0" when the
 // driver's own version string cannot be had), compute capability, SM count.
 const char *qb_cuda_device_name(const qb_cuda *c);
@@ -155,7 +162,8 @@ static inline int qb_gemv_wide_of(int R) { return R <= -512; }
 static inline int qb_gemv_choice(int rows, int split, int wide) {
     return rows - (split > 1 ? 32 * split : 0) - (wide ? 512 : 0);
 }
-// Whether R is such a rows-per-block value (not 0).
+// Whether R is such a rows-per-block value (not 0); QB_GEMV_R_CHOICES lists them for messages.
+#define QB_GEMV_R_CHOICES "1, 2, 4, 8, -8, -16, or -(8 or 16) - 32 S - 512 W, S 2, 4 or 8, W 0 or 1"
 static inline int qb_gemv_rows_ok(int R) {
     const int r = qb_gemv_rows_of(R), s = qb_gemv_split_of(R);
     return r == 1 || r == 2 || r == 4 || r == 8 ||

@@ -202,20 +202,15 @@ qb_gpu *qb_gpu_new(const qb_model *m, int n_cache, int max_T) {
         fprintf(stderr, "cuda: QB_CUDA_DROP=%s: the decode step leaves these out (timing only: its output is wrong)\n",
                 drop);
     }
-    const char *one = getenv("QB_CUDA_ONE_LAYER");
-    if (one && !strcmp(one, "1")) {
+    if (qb_env_pick("QB_CUDA_ONE_LAYER", "0", "1", NULL)) {
         g->one_layer = 1;
         fprintf(stderr, "cuda: QB_CUDA_ONE_LAYER=1: every layer decodes with layer 0's weights (timing only: its "
                         "output is wrong)\n");
     }
-    const char *step = getenv("QB_CUDA_STEP");
-    if (step && strcmp(step, "graph") && strcmp(step, "persistent"))
-        qb_die(QB_EXIT_USAGE, "QB_CUDA_STEP=%s: graph (the default) or persistent", step);
-    if (step && !strcmp(step, "persistent") && !qb_gpu_set_persistent(g, 1))
+    if (qb_env_pick("QB_CUDA_STEP", "graph", "persistent", NULL) && !qb_gpu_set_persistent(g, 1))
         qb_die(QB_EXIT_DATA, "%s: QB_CUDA_STEP=persistent: the persistent step takes n_embd <= 2048 and heads of at most 256 (this model: %d, %d)",
                m->path, c->n_embd, c->n_embd / c->n_head);
-    const char *ahead = getenv("QB_CUDA_AHEAD");
-    g->ahead = ahead ? (int)qb_parse_long("QB_CUDA_AHEAD", ahead, 1, QB_CUDA_AHEAD_RING / 2) : 4;
+    g->ahead = qb_env_int("QB_CUDA_AHEAD", 4, 1, QB_CUDA_AHEAD_RING / 2);
     qb_cuda_sync(cu);
     sample_mem(g);
     return g;
