@@ -77,7 +77,7 @@ $(PEERS_ART)/$(1)/onnxruntime-int8-all.onnx: $(PEERS_ART)/$(1)/onnxruntime-f32.o
 	$(PEERS_PY) pipeline/peers/peer.py prepare --system onnxruntime --variant int8-all -m $(call peer_model,$(1)) --from $$< -o $$@
 # llama.cpp's q8_0 check needs our q8_0 file even where VARIANTS has none.
 $(if $(filter q8_0,$(VARIANTS)),,$(if $(filter llama.cpp/q8_0,$(PEERS_RUN)),
-data/gguf/$(1)/q8_0.gguf: $(call peer_model,$(1))/config.json bin/quantize
+data/gguf/$(1)/q8_0.gguf: $(call peer_model,$(1))/config.json $(call prog_code,quantize) | bin/quantize
 	@mkdir -p $$(@D)
 	bin/quantize $(call peer_model,$(1)) $$@.new.gguf --type q8_0 --name $(1) -q --report $$@.report.tsv > $$@.summary.tsv
 	mv $$@.new.gguf $$@
@@ -92,7 +92,7 @@ peer_cmd  = $(PEERS_PY) pipeline/peers/peer.py generate --system $(call peer_sys
   -m $(call peer_model,$(1)) $(if $(call peer_art,$(1),$(2)),--artifact $(call peer_art,$(1),$(2))) --model-name $(1) -t $(3) -n $(4)
 
 define peer_speed_rule
-$(call peer_cell,$(1),$(2),$(3),$(4),$(5)): $(call peer_model,$(1))/config.json $(call peer_art,$(1),$(2)) $(PEERS_PROMPT) $(PEERS_STAMP) $(PEERS_CODE) $(call peer_src,$(2)) bin/sample-res
+$(call peer_cell,$(1),$(2),$(3),$(4),$(5)): $(call peer_model,$(1))/config.json $(call peer_art,$(1),$(2)) $(PEERS_PROMPT) $(PEERS_STAMP) $(PEERS_CODE) $(call peer_src,$(2)) $(call prog_code,sample-res) | bin/sample-res
 	@mkdir -p $$(@D)
 	$$(LOCK) $$(RUN) bin/sample-res -i 0.05 -s $$@.res -o $$@.series \
 	  --tag system=$(call peer_sys,$(2)) --tag variant=$(call peer_var,$(2)) --tag repeat=$(5) --tag warmup=$(if $(filter 0,$(5)),1,0) -- \
@@ -139,10 +139,10 @@ peers-quality: $(PEER_QCELLS)
 PEERS_AGG := --where warmup=0 --by model,system,variant,threads,new_tokens \
   --agg mean,std decode_tok_s,ttft_s,total_s,load_s --agg mean rss_peak_mb,rss_hwm_mb
 
-$(PEERS_TAB)/peers-speed.tsv: $(PEER_CELLS) bin/tabulate
+$(PEERS_TAB)/peers-speed.tsv: $(PEER_CELLS) $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(PEER_CELLS) $(PEERS_AGG) -o $@
-$(PEERS_TAB)/peers-quality.tsv: $(PEER_QCELLS) bin/tabulate
+$(PEERS_TAB)/peers-quality.tsv: $(PEER_QCELLS) $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(PEER_QCELLS) --columns model,system,variant,text,ctx,stride,scored_tokens,ppl,seconds -o $@
 
@@ -161,7 +161,7 @@ $(if $(Q8_PAIR),$(foreach m,$(PEER_MODELS),$(foreach t,$(THREADS),$(foreach n,$(
 $(if $(Q8_PAIR),$(foreach m,$(QUALITY_MODELS),$(foreach x,$(filter $(QUALITY_TEXTS),$(PEER_TEXTS)),\
   $(eval $(call quality_rule,$(m),q8_0,cpu,$(x)))\
   $(eval Q8_QUALITY_CELLS += $(call quality_cell,$(m),q8_0,cpu,$(x))))))
-$(PEERS_TAB)/speed-q8_0.tsv: $(Q8_SPEED_CELLS) bin/tabulate
+$(PEERS_TAB)/speed-q8_0.tsv: $(Q8_SPEED_CELLS) $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(Q8_SPEED_CELLS) $(SPEED_AGG) -o $@
 Q8_OURS := $(if $(Q8_SPEED_CELLS),$(PEERS_TAB)/speed-q8_0.tsv)
@@ -177,7 +177,7 @@ peers-tables: $(PEERS_TAB)/peers-speed.tsv $(PEERS_TAB)/peers-quality.tsv $(PEER
 
 # The report shows the peer tables that exist; with PEERS set, make all brings them up to date
 # first (without it they are read as they are, never remade: that would run every peer).
-paper/gen/tab-peers.tex: $(if $(PEERS_ON),$(PEERS_VS)) bin/tabulate
+paper/gen/tab-peers.tex: $(if $(PEERS_ON),$(PEERS_VS)) $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	if [ -f $(PEERS_TAB)/peers-vs-speed.tsv ]; then bin/tabulate $(PEERS_TAB)/peers-vs-speed.tsv \
 	  --where new_tokens=$(lastword $(NEW_TOKENS)) --sig 3 \

@@ -21,7 +21,7 @@ FIGS := $(foreach f,$(FIG_NAMES),figures/$(f).png figures/$(f).pdf)
 
 # ---- bandwidth: the denominator of the roofline ---------------------------
 MEMBW_MIB ?= 1024
-$(RES)/membw.tsv: build/bench/membw
+$(RES)/membw.tsv: $(call prog_code,membw) | build/bench/membw
 	@mkdir -p $(@D)
 	{ $(call provenance,build/bench/membw -s $(MEMBW_MIB) -r 7 -t $(subst $(space),$(comma),$(THREADS))); \
 	  $(LOCK) $(RUN) build/bench/membw -s $(MEMBW_MIB) -r 7 -t $(subst $(space),$(comma),$(THREADS)); } > $@.tmp
@@ -33,18 +33,18 @@ space := $(empty) $(empty)
 SPEED_AGG := --where warmup=0 --by model,variant,device,threads,new_tokens \
   --agg mean,std decode_tok_s,ttft_s,total_s --agg mean rss_peak_mb,rss_p90_mb,step_bytes$(if $(filter cuda,$(DEVICES)),$(comma)gpu_peak_mb)
 
-$(TAB)/speed.tsv: $(SPEED_CELLS) bin/tabulate
+$(TAB)/speed.tsv: $(SPEED_CELLS) $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(SPEED_CELLS) $(SPEED_AGG) --ratio decode_tok_s_mean --baseline variant=f32 \
 	  --columns model,variant,device,threads,new_tokens,decode_tok_s_mean=decode_tok_s,decode_tok_s_std,decode_tok_s_mean_ratio=speedup,ttft_s_mean=ttft_s,ttft_s_std,total_s_mean=total_s,total_s_std,rss_peak_mb_mean=rss_peak_mb,rss_p90_mb_mean=rss_p90_mb,$(if $(filter cuda,$(DEVICES)),gpu_peak_mb_mean=gpu_peak_mb$(comma))step_bytes_mean=step_bytes,n \
 	  -o $@
 
-$(TAB)/size.tsv: $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call gguf,$(m),$(v)))) bin/tabulate
+$(TAB)/size.tsv: $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call gguf,$(m),$(v)))) $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call gguf,$(m),$(v)).summary.tsv)) \
 	  --columns model,variant,file_mb,bpw -o $@
 
-$(TAB)/quality.tsv: $(QUALITY_CELLS) $(TAB)/size.tsv bin/tabulate
+$(TAB)/quality.tsv: $(QUALITY_CELLS) $(TAB)/size.tsv $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(QUALITY_CELLS) --join $(TAB)/size.tsv --on model,variant \
 	  --columns model,variant,device,text,ppl,kl,top1,bpw,file_mb,scored_tokens -o $@
@@ -77,7 +77,7 @@ $(TAB)/scaling.tsv: $(TAB)/speed.tsv $(GPU_DECODE) $(GPU_STAMP) pipeline/scaling
 $(TAB)/gpu.tsv: $(GPU_DECODE) $(GPU_PEERS) $(GPU_STAMP) pipeline/gpu-table.sh
 	@mkdir -p $(@D)
 	bash pipeline/gpu-table.sh $(GPU_RESULTS)/decode.tsv $(GPU_RESULTS)/peers-transformers.tsv > $@.tmp && mv $@.tmp $@
-$(TAB)/gpu-peers.tsv: $(GPU_PEERS) $(GPU_STAMP) bin/tabulate
+$(TAB)/gpu-peers.tsv: $(GPU_PEERS) $(GPU_STAMP) $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	if [ -f $(GPU_RESULTS)/peers-transformers.tsv ]; then \
 	  bin/tabulate $(GPU_RESULTS)/peers-transformers.tsv --where warmup=0 --by model,variant \
@@ -124,21 +124,21 @@ paper/gen/macros.tex: $(TABLES) $(GPU_CHAIN) pipeline/macros.sh
 	@mkdir -p $(@D)
 	bash pipeline/macros.sh $(TAB) $(RES)/membw.tsv $(COMMIT) "$(MODELS)" $(lastword $(NEW_TOKENS)) $(GPU_RESULTS) > $@.tmp && mv $@.tmp $@
 
-paper/gen/tab-speed.tex: $(TAB)/speed.tsv bin/tabulate
+paper/gen/tab-speed.tex: $(TAB)/speed.tsv $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $< --where new_tokens=$(lastword $(NEW_TOKENS)) --cells pm --sig 3 \
 	  --columns 'model=Model,variant=Variant,device=Device,threads=Thr.,decode_tok_s=Decode (tok/s),speedup=vs f32,ttft_s=TTFT (s),rss_peak_mb=Peak RSS (MiB)' \
 	  -f tex -o $@
-paper/gen/tab-quality.tex: $(TAB)/quality.tsv bin/tabulate
+paper/gen/tab-quality.tex: $(TAB)/quality.tsv $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $< --where device=cpu --sig 4 \
 	  --columns 'variant=Variant,text=Text,bpw=Bits/weight,file_mb=Size (MB),ppl=PPL,kl=KL (nats),top1=Top-1 agr.' -f tex -o $@
-paper/gen/tab-size.tex: $(TAB)/size.tsv bin/tabulate
+paper/gen/tab-size.tex: $(TAB)/size.tsv $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $< --sig 3 --columns 'model=Model,variant=Variant,file_mb=Size (MB),bpw=Bits/weight' -f tex -o $@
 
 # Without committed GPU rows the table is one line saying so (the paper's text checks \QBhavegpu).
-paper/gen/tab-gpu.tex: $(TAB)/gpu.tsv bin/tabulate
+paper/gen/tab-gpu.tex: $(TAB)/gpu.tsv $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	if [ $$(grep -vc '^#' $<) -gt 1 ]; then bin/tabulate $< --sig 3 \
 	  --columns 'model=Model,variant=Type,decode_tok_s=Decode (tok/s),frac_floor=Floor frac.,ttft_ms=TTFT (ms),prefill_tok_s=Prefill (tok/s),peak_vram_mb=VRAM (MiB),vs_hf_f16=vs HF f16,vs_compile=vs compile' \
@@ -149,7 +149,7 @@ paper/paper.pdf: paper/paper.tex $(wildcard paper/*.tex) $(PAPER_GEN) $(foreach 
 	  { tail -30 paper.log >&2; exit 1; }; }
 	touch $@
 
-paper/RESULTS.md: $(TABLES) bin/tabulate pipeline/results-md.sh
+paper/RESULTS.md: $(TABLES) $(call prog_code,tabulate) pipeline/results-md.sh | bin/tabulate
 	bash pipeline/results-md.sh $(TAB) $(lastword $(NEW_TOKENS)) $(GPU_RESULTS) > $@.tmp && mv $@.tmp $@
 
 paper: paper/paper.pdf paper/RESULTS.md

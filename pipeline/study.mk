@@ -17,6 +17,23 @@ RES      := data/results/local
 # timestamp says when a knob last changed. Done while the Makefile is read, not by a rule.
 stamp = $(shell mkdir -p $(dir $(1)) && printf '%s' '$(subst ','\'',$(2))' > $(1).new && \
   { cmp -s $(1).new $(1) && rm -f $(1).new || mv $(1).new $(1); })
+
+# ---- the programs, as the results see them -------------------------------------------------
+# A result depends on the code that made it, not on its program's date. $(call prog_code,NAME)
+# stands for the CPU code of program NAME (tools/NAME.c, or tests/bench/NAME.c for membw; libqb's
+# sources and the headers they include; the compiler's name and flags): a checksum, rewritten (at
+# parse time) only when it changes. So a change to the CUDA library alone, which relinks every
+# tool, leaves the CPU rows fresh instead of re-measuring the whole study, and make -n tells the
+# truth. The program itself is an order-only prerequisite (built before it runs, never a reason
+# to rerun), except for the rows measured on the GPU (device cuda), whose code it all is. (The
+# compiler's version is left out: on a fresh machine the first make installs the compiler after
+# reading this, and would re-measure everything once more on the next run. After upgrading it,
+# make clean.)
+prog_code = build/code/$(1)
+CPU_CODE := $(sort $(wildcard tools/lib/*.[ch] kernels/*.h kernels/cpu/*.[ch]) kernels/cuda/cuda_backend.h)
+CPU_CODE_SUM := $(firstword $(shell cat $(CPU_CODE) | sha256sum)) $(CC) $(CFLAGS) $(CPPFLAGS) $(AVX2_FLAGS) $(AVX512_FLAGS)
+$(foreach s,$(wildcard tools/*.c) tests/bench/membw.c,\
+  $(call stamp,$(call prog_code,$(basename $(notdir $(s)))),$(CPU_CODE_SUM) $(firstword $(shell sha256sum $(s)))))
 GGUF_DIR := data/gguf
 MIRROR   ?= $(firstword $(wildcard ../shared/mirror))
 export QB_MIRROR ?= $(MIRROR)
@@ -60,7 +77,7 @@ CALIB_TEXT := $(RES)/calib.txt
 $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call stamp,$(GGUF_DIR)/$(m)/$(v).args,$(VARIANT_$(v)))))
 
 define variant_rule
-$(call gguf,$(1),$(2)): $(call model_dir,$(1))/config.json $(GGUF_DIR)/$(1)/$(2).args bin/quantize $(if $(filter int8-static,$(2)),$(CALIB_TEXT))
+$(call gguf,$(1),$(2)): $(call model_dir,$(1))/config.json $(GGUF_DIR)/$(1)/$(2).args $(call prog_code,quantize) $(if $(filter int8-static,$(2)),$(CALIB_TEXT)) | bin/quantize
 	@mkdir -p $$(@D)
 	bin/quantize $(call model_dir,$(1)) $$@.new.gguf $(VARIANT_$(2)) --name $(1) -q --report $$@.report.tsv > $$@.summary.raw
 	bash pipeline/join-row.sh $$@.summary.raw <(printf 'variant\n$(2)\n') | \
@@ -88,7 +105,8 @@ speed_cell = $(RES)/speed/$(1)/$(2)/$(3)/t$(4)-n$(5)-r$(6).tsv
 # token count, kept but marked warmup=1 and left out of the tables). The run goes through $(LOCK) $(RUN) and
 # sample-res; the row joins generate's metrics and sample-res's summary.
 define speed_rule
-$(call speed_cell,$(1),$(2),$(3),$(4),$(5),$(6)): $(call gguf,$(1),$(2)) $(RES)/prompt.txt bin/generate bin/sample-res
+$(call speed_cell,$(1),$(2),$(3),$(4),$(5),$(6)): $(call gguf,$(1),$(2)) $(RES)/prompt.txt $(call prog_code,generate) $(call prog_code,sample-res) \
+  $(if $(filter cuda,$(3)),bin/generate) | bin/generate bin/sample-res
 	@mkdir -p $$(@D)
 	$(LOCK) $(RUN) bin/sample-res -i 0.05 -s $$@.res -o $$@.series \
 	  --tag variant=$(2) --tag repeat=$(6) --tag warmup=$(if $(filter 0,$(6)),1,0) -- \
@@ -120,7 +138,8 @@ quality_cell = $(RES)/quality/$(1)/$(2)/$(3)/$(subst /,_,$(4)).tsv
 base_logits  = $(RES)/quality/$(1)/f32/$(2)/$(subst /,_,$(3)).logits
 
 define quality_rule
-$(call quality_cell,$(1),$(2),$(3),$(4)): $(call gguf,$(1),$(2)) data/datasets/$(4) bin/ppl $(if $(filter-out f32,$(2)),$(call quality_cell,$(1),f32,$(3),$(4)))
+$(call quality_cell,$(1),$(2),$(3),$(4)): $(call gguf,$(1),$(2)) data/datasets/$(4) $(call prog_code,ppl) $(if $(filter cuda,$(3)),bin/ppl) \
+  $(if $(filter-out f32,$(2)),$(call quality_cell,$(1),f32,$(3),$(4))) | bin/ppl
 	@mkdir -p $$(@D)
 	$(LOCK) $(RUN) bin/ppl -m $(call gguf,$(1),$(2)) --model-name $(1) --device $(3) -t $(NPROC) -f data/datasets/$(4) \
 	  $(ppl_window_args) \

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # pipeline.t: `make all` end to end on two tiny synthetic models in a temporary copy of the
 # checkout (1 repeat, 2 token counts, 3 variants): timed runs go round by round; every table,
-# figure and the PDF appear; a second make has nothing to do; touching one model's file makes
-# exactly its descendants stale (make -n); killing make in the middle leaves no half-written
-# result, and the next make finishes the job.
+# figure and the PDF appear; a second make has nothing to do, even with every program relinked;
+# touching one model's file makes exactly its descendants stale (make -n); killing make in the
+# middle leaves no half-written result, and the next make finishes the job; a change to the CPU
+# code makes every result stale.
 set -uo pipefail
 root=${QB_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 n=0 failed=0
@@ -59,6 +60,12 @@ ok "$([ "${pages:-0}" -ge 4 ]; echo $?)" "the paper has $pages pages"
 out=$(mk -n all 2>&1 | grep -v '^make\[' | grep -vE '^(echo|qbench:)' | head -5)
 ok "$([ -z "$out" ]; echo $?)" "a second make all has nothing to rebuild" "$out"
 
+# Every program relinked with its CPU code unchanged (what a change to the CUDA library alone
+# does): the results depend on the code, not on the programs' dates, so none is stale.
+touch "$repo"/bin/* "$repo/build/bench/membw"
+out=$(mk -n all 2>&1 | grep -v '^make\[' | grep -vE '^(echo|qbench:)' | head -5)
+ok "$([ -z "$out" ]; echo $?)" "relinked programs with unchanged CPU code leave every result fresh" "$out"
+
 # Another card's committed rows (GPU_RESULTS): the report names that GPU and its directory.
 if [ -f "$repo/data/results/h100/decode.tsv" ]; then
   mkdir -p "$repo/data/results/h200"
@@ -99,5 +106,16 @@ mk all > "$tmp/resume.log" 2>&1
 ok $? "the next make all finishes the job" "$(tail -3 "$tmp/resume.log" | tr '\n' ' ')"
 out=$(mk -n all 2>&1 | grep -v '^make\[' | grep -vE '^(echo|qbench:)' | head -3)
 ok "$([ -z "$out" ]; echo $?)" "and leaves nothing stale" "$out"
+
+# A change to the CPU code (one of libqb's sources): every model's variants and runs are stale.
+echo '/* a change */' >> "$repo/tools/lib/util.c"
+plan=$(mk -n all 2>&1)
+missing=""
+for w in 'quantize data/models/tinyB' 'generate -m data/gguf/tinyA/' 'ppl -m data/gguf/tinyB/' 'bin/tabulate' \
+         'build/bench/membw -s'; do
+  echo "$plan" | grep -qF -- "$w" || missing="$missing [$w]"
+done
+ok "$([ -z "$missing" ]; echo $?)" "a change to libqb's sources makes every variant, run and table stale" \
+  "not planned:$missing"
 
 finish
