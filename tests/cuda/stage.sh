@@ -9,6 +9,7 @@
 #                                    runs this build with those QB_CUDA_* settings
 #   AB_OLD=REV                       bench/cuda_decode built at commit REV, staged
 #                                    as bin/cuda_decode_old (the baseline)
+# PACK=FILE (and PACK_EXCLUDE): the staged folder packed for carry, see the end.
 # TRACE_PRODUCT=1: bench/cuda_decode also built with -DQB_TRACE_PRODUCT=1 (its
 # graph trace stamps each block's product: device.cuh), staged as
 # bin/cuda_decode_prod, for `GTRACE_BIN=cuda_decode_prod run-device.sh gtrace`.
@@ -64,3 +65,15 @@ cp -r "${QB_MIRROR:-/work/shared/mirror}/models/qb-gpt2-10m" "$dest/models/"
 [ -n "${STAGE_TARGETS:-}" ] || cp "${QB_MIRROR:-/work/shared/mirror}/datasets/wikitext-2-raw-v1/wiki.test.raw" "$dest/data/"
 [ -n "${EXTRA_FILES:-}" ] && cp -r $EXTRA_FILES "$dest/"
 du -sh "$dest"; ls "$dest/bin" "$dest/lib"
+# PACK=FILE: DEST also packed into one xz tarball for the device tool's carry (its top folder is
+# DEST's name; a 192 MiB dictionary, since the builds share most of their bytes: ~10 MB for the
+# three-binary set); PACK_EXCLUDE: tar patterns left out of it (e.g. model.safetensors where the
+# call reads only the GGUF).
+if [ -n "${PACK:-}" ]; then
+  excludes=()
+  for x in ${PACK_EXCLUDE:-}; do excludes+=(--exclude="$x"); done
+  tar -C "$(dirname "$dest")" "${excludes[@]}" -cf - "$(basename "$dest")" |
+    xz --lzma2=preset=6,dict=192MiB -T2 >"$PACK.tmp"
+  mv "$PACK.tmp" "$PACK"
+  ls -la "$PACK"
+fi

@@ -76,6 +76,7 @@ for phase in ${*:-ab}; do
     # p32:QB_CUDA_ATTN_PF=32 p16w:QB_CUDA_ATTN_PF=16,QB_CUDA_ATTN_TRIGGER=wait": the decode attention
     # sends the next GEMVs' weights towards L2 while DRAM idles. pfcheck: the kernel tests and GPU vs
     # CPU with it on; pfab: decode under each amount; pftrace: the graph traced with and without.
+    # (PACK=.dev/t.tar.xz PACK_EXCLUDE=model.safetensors DEST=.dev/t packs it for carry: ~10 MB.)
     pfcheck)
       QB_CUDA_ATTN_PF=8 kernel_tests
       QB_CUDA_ATTN_PF=16 vs 10m-q4_0-pf16 -m models/qb-gpt2-10m-q4_0.gguf ;;
