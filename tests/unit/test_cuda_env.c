@@ -71,6 +71,7 @@ int main(void) {
     tap_ok(rejects(k, "", pick3), "pick: an empty value is a usage error");
     tap_ok(rejects(k, "2", pick2), "pick: a two-way knob takes no third value");
     tap_ok(rejects(k, "abc", whole), "int: garbage is a usage error");
+    tap_ok(rejects(k, "", whole), "int: an empty value is a usage error");
     tap_ok(rejects(k, "4x", whole), "int: trailing characters are a usage error");
     tap_ok(rejects(k, "101", whole), "int: above the range is a usage error");
     tap_ok(rejects(k, "-1", whole), "int: below the range is a usage error");
