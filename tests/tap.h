@@ -6,7 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     int run, failed;
@@ -36,6 +39,29 @@ static void tap_diag(const char *fmt, ...) {
     vprintf(fmt, ap);
     printf("\n");
     va_end(ap);
+}
+
+// Runs fn(arg) in a child process, for what must die: its standard error goes
+// to msg (at most cap - 1 bytes, NUL-terminated, every line of it). Returns the
+// child's exit status (0 when fn returned), 128 when a signal ended it, -1
+// when no pipe could be had.
+static int tap_child_exit(void (*fn)(const char *), const char *arg, char *msg, size_t cap) __attribute__((unused));
+static int tap_child_exit(void (*fn)(const char *), const char *arg, char *msg, size_t cap) {
+    int fd[2];
+    if (pipe(fd)) return -1;
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(fd[1]);
+    const ssize_t got = read(fd[0], msg, cap - 1);
+    msg[got > 0 ? got : 0] = 0;
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 // Ends the run: prints the plan and returns the exit status for main.

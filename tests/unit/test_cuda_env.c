@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../tap.h"
 
@@ -18,35 +16,27 @@ int main(void) {
 #else
 #include "cuda/cuda_backend.h"
 
-// Runs parse(name) in a child with name=value; whether it exited with status 1
-// and a message on standard error naming name and value.
-static int rejects(const char *name, const char *value, int (*parse)(const char *)) {
-    int fd[2];
-    if (pipe(fd)) return 0;
-    const pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd[1], 2);
-        setenv(name, value, 1);
-        parse(name);
-        _exit(0);
-    }
-    close(fd[1]);
-    char msg[512] = {0};
-    const ssize_t got = read(fd[0], msg, sizeof msg - 1);
-    (void)got;
-    close(fd[0]);
-    int status;
-    waitpid(pid, &status, 0);
+static int pick3(const char *name) { return qb_env_pick(name, "start", "wait", "end"); }
+static int pick2(const char *name) { return qb_env_pick(name, "1", "0", NULL); }
+static int whole(const char *name) { return qb_env_int(name, 4, 0, 100); }
+// The same, as tap_child_exit runs them (their result unused: a bad value exits).
+static void try_pick3(const char *name) { (void)pick3(name); }
+static void try_pick2(const char *name) { (void)pick2(name); }
+static void try_whole(const char *name) { (void)whole(name); }
+
+// Whether parse(name) with name=value exits with status 1 and one line on
+// standard error naming name and value.
+static int rejects(const char *name, const char *value, void (*parse)(const char *)) {
+    char msg[512];
+    setenv(name, value, 1);
+    const int code = tap_child_exit(parse, name, msg, sizeof msg);
+    unsetenv(name);
     const size_t len = strlen(msg);
     const int one_line = len > 0 && strchr(msg, '\n') == msg + len - 1;
     if (one_line) msg[len - 1] = 0;
     tap_diag("%s=%s: %s", name, value, msg);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 1 && one_line && strstr(msg, name) && strstr(msg, value);
+    return code == 1 && one_line && strstr(msg, name) && strstr(msg, value);
 }
-
-static int pick3(const char *name) { return qb_env_pick(name, "start", "wait", "end"); }
-static int pick2(const char *name) { return qb_env_pick(name, "1", "0", NULL); }
-static int whole(const char *name) { return qb_env_int(name, 4, 0, 100); }
 
 int main(void) {
     const char *k = "QB_CUDA_TEST_KNOB";
@@ -67,15 +57,15 @@ int main(void) {
         tap_ok(whole(k) == want[i], "int: %s", ints[i]);
     }
     unsetenv(k);
-    tap_ok(rejects(k, "Wait", pick3), "pick: a misspelt choice is a usage error");
-    tap_ok(rejects(k, "", pick3), "pick: an empty value is a usage error");
-    tap_ok(rejects(k, "2", pick2), "pick: a two-way knob takes no third value");
-    tap_ok(rejects(k, "abc", whole), "int: garbage is a usage error");
-    tap_ok(rejects(k, "", whole), "int: an empty value is a usage error");
-    tap_ok(rejects(k, "4x", whole), "int: trailing characters are a usage error");
-    tap_ok(rejects(k, "101", whole), "int: above the range is a usage error");
-    tap_ok(rejects(k, "-1", whole), "int: below the range is a usage error");
-    tap_ok(rejects(k, "99999999999999999999", whole), "int: overflow is a usage error");
+    tap_ok(rejects(k, "Wait", try_pick3), "pick: a misspelt choice is a usage error");
+    tap_ok(rejects(k, "", try_pick3), "pick: an empty value is a usage error");
+    tap_ok(rejects(k, "2", try_pick2), "pick: a two-way knob takes no third value");
+    tap_ok(rejects(k, "abc", try_whole), "int: garbage is a usage error");
+    tap_ok(rejects(k, "", try_whole), "int: an empty value is a usage error");
+    tap_ok(rejects(k, "4x", try_whole), "int: trailing characters are a usage error");
+    tap_ok(rejects(k, "101", try_whole), "int: above the range is a usage error");
+    tap_ok(rejects(k, "-1", try_whole), "int: below the range is a usage error");
+    tap_ok(rejects(k, "99999999999999999999", try_whole), "int: overflow is a usage error");
     return tap_done();
 }
 #endif

@@ -147,25 +147,6 @@ static int refused(const spec *s, const char *want) {
     return strncmp(err, "bad.gguf: byte ", 15) == 0 && !strchr(err, '\n') && (!want || strstr(err, want));
 }
 
-static int child_exit(void (*fn)(const char *), const char *arg, char *msg, size_t cap) {
-    int fd[2];
-    if (pipe(fd)) return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd[1], 2);
-        fn(arg);
-        _exit(0);
-    }
-    close(fd[1]);
-    ssize_t got = read(fd[0], msg, cap - 1);
-    msg[got > 0 ? got : 0] = 0;
-    msg[strcspn(msg, "\n")] = 0;
-    close(fd[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 static void dup_tensor_writer(const char *path) {
     qb_gguf_writer *w = qb_gguf_writer_new();
     int64_t ne[1] = {32};
@@ -377,7 +358,8 @@ int main(void) {
 
     char msg[512];
     char *path2 = qb_path_join(dir, "dup.gguf");
-    int code = child_exit(dup_tensor_writer, path2, msg, sizeof msg);
+    int code = tap_child_exit(dup_tensor_writer, path2, msg, sizeof msg);
+    msg[strcspn(msg, "\n")] = 0;
     tap_diag("child said: %s", msg);
     tap_ok(code == 2 && strstr(msg, "duplicate tensor a") && !qb_file_exists(path2),
            "the writer refuses a duplicate tensor name (exit 2, no file)");

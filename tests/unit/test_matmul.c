@@ -53,28 +53,19 @@ static int check(const float *y, const double *ref, const double *absdot, size_t
     return 1;
 }
 
+static void matmul_unsupported_type(const char *unused) {
+    (void)unused;
+    float x[32] = {1}, y[4];
+    unsigned char blocks[4 * 34] = {0};
+    qb_weight w = {(qb_type)6, QB_LAYOUT_OUT_IN, 32, 4, blocks}; // 6: no such type (ggml's removed Q4_2)
+    qb_pool *pool = qb_pool_new(1);
+    qb_matmul(pool, y, x, &w, NULL, 1);
+}
 static int dies_on_unsupported_type(void) {
-    int fd[2];
-    if (pipe(fd)) return 0;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd[1], 2);
-        float x[32] = {1}, y[4];
-        unsigned char blocks[4 * 34] = {0};
-        qb_weight w = {(qb_type)6, QB_LAYOUT_OUT_IN, 32, 4, blocks}; // 6: no such type (ggml's removed Q4_2)
-        qb_pool *pool = qb_pool_new(1);
-        qb_matmul(pool, y, x, &w, NULL, 1);
-        _exit(0);
-    }
-    close(fd[1]);
-    char msg[512] = {0};
-    ssize_t got = read(fd[0], msg, sizeof msg - 1);
-    (void)got;
-    close(fd[0]);
-    int status;
-    waitpid(pid, &status, 0);
+    char msg[512];
+    const int code = tap_child_exit(matmul_unsupported_type, NULL, msg, sizeof msg);
     tap_diag("child said: %s", msg);
-    return WIFEXITED(status) && WEXITSTATUS(status) == 2 && strstr(msg, "weight type 6 not supported on CPU");
+    return code == 2 && strstr(msg, "weight type 6 not supported on CPU");
 }
 
 int main(void) {
