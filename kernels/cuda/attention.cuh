@@ -228,9 +228,13 @@ __device__ __forceinline__ void qb_attn_whole(float *out, const float *q, int q_
     }
     ready();
     const float scale = rsqrtf((float)D);
+    // q's piece: two 16-byte loads (q_stride and h D are multiples of 8 floats).
+    const float *qh = q + (size_t)t * q_stride + h * D + 8 * c;
+    const uint4 qa = qb_ldcg16(qh), qb = qb_ldcg16(qh + 4);
+    const unsigned qu[8] = {qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w};
     float qp[8];
 #pragma unroll
-    for (int e = 0; e < 8; e++) qp[e] = __ldcg(q + (size_t)t * q_stride + h * D + 8 * c + e) * scale;
+    for (int e = 0; e < 8; e++) qp[e] = __uint_as_float(qu[e]) * scale;
 #pragma unroll
     for (int r = 0; r < R; r++) {
         const int j = k0 + NW * (KL * r + g) + w;

@@ -78,6 +78,7 @@ __device__ __forceinline__ float qb_block_sum(float v, float *red) {
 // for wrote them, which this SM's L1 could hold stale.
 __device__ __forceinline__ uint4 qb_ldcg16(const void *p) {
 #ifdef QB_SIMT
+    if ((uintptr_t)p % 16) __builtin_trap(); // (the GPU's misaligned-address fault)
     uint4 r;
     memcpy(&r, p, 16);
     return r;
