@@ -78,7 +78,10 @@ __device__ __forceinline__ float qb_block_sum(float v, float *red) {
 // for wrote them, which this SM's L1 could hold stale.
 __device__ __forceinline__ uint4 qb_ldcg16(const void *p) {
 #ifdef QB_SIMT
-    if ((uintptr_t)p % 16) __builtin_trap(); // (the GPU's misaligned-address fault)
+    if ((uintptr_t)p % 16) { // (on the GPU: a misaligned-address fault)
+        fprintf(stderr, "qb_ldcg16: %p is not 16-byte aligned\n", p);
+        abort();
+    }
     uint4 r;
     memcpy(&r, p, 16);
     return r;
