@@ -8,6 +8,10 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef QB_SIMT
+#include <stdio.h>
+#include <stdlib.h>
+#endif
 
 #include "planes.cuh"
 
