@@ -42,7 +42,7 @@ $(TAB)/speed.tsv: $(SPEED_CELLS) $(call prog_code,tabulate) | bin/tabulate
 $(TAB)/size.tsv: $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call gguf,$(m),$(v)))) $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
 	bin/tabulate $(foreach m,$(ALL_MODELS),$(foreach v,$(VARIANTS),$(call gguf,$(m),$(v)).summary.tsv)) \
-	  --columns model,variant,file_mb,bpw -o $@
+	  --columns model,variant,file_mb,bpw,tensors -o $@
 
 $(TAB)/quality.tsv: $(QUALITY_CELLS) $(TAB)/size.tsv $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
@@ -135,7 +135,7 @@ paper/gen/tab-quality.tex: $(TAB)/quality.tsv $(call prog_code,tabulate) | bin/t
 	  --columns 'variant=Variant,text=Text,bpw=Bits/weight,file_mb=Size (MB),ppl=PPL,kl=KL (nats),top1=Top-1 agr.' -f tex -o $@
 paper/gen/tab-size.tex: $(TAB)/size.tsv $(call prog_code,tabulate) | bin/tabulate
 	@mkdir -p $(@D)
-	bin/tabulate $< --sig 3 --columns 'model=Model,variant=Variant,file_mb=Size (MB),bpw=Bits/weight' -f tex -o $@
+	bin/tabulate $< --sig 3 --columns 'model=Model,variant=Variant,file_mb=Size (MB),bpw=Bits/weight,tensors=Tensors (type:count)' -f tex -o $@
 
 # Without committed GPU rows the table is one line saying so (the paper's text checks \QBhavegpu).
 paper/gen/tab-gpu.tex: $(TAB)/gpu.tsv $(call prog_code,tabulate) | bin/tabulate
