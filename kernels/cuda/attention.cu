@@ -42,11 +42,14 @@
 // held the SMs (xl f16: 7.3 us a layer for the attention against 5.4).
 // 64 registers a thread (1024 / NT blocks an SM), so that two blocks of 512
 // share an SM where the split's many blocks run (the whole path needs no more).
+// The attention reads little, so DRAM idles while it runs; having its blocks
+// send the next GEMVs' first weights towards L2 then (1-32 MB) lost 0.5-17 % on
+// every shape (H100, data/results/h100/ab-attn-pf-12d59e0), and was taken out.
 template <int NT>
 __global__ void __launch_bounds__(NT, 1024 / NT)
     k_attn_split(float *out, const float *q, int q_stride, const __half *kc, const __half *vc, int pos0,
                  const int *d_pos, int n_head, int D, float *part, unsigned *counters, int whole, int trigger,
-                 qb_pf_ranges pf, unsigned long long *tr, unsigned long long *trp) {
+                 unsigned long long *tr, unsigned long long *trp) {
     // When the next kernel (proj) may launch (QB_CUDA_ATTN_TRIGGER): at start, so that its blocks
     // load their first weights during this one; or once q is ready; or (QB_TRIG_END) at the end.
     if (trigger == QB_TRIG_START) qb_grid_launch_dependents();
@@ -58,10 +61,6 @@ __global__ void __launch_bounds__(NT, 1024 / NT)
                       qb_grid_wait();
                       if (trigger == QB_TRIG_WAIT) qb_grid_launch_dependents();
                       qb_trace_mark(tr, 1);
-                      // The later weights (QB_CUDA_ATTN_PF), shared by the heads' first blocks: issued
-                      // now, while the QKV GEMV's stream has ended and nothing else reads DRAM.
-                      if (blockIdx.y == 0 && blockIdx.z == 0)
-                          for (int i = 0; i < QB_PF_RANGES; i++) qb_prefetch_share_l2(pf.p[i], pf.n[i]);
                   }, trp);
     qb_trace_mark(tr, 2);
 }
@@ -93,7 +92,7 @@ static void attn_split(qb_cuda *c, float *out, const float *q, int q_stride, con
     const int grid_S = pos0 >= 0 ? attn_chunks(pos0, T, D, NT, c->attn_whole, S) : S;
     qb_launch(c, k_attn_split<NT>, dim3(n_head, grid_S, T), dim3(NT), smem, out, q, q_stride, (const __half *)kc,
               (const __half *)vc, pos0, (const int *)c->d_pos, n_head, D, part, c->counters, c->attn_whole, c->attn_trigger,
-              c->attn_pf, tr, trp);
+              tr, trp);
     c->after_attn = 1;
     if (c->capturing && pos0 < 0 && c->attn_grid) {
         // This launch's node (the capture's one open end), for qb_cuda_attn_grids.
@@ -228,7 +227,6 @@ void qb_cuda_attention_path(qb_cuda *c, float *out, const float *q, int q_stride
         auto split = c->att_threads == 512 ? attn_split<512> : c->att_threads == 128 ? attn_split<128> : attn_split<256>;
         split(c, out, q, q_stride, k_cache, v_cache, pos0, T, n_head, head_dim, n_ctx);
     } else attn_blas(c, out, q, q_stride, k_cache, v_cache, pos0, T, n_head, head_dim);
-    memset(&c->attn_pf, 0, sizeof c->attn_pf); // qb_cuda_attn_prefetch's hint: for this launch alone, either path
 }
 
 void qb_cuda_attention(qb_cuda *c, float *out, const float *q, int q_stride, const uint16_t *k_cache,

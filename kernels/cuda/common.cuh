@@ -72,12 +72,6 @@ struct qb_trace_rec {
 #define QB_TRIG_START 0
 #define QB_TRIG_WAIT 1
 #define QB_TRIG_END 2
-// Up to QB_PF_RANGES byte ranges of device memory to send towards L2 (n 0: none).
-#define QB_PF_RANGES 3
-struct qb_pf_ranges {
-    const uint8_t *p[QB_PF_RANGES];
-    size_t n[QB_PF_RANGES];
-};
 struct qb_attn_node {
     cudaGraphNode_t node;
     int T, D, NT;    // tokens, head size, threads a block
@@ -122,8 +116,6 @@ struct qb_cuda {
     int prefetch_depth;  // QB_CUDA_PREFETCH: GEMVs ahead whose weights go to L2 (0: none)
     const void *pf_ptr;  // qb_cuda_prefetch_next: what the next GEMV prefetches
     size_t pf_bytes;
-    size_t attn_pf_max;  // QB_CUDA_ATTN_PF: bytes of later weights the decode attention sends to L2 (0: none)
-    qb_pf_ranges attn_pf; // qb_cuda_attn_prefetch: what the next decode attention prefetches
     struct {
         int type, n_in, n_out, R;
     } tuned[QB_CUDA_TUNED];

@@ -117,11 +117,6 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // On the H100 (prompt 16, 128 new; data/results/h100/trigger-b1421ed) none wins on gpt2-xl f16:
     // ATTN wait -0.7 % (gpt2 +2.5 %), end -7.1 %; GEMV proj -3.9 % (fc's early loads slow the
     // attention by ~0.3 us, but moved later they slow proj more), wait -1.0 %.
-    // An experiment, off by default: megabytes of the weights after the decode attention (proj's,
-    // fc's, mproj's, in that order) that its blocks send towards L2 once their wait returns. The
-    // attention reads little, so DRAM idles while it runs (3-5 us a layer) unless something is
-    // fetched for the GEMVs after it (qb_cuda_attn_prefetch).
-    c->attn_pf_max = (size_t)qb_env_int("QB_CUDA_ATTN_PF", 0, 0, c->prop.l2CacheSize >> 20) << 20;
     c->attn_trigger = qb_env_pick("QB_CUDA_ATTN_TRIGGER", "start", "wait", "end");
     c->gemv_trigger = qb_env_pick("QB_CUDA_GEMV_TRIGGER", "start", "wait", "proj");
     qb_cuda_trace_open(c);
@@ -185,15 +180,6 @@ void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w) {
     // At most half the L2: the matrix being read streams through the other half.
     c->pf_bytes = c->prefetch_depth ? prefetch_bytes(w, (size_t)c->prop.l2CacheSize / 2) : 0;
     c->pf_ptr = c->pf_bytes ? w->data : NULL;
-}
-void qb_cuda_attn_prefetch(qb_cuda *c, const qb_weight *const *w, int n) {
-    memset(&c->attn_pf, 0, sizeof c->attn_pf);
-    size_t left = c->attn_pf_max;
-    for (int i = 0; i < n && i < QB_PF_RANGES && left; i++) {
-        const size_t take = prefetch_bytes(w[i], left);
-        c->attn_pf.p[i] = take ? (const uint8_t *)w[i]->data : NULL, c->attn_pf.n[i] = take;
-        left -= take;
-    }
 }
 void qb_cuda_set_pdl(qb_cuda *c, int on) { c->pdl = on && c->prop.major >= 9; }
 void qb_cuda_set_ln_fuse(qb_cuda *c, int on) { c->ln_fuse = on; }

@@ -113,12 +113,6 @@ void qb_cuda_ln_matmul_qkv(qb_cuda *c, float *qkv, const float *x, const float *
 // on through kernel tails, launches and attention. Taken by the next GEMV;
 // NULL clears. Results are unchanged.
 void qb_cuda_prefetch_next(qb_cuda *c, const qb_weight *w);
-// L2 prefetch by the decode attention (an experiment, off unless
-// QB_CUDA_ATTN_PF names megabytes): the next decode attention's blocks send
-// the first of those bytes of w[0 .. n) (the GEMVs after it, in order)
-// towards L2 once their wait returns, while DRAM would idle. Taken by the
-// next attention launch; n 0 clears. Results are unchanged.
-void qb_cuda_attn_prefetch(qb_cuda *c, const qb_weight *const *w, int n);
 // Layernorm statistics carried with the residual stream (an experiment, off
 // unless QB_CUDA_LN_STATS=1: the layernorm kernel it saves cost less than
 // what each block of a GEMV of many blocks then spends staging x, g and b,

@@ -72,20 +72,8 @@ for phase in ${*:-ab}; do
         grep -E '^gtrace|^#|^name|^qkv|^attn|^proj' ;;
     ab3)
       AB_ROUNDS=3 ab aw-all "-m gpt2-xl,gpt2 -w f32,f16,bf16,q8_0,q4_0,q4_k,iq4_nl -p 16 -n 128 -r 1" cuda_decode_aw ;;
-    # Session 31, staged with AB_KNOBS="p4:QB_CUDA_ATTN_PF=4 p8:QB_CUDA_ATTN_PF=8 p16:QB_CUDA_ATTN_PF=16
-    # p32:QB_CUDA_ATTN_PF=32 p16w:QB_CUDA_ATTN_PF=16,QB_CUDA_ATTN_TRIGGER=wait": the decode attention
-    # sends the next GEMVs' weights towards L2 while DRAM idles. pfcheck: the kernel tests and GPU vs
-    # CPU with it on; pfab: decode under each amount; pftrace: the graph traced with and without.
-    # (PACK=.dev/t.tar.xz PACK_EXCLUDE=model.safetensors DEST=.dev/t packs it for carry: ~10 MB.)
-    pfcheck)
-      QB_CUDA_ATTN_PF=8 kernel_tests
-      QB_CUDA_ATTN_PF=16 vs 10m-q4_0-pf16 -m models/qb-gpt2-10m-q4_0.gguf ;;
-    pfab)
-      AB_ROUNDS=${PF_ROUNDS:-3} ab pf "-m gpt2-xl,gpt2 -w f16,q8_0,q4_0 -p 16 -n 128 -r 1" \
-        "${PF_BINS:-cuda_decode_p4 cuda_decode_p8 cuda_decode_p16 cuda_decode_p32 cuda_decode_p16w}" ;;
-    pftrace)
-      GTRACE_KNOBS="-;ATTN_PF=16" GTRACE_ARGS="-m gpt2-xl,gpt2 -w f16,q4_0 -p 16 -n 32 -r 1" ./run-device.sh gtrace |
-        grep -E '^gtrace|^#|^name|^qkv|^attn|^proj|^fc|^mproj' ;;
+    # Sessions 31-33: pfcheck, pfab and pftrace measured QB_CUDA_ATTN_PF (the decode attention sending
+    # the next GEMVs' weights towards L2); it lost everywhere and is gone (data/results/h100/ab-attn-pf-12d59e0).
   esac
 done
 pack "$@"

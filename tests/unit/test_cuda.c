@@ -514,11 +514,6 @@ static void test_attention(void) {
             if (T == 1) { // the position from the device slot
                 qb_cuda_memset(cu, dout, 0xff, sizeof(float) * E);
                 qb_cuda_set_pos(cu, pos0);
-                // It also sends the caches towards L2 as it goes (QB_CUDA_ATTN_PF's hint, taken only
-                // where the environment turns it on): the same result.
-                const qb_weight kw = {QB_TYPE_F16, QB_LAYOUT_OUT_IN, E, n_ctx, dk},
-                                 vw = {QB_TYPE_F16, QB_LAYOUT_OUT_IN, E, n_ctx, dv};
-                qb_cuda_attn_prefetch(cu, (const qb_weight *const[]){&kw, &vw}, 2);
                 qb_cuda_attention(cu, dout, dq, qs, dk, dv, QB_CUDA_POS_DEVICE, 1, H, D, n_ctx);
                 float *out = host_floats(dout, E);
                 double err = tap_rel_err(out, want, E);

@@ -290,8 +290,6 @@ static void blocks(qb_gpu *g, int T, int pos0) {
             qb_cuda_ln_matmul_qkv(cu, g->qkv, g->x, L->ln_1_g, L->ln_1_b, eps, &L->qkv, L->qkv_b, T, kc, vc, pos0);
         prof_mark(g, 1);
         qb_cuda_trace_name(cu, "attn");
-        const qb_weight *after_attn[3] = {&L->proj, &L->fc, &L->mproj};
-        qb_cuda_attn_prefetch(cu, after_attn, T == 1 ? 3 : 0); // (QB_CUDA_ATTN_PF)
         if (!(drop & 2)) qb_cuda_attention(cu, g->att, g->qkv, 3 * E, kc, vc, pos0, T, H, E / H, g->n_cache);
         prof_mark(g, 2);
         prefetch_ahead(g, T, l, 1);
