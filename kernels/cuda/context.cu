@@ -116,7 +116,8 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // QB_CUDA_GEMV_TRIGGER=wait: every GEMV after its wait, =proj: the one after the attention only.
     // On the H100 (prompt 16, 128 new; data/results/h100/trigger-b1421ed) none wins on gpt2-xl f16:
     // ATTN wait -0.7 % (gpt2 +2.5 %), end -7.1 %; GEMV proj -3.9 % (fc's early loads slow the
-    // attention by ~0.3 us, but moved later they slow proj more), wait -1.0 %.
+    // attention by ~0.3 us, but moved later they slow proj more), wait -1.0 %. ATTN wait again,
+    // three weight types (ab-attn-pf-12d59e0): xl f16 -0.9 %, q8_0 +0.2 %, q4_0 -1.1 %; gpt2 +0-3 %.
     c->attn_trigger = qb_env_pick("QB_CUDA_ATTN_TRIGGER", "start", "wait", "end");
     c->gemv_trigger = qb_env_pick("QB_CUDA_GEMV_TRIGGER", "start", "wait", "proj");
     qb_cuda_trace_open(c);
