@@ -20,7 +20,7 @@ $tabulate "$tab/speed.tsv" --where new_tokens="$ntok" --cells pm --sig 3 \
   --columns 'model=Model,variant=Variant,device=Device,threads=Threads,decode_tok_s=Decode tok/s,speedup=× f32,ttft_s=TTFT (s),total_s=Total (s),rss_peak_mb=Peak RSS (MiB),rss_p90_mb=p90 RSS (MiB)' -f md
 printf '\n## Size on disk\n\n'
 printf 'Tensors: how many of the file'"'"'s tensors each type holds. A matrix whose rows are not whole blocks of\n'
-printf 'its type takes the fallback (q4_k: iq4_nl), so a variant'"'"'s rows can match another'"'"'s.\n\n'
+printf 'its type takes a fallback (q4_k: iq4_nl, q6_k: q8_0, others f16), so a variant'"'"'s rows can match another'"'"'s.\n\n'
 $tabulate "$tab/size.tsv" --sig 3 --columns 'model=Model,variant=Variant,file_mb=Size (MB),bpw=Bits/weight,tensors=Tensors' -f md
 printf '\n## Quality (perplexity, KL-divergence and top-1 agreement vs f32 logits)\n\n'
 $tabulate "$tab/quality.tsv" --sig 4 \
