@@ -174,10 +174,10 @@ void qb_cuda_step_ready(qb_cuda_step *s) {
     for (int i = 0; i < s->n_ops; i++) s->ctl.syncs += s->ops[i].sync;
     s->ctl.amax = (unsigned long long *)((char *)s->d_ctl_mem + 16);
     s->ctl.token = qb_cuda_token_slot(c);
-    s->ctl.work = qb_env_int("QB_CUDA_STEP_WORK", 1, 0, 1);
+    s->ctl.work = qb_env_pick("QB_CUDA_STEP_WORK", "1", "0", NULL) == 0;
     s->ctl.spin_ns = (unsigned)qb_env_int("QB_CUDA_STEP_SPIN_NS", 0, 0, INT_MAX);
-    s->ctl.early = qb_env_int("QB_CUDA_STEP_EARLY", 0, 0, 1);
-    s->ctl.stage = qb_env_int("QB_CUDA_STEP_STAGE", 0, 0, 1);
+    s->ctl.early = qb_env_pick("QB_CUDA_STEP_EARLY", "0", "1", NULL);
+    s->ctl.stage = qb_env_pick("QB_CUDA_STEP_STAGE", "0", "1", NULL);
     s->ctl.ops_smem = !qb_env_pick("QB_CUDA_STEP_OPS", "smem", "global", NULL);
     s->ctl.acqrel = qb_env_pick("QB_CUDA_STEP_BAR", "fence", "acqrel", NULL);
     // Every block must be resident at once (the barriers wait for all of them):
