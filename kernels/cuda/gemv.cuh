@@ -644,8 +644,16 @@ struct qb_gemv_fin {
         __threadfence();
         if (threadIdx.x < R) {
             const float *sums = a.sk_part + (size_t)group * S * R + threadIdx.x;
-            float v = 0;
-            for (int j = 0; j < S; j++) v += __ldcg(sums + (size_t)j * R); // (from L2: other SMs wrote them)
+            // The first 8 sums' loads all in flight, then added in block order (from L2: other
+            // SMs wrote them). One by one, each load waited for the add before it: an L2 round
+            // trip a block on the chain's path (the fused attention's like loop cost ~0.24 us a
+            // term on the H100, data/results/h100/ab-attn-proj-9ffd8f4). Adding 0 past S changes nothing.
+            float t[8], v = 0;
+#pragma unroll
+            for (int j = 0; j < 8; j++) t[j] = j < S ? __ldcg(sums + (size_t)j * R) : 0.0f;
+#pragma unroll
+            for (int j = 0; j < 8; j++) v += t[j];
+            for (int j = 8; j < S; j++) v += __ldcg(sums + (size_t)j * R); // (the host splits 8 ways at most)
             part[threadIdx.x] = v;
 #pragma unroll
             for (int k = 1; k < W; k++) part[k * R + threadIdx.x] = 0.0f;
