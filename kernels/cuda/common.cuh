@@ -91,6 +91,11 @@ struct qb_cuda {
     int *h_ahead;        // those steps' tokens: a ring of QB_CUDA_AHEAD_RING ints in mapped pinned host memory
     int *d_ahead;        // the ring as the device addresses it
     cudaEvent_t ahead_ev[QB_CUDA_AHEAD_RING]; // each ring slot's step done (created with h_ahead)
+    // Experiments (timing only): device memory held from the open (QB_CUDA_PAD_OPEN) or from the first
+    // decode step's own buffers (QB_CUDA_PAD_STEP) to the close, so that what is allocated after it lies
+    // elsewhere; 0 bytes: none.
+    void *pad_open, *pad_step;
+    size_t pad_step_bytes;
     void *scratch;       // grows on demand outside graph capture
     size_t scratch_bytes;
     int capturing;
