@@ -206,10 +206,18 @@ def test_models(rng, tmp):
             ok(False, f"{name}: llama.cpp loads and runs the file ({e})")
             continue
         ok(t_ids == o_ids, f"{name}: llama.cpp loads it and tokenizes the prompt as we do ({len(o_ids)} tokens)")
-        rel = float(np.max(np.abs(t_logits - o_logits)) / np.max(np.abs(t_logits)))
-        same_top = int(np.argmax(t_logits)) == int(np.argmax(o_logits))
-        ok(rel <= tol and same_top, f"{name}: last-position logits, max |diff| / max |logit| = {rel:.2e} <= {tol:g} "
-                                    f"(ours act {act}), same argmax")
+        diff = float(np.max(np.abs(t_logits - o_logits)))
+        rel = diff / float(np.max(np.abs(t_logits)))
+        # The same argmax, unless the two tops nearly tie: on the random model the largest logits
+        # can lie closer together than the runtimes' own difference (Q8 activations, F16 cache).
+        # A different pick passes only where llama.cpp's logits of the two tokens are closer than
+        # that difference, so neither runtime's choice is wrong beyond its error.
+        o_top, t_top = int(np.argmax(o_logits)), int(np.argmax(t_logits))
+        gap = float(t_logits[t_top] - t_logits[o_top])
+        top = "same argmax" if o_top == t_top else f"argmax {o_top} vs {t_top}, {gap:.3g} apart in llama.cpp's " \
+                                                   f"logits <= their largest difference {diff:.3g}"
+        ok(rel <= tol and gap <= diff, f"{name}: last-position logits, max |diff| / max |logit| = {rel:.2e} <= "
+                                       f"{tol:g} (ours act {act}), {top}")
         agree = sum(int(a == b) for a, b in zip(t_picks, o_greedy))
         if agree < n:
             diag(f"ours greedy  {o_greedy}\nllama argmax {t_picks}")
