@@ -50,7 +50,7 @@ qb_cuda *qb_cuda_open(int dev, char *err, size_t errlen) {
     // purpose, the same binary otherwise, to measure that apart from the code's layout.
     const size_t pad_open = (size_t)qb_env_int("QB_CUDA_PAD_OPEN", 0, 0, 1 << 30);
     c->pad_step_bytes = (size_t)qb_env_int("QB_CUDA_PAD_STEP", 0, 0, 1 << 30);
-    if (pad_open) CK(cudaMalloc(&c->pad_open, pad_open));
+    if (pad_open) c->pad_open = qb_cuda_alloc(c, pad_open);
     if (pad_open || c->pad_step_bytes)
         fprintf(stderr, "cuda: QB_CUDA_PAD_OPEN=%zu, QB_CUDA_PAD_STEP=%zu: bytes held before the buffers "
                         "(an experiment: timing only)\n", pad_open, c->pad_step_bytes);
@@ -170,8 +170,8 @@ void qb_cuda_close(qb_cuda *c) {
     CK(cudaFree(c->counters));
     CK(cudaFree(c->sk_part));
     CK(cudaFree(c->sk_ctr));
-    CK(cudaFree(c->pad_open));
-    CK(cudaFree(c->pad_step));
+    qb_cuda_free(c, c->pad_open);
+    qb_cuda_free(c, c->pad_step);
     CK(cudaStreamDestroy(c->stream));
     free(c);
 }

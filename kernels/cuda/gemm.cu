@@ -166,7 +166,7 @@ void qb_cuda_ln_stats_begin(qb_cuda *c, int T, int n_sets) {
         if (c->capturing) return; // (the eager step that precedes every capture allocates them)
         qb_cuda_sync(c);
         // The first decode step's first allocation: QB_CUDA_PAD_STEP's bytes go in front of it (context.cu).
-        if (c->pad_step_bytes && !c->pad_step) CK(cudaMalloc(&c->pad_step, c->pad_step_bytes));
+        if (c->pad_step_bytes && !c->pad_step) c->pad_step = qb_cuda_alloc(c, c->pad_step_bytes);
         CK(cudaFree(c->ln_stats));
         CK(cudaFree(c->ln_ctrs));
         CK(cudaMalloc(&c->ln_stats, (size_t)n_sets * set));
